@@ -1,0 +1,293 @@
+// Twilio Media Streams wire format: parse inbound text frames into typed events, build outbound
+// frames. Pure functions and types only; nothing else in the code touches Twilio JSON.
+
+/** 20 ms of 8 kHz mu-law: 160 samples, one byte each. */
+export const FRAME_BYTES = 160;
+export const FRAME_MS = 20;
+export const SAMPLE_RATE = 8000;
+/** Mu-law encodes digital silence as 0xFF. */
+export const MULAW_SILENCE = 0xff;
+/** Inbound text frames larger than this are refused (a real media frame is about 400 bytes). */
+export const MAX_INBOUND_FRAME_BYTES = 64 * 1024;
+
+export interface ConnectedEvent {
+  type: 'connected';
+  protocol: string;
+  version: string;
+}
+
+export interface StartEvent {
+  type: 'start';
+  sequenceNumber: number;
+  streamSid: string;
+  accountSid: string;
+  callSid: string;
+  tracks: string[];
+  customParameters: Record<string, string>;
+  mediaFormat: { encoding: string; sampleRate: number; channels: number };
+}
+
+export interface MediaEvent {
+  type: 'media';
+  sequenceNumber: number;
+  streamSid: string;
+  track: string;
+  chunk: number;
+  /** Milliseconds since the stream started (presentation time of the frame's first sample). */
+  timestampMs: number;
+  /** Decoded mu-law bytes. A view of the caller's scratch buffer: copy it to keep it past this call. */
+  audio: Buffer;
+}
+
+export interface DtmfEvent {
+  type: 'dtmf';
+  sequenceNumber: number;
+  streamSid: string;
+  digit: string;
+}
+
+export interface MarkEvent {
+  type: 'mark';
+  sequenceNumber: number;
+  streamSid: string;
+  name: string;
+}
+
+export interface StopEvent {
+  type: 'stop';
+  sequenceNumber: number;
+  streamSid: string;
+  callSid: string | undefined;
+}
+
+export type InboundEvent = ConnectedEvent | StartEvent | MediaEvent | DtmfEvent | MarkEvent | StopEvent;
+
+export type ProtocolErrorKind =
+  | 'invalid_json'
+  | 'not_an_object'
+  | 'unknown_event'
+  | 'missing_field'
+  | 'bad_field'
+  | 'bad_base64'
+  | 'frame_too_large'
+  | 'binary_frame';
+
+export interface ProtocolError {
+  kind: ProtocolErrorKind;
+  detail: string;
+}
+
+export type ParseResult = { ok: true; event: InboundEvent } | { ok: false; error: ProtocolError };
+
+const fail = (kind: ProtocolErrorKind, detail: string): ParseResult => ({ ok: false, error: { kind, detail } });
+
+type Json = Record<string, unknown>;
+
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Twilio sends sequence numbers, chunks and timestamps as decimal strings; accept numbers too. */
+function decimal(v: unknown): number | undefined {
+  if (typeof v === 'number') return Number.isInteger(v) && v >= 0 ? v : undefined;
+  if (typeof v !== 'string' || v.length === 0 || v.length > 15) return undefined;
+  const n = Number(v);
+  return Number.isInteger(n) && n >= 0 ? n : undefined;
+}
+
+class FieldError extends Error {
+  constructor(
+    readonly kind: 'missing_field' | 'bad_field',
+    field: string,
+  ) {
+    super(field);
+  }
+}
+
+function str(obj: Json, key: string, where: string): string {
+  const v = obj[key];
+  if (v === undefined || v === null) throw new FieldError('missing_field', `${where}${key}`);
+  if (typeof v !== 'string' || v.length === 0) throw new FieldError('bad_field', `${where}${key}`);
+  return v;
+}
+
+function num(obj: Json, key: string, where: string): number {
+  const v = obj[key];
+  if (v === undefined || v === null) throw new FieldError('missing_field', `${where}${key}`);
+  const n = decimal(v);
+  if (n === undefined) throw new FieldError('bad_field', `${where}${key}`);
+  return n;
+}
+
+function obj(parent: Json, key: string, where = ''): Json {
+  const v = parent[key];
+  if (v === undefined || v === null) throw new FieldError('missing_field', `${where}${key}`);
+  if (!isObject(v)) throw new FieldError('bad_field', `${where}${key}`);
+  return v;
+}
+
+/** The number of bytes a well-formed base64 string of this length (and padding) decodes to. */
+function base64DecodedLength(b64: string): number {
+  const len = b64.length;
+  if (len === 0) return 0;
+  let pad = 0;
+  if (b64.charCodeAt(len - 1) === 61 /* = */) pad++;
+  if (len > 1 && b64.charCodeAt(len - 2) === 61) pad++;
+  return (len / 4) * 3 - pad;
+}
+
+/**
+ * Decodes base64 into `scratch` (no allocation when it fits). Node's decoder silently skips
+ * characters outside the alphabet, so a short write is how bad input shows.
+ */
+function decodePayload(b64: string, scratch: Buffer): Buffer | undefined {
+  if (b64.length % 4 !== 0) return undefined;
+  const expected = base64DecodedLength(b64);
+  const target = expected <= scratch.length ? scratch : Buffer.allocUnsafe(expected);
+  const written = target.write(b64, 0, 'base64');
+  return written === expected ? target.subarray(0, written) : undefined;
+}
+
+/**
+ * Parses one inbound text frame. `scratch` receives decoded media bytes; the returned event's
+ * `audio` is a view of it, valid until the next call with the same scratch buffer.
+ */
+export function parseInbound(text: string, scratch: Buffer): ParseResult {
+  if (text.length > MAX_INBOUND_FRAME_BYTES) return fail('frame_too_large', `${text.length} bytes`);
+  let msg: unknown;
+  try {
+    msg = JSON.parse(text);
+  } catch {
+    return fail('invalid_json', 'frame is not JSON');
+  }
+  if (!isObject(msg)) return fail('not_an_object', 'frame is not a JSON object');
+  try {
+    return parseEvent(msg, scratch);
+  } catch (err) {
+    if (err instanceof FieldError) return fail(err.kind, err.message);
+    throw err;
+  }
+}
+
+function parseEvent(msg: Json, scratch: Buffer): ParseResult {
+  switch (msg.event) {
+    case 'media': {
+      const media = obj(msg, 'media');
+      const payload = str(media, 'payload', 'media.');
+      const audio = decodePayload(payload, scratch);
+      if (!audio) return fail('bad_base64', 'media.payload is not valid base64');
+      return {
+        ok: true,
+        event: {
+          type: 'media',
+          sequenceNumber: num(msg, 'sequenceNumber', ''),
+          streamSid: str(msg, 'streamSid', ''),
+          track: typeof media.track === 'string' ? media.track : 'inbound',
+          chunk: num(media, 'chunk', 'media.'),
+          timestampMs: num(media, 'timestamp', 'media.'),
+          audio,
+        },
+      };
+    }
+    case 'start': {
+      const start = obj(msg, 'start');
+      const format = obj(start, 'mediaFormat', 'start.');
+      const params = start.customParameters;
+      return {
+        ok: true,
+        event: {
+          type: 'start',
+          sequenceNumber: num(msg, 'sequenceNumber', ''),
+          streamSid: str(msg, 'streamSid', ''),
+          accountSid: str(start, 'accountSid', 'start.'),
+          callSid: str(start, 'callSid', 'start.'),
+          tracks: Array.isArray(start.tracks) ? start.tracks.filter((t): t is string => typeof t === 'string') : [],
+          customParameters: isObject(params) ? stringValues(params) : {},
+          mediaFormat: {
+            encoding: str(format, 'encoding', 'start.mediaFormat.'),
+            sampleRate: num(format, 'sampleRate', 'start.mediaFormat.'),
+            channels: num(format, 'channels', 'start.mediaFormat.'),
+          },
+        },
+      };
+    }
+    case 'mark':
+      return {
+        ok: true,
+        event: {
+          type: 'mark',
+          sequenceNumber: num(msg, 'sequenceNumber', ''),
+          streamSid: str(msg, 'streamSid', ''),
+          name: str(obj(msg, 'mark'), 'name', 'mark.'),
+        },
+      };
+    case 'dtmf':
+      return {
+        ok: true,
+        event: {
+          type: 'dtmf',
+          sequenceNumber: num(msg, 'sequenceNumber', ''),
+          streamSid: str(msg, 'streamSid', ''),
+          digit: str(obj(msg, 'dtmf'), 'digit', 'dtmf.'),
+        },
+      };
+    case 'stop': {
+      const stop = isObject(msg.stop) ? msg.stop : {};
+      return {
+        ok: true,
+        event: {
+          type: 'stop',
+          sequenceNumber: num(msg, 'sequenceNumber', ''),
+          streamSid: str(msg, 'streamSid', ''),
+          callSid: typeof stop.callSid === 'string' ? stop.callSid : undefined,
+        },
+      };
+    }
+    case 'connected':
+      return {
+        ok: true,
+        event: {
+          type: 'connected',
+          protocol: typeof msg.protocol === 'string' ? msg.protocol : '',
+          version: typeof msg.version === 'string' ? msg.version : '',
+        },
+      };
+    case undefined:
+      return fail('missing_field', 'event');
+    default:
+      return fail('unknown_event', `event "${String(msg.event).slice(0, 40)}"`);
+  }
+}
+
+function stringValues(params: Json): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(params)) {
+    if (typeof value === 'string') out[key] = value;
+    else if (typeof value === 'number' || typeof value === 'boolean') out[key] = String(value);
+  }
+  return out;
+}
+
+/**
+ * Outbound frames for one stream. The JSON around the payload is fixed per stream, so it is
+ * escaped once and each media frame costs one base64 encode and one string concatenation.
+ */
+export interface OutboundFrames {
+  media(audio: Buffer): string;
+  mark(name: string): string;
+  clear(): string;
+}
+
+export function outboundFrames(streamSid: string): OutboundFrames {
+  const sid = JSON.stringify(streamSid);
+  const mediaPrefix = `{"event":"media","streamSid":${sid},"media":{"payload":"`;
+  const clearFrame = `{"event":"clear","streamSid":${sid}}`;
+  return {
+    media: (audio) => `${mediaPrefix}${audio.toString('base64')}"}}`,
+    mark: (name) => `{"event":"mark","streamSid":${sid},"mark":{"name":${JSON.stringify(name)}}}`,
+    clear: () => clearFrame,
+  };
+}
+
+/** The formats this gateway can carry: 8 kHz mono mu-law, as Twilio documents it. */
+export function isSupportedMediaFormat(format: StartEvent['mediaFormat']): boolean {
+  return format.encoding === 'audio/x-mulaw' && format.sampleRate === SAMPLE_RATE && format.channels === 1;
+}
