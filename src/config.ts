@@ -107,9 +107,15 @@ export function loadConfig(env: Env = readEnv()): Config {
     throw new ConfigError('DEEPGRAM_API_KEY', 'is required when AGENT_PROVIDER=deepgram');
   }
 
+  const publicUrl = read.optionalOrigin('PUBLIC_URL');
+  const authToken = read.optional('TWILIO_AUTH_TOKEN');
+  if (authToken && !publicUrl) {
+    throw new ConfigError('PUBLIC_URL', 'is required when TWILIO_AUTH_TOKEN is set: Twilio signatures are checked against it');
+  }
+
   return {
     port: read.int('PORT', 3001, 0, 65535),
-    publicUrl: read.optionalOrigin('PUBLIC_URL'),
+    publicUrl,
     dataDir: path.resolve(read.string('DATA_DIR', 'data')),
     recordingsDir: path.resolve(read.string('RECORDINGS_DIR', 'recordings')),
     logLevel: read.oneOf('LOG_LEVEL', ['error', 'warn', 'info', 'debug'], 'info'),
@@ -118,7 +124,7 @@ export function loadConfig(env: Env = readEnv()): Config {
     streamStartTimeoutS: read.number('STREAM_START_TIMEOUT_S', 10, 0.1, 3600),
     twilio: {
       accountSid: read.optional('TWILIO_ACCOUNT_SID'),
-      authToken: read.optional('TWILIO_AUTH_TOKEN'),
+      authToken,
     },
     agent: { requested, kind: agentKind },
     systemPrompt: read.string('SYSTEM_PROMPT', DEFAULT_SYSTEM_PROMPT),

@@ -1,0 +1,287 @@
+// Per-call streaming recorder: a stereo 8 kHz PCM16 WAV (left caller, right agent) on the call's
+// clock. Memory holds only the unflushed window: the caller samples since the last flush and the
+// agent chunks not yet written. The caller's furthest end is the "settled" position (Twilio only
+// sends a caller frame once that time has passed). Flushes trail it by a small late margin, so a
+// slightly reordered caller frame, or agent audio stamped a little behind the caller clock, still
+// lands in place; each time that trailing point is flushEveryMs past the last flush, the span is
+// mixed and appended. Agent audio arrives ahead of time, so it waits in a chunk list until the
+// caller clock reaches it. The file always has a valid header layout with zero sizes until
+// finalize, so a killed process leaves a `.wav.part` that recovery can repair.
+import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { FRAME_BYTES, SAMPLE_RATE } from '../twilio/protocol.js';
+import { MULAW_TO_PCM16 } from './mulaw.js';
+import { MAX_WAV_DATA_BYTES, STEREO_FRAME_BYTES, WAV_HEADER_BYTES, wavHeader } from './wav-header.js';
+
+export interface RecordingInfo {
+  path: string;
+  durationMs: number;
+  /** Size of the finished file, header included. */
+  bytes: number;
+  droppedLateCallerFrames: number;
+}
+
+export interface CallRecorderOptions {
+  dir: string;
+  /** File stem; must match /^[A-Za-z0-9._-]{1,128}$/ (never trusted as a path). */
+  name: string;
+  /** How much settled caller time to gather before appending to the file. Default 1000. */
+  flushEveryMs?: number;
+}
+
+const NAME_PATTERN = /^[A-Za-z0-9._-]{1,128}$/;
+const DEFAULT_FLUSH_EVERY_MS = 1000;
+/** Bounds the caller window allocation (flushEveryMs worth of samples). */
+const MAX_FLUSH_EVERY_MS = 60_000;
+const SAMPLES_PER_MS = SAMPLE_RATE / 1000;
+/** How far flushes trail the settled position: input later than this behind it can no longer be placed. */
+const LATE_MARGIN_SAMPLES = 200 * SAMPLES_PER_MS;
+/** The furthest sample a WAV can hold; input beyond it (a corrupt timestamp) is ignored. */
+const MAX_SAMPLES = MAX_WAV_DATA_BYTES / STEREO_FRAME_BYTES;
+/** Largest span one write carries; long gaps and agent tails go out in several blocks. */
+const MAX_BLOCK_SAMPLES = 4 * SAMPLE_RATE;
+/** Shared, never written to: blocks with nothing on either channel cost no allocation. */
+const SILENCE_BLOCK = Buffer.alloc(MAX_BLOCK_SAMPLES * STEREO_FRAME_BYTES);
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** Agent audio waiting for the caller clock: a private copy of the mu-law and its first sample. */
+interface AgentChunk {
+  readonly start: number;
+  readonly mulaw: Buffer;
+}
+
+const chunkEnd = (c: AgentChunk): number => c.start + c.mulaw.length;
+
+/** Call time in ms → sample index; undefined for times no recording can hold. */
+function sampleAt(atMs: number): number | undefined {
+  if (!Number.isFinite(atMs) || atMs < 0) return undefined;
+  const sample = Math.round(atMs * SAMPLES_PER_MS);
+  return sample <= MAX_SAMPLES ? sample : undefined;
+}
+
+/** FileHandle.write may write less than asked; loop until the whole buffer is on disk. */
+async function writeFully(file: FileHandle, bytes: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < bytes.length) {
+    const { bytesWritten } = await file.write(bytes, done, bytes.length - done, position + done);
+    if (bytesWritten <= 0) throw new Error(`short write at byte ${position + done}`);
+    done += bytesWritten;
+  }
+}
+
+export class CallRecorder {
+  /** Caller samples for [flushedUpTo, flushedUpTo + callerWindow.length); zero where none arrived. */
+  private callerWindow: Int16Array;
+  /** Samples already handed to the file (both channels); the file's data length once writes land. */
+  private flushedUpTo = 0;
+  /** The settled position: the furthest caller sample end seen. */
+  private callerEnd = 0;
+  /** In queue order; where two chunks overlap, the later-queued one wins (it is mixed last). */
+  private agentChunks: AgentChunk[] = [];
+  private droppedLate = 0;
+  /** Appends run one at a time, in order; this promise never rejects (errors go to `failure`). */
+  private writes: Promise<void> = Promise.resolve();
+  /** The first write error, boxed so that "no error" cannot be confused with a thrown undefined. */
+  private failure: { error: unknown } | undefined;
+  private finalizing: Promise<RecordingInfo> | undefined;
+
+  private constructor(
+    private readonly file: FileHandle,
+    readonly partPath: string,
+    readonly finalPath: string,
+    private readonly flushSamples: number,
+  ) {
+    // A flush window, the late margin and one frame: the window never grows for 20 ms frames.
+    this.callerWindow = new Int16Array(flushSamples + LATE_MARGIN_SAMPLES + FRAME_BYTES);
+  }
+
+  static async open(opts: CallRecorderOptions): Promise<CallRecorder> {
+    const { dir, name } = opts;
+    if (typeof name !== 'string' || !NAME_PATTERN.test(name)) {
+      throw new Error(`invalid recording name ${JSON.stringify(String(name).slice(0, 40))}: use 1-128 of A-Z a-z 0-9 . _ -`);
+    }
+    const flushEveryMs = opts.flushEveryMs ?? DEFAULT_FLUSH_EVERY_MS;
+    if (!Number.isFinite(flushEveryMs) || flushEveryMs <= 0 || flushEveryMs > MAX_FLUSH_EVERY_MS) {
+      throw new RangeError(`flushEveryMs must be in (0, ${MAX_FLUSH_EVERY_MS}], got ${flushEveryMs}`);
+    }
+    await mkdir(dir, { recursive: true });
+    const partPath = path.join(dir, `${name}.wav.part`);
+    // 'wx': never share a part file with another live recorder or clobber one awaiting recovery.
+    const file = await open(partPath, 'wx');
+    try {
+      await writeFully(file, wavHeader(0), 0);
+    } catch (err) {
+      await file.close().catch(() => undefined);
+      await unlink(partPath).catch(() => undefined);
+      throw err;
+    }
+    const flushSamples = Math.max(1, Math.round(flushEveryMs * SAMPLES_PER_MS));
+    return new CallRecorder(file, partPath, path.join(dir, `${name}.wav`), flushSamples);
+  }
+
+  /** Samples held in memory: unflushed caller window plus queued agent audio (for tests and diagnostics). */
+  get pendingSamples(): number {
+    let agent = 0;
+    for (const c of this.agentChunks) agent += c.mulaw.length;
+    return Math.max(0, this.callerEnd - this.flushedUpTo) + agent;
+  }
+
+  /** Caller mu-law whose first sample plays at call time atMs. Decoded at once: `mulaw` may be reused. */
+  callerAudio(mulaw: Buffer, atMs: number): void {
+    const at = sampleAt(atMs);
+    if (this.finalizing || at === undefined || mulaw.length === 0) return;
+    const end = at + mulaw.length;
+    if (end > MAX_SAMPLES) return;
+    let start = at;
+    if (start < this.flushedUpTo) {
+      // The file already holds this span: count the frame, keep any unflushed tail of it.
+      this.droppedLate++;
+      if (end <= this.flushedUpTo) return;
+      start = this.flushedUpTo;
+    }
+    // Flush before placing, so the window holds at most a flush span plus the margin. After
+    // missing frames the gap is written out here (as silence) rather than growing the window.
+    const target = Math.max(this.callerEnd, end) - LATE_MARGIN_SAMPLES;
+    if (target - this.flushedUpTo >= this.flushSamples) this.flushTo(Math.min(target, start));
+    this.placeCaller(mulaw, start - at, start, end);
+    if (end > this.callerEnd) this.callerEnd = end;
+  }
+
+  /**
+   * Agent mu-law as Twilio will play it, first sample at atMs (usually ahead of the caller).
+   * Copied. Any part before the flushed position (over 200 ms behind the caller) is dropped.
+   */
+  agentAudio(mulaw: Buffer, atMs: number): void {
+    const at = sampleAt(atMs);
+    if (this.finalizing || at === undefined || at + mulaw.length > MAX_SAMPLES) return;
+    const skip = Math.max(0, this.flushedUpTo - at);
+    if (skip >= mulaw.length) return;
+    this.agentChunks.push({ start: at + skip, mulaw: Buffer.from(mulaw.subarray(skip)) });
+  }
+
+  /**
+   * Barge-in: drops agent audio queued so far at or after atMs, trimming a chunk that straddles it.
+   * Audio queued later (the next turn) is kept. Audio already flushed cannot be cut.
+   */
+  cutAgentFrom(atMs: number): void {
+    const cut = sampleAt(atMs);
+    if (this.finalizing || cut === undefined) return;
+    const kept: AgentChunk[] = [];
+    for (const c of this.agentChunks) {
+      if (c.start >= cut) continue;
+      kept.push(chunkEnd(c) > cut ? { start: c.start, mulaw: c.mulaw.subarray(0, cut - c.start) } : c);
+    }
+    this.agentChunks = kept;
+  }
+
+  /**
+   * Writes everything up to endAtMs (default: the later of caller end and agent end), seals the
+   * header and renames the part file. Idempotent; rejects with the first write error, leaving the
+   * `.wav.part` in place for recovery. An invalid endAtMs (negative, NaN) means the default.
+   */
+  finalize(endAtMs?: number): Promise<RecordingInfo> {
+    this.finalizing ??= this.finish(endAtMs === undefined ? undefined : sampleAt(endAtMs));
+    return this.finalizing;
+  }
+
+  private async finish(endSample: number | undefined): Promise<RecordingInfo> {
+    const end = endSample ?? this.naturalEnd();
+    const written = this.flushedUpTo;
+    if (end > written) this.flushTo(end);
+    // Nothing more will be mixed: let the window and queue go even if the session keeps us around.
+    this.agentChunks = [];
+    this.callerWindow = new Int16Array(0);
+    const dataBytes = end * STEREO_FRAME_BYTES;
+    await this.writes;
+    try {
+      if (this.failure) throw this.failure.error;
+      // An end before what was already flushed: cut the file back to it.
+      if (end < written) await this.file.truncate(WAV_HEADER_BYTES + dataBytes);
+      await writeFully(this.file, wavHeader(dataBytes), 0);
+    } catch (err) {
+      await this.file.close().catch(() => undefined);
+      throw err;
+    }
+    await this.file.close();
+    await rename(this.partPath, this.finalPath);
+    return {
+      path: this.finalPath,
+      durationMs: end / SAMPLES_PER_MS,
+      bytes: WAV_HEADER_BYTES + dataBytes,
+      droppedLateCallerFrames: this.droppedLate,
+    };
+  }
+
+  private naturalEnd(): number {
+    let end = Math.max(this.callerEnd, this.flushedUpTo);
+    for (const c of this.agentChunks) end = Math.max(end, chunkEnd(c));
+    return end;
+  }
+
+  /** Decodes mulaw[skip..] into the caller window at [start, end); grows the window only for oversized chunks. */
+  private placeCaller(mulaw: Buffer, skip: number, start: number, end: number): void {
+    const needed = end - this.flushedUpTo;
+    if (needed > this.callerWindow.length) {
+      const grown = new Int16Array(needed);
+      grown.set(this.callerWindow);
+      this.callerWindow = grown;
+    }
+    const window = this.callerWindow;
+    const offset = start - this.flushedUpTo - skip;
+    for (let i = skip; i < mulaw.length; i++) window[offset + i] = MULAW_TO_PCM16[mulaw[i]!]!;
+  }
+
+  /** Mixes [flushedUpTo, target) and queues it for appending; the window then starts at target. */
+  private flushTo(target: number): void {
+    const base = this.flushedUpTo;
+    for (let from = base; from < target; from += MAX_BLOCK_SAMPLES) {
+      const to = Math.min(target, from + MAX_BLOCK_SAMPLES);
+      this.append(this.mixBlock(base, from, to), from);
+    }
+    this.dropWindowHead(target - base);
+    this.flushedUpTo = target;
+    if (this.agentChunks.some((c) => chunkEnd(c) <= target)) {
+      this.agentChunks = this.agentChunks.filter((c) => chunkEnd(c) > target);
+    }
+  }
+
+  /** Shifts the caller window left by `n` samples, zeroing what is vacated (zero = nothing arrived). */
+  private dropWindowHead(n: number): void {
+    const window = this.callerWindow;
+    const used = Math.min(window.length, Math.max(0, this.callerEnd - this.flushedUpTo));
+    if (n < used) window.copyWithin(0, n, used);
+    window.fill(0, Math.max(0, used - n), used);
+  }
+
+  /** Interleaved little-endian PCM16 for samples [from, to); the caller window starts at `base`. */
+  private mixBlock(base: number, from: number, to: number): Buffer {
+    const callerTo = Math.min(to, this.callerEnd);
+    const agents = this.agentChunks.filter((c) => c.start < to && chunkEnd(c) > from);
+    if (callerTo <= from && agents.length === 0) return SILENCE_BLOCK.subarray(0, (to - from) * STEREO_FRAME_BYTES);
+    const pcm = new Int16Array((to - from) * 2);
+    const window = this.callerWindow;
+    for (let s = from; s < callerTo; s++) pcm[(s - from) * 2] = window[s - base]!;
+    for (const c of agents) {
+      const last = Math.min(to, chunkEnd(c));
+      for (let s = Math.max(from, c.start); s < last; s++) {
+        pcm[(s - from) * 2 + 1] = MULAW_TO_PCM16[c.mulaw[s - c.start]!]!;
+      }
+    }
+    const bytes = Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength);
+    if (!LITTLE_ENDIAN) bytes.swap16();
+    return bytes;
+  }
+
+  /** Queues an append at the block's own offset; after the first error the rest are skipped. */
+  private append(bytes: Buffer, fromSample: number): void {
+    const position = WAV_HEADER_BYTES + fromSample * STEREO_FRAME_BYTES;
+    this.writes = this.writes.then(async () => {
+      if (this.failure) return;
+      try {
+        await writeFully(this.file, bytes, position);
+      } catch (error) {
+        this.failure = { error };
+      }
+    });
+  }
+}

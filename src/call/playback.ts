@@ -1,0 +1,184 @@
+// Agent audio out to Twilio: re-chunked to whole 20 ms frames, a mark after each utterance, and
+// `clear` on barge-in. Twilio plays what it is sent in order, so Playback models its buffer on
+// the call clock to know what has been heard: marks confirm an utterance played in full, and at
+// a barge-in the played part is the time since the utterance began playing, capped at its length.
+import { FRAME_BYTES, FRAME_MS, MULAW_SILENCE, type OutboundFrames } from '../twilio/protocol.js';
+import type { UtterancePlayed } from '../agents/bridge.js';
+
+export interface PlaybackObserver {
+  /** Agent audio sent to Twilio, which will play it from call time `atMs`. Copy to keep. */
+  scheduled(audio: Buffer, atMs: number): void;
+  /** A `clear` went out at `atMs`: nothing scheduled from then on will be heard. */
+  cut(atMs: number): void;
+  /** The first audio of an utterance went out (for turn latency). */
+  utteranceStarted(utteranceId: number, sentAtMs: number): void;
+  played(result: UtterancePlayed): void;
+}
+
+export interface PlaybackOptions {
+  /** The largest media message, in 20 ms frames; small messages keep `clear` and marks fine-grained. */
+  maxFramesPerMessage?: number;
+}
+
+export interface PlaybackStats {
+  framesSent: number;
+  marksSent: number;
+  staleMarks: number;
+  clears: number;
+  /** Agent audio that arrived for a turn the caller had already interrupted. */
+  droppedBytes: number;
+}
+
+/** Call-time spans in which an utterance plays; usually one, more if the agent fell behind real time. */
+class Utterance {
+  private readonly spans: number[] = [];
+  totalMs = 0;
+  constructor(
+    readonly id: number,
+    readonly markName: string,
+  ) {}
+
+  add(atMs: number, durationMs: number): void {
+    const last = this.spans.length - 1;
+    if (last > 0 && this.spans[last] === atMs) this.spans[last] = atMs + durationMs;
+    else this.spans.push(atMs, atMs + durationMs);
+    this.totalMs += durationMs;
+  }
+
+  playedBy(nowMs: number): number {
+    let played = 0;
+    for (let i = 0; i < this.spans.length; i += 2) {
+      const start = this.spans[i]!;
+      const end = this.spans[i + 1]!;
+      played += Math.max(0, Math.min(nowMs, end) - start);
+    }
+    return played;
+  }
+}
+
+export class Playback {
+  private readonly out: Buffer;
+  private outLen = 0;
+  private generation = 0;
+  private nextUtteranceId = 1;
+  /** The utterance audio is being added to; undefined between utterances. */
+  private open: Utterance | undefined;
+  /** Utterances sent in full whose mark Twilio has not echoed yet, by mark name. */
+  private readonly awaitingMark = new Map<string, Utterance>();
+  /** Call time at which everything sent so far will have played. */
+  private queueEndMs = 0;
+  /** After a barge-in, the interrupted turn's late audio is dropped until the next turn starts. */
+  private muted = false;
+  readonly stats: PlaybackStats = { framesSent: 0, marksSent: 0, staleMarks: 0, clears: 0, droppedBytes: 0 };
+
+  constructor(
+    private readonly frames: OutboundFrames,
+    private readonly send: (text: string) => void,
+    private readonly nowMs: () => number,
+    private readonly observer: PlaybackObserver,
+    options: PlaybackOptions = {},
+  ) {
+    this.out = Buffer.alloc((options.maxFramesPerMessage ?? 10) * FRAME_BYTES);
+  }
+
+  /** True while Twilio may still be playing or about to play agent audio. */
+  get isActive(): boolean {
+    return this.open !== undefined || this.awaitingMark.size > 0 || this.queueEndMs > this.nowMs();
+  }
+
+  /** A new agent turn: audio is accepted again after a barge-in. */
+  beginTurn(): void {
+    this.muted = false;
+  }
+
+  push(audio: Buffer): void {
+    if (this.muted) {
+      this.stats.droppedBytes += audio.length;
+      return;
+    }
+    this.open ??= this.newUtterance();
+    let offset = 0;
+    while (offset < audio.length) {
+      const n = Math.min(audio.length - offset, this.out.length - this.outLen);
+      audio.copy(this.out, this.outLen, offset, offset + n);
+      this.outLen += n;
+      offset += n;
+      if (this.outLen === this.out.length) this.sendOut(this.outLen);
+    }
+    const whole = this.outLen - (this.outLen % FRAME_BYTES);
+    if (whole > 0) this.sendOut(whole);
+  }
+
+  /** The agent finished an utterance: pad the last frame with silence and mark it. */
+  endUtterance(): void {
+    const utterance = this.open;
+    if (!utterance) return;
+    if (this.outLen > 0) {
+      this.out.fill(MULAW_SILENCE, this.outLen, FRAME_BYTES);
+      this.outLen = FRAME_BYTES;
+      this.sendOut(FRAME_BYTES);
+    }
+    this.open = undefined;
+    if (utterance.totalMs === 0) return;
+    this.awaitingMark.set(utterance.markName, utterance);
+    this.send(this.frames.mark(utterance.markName));
+    this.stats.marksSent++;
+  }
+
+  /** Twilio echoed a mark: that utterance played in full. Marks of an interrupted turn are stale. */
+  onMark(name: string): void {
+    const utterance = this.awaitingMark.get(name);
+    if (!utterance) {
+      this.stats.staleMarks++;
+      return;
+    }
+    this.awaitingMark.delete(name);
+    this.observer.played({ utteranceId: utterance.id, playedMs: utterance.totalMs, totalMs: utterance.totalMs, interrupted: false });
+  }
+
+  /**
+   * Barge-in: clear Twilio's buffer, report how much of each pending utterance was heard, and
+   * drop the rest of this turn until `beginTurn()`. Sends `clear` only if anything may be playing.
+   */
+  interrupt(): void {
+    const now = this.nowMs();
+    const active = this.isActive;
+    this.muted = true;
+    if (!active) return;
+    this.generation++;
+    const pending = [...this.awaitingMark.values()];
+    if (this.open) pending.push(this.open);
+    this.awaitingMark.clear();
+    this.open = undefined;
+    this.outLen = 0;
+    this.queueEndMs = Math.min(this.queueEndMs, now);
+    this.send(this.frames.clear());
+    this.stats.clears++;
+    this.observer.cut(now);
+    for (const u of pending) {
+      const playedMs = Math.min(u.totalMs, u.playedBy(now));
+      this.observer.played({ utteranceId: u.id, playedMs, totalMs: u.totalMs, interrupted: playedMs < u.totalMs });
+    }
+  }
+
+  private newUtterance(): Utterance {
+    const id = this.nextUtteranceId++;
+    return new Utterance(id, `u${this.generation}.${id}`);
+  }
+
+  private sendOut(length: number): void {
+    const utterance = this.open!;
+    const chunk = this.out.subarray(0, length);
+    const now = this.nowMs();
+    const atMs = Math.max(now, this.queueEndMs);
+    const durationMs = (length / FRAME_BYTES) * FRAME_MS;
+    this.send(this.frames.media(chunk));
+    this.observer.scheduled(chunk, atMs);
+    if (utterance.totalMs === 0) this.observer.utteranceStarted(utterance.id, now);
+    utterance.add(atMs, durationMs);
+    this.queueEndMs = atMs + durationMs;
+    this.stats.framesSent += length / FRAME_BYTES;
+    this.out.copyWithin(0, length, this.outLen);
+    this.outLen -= length;
+  }
+}

@@ -1,0 +1,491 @@
+// One CallSession per Twilio media stream. It owns everything about the call (stream ids, task,
+// agent bridge, recorder, playback, transcript) and ends exactly once, whatever ends first; its
+// end always finalizes the recording and reports the call.
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import type { AgentAction, AgentBridge, AgentFactory, AgentSink, CallContext, TranscriptLine, UtterancePlayed } from '../agents/bridge.js';
+import type { VadConfig } from '../config.js';
+import { CallRecorder, type RecordingInfo } from '../audio/recorder.js';
+import type { Logger } from '../telemetry/logger.js';
+import type { Telemetry } from '../telemetry/events.js';
+import {
+  FRAME_BYTES,
+  FRAME_MS,
+  MAX_INBOUND_FRAME_BYTES,
+  MULAW_SILENCE,
+  isSupportedMediaFormat,
+  outboundFrames,
+  parseInbound,
+  type MediaEvent,
+  type ProtocolErrorKind,
+  type StartEvent,
+} from '../twilio/protocol.js';
+import { Playback, type PlaybackStats } from './playback.js';
+import { TurnLatencyObserver } from './turn-latency.js';
+
+export type EndReason =
+  | 'twilio_stop'
+  | 'socket_closed'
+  | 'start_timeout'
+  | 'unsupported_media_format'
+  | 'agent_error'
+  | 'agent_hangup'
+  | 'transferred'
+  | 'shutdown';
+
+/** Problems with inbound frames, counted per call; the call goes on. */
+export type BadFrameKind = ProtocolErrorKind | 'media_before_start' | 'wrong_stream_sid' | 'duplicate_start' | 'stale_media';
+
+export interface CallStats {
+  framesIn: number;
+  /** Caller frames missing from the stream and replaced with silence for the agent. */
+  framesPadded: number;
+  badFrames: Partial<Record<BadFrameKind, number>>;
+  sequenceGaps: number;
+  playback: PlaybackStats;
+}
+
+export interface CallSummary {
+  sessionId: string;
+  streamSid: string | undefined;
+  callSid: string | undefined;
+  taskId: string | undefined;
+  reason: EndReason;
+  detail: string | undefined;
+  startedAt: string;
+  endedAt: string;
+  durationMs: number;
+  recording: RecordingInfo | undefined;
+  transcript: TranscriptLine[];
+  stats: CallStats;
+}
+
+/** Who else hears about a call: the task service, the live event bus. All optional. */
+export interface CallHooks {
+  started?(call: CallContext): void;
+  transcript?(call: CallContext, line: TranscriptLine): void;
+  latency?(call: CallContext, metric: string, ms: number): void;
+  dtmf?(call: CallContext, digit: string): void;
+  ended?(summary: CallSummary): void;
+}
+
+/** Twilio REST control of the live call, when credentials are configured. */
+export interface TelephonyControl {
+  hangup(callSid: string): Promise<void>;
+  transfer(callSid: string, to: string): Promise<void>;
+}
+
+/** The socket Twilio streams on, as the session needs it. */
+export interface MediaSocket {
+  send(text: string): void;
+  close(code: number, reason: string): void;
+  readonly isOpen: boolean;
+}
+
+export interface CallSessionDeps {
+  agentFactory: AgentFactory;
+  recordingsDir: string;
+  vad: VadConfig;
+  streamStartTimeoutS: number;
+  logger: Logger;
+  telemetry: Telemetry;
+  logEveryN: number;
+  hooks?: CallHooks;
+  telephony?: TelephonyControl;
+  /** How long a hang-up waits for the agent's goodbye to finish playing. */
+  goodbyeTimeoutMs?: number;
+}
+
+/** Longest run of missing caller frames replaced with silence for the agent (the recorder pads on its own). */
+const MAX_PAD_FRAMES = 50;
+const SILENCE_FRAME = Buffer.alloc(FRAME_BYTES, MULAW_SILENCE);
+/** Decoded media lands here; 64 KiB of base64 decodes to less than this. */
+const SCRATCH_BYTES = 48 * 1024;
+
+type State = 'awaiting_start' | 'live' | 'ended';
+type CallIds = { callSid?: string; streamSid?: string; taskId?: string };
+
+export class CallSession {
+  readonly sessionId = randomUUID();
+  private state: State = 'awaiting_start';
+  private readonly scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
+  private readonly startedWall = performance.now();
+  private readonly startedAt = new Date();
+  private readonly log: Logger;
+  private readonly stats: CallStats;
+  private readonly transcript: TranscriptLine[] = [];
+  private readonly latencyObserver: TurnLatencyObserver;
+  private call: CallContext | undefined;
+  private callIds: CallIds = {};
+  private bridge: AgentBridge | undefined;
+  private playback: Playback | undefined;
+  private recorder: RecorderSlot | undefined;
+  private startTimer: NodeJS.Timeout | undefined;
+  private lastSequence = 0;
+  /** Call clock: end of the newest caller frame, and the wall time it arrived. */
+  private mediaEndMs = 0;
+  private mediaWall = 0;
+  private clockMs = 0;
+  private endPromise: Promise<CallSummary> | undefined;
+  private hangupPending = false;
+  private resolveEnded!: (summary: CallSummary) => void;
+  /** Resolves with the summary once the call has ended, whoever ended it. */
+  readonly ended = new Promise<CallSummary>((resolve) => (this.resolveEnded = resolve));
+
+  constructor(
+    private readonly socket: MediaSocket,
+    private readonly deps: CallSessionDeps,
+  ) {
+    this.log = deps.logger.child({ session: this.sessionId });
+    this.latencyObserver = new TurnLatencyObserver(deps.vad);
+    this.stats = { framesIn: 0, framesPadded: 0, badFrames: {}, sequenceGaps: 0, playback: { framesSent: 0, marksSent: 0, staleMarks: 0, clears: 0, droppedBytes: 0 } };
+    this.startTimer = setTimeout(() => void this.end('start_timeout', 'no start event'), deps.streamStartTimeoutS * 1000);
+    this.startTimer.unref();
+  }
+
+  get context(): CallContext | undefined {
+    return this.call;
+  }
+
+  get isEnded(): boolean {
+    return this.state === 'ended';
+  }
+
+  /** Call time in ms: driven by caller media timestamps, carried on by the wall clock between frames. */
+  nowMs(): number {
+    const base = this.mediaWall === 0 ? this.startedWall : this.mediaWall;
+    const now = this.mediaEndMs + (performance.now() - base);
+    if (now > this.clockMs) this.clockMs = now;
+    return this.clockMs;
+  }
+
+  /** One WebSocket message from Twilio. Bad input is counted and skipped; the call goes on. */
+  handleMessage(data: Buffer | string, isBinary: boolean): void {
+    if (this.state === 'ended') return;
+    if (isBinary) return this.badFrame('binary_frame', 'binary frames are not part of the protocol');
+    if (data.length > MAX_INBOUND_FRAME_BYTES) return this.badFrame('frame_too_large', `${data.length} bytes`);
+    const parsed = parseInbound(typeof data === 'string' ? data : data.toString('utf8'), this.scratch);
+    if (!parsed.ok) return this.badFrame(parsed.error.kind, parsed.error.detail);
+    const event = parsed.event;
+    if (event.type === 'connected') return;
+    if (event.type === 'start') return this.onStart(event);
+    if (this.state !== 'live') return this.badFrame('media_before_start', `${event.type} before start`);
+    if (event.streamSid !== this.call!.streamSid) return this.badFrame('wrong_stream_sid', `streamSid ${event.streamSid.slice(0, 40)}`);
+    this.trackSequence(event.sequenceNumber);
+    switch (event.type) {
+      case 'media':
+        return this.onMedia(event);
+      case 'mark':
+        this.deps.telemetry.record('media_stream', 'media_mark_received', this.ids());
+        return this.playback!.onMark(event.name);
+      case 'dtmf':
+        return this.onDtmf(event.digit);
+      case 'stop':
+        void this.end('twilio_stop');
+    }
+  }
+
+  handleSocketClosed(code: number): void {
+    if (this.state !== 'ended') void this.end('socket_closed', `code ${code}`);
+  }
+
+  /** Ends the call once: closes the agent, finalizes the recording, closes the socket, reports. */
+  end(reason: EndReason, detail?: string): Promise<CallSummary> {
+    this.endPromise ??= this.finish(reason, detail);
+    return this.endPromise;
+  }
+
+  private onStart(event: StartEvent): void {
+    if (this.state !== 'awaiting_start') return this.badFrame('duplicate_start', 'second start event');
+    clearTimeout(this.startTimer);
+    const params = event.customParameters;
+    this.call = {
+      streamSid: event.streamSid,
+      callSid: event.callSid,
+      parameters: params,
+      taskId: params.taskId || params.task_id || undefined,
+      prompt: params.prompt || undefined,
+      greeting: params.greeting || undefined,
+    };
+    this.callIds = { callSid: event.callSid, streamSid: event.streamSid, taskId: this.call.taskId };
+    this.lastSequence = event.sequenceNumber;
+    this.state = 'live';
+    this.log.info('media stream started', { ...this.ids(), from: params.from, to: params.to, tracks: event.tracks.join(',') });
+    this.deps.telemetry.record('media_stream', 'start', this.ids());
+    if (!isSupportedMediaFormat(event.mediaFormat)) {
+      const f = event.mediaFormat;
+      void this.end('unsupported_media_format', `${f.encoding} ${f.sampleRate} Hz ${f.channels} ch`);
+      return;
+    }
+    this.recorder = new RecorderSlot(CallRecorder.open({ dir: this.deps.recordingsDir, name: recordingName(this.startedAt, this.call) }));
+    this.recorder.failed.then((err) => this.log.error('recording could not be opened', { ...this.ids(), error: err.message }));
+    const frames = outboundFrames(event.streamSid);
+    this.playback = new Playback(frames, (text) => this.sendToTwilio(text), () => this.nowMs(), {
+      scheduled: (audio, atMs) => this.recorder!.agentAudio(audio, atMs),
+      cut: (atMs) => this.recorder!.cutAgentFrom(atMs),
+      utteranceStarted: (_id, sentAtMs) => this.onAgentAudioStarted(sentAtMs),
+      played: (played) => this.onUtterancePlayed(played),
+    });
+    this.deps.hooks?.started?.(this.call);
+    this.startBridge(this.call);
+  }
+
+  private startBridge(call: CallContext): void {
+    try {
+      this.bridge = this.deps.agentFactory(call, this.sink());
+    } catch (err) {
+      void this.end('agent_error', (err as Error).message);
+      return;
+    }
+    const started = performance.now();
+    this.bridge.start().then(
+      () => this.deps.telemetry.record('agent', 'connect', { ...this.ids(), durationMs: performance.now() - started, agent: this.bridge!.kind }),
+      (err: Error) => {
+        this.log.error('agent failed to start', { ...this.ids(), error: err.message });
+        void this.end('agent_error', err.message);
+      },
+    );
+  }
+
+  private onMedia(event: MediaEvent): void {
+    if (event.track !== 'inbound') return;
+    const expected = this.mediaEndMs;
+    if (this.stats.framesIn > 0 && event.timestampMs < expected - FRAME_MS / 2) {
+      return this.badFrame('stale_media', `timestamp ${event.timestampMs} < ${expected}`);
+    }
+    this.stats.framesIn++;
+    if (this.stats.framesIn > 1) this.padMissingFrames(event.timestampMs - expected);
+    const durationMs = (event.audio.length / FRAME_BYTES) * FRAME_MS;
+    this.mediaEndMs = event.timestampMs + durationMs;
+    this.mediaWall = performance.now();
+    this.recorder!.callerAudio(event.audio, event.timestampMs);
+    this.latencyObserver.callerFrame(event.audio, event.timestampMs);
+    this.bridge?.pushCallerAudio(event.audio, event.timestampMs);
+    this.deps.telemetry.record('media_stream', 'media_event', this.ids());
+  }
+
+  /** Frames Twilio never delivered become silence for the agent, so its clock stays in step. */
+  private padMissingFrames(gapMs: number): void {
+    const missing = Math.min(MAX_PAD_FRAMES, Math.floor((gapMs + FRAME_MS / 2) / FRAME_MS));
+    for (let i = 0; i < missing; i++) {
+      this.bridge?.pushCallerAudio(SILENCE_FRAME, this.mediaEndMs + i * FRAME_MS);
+    }
+    this.stats.framesPadded += Math.max(0, missing);
+  }
+
+  private onDtmf(digit: string): void {
+    this.log.info('dtmf', { ...this.ids(), digit });
+    this.deps.telemetry.record('media_stream', 'dtmf', { ...this.ids(), digit });
+    this.bridge?.pushDtmf(digit);
+    this.deps.hooks?.dtmf?.(this.call!, digit);
+  }
+
+  private trackSequence(sequence: number): void {
+    if (sequence !== this.lastSequence + 1) this.stats.sequenceGaps++;
+    this.lastSequence = sequence;
+  }
+
+  private sink(): AgentSink {
+    return {
+      audio: (chunk) => this.state === 'live' && this.playback!.push(chunk),
+      turnStarted: () => this.playback?.beginTurn(),
+      utteranceDone: () => this.playback?.endUtterance(),
+      bargeIn: () => this.onBargeIn(),
+      transcript: (line) => this.addTranscript({ ...line, atMs: line.atMs ?? Math.round(this.nowMs()) }),
+      latency: (metric, ms, extra) => this.onLatency(metric, ms, extra),
+      action: (action) => void this.onAction(action),
+      error: (err, fatal) => this.onAgentError(err, fatal),
+    };
+  }
+
+  private onBargeIn(): void {
+    if (this.state !== 'live') return;
+    const clearsBefore = this.playback!.stats.clears;
+    this.playback!.interrupt();
+    if (this.playback!.stats.clears > clearsBefore) this.deps.telemetry.record('playback', 'barge_in', this.ids());
+  }
+
+  private onAgentAudioStarted(sentAtMs: number): void {
+    const latency = this.latencyObserver.agentAudioStarted(sentAtMs);
+    if (latency !== undefined) this.onLatency('turn_latency', latency);
+  }
+
+  private onUtterancePlayed(played: UtterancePlayed): void {
+    this.deps.telemetry.record('playback', played.interrupted ? 'utterance_interrupted' : 'utterance_played', {
+      ...this.ids(),
+      durationMs: played.playedMs,
+      total_ms: played.totalMs,
+    });
+    this.bridge?.utterancePlayed(played);
+  }
+
+  private onLatency(metric: string, ms: number, extra?: Record<string, unknown>): void {
+    this.deps.telemetry.record('agent', metric, { ...this.ids(), ...extra, durationMs: ms });
+    if (this.call) this.deps.hooks?.latency?.(this.call, metric, ms);
+  }
+
+  private addTranscript(line: TranscriptLine): void {
+    this.transcript.push(line);
+    if (this.call) this.deps.hooks?.transcript?.(this.call, line);
+  }
+
+  private async onAction(action: AgentAction): Promise<void> {
+    if (this.state !== 'live') return;
+    this.log.info('agent action', { ...this.ids(), action: action.type, reason: action.reason });
+    this.deps.telemetry.record('agent', action.type, { ...this.ids(), reason: action.reason });
+    if (action.type === 'hangup') return this.hangUpAfterGoodbye(action.reason);
+    const telephony = this.deps.telephony;
+    if (!telephony) {
+      this.log.warn('transfer requested but Twilio credentials are not configured', this.ids());
+      return;
+    }
+    try {
+      await telephony.transfer(this.call!.callSid, action.to);
+      void this.end('transferred', action.to);
+    } catch (err) {
+      this.log.error('transfer failed', { ...this.ids(), error: (err as Error).message });
+    }
+  }
+
+  /** Lets the goodbye play out, then hangs up through Twilio, or closes the stream without credentials. */
+  private async hangUpAfterGoodbye(reason: string): Promise<void> {
+    if (this.hangupPending) return;
+    this.hangupPending = true;
+    const deadline = performance.now() + (this.deps.goodbyeTimeoutMs ?? 10_000);
+    while (this.state === 'live' && this.playback!.isActive && performance.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    if (this.state !== 'live') return;
+    const telephony = this.deps.telephony;
+    if (telephony) {
+      try {
+        await telephony.hangup(this.call!.callSid);
+      } catch (err) {
+        this.log.error('hang-up through Twilio failed; closing the stream', { ...this.ids(), error: (err as Error).message });
+      }
+    }
+    void this.end('agent_hangup', reason);
+  }
+
+  private onAgentError(err: Error, fatal: boolean): void {
+    if (!fatal) {
+      this.log.warn('agent warning', { ...this.ids(), error: err.message });
+      return;
+    }
+    this.log.error('agent error; ending the call', { ...this.ids(), error: err.message });
+    void this.end('agent_error', err.message);
+  }
+
+  private sendToTwilio(text: string): void {
+    if (this.socket.isOpen) this.socket.send(text);
+  }
+
+  private badFrame(kind: BadFrameKind, detail: string): void {
+    const count = (this.stats.badFrames[kind] ?? 0) + 1;
+    this.stats.badFrames[kind] = count;
+    if (count === 1 || count % this.deps.logEveryN === 0) {
+      this.log.warn('skipped a bad frame from Twilio', { ...this.ids(), kind, detail, count });
+    }
+    this.deps.telemetry.record('media_stream', 'bad_frame', { ...this.ids(), kind });
+  }
+
+  /** The call's ids for logs and telemetry; one object per call, so per-frame events allocate nothing. */
+  private ids(): CallIds {
+    return this.callIds;
+  }
+
+  private async finish(reason: EndReason, detail: string | undefined): Promise<CallSummary> {
+    const wasLive = this.state === 'live';
+    this.state = 'ended';
+    clearTimeout(this.startTimer);
+    const endMs = this.nowMs();
+    await this.bridge?.close(reason).catch(() => undefined);
+    const recording = await this.recorder?.finalize(endMs).catch((err: Error) => {
+      this.log.error('recording could not be finalized', { ...this.ids(), error: err.message });
+      return undefined;
+    });
+    if (this.socket.isOpen) this.socket.close(reason === 'start_timeout' ? 1008 : 1000, reason);
+    if (this.playback) this.stats.playback = { ...this.playback.stats };
+    const summary: CallSummary = {
+      sessionId: this.sessionId,
+      streamSid: this.call?.streamSid,
+      callSid: this.call?.callSid,
+      taskId: this.call?.taskId,
+      reason,
+      detail,
+      startedAt: this.startedAt.toISOString(),
+      endedAt: new Date().toISOString(),
+      durationMs: Math.round(performance.now() - this.startedWall),
+      recording,
+      transcript: this.transcript,
+      stats: this.stats,
+    };
+    const level = reason === 'agent_error' || reason === 'unsupported_media_format' ? 'warn' : 'info';
+    this.log.log(level, 'call ended', { ...this.ids(), reason, detail, recording: recording?.path, framesIn: this.stats.framesIn });
+    this.deps.telemetry.record('media_stream', 'stop', {
+      ...this.ids(),
+      durationMs: summary.durationMs,
+      reason,
+      frames_in: this.stats.framesIn,
+      frames_padded: this.stats.framesPadded,
+      bad_frames: Object.values(this.stats.badFrames).reduce((a, b) => a + b, 0),
+      was_live: wasLive,
+    });
+    this.resolveEnded(summary);
+    this.deps.hooks?.ended?.(summary);
+    return summary;
+  }
+}
+
+/** The recorder opens asynchronously; audio that arrives meanwhile is copied and replayed into it in order. */
+class RecorderSlot {
+  private recorder: CallRecorder | undefined;
+  private pending: Array<(r: CallRecorder) => void> | undefined = [];
+  private readonly opened: Promise<CallRecorder | undefined>;
+  /** Resolves with the error if the recording could not be opened; never resolves otherwise. */
+  readonly failed: Promise<Error>;
+
+  constructor(opening: Promise<CallRecorder>) {
+    this.opened = opening.then(
+      (recorder) => {
+        this.recorder = recorder;
+        for (const op of this.pending ?? []) op(recorder);
+        this.pending = undefined;
+        return recorder;
+      },
+      () => {
+        this.pending = undefined;
+        return undefined;
+      },
+    );
+    this.failed = opening.then(() => new Promise<Error>(() => undefined), (err: Error) => err);
+  }
+
+  callerAudio(audio: Buffer, atMs: number): void {
+    if (this.recorder) return this.recorder.callerAudio(audio, atMs);
+    const copy = Buffer.from(audio);
+    this.pending?.push((r) => r.callerAudio(copy, atMs));
+  }
+
+  agentAudio(audio: Buffer, atMs: number): void {
+    if (this.recorder) return this.recorder.agentAudio(audio, atMs);
+    const copy = Buffer.from(audio);
+    this.pending?.push((r) => r.agentAudio(copy, atMs));
+  }
+
+  cutAgentFrom(atMs: number): void {
+    if (this.recorder) return this.recorder.cutAgentFrom(atMs);
+    this.pending?.push((r) => r.cutAgentFrom(atMs));
+  }
+
+  async finalize(endAtMs: number): Promise<RecordingInfo | undefined> {
+    return (await this.opened)?.finalize(endAtMs);
+  }
+}
+
+/** A file stem safe on any filesystem: the UTC start time, then the call and stream ids with anything unusual replaced. */
+export function recordingName(startedAt: Date, call: CallContext): string {
+  const stamp = startedAt.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const safe = (id: string) => id.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 40);
+  return `${stamp}_${safe(call.callSid)}_${safe(call.streamSid)}`;
+}

@@ -1,0 +1,97 @@
+// Twilio's HTTP webhooks. Thin: check, parse, call one function, shape the reply.
+import express, { Router, type Request } from 'express';
+import type { Logger } from '../telemetry/logger.js';
+import type { Telemetry } from '../telemetry/events.js';
+import { requireTwilioSignature, type SignatureSettings } from './signature.js';
+import { busyTwiml, connectStreamTwiml, mediaStreamUrl } from './twiml.js';
+
+/** A call-progress callback, as Twilio posts it (§7 of the protocol notes). */
+export interface CallStatusUpdate {
+  callSid: string;
+  callStatus: string;
+  sequenceNumber: number | undefined;
+  callDuration: number | undefined;
+  answeredBy: string | undefined;
+  timestamp: string | undefined;
+  params: Record<string, string>;
+}
+
+export interface WebhookDeps {
+  signature: SignatureSettings;
+  logger: Logger;
+  telemetry: Telemetry;
+  isDraining: () => boolean;
+  /** Applies a call-progress callback; the task service plugs in here. */
+  onCallStatus?: (update: CallStatusUpdate) => void | Promise<void>;
+}
+
+const field = (body: Record<string, unknown>, name: string): string | undefined => {
+  const value = body[name];
+  return typeof value === 'string' && value.length > 0 ? value : undefined;
+};
+
+const optionalInt = (value: string | undefined): number | undefined => {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  return Number.isInteger(n) ? n : undefined;
+};
+
+/** The origin Twilio should stream to: PUBLIC_URL, or for local use without one, the request's own Host. */
+function streamOrigin(publicUrl: string | undefined, req: Request): string {
+  return publicUrl ?? `https://${req.headers.host ?? 'localhost'}`;
+}
+
+export function twilioWebhookRoutes(deps: WebhookDeps): Router {
+  const router = Router();
+  router.use(express.urlencoded({ extended: false, limit: '64kb' }));
+  router.use(requireTwilioSignature(deps.signature, deps.logger));
+
+  router.post('/voice', (req, res) => {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const callSid = field(body, 'CallSid');
+    res.type('text/xml');
+    if (deps.isDraining()) {
+      deps.logger.warn('refused a call while draining', { callSid });
+      res.send(busyTwiml());
+      return;
+    }
+    const taskId = typeof req.query.taskId === 'string' ? req.query.taskId : field(body, 'taskId');
+    const twiml = connectStreamTwiml(mediaStreamUrl(streamOrigin(deps.signature.publicUrl, req)), {
+      taskId,
+      from: field(body, 'From'),
+      to: field(body, 'To'),
+      direction: field(body, 'Direction'),
+    });
+    deps.telemetry.record('twilio', 'voice_webhook', { callSid, taskId });
+    res.send(twiml);
+  });
+
+  router.post('/status', async (req, res, next) => {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const callSid = field(body, 'CallSid');
+    const callStatus = field(body, 'CallStatus');
+    if (!callSid || !callStatus) {
+      res.status(400).json({ error: 'invalid_request', message: 'CallSid and CallStatus are required' });
+      return;
+    }
+    const params = Object.fromEntries(Object.entries(body).filter((e): e is [string, string] => typeof e[1] === 'string'));
+    const update: CallStatusUpdate = {
+      callSid,
+      callStatus,
+      sequenceNumber: optionalInt(field(body, 'SequenceNumber')),
+      callDuration: optionalInt(field(body, 'CallDuration')),
+      answeredBy: field(body, 'AnsweredBy'),
+      timestamp: field(body, 'Timestamp'),
+      params,
+    };
+    deps.telemetry.record('twilio', 'status_callback', { callSid, status: callStatus, sequence: update.sequenceNumber });
+    try {
+      await deps.onCallStatus?.(update);
+      res.status(204).end();
+    } catch (err) {
+      next(err);
+    }
+  });
+
+  return router;
+}

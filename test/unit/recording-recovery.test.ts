@@ -1,0 +1,111 @@
+import { expect } from 'chai';
+import { access, appendFile, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { CallRecorder } from '../../src/audio/recorder.js';
+import { recoverPartialRecordings } from '../../src/audio/recording-recovery.js';
+import { MULAW_TO_PCM16, encodeMulawSample } from '../../src/audio/mulaw.js';
+import { readPcmWav } from '../../src/audio/wav-io.js';
+import { wavHeader } from '../../src/audio/wav-header.js';
+import { FRAME_BYTES, FRAME_MS } from '../../src/twilio/protocol.js';
+
+const exists = (p: string): Promise<boolean> => access(p).then(() => true, () => false);
+
+/** Interleaved PCM16 bytes 0, 1, 2, ... as little-endian samples, plus `tornBytes` of a cut-off write. */
+function dataBytes(frames: number, tornBytes = 0): Buffer {
+  const buf = Buffer.alloc(frames * 4 + tornBytes, 0x7f);
+  for (let i = 0; i < frames * 2; i++) buf.writeInt16LE(i, i * 2);
+  return buf;
+}
+
+async function waitForSize(file: string, size: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if ((await stat(file)).size >= size) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`${file} never reached ${size} bytes`);
+}
+
+describe('recoverPartialRecordings', () => {
+  let dir: string;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'recovery-test-'));
+  });
+
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('repairs a part file with zero sizes and a torn tail into a valid WAV', async () => {
+    const part = path.join(dir, 'call-7.wav.part');
+    await writeFile(part, Buffer.concat([wavHeader(0), dataBytes(250, 1)])); // 1001 data bytes
+
+    const repaired = await recoverPartialRecordings(dir);
+
+    const final = path.join(dir, 'call-7.wav');
+    expect(repaired).to.deep.equal([final]);
+    expect(await exists(part)).to.equal(false);
+    const bytes = await readFile(final);
+    expect(bytes.length).to.equal(44 + 1000);
+    expect(bytes.readUInt32LE(4)).to.equal(36 + 1000);
+    expect(bytes.readUInt32LE(40)).to.equal(1000);
+    const wav = await readPcmWav(final);
+    expect(wav.channels).to.equal(2);
+    expect(wav.sampleRate).to.equal(8000);
+    expect(wav.samples.length).to.equal(500);
+    expect(wav.samples[0]).to.equal(0);
+    expect(wav.samples[499]).to.equal(499);
+  });
+
+  it('keeps an existing .wav and picks a free name for the repaired one', async () => {
+    await writeFile(path.join(dir, 'dup.wav'), 'already here');
+    await writeFile(path.join(dir, 'dup.wav.part'), Buffer.concat([wavHeader(0), dataBytes(10)]));
+
+    const repaired = await recoverPartialRecordings(dir);
+
+    expect(repaired).to.deep.equal([path.join(dir, 'dup.recovered.wav')]);
+    expect(await readFile(path.join(dir, 'dup.wav'), 'utf8')).to.equal('already here');
+    expect((await readPcmWav(repaired[0]!)).samples.length).to.equal(20);
+  });
+
+  it('sets aside files that are not recordings as .corrupt', async () => {
+    await writeFile(path.join(dir, 'junk.wav.part'), Buffer.alloc(100, 0x41));
+    await writeFile(path.join(dir, 'tiny.wav.part'), wavHeader(0).subarray(0, 20));
+    const otherFormat = wavHeader(0);
+    otherFormat.writeUInt16LE(1, 22); // a mono WAV: not a layout we wrote
+    await writeFile(path.join(dir, 'mono.wav.part'), Buffer.concat([otherFormat, dataBytes(4)]));
+
+    const repaired = await recoverPartialRecordings(dir);
+
+    expect(repaired).to.deep.equal([]);
+    expect((await readdir(dir)).sort()).to.deep.equal(['junk.wav.corrupt', 'mono.wav.corrupt', 'tiny.wav.corrupt']);
+  });
+
+  it('returns [] for a missing directory and ignores other files and subdirectories', async () => {
+    expect(await recoverPartialRecordings(path.join(dir, 'nope'))).to.deep.equal([]);
+    await writeFile(path.join(dir, 'done.wav'), Buffer.concat([wavHeader(40), dataBytes(10)]));
+    await mkdir(path.join(dir, 'sub.wav.part'));
+    expect(await recoverPartialRecordings(dir)).to.deep.equal([]);
+    expect((await readdir(dir)).sort()).to.deep.equal(['done.wav', 'sub.wav.part']);
+  });
+
+  it('repairs what a recorder had flushed when its process died', async () => {
+    const rec = await CallRecorder.open({ dir, name: 'killed' });
+    const frame = Buffer.alloc(FRAME_BYTES, encodeMulawSample(4000));
+    for (let t = 0; t < 2500; t += FRAME_MS) rec.callerAudio(frame, t);
+    await waitForSize(rec.partPath, 44 + 2 * 8000 * 4); // two 1 s flushes reached the disk
+    await appendFile(rec.partPath, Buffer.from([1, 2, 3])); // and a torn write after them
+
+    // The recorder is abandoned without finalize, as if the process had been killed.
+    const repaired = await recoverPartialRecordings(dir);
+
+    expect(repaired).to.deep.equal([path.join(dir, 'killed.wav')]);
+    const wav = await readPcmWav(repaired[0]!);
+    expect(wav.samples.length).to.equal(2 * 8000 * 2);
+    const value = MULAW_TO_PCM16[encodeMulawSample(4000)];
+    expect(wav.samples[0]).to.equal(value);
+    expect(wav.samples[wav.samples.length - 2]).to.equal(value);
+    expect(wav.samples[wav.samples.length - 1]).to.equal(0);
+  });
+});
