@@ -80,7 +80,20 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
   };
   const ws = expressWs(app, server, { wsOptions: { verifyClient, maxPayload: MAX_WS_PAYLOAD } });
 
+  const sessionDeps: CallSessionDeps = {
+    agentFactory: agent.factory,
+    recordingsDir: config.recordingsDir,
+    vad: config.vad,
+    streamStartTimeoutS: config.streamStartTimeoutS,
+    logger,
+    telemetry,
+    logEveryN: config.logNoisyEventsEveryN,
+    hooks: deps.hooks,
+    telephony: deps.telephony,
+  };
+
   app.disable('x-powered-by');
+  mountMediaStream(ws.app, calls, () => sessionDeps);
   app.get('/health', (_req, res) => {
     res.json({
       status: draining ? 'draining' : 'ok',
@@ -102,18 +115,6 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
   );
   app.use('/api/telemetry', telemetryRoutes(telemetry));
 
-  const sessionDeps: CallSessionDeps = {
-    agentFactory: agent.factory,
-    recordingsDir: config.recordingsDir,
-    vad: config.vad,
-    streamStartTimeoutS: config.streamStartTimeoutS,
-    logger,
-    telemetry,
-    logEveryN: config.logNoisyEventsEveryN,
-    hooks: deps.hooks,
-    telephony: deps.telephony,
-  };
-  mountMediaStream(ws.app, calls, () => sessionDeps);
 
   app.use((req, res) => {
     res.status(404).json({ error: 'not_found', message: `no route for ${req.method} ${req.path}` });

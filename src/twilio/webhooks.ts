@@ -1,5 +1,5 @@
 // Twilio's HTTP webhooks. Thin: check, parse, call one function, shape the reply.
-import express, { Router, type Request } from 'express';
+import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from '../telemetry/logger.js';
 import type { Telemetry } from '../telemetry/events.js';
 import { requireTwilioSignature, type SignatureSettings } from './signature.js';
@@ -43,10 +43,11 @@ function streamOrigin(publicUrl: string | undefined, req: Request): string {
 
 export function twilioWebhookRoutes(deps: WebhookDeps): Router {
   const router = Router();
-  router.use(express.urlencoded({ extended: false, limit: '64kb' }));
-  router.use(requireTwilioSignature(deps.signature, deps.logger));
+  // Per route rather than router.use: express-ws routes the media-stream upgrade through this
+  // prefix too, and that upgrade has its own check before it completes.
+  const webhook = [express.urlencoded({ extended: false, limit: '64kb' }), requireTwilioSignature(deps.signature, deps.logger)];
 
-  router.post('/voice', (req, res) => {
+  router.post('/voice', webhook, (req: Request, res: Response) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
     const callSid = field(body, 'CallSid');
     res.type('text/xml');
@@ -66,7 +67,7 @@ export function twilioWebhookRoutes(deps: WebhookDeps): Router {
     res.send(twiml);
   });
 
-  router.post('/status', async (req, res, next) => {
+  router.post('/status', webhook, async (req: Request, res: Response, next: NextFunction) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
     const callSid = field(body, 'CallSid');
     const callStatus = field(body, 'CallStatus');

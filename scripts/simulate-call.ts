@@ -1,0 +1,234 @@
+// Places a simulated Twilio call against a running gateway: streams WAV files as the caller's
+// voice, waits for the agent's reply, and saves what the caller heard. See --help.
+import { basename } from 'node:path';
+import { parseArgs } from 'node:util';
+import { readMulawWav } from '../src/audio/wav-io.js';
+import { FakeTwilioCaller, type CallerEvent } from '../test/fakes/twilio-caller.js';
+
+const MEDIA_STREAM_PATH = '/twilio/media-stream';
+const DTMF_GAP_MS = 200;
+const STOP_TIMEOUT_MS = 3000;
+
+const USAGE = `Usage: npm run simulate-call -- --url ws://127.0.0.1:3001${MEDIA_STREAM_PATH} --wav a.wav [options]
+
+Plays Twilio's side of a <Connect><Stream> call against the gateway's media-stream socket.
+
+  --url URL           media-stream WebSocket URL (required)
+  --wav FILE          8 kHz mono mu-law WAV to speak; repeat for several utterances (required)
+  --gap-ms MS         silence between WAVs (default 1500)
+  --speed N           1 = real time, 10 = ten times faster, Infinity = as fast as possible (default 1)
+  --dtmf DIGIT        DTMF digit to press after the audio; repeatable
+  --param KEY=VALUE   start.customParameters entry; repeatable
+  --auth-token T      Twilio auth token: signs the upgrade (X-Twilio-Signature) ...
+  --public-url URL    ... over wss://<host of this URL>${MEDIA_STREAM_PATH}; both or neither
+  --out FILE          where to save what the caller heard (default recordings/simulated-heard-<time>.wav)
+  --tail-ms MS        silence to keep streaming after the audio, for the agent's reply (default 4000)
+  -h, --help          this text
+`;
+
+interface SimulateOptions {
+  url: string;
+  wavs: string[];
+  gapMs: number;
+  speed: number;
+  dtmf: string[];
+  params: Record<string, string>;
+  signing: { authToken: string; publicUrl: string } | undefined;
+  out: string;
+  tailMs: number;
+}
+
+function numberArg(name: string, raw: string, allowInfinity = false): number {
+  const n = Number(raw);
+  const ok = allowInfinity ? n > 0 : Number.isFinite(n) && n >= 0;
+  if (!ok) throw new Error(`--${name} must be a ${allowInfinity ? 'positive number or Infinity' : 'number ≥ 0'}, got "${raw}"`);
+  return n;
+}
+
+function paramsArg(pairs: string[]): Record<string, string> {
+  const params: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new Error(`--param must be key=value, got "${pair}"`);
+    params[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return params;
+}
+
+function signingArgs(authToken?: string, publicUrl?: string): SimulateOptions['signing'] {
+  if (authToken === undefined && publicUrl === undefined) return undefined;
+  if (!authToken || !publicUrl) throw new Error('--auth-token and --public-url go together');
+  return { authToken, publicUrl };
+}
+
+function defaultOut(): string {
+  return `recordings/simulated-heard-${new Date().toISOString().replace(/[:.]/g, '-')}.wav`;
+}
+
+/** Returns undefined when --help was asked for. */
+function parseOptions(argv: string[]): SimulateOptions | undefined {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      url: { type: 'string' },
+      wav: { type: 'string', multiple: true },
+      'gap-ms': { type: 'string', default: '1500' },
+      speed: { type: 'string', default: '1' },
+      dtmf: { type: 'string', multiple: true },
+      param: { type: 'string', multiple: true },
+      'auth-token': { type: 'string' },
+      'public-url': { type: 'string' },
+      out: { type: 'string' },
+      'tail-ms': { type: 'string', default: '4000' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) return undefined;
+  if (!values.url) throw new Error('--url is required');
+  if (!values.wav?.length) throw new Error('at least one --wav is required');
+  const dtmf = values.dtmf ?? [];
+  const badDigit = dtmf.find((d) => !/^[0-9*#]$/.test(d));
+  if (badDigit !== undefined) throw new Error(`--dtmf takes one of 0-9 * #, got "${badDigit}"`);
+  return {
+    url: values.url,
+    wavs: values.wav,
+    gapMs: numberArg('gap-ms', values['gap-ms']),
+    speed: numberArg('speed', values.speed, true),
+    dtmf,
+    params: paramsArg(values.param ?? []),
+    signing: signingArgs(values['auth-token'], values['public-url']),
+    out: values.out ?? defaultOut(),
+    tailMs: numberArg('tail-ms', values['tail-ms']),
+  };
+}
+
+/** Twilio signs the media-stream upgrade over the public wss:// URL with no params. */
+async function signatureHeaders(signing: SimulateOptions['signing']): Promise<Record<string, string>> {
+  if (!signing) return {};
+  let host: string;
+  try {
+    host = new URL(signing.publicUrl).host;
+  } catch {
+    throw new Error(`--public-url is not a URL: "${signing.publicUrl}"`);
+  }
+  // Loaded only when signing: the twilio SDK is large.
+  const { default: twilio } = await import('twilio');
+  const signature = twilio.getExpectedTwilioSignature(signing.authToken, `wss://${host}${MEDIA_STREAM_PATH}`, {});
+  return { 'X-Twilio-Signature': signature };
+}
+
+const seconds = (ms: number): string => `${(ms / 1000).toFixed(3)}s`;
+
+/**
+ * Prints events as they happen. Media frames come 50 a second, so a run of them becomes one
+ * line, printed when something else happens.
+ */
+class EventPrinter {
+  private run: { first: CallerEvent; last: CallerEvent; frames: number; bytes: number } | undefined;
+
+  print(e: CallerEvent): void {
+    if (e.kind === 'media') return this.addMedia(e);
+    this.flush();
+    console.log(`  ${seconds(e.at).padStart(9)}  ${e.kind.padEnd(12)} ${e.detail ?? ''}`.trimEnd());
+  }
+
+  flush(): void {
+    if (!this.run) return;
+    const { first, last, frames, bytes } = this.run;
+    const span = frames > 1 ? ` (received until ${seconds(last.at)})` : '';
+    console.log(`  ${seconds(first.at).padStart(9)}  ${'media'.padEnd(12)} ${frames} frame(s), ${bytes / 8} ms of audio${span}`);
+    this.run = undefined;
+  }
+
+  private addMedia(e: CallerEvent): void {
+    const bytes = Number.parseInt(e.detail ?? '0', 10);
+    if (!this.run) this.run = { first: e, last: e, frames: 0, bytes: 0 };
+    this.run.last = e;
+    this.run.frames++;
+    this.run.bytes += bytes;
+  }
+}
+
+/** The gateway closed the socket, or Ctrl-C already sent `stop`. */
+const callOver = (caller: FakeTwilioCaller): boolean =>
+  caller.events.some((e) => e.kind === 'closed' || e.kind === 'sent-stop');
+
+async function speak(caller: FakeTwilioCaller, opts: SimulateOptions, audio: Buffer[]): Promise<void> {
+  for (const [i, mulaw] of audio.entries()) {
+    if (i > 0) await caller.streamSilence(opts.gapMs);
+    console.log(`  ${seconds(caller.now()).padStart(9)}  (caller speaks ${basename(opts.wavs[i]!)}, ${mulaw.length / 8} ms)`);
+    await caller.streamAudio(mulaw);
+  }
+  for (const digit of opts.dtmf) {
+    await caller.streamSilence(DTMF_GAP_MS);
+    if (callOver(caller)) return;
+    caller.sendDtmf(digit);
+  }
+  await caller.streamSilence(opts.tailMs);
+}
+
+function printSummary(caller: FakeTwilioCaller, out: string): void {
+  const mediaFrames = caller.events.filter((e) => e.kind === 'media').length;
+  const receivedMs = caller.receivedAudio().length / 8;
+  const marks = caller.marksEchoed;
+  console.log('\nsummary');
+  console.log(`  frames sent       ${caller.framesSent} (${caller.framesSent * 20} ms of caller audio)`);
+  console.log(`  media received    ${mediaFrames} frame(s), ${receivedMs} ms of audio`);
+  console.log(`  marks echoed      ${marks.length}${marks.length ? ` (${marks.join(', ')})` : ''}`);
+  console.log(`  clears            ${caller.clears}`);
+  console.log(`  invalid frames    ${caller.invalidFrames.length}`);
+  for (const reason of caller.invalidFrames) console.log(`    - ${reason}`);
+  console.log(`  heard audio       ${out}`);
+}
+
+async function simulate(opts: SimulateOptions): Promise<number> {
+  const audio = await Promise.all(opts.wavs.map((file) => readMulawWav(file)));
+  const printer = new EventPrinter();
+  const caller = new FakeTwilioCaller({
+    url: opts.url,
+    headers: await signatureHeaders(opts.signing),
+    customParameters: opts.params,
+    speed: opts.speed,
+    onEvent: (e) => printer.print(e),
+  });
+  console.log(`calling ${opts.url} as ${caller.callSid} (stream ${caller.streamSid}) at speed ${opts.speed}`);
+  try {
+    await caller.connect();
+  } catch (err) {
+    console.error(`simulate-call: ${(err as Error).message}`);
+    return 1;
+  }
+  // Ctrl-C ends the call the way a caller hanging up would, and still prints the summary.
+  process.once('SIGINT', () => void caller.stop(STOP_TIMEOUT_MS));
+  await speak(caller, opts, audio);
+  await caller.stop(STOP_TIMEOUT_MS);
+  printer.flush();
+  await caller.saveHeardWav(opts.out);
+  printSummary(caller, opts.out);
+  return 0;
+}
+
+async function main(): Promise<number> {
+  let opts: SimulateOptions | undefined;
+  try {
+    opts = parseOptions(process.argv.slice(2));
+  } catch (err) {
+    console.error(`simulate-call: ${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (!opts) {
+    console.log(USAGE);
+    return 0;
+  }
+  try {
+    return await simulate(opts);
+  } catch (err) {
+    // Unreadable or wrong-format WAVs land here too; their messages name the file.
+    console.error(`simulate-call: ${(err as Error).message}`);
+    return 1;
+  }
+}
+
+process.exitCode = await main();
