@@ -1,0 +1,66 @@
+// Groq chat completions through the official groq-sdk (POST /openai/v1/chat/completions).
+import Groq from 'groq-sdk';
+import type {
+  ChatCompletion,
+  ChatCompletionCreateParamsNonStreaming,
+  ChatCompletionMessageParam,
+} from 'groq-sdk/resources/chat/completions';
+import { badResponse, callSdk, systemPrompt } from './common.js';
+import type { AdapterContext } from './common.js';
+import { DEFAULT_MAX_TOKENS } from './types.js';
+import type { LlmClient, LlmRequest, LlmResponse } from './types.js';
+
+export interface GroqAdapterOptions {
+  apiKey: string;
+  baseURL: string;
+  model: string;
+  timeoutMs: number;
+  maxRetries: number;
+}
+
+export function createGroqClient(options: GroqAdapterOptions): LlmClient {
+  // Explicit key and base URL keep the SDK off GROQ_* variables; the pinned log level keeps
+  // transcripts out of debug logs.
+  const sdk = new Groq({
+    apiKey: options.apiKey,
+    baseURL: options.baseURL,
+    timeout: options.timeoutMs,
+    maxRetries: options.maxRetries,
+    logLevel: 'warn',
+  });
+  const context: AdapterContext = { provider: 'groq', ...options, secret: options.apiKey };
+  const classes = { timeout: Groq.APIConnectionTimeoutError, api: Groq.APIError };
+
+  return {
+    async complete(request: LlmRequest): Promise<LlmResponse> {
+      const completion = await callSdk(context, classes, (signal) =>
+        sdk.chat.completions.create(toParams(request, options.model), { signal }),
+      );
+      return fromCompletion(completion, request, context);
+    },
+  };
+}
+
+function toParams(request: LlmRequest, model: string): ChatCompletionCreateParamsNonStreaming {
+  const system = systemPrompt(request);
+  const messages: ChatCompletionMessageParam[] = system ? [{ role: 'system', content: system }] : [];
+  messages.push(...request.messages);
+  return {
+    model,
+    messages,
+    max_completion_tokens: request.maxTokens ?? DEFAULT_MAX_TOKENS,
+    ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
+    ...(request.json ? { response_format: { type: 'json_object' } } : {}),
+  };
+}
+
+function fromCompletion(completion: ChatCompletion, request: LlmRequest, context: AdapterContext): LlmResponse {
+  // The SDK types promise `choices`; a misbehaving compatible server may still omit it.
+  const choice = Array.isArray(completion.choices) ? completion.choices[0] : undefined;
+  const text = choice?.message?.content;
+  if (!choice || !text) throw badResponse(context, 'with no text');
+  if (request.json && choice.finish_reason === 'length') {
+    throw badResponse(context, 'its JSON was cut off at the token limit');
+  }
+  return { text, model: completion.model || context.model };
+}

@@ -1,0 +1,69 @@
+// OpenAI chat completions through the official SDK; also any OpenAI-compatible server (`local`: vLLM).
+import OpenAI from 'openai';
+import type { ChatCompletion, ChatCompletionCreateParamsNonStreaming, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
+import { badResponse, callSdk, systemPrompt } from './common.js';
+import type { AdapterContext } from './common.js';
+import { DEFAULT_MAX_TOKENS } from './types.js';
+import type { LlmClient, LlmRequest, LlmResponse } from './types.js';
+
+export interface OpenAiAdapterOptions {
+  provider: 'openai' | 'local';
+  apiKey: string;
+  baseURL: string;
+  model: string;
+  timeoutMs: number;
+  maxRetries: number;
+}
+
+export function createOpenAiClient(options: OpenAiAdapterOptions): LlmClient {
+  // Every option is explicit (null where unused) so the SDK reads nothing from process.env, and
+  // the log level is pinned so OPENAI_LOG=debug cannot print call transcripts.
+  const sdk = new OpenAI({
+    apiKey: options.apiKey,
+    baseURL: options.baseURL,
+    organization: null,
+    project: null,
+    adminAPIKey: null,
+    webhookSecret: null,
+    timeout: options.timeoutMs,
+    maxRetries: options.maxRetries,
+    logLevel: 'warn',
+  });
+  const context: AdapterContext = { ...options, secret: options.apiKey };
+  const classes = { timeout: OpenAI.APIConnectionTimeoutError, api: OpenAI.APIError };
+
+  return {
+    async complete(request: LlmRequest): Promise<LlmResponse> {
+      const completion = await callSdk(context, classes, (signal) =>
+        sdk.chat.completions.create(toParams(request, options), { signal }),
+      );
+      return fromCompletion(completion, request, context);
+    },
+  };
+}
+
+function toParams(request: LlmRequest, options: OpenAiAdapterOptions): ChatCompletionCreateParamsNonStreaming {
+  const system = systemPrompt(request);
+  const messages: ChatCompletionMessageParam[] = system ? [{ role: 'system', content: system }] : [];
+  messages.push(...request.messages);
+  const maxTokens = request.maxTokens ?? DEFAULT_MAX_TOKENS;
+  return {
+    model: options.model,
+    messages,
+    // OpenAI deprecated max_tokens; OpenAI-compatible servers have accepted it far longer.
+    ...(options.provider === 'openai' ? { max_completion_tokens: maxTokens } : { max_tokens: maxTokens }),
+    ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
+    ...(request.json ? { response_format: { type: 'json_object' } } : {}),
+  };
+}
+
+function fromCompletion(completion: ChatCompletion, request: LlmRequest, context: AdapterContext): LlmResponse {
+  // The SDK types promise `choices`; a misbehaving compatible server may still omit it.
+  const choice = Array.isArray(completion.choices) ? completion.choices[0] : undefined;
+  const text = choice?.message?.content;
+  if (!choice || !text) throw badResponse(context, 'with no text');
+  if (request.json && choice.finish_reason === 'length') {
+    throw badResponse(context, 'its JSON was cut off at the token limit');
+  }
+  return { text, model: completion.model || context.model };
+}

@@ -1,0 +1,108 @@
+// Ordered schema migrations for the SQLite task store. Append new ones; never edit an applied one:
+// a database records which versions it has, and each runs once. Pending ones run together in one
+// IMMEDIATE transaction, so a failure leaves the schema as it was and two processes starting on
+// the same file cannot both apply them.
+import type { Database } from 'better-sqlite3';
+
+export interface Migration {
+  /** 1, 2, 3... with no gaps, in array order. */
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'tasks, status history, transcript lines',
+    sql: `
+      CREATE TABLE tasks (
+        id             TEXT PRIMARY KEY,
+        to_number      TEXT NOT NULL,
+        from_number    TEXT NOT NULL,
+        prompt         TEXT,
+        greeting       TEXT,
+        metadata       TEXT,            -- JSON object
+        status         TEXT NOT NULL CHECK (status IN ('created', 'queued', 'ringing', 'in-progress',
+                         'completed', 'busy', 'no-answer', 'failed', 'canceled')),
+        call_sid       TEXT,
+        created_at     TEXT NOT NULL,   -- ISO 8601, UTC
+        updated_at     TEXT NOT NULL,
+        dialed_at      TEXT,
+        answered_at    TEXT,
+        ended_at       TEXT,
+        duration_s     REAL,
+        answered_by    TEXT,
+        end_reason     TEXT,
+        recording_path TEXT,
+        analysis       TEXT             -- JSON AnalysisState
+      ) STRICT;
+      CREATE INDEX tasks_by_created ON tasks (created_at DESC, id DESC);
+      CREATE INDEX tasks_by_status_created ON tasks (status, created_at DESC, id DESC);
+      CREATE UNIQUE INDEX tasks_by_call_sid ON tasks (call_sid) WHERE call_sid IS NOT NULL;
+
+      CREATE TABLE task_status_history (
+        seq     INTEGER PRIMARY KEY,
+        task_id TEXT NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+        status  TEXT NOT NULL,
+        at      TEXT NOT NULL,
+        source  TEXT
+      ) STRICT;
+      CREATE INDEX task_status_history_by_task ON task_status_history (task_id, seq);
+
+      CREATE TABLE task_transcript_lines (
+        seq         INTEGER PRIMARY KEY,
+        task_id     TEXT NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+        role        TEXT NOT NULL CHECK (role IN ('user', 'assistant', 'system')),
+        text        TEXT NOT NULL,
+        at_ms       REAL NOT NULL,
+        interrupted INTEGER             -- 1 when cut off by barge-in, else NULL
+      ) STRICT;
+      CREATE INDEX task_transcript_lines_by_task ON task_transcript_lines (task_id, seq);
+    `,
+  },
+];
+
+export class MigrationError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MigrationError';
+  }
+}
+
+/** Applies the migrations the database lacks; returns the versions applied now (empty on a restart). */
+export function runMigrations(db: Database, migrations: readonly Migration[] = MIGRATIONS): number[] {
+  checkOrder(migrations);
+  const apply = db.transaction((): Migration[] => {
+    db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      version    INTEGER PRIMARY KEY,
+      name       TEXT NOT NULL,
+      applied_at TEXT NOT NULL
+    ) STRICT`);
+    const current = currentVersion(db);
+    const latest = migrations.at(-1)?.version ?? 0;
+    if (current > latest) {
+      throw new MigrationError(`database schema is version ${current}, newer than this build knows (${latest})`);
+    }
+    const pending = migrations.filter((m) => m.version > current);
+    const record = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
+    for (const migration of pending) {
+      db.exec(migration.sql);
+      record.run(migration.version, migration.name, new Date().toISOString());
+    }
+    return pending;
+  });
+  const pending = apply.immediate();
+  return pending.map((m) => m.version);
+}
+
+function currentVersion(db: Database): number {
+  const row = db.prepare('SELECT MAX(version) AS version FROM schema_migrations').get() as { version: number | null };
+  return row.version ?? 0;
+}
+
+function checkOrder(migrations: readonly Migration[]): void {
+  migrations.forEach((m, i) => {
+    if (m.version !== i + 1) throw new MigrationError(`migration "${m.name}" should be version ${i + 1}, is ${m.version}`);
+  });
+}

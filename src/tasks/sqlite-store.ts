@@ -1,0 +1,368 @@
+// The SQLite task store: one file under the data dir, WAL journal, schema by ordered migrations.
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type { Database as Db } from 'better-sqlite3';
+import { canTransition, TERMINAL_STATUSES } from './model.js';
+import type { AnalysisState, JsonObject, NewTask, StatusChange, Task, TaskStatus, TranscriptLine } from './model.js';
+import { runMigrations } from './sqlite-migrations.js';
+import {
+  InvalidCursorError,
+  InvalidTransitionError,
+  MAX_LIST_LIMIT,
+  TaskNotFoundError,
+} from './store.js';
+import type { ListOptions, TaskPage, TaskPatch, TaskStore, TransitionPatch } from './store.js';
+
+export const TASKS_DB_FILE = 'tasks.sqlite';
+
+export interface SqliteTaskStoreOptions {
+  /** Clock for timestamps; tests pin it to create tasks with equal creation times. */
+  now?: () => Date;
+}
+
+/** Opens (creating if needed) `<dataDir>/tasks.sqlite` and brings its schema up to date. */
+export function openSqliteTaskStore(dataDir: string, options: SqliteTaskStoreOptions = {}): TaskStore {
+  mkdirSync(dataDir, { recursive: true });
+  const db = new Database(path.join(dataDir, TASKS_DB_FILE));
+  try {
+    // WAL lets readers run during a write; NORMAL skips the fsync per commit (a power cut may lose
+    // the last commits, a process crash loses nothing). busy_timeout covers a second process.
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('foreign_keys = ON');
+    db.pragma('busy_timeout = 5000');
+    runMigrations(db);
+    return new SqliteTaskStore(db, options.now ?? (() => new Date()));
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+}
+
+interface TaskRow {
+  id: string;
+  to_number: string;
+  from_number: string;
+  prompt: string | null;
+  greeting: string | null;
+  metadata: string | null;
+  status: TaskStatus;
+  call_sid: string | null;
+  created_at: string;
+  updated_at: string;
+  dialed_at: string | null;
+  answered_at: string | null;
+  ended_at: string | null;
+  duration_s: number | null;
+  answered_by: string | null;
+  end_reason: string | null;
+  recording_path: string | null;
+  analysis: string | null;
+}
+
+interface HistoryRow {
+  task_id: string;
+  status: TaskStatus;
+  at: string;
+  source: string | null;
+}
+
+interface TranscriptRow {
+  task_id: string;
+  role: TranscriptLine['role'];
+  text: string;
+  at_ms: number;
+  interrupted: number | null;
+}
+
+/** Named parameters shared by `transition` and `update`: null leaves a column unchanged. */
+interface FieldParams {
+  id: string;
+  now: string;
+  callSid: string | null;
+  answeredBy: string | null;
+  durationS: number | null;
+  endReason: string | null;
+}
+
+interface InsertParams {
+  id: string;
+  to: string;
+  from: string;
+  prompt: string | null;
+  greeting: string | null;
+  metadata: string | null;
+  now: string;
+}
+
+interface ListParams {
+  afterCreated: string;
+  afterId: string;
+  status: TaskStatus | null;
+  take: number;
+}
+
+interface StatusParams extends FieldParams {
+  to: TaskStatus;
+  dials: 0 | 1;
+  answers: 0 | 1;
+  ends: 0 | 1;
+}
+
+/** Sorts after every ISO timestamp, so the first page needs no special query. */
+const FIRST_PAGE: readonly [string, string] = ['9999-12-31T23:59:59.999Z', ''];
+
+const TASK_COLUMNS = `id, to_number, from_number, prompt, greeting, metadata, status, call_sid, created_at,
+  updated_at, dialed_at, answered_at, ended_at, duration_s, answered_by, end_reason, recording_path, analysis`;
+
+const FIELD_UPDATES = `call_sid = COALESCE(@callSid, call_sid),
+  answered_by = COALESCE(@answeredBy, answered_by),
+  duration_s = COALESCE(@durationS, duration_s),
+  end_reason = COALESCE(@endReason, end_reason),
+  updated_at = @now`;
+
+class SqliteTaskStore implements TaskStore {
+  private readonly sql;
+
+  constructor(
+    private readonly db: Db,
+    private readonly now: () => Date,
+  ) {
+    this.sql = prepareStatements(db);
+  }
+
+  create(input: NewTask & { from: string }): Task {
+    const id = `task_${randomUUID().replaceAll('-', '')}`;
+    const now = this.timestamp();
+    this.db.transaction(() => {
+      this.sql.insertTask.run({
+        id,
+        to: input.to,
+        from: input.from,
+        prompt: input.prompt ?? null,
+        greeting: input.greeting ?? null,
+        metadata: input.metadata === undefined ? null : JSON.stringify(input.metadata),
+        now,
+      });
+      this.sql.insertHistory.run(id, 'created', now, null);
+    })();
+    return this.mustGet(id);
+  }
+
+  get(id: string): Task | undefined {
+    const row = this.sql.selectTask.get(id);
+    return row && this.hydrate([row])[0];
+  }
+
+  list({ limit, cursor, status }: ListOptions): TaskPage {
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
+      throw new RangeError(`limit must be an integer from 1 to ${MAX_LIST_LIMIT}`);
+    }
+    const [afterCreated, afterId] = cursor === undefined ? FIRST_PAGE : decodeCursor(cursor);
+    const params = { afterCreated, afterId, status: status ?? null, take: limit + 1 };
+    const statement = status === undefined ? this.sql.listAll : this.sql.listByStatus;
+    const rows = statement.all(params);
+    const page = rows.slice(0, limit);
+    const last = page.at(-1);
+    const tasks = this.hydrate(page);
+    return rows.length > limit && last ? { tasks, nextCursor: encodeCursor(last) } : { tasks };
+  }
+
+  transition(id: string, to: TaskStatus, patch: TransitionPatch = {}, source?: string): Task {
+    this.db.transaction(() => {
+      const from = this.currentStatus(id);
+      if (!canTransition(from, to)) throw new InvalidTransitionError(id, from, to);
+      const now = this.timestamp();
+      this.sql.updateStatus.run({
+        ...fieldParams(id, now, patch),
+        to,
+        dials: flag(to === 'queued' || to === 'ringing' || to === 'in-progress'),
+        answers: flag(to === 'in-progress'),
+        ends: flag(TERMINAL_STATUSES.has(to)),
+      });
+      this.sql.insertHistory.run(id, to, now, source ?? null);
+    })();
+    return this.mustGet(id);
+  }
+
+  update(id: string, patch: TaskPatch): Task {
+    const params = { ...fieldParams(id, this.timestamp(), patch), recordingPath: patch.recordingPath ?? null };
+    if (this.sql.updateFields.run(params).changes === 0) throw new TaskNotFoundError(id);
+    return this.mustGet(id);
+  }
+
+  appendTranscript(id: string, line: TranscriptLine): void {
+    try {
+      this.sql.insertTranscript.run(id, line.role, line.text, line.atMs, line.interrupted ? 1 : null);
+    } catch (error) {
+      // The foreign key is the existence check: no extra read on this frequent write.
+      if (error instanceof Database.SqliteError && error.code === 'SQLITE_CONSTRAINT_FOREIGNKEY') {
+        throw new TaskNotFoundError(id);
+      }
+      throw error;
+    }
+  }
+
+  setAnalysis(id: string, state: AnalysisState): Task {
+    const result = this.sql.updateAnalysis.run(JSON.stringify(state), this.timestamp(), id);
+    if (result.changes === 0) throw new TaskNotFoundError(id);
+    return this.mustGet(id);
+  }
+
+  findByCallSid(callSid: string): Task | undefined {
+    const row = this.sql.selectByCallSid.get(callSid);
+    return row && this.hydrate([row])[0];
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  private timestamp(): string {
+    return this.now().toISOString();
+  }
+
+  private currentStatus(id: string): TaskStatus {
+    const row = this.sql.selectStatus.get(id);
+    if (!row) throw new TaskNotFoundError(id);
+    return row.status;
+  }
+
+  private mustGet(id: string): Task {
+    const task = this.get(id);
+    if (!task) throw new TaskNotFoundError(id);
+    return task;
+  }
+
+  /** Builds tasks with their history and transcript: two queries for the whole batch, not two per task. */
+  private hydrate(rows: TaskRow[]): Task[] {
+    if (rows.length === 0) return [];
+    const ids = JSON.stringify(rows.map((r) => r.id));
+    const history = groupBy(this.sql.selectHistory.all(ids), toStatusChange);
+    const transcript = groupBy(this.sql.selectTranscript.all(ids), toTranscriptLine);
+    return rows.map((row) => toTask(row, history.get(row.id) ?? [], transcript.get(row.id) ?? []));
+  }
+}
+
+function prepareStatements(db: Db) {
+  const byIds = 'task_id IN (SELECT value FROM json_each(?))';
+  return {
+    insertTask: db.prepare<InsertParams>(`INSERT INTO tasks (id, to_number, from_number, prompt, greeting, metadata, status,
+      created_at, updated_at) VALUES (@id, @to, @from, @prompt, @greeting, @metadata, 'created', @now, @now)`),
+    insertHistory: db.prepare<[string, TaskStatus, string, string | null]>('INSERT INTO task_status_history (task_id, status, at, source) VALUES (?, ?, ?, ?)'),
+    insertTranscript: db.prepare<[string, string, string, number, 1 | null]>(
+      'INSERT INTO task_transcript_lines (task_id, role, text, at_ms, interrupted) VALUES (?, ?, ?, ?, ?)',
+    ),
+    selectTask: db.prepare<[string], TaskRow>(`SELECT ${TASK_COLUMNS} FROM tasks WHERE id = ?`),
+    selectByCallSid: db.prepare<[string], TaskRow>(`SELECT ${TASK_COLUMNS} FROM tasks WHERE call_sid = ?`),
+    selectStatus: db.prepare<[string], { status: TaskStatus }>('SELECT status FROM tasks WHERE id = ?'),
+    selectHistory: db.prepare<[string], HistoryRow>(`SELECT task_id, status, at, source FROM task_status_history WHERE ${byIds} ORDER BY seq`),
+    selectTranscript: db.prepare<[string], TranscriptRow>(
+      `SELECT task_id, role, text, at_ms, interrupted FROM task_transcript_lines WHERE ${byIds} ORDER BY seq`,
+    ),
+    listAll: db.prepare<ListParams, TaskRow>(`SELECT ${TASK_COLUMNS} FROM tasks
+      WHERE (created_at, id) < (@afterCreated, @afterId)
+      ORDER BY created_at DESC, id DESC LIMIT @take`),
+    listByStatus: db.prepare<ListParams, TaskRow>(`SELECT ${TASK_COLUMNS} FROM tasks
+      WHERE status = @status AND (created_at, id) < (@afterCreated, @afterId)
+      ORDER BY created_at DESC, id DESC LIMIT @take`),
+    updateStatus: db.prepare<StatusParams>(`UPDATE tasks SET status = @to,
+      dialed_at = CASE WHEN @dials THEN COALESCE(dialed_at, @now) ELSE dialed_at END,
+      answered_at = CASE WHEN @answers THEN COALESCE(answered_at, @now) ELSE answered_at END,
+      ended_at = CASE WHEN @ends THEN COALESCE(ended_at, @now) ELSE ended_at END,
+      ${FIELD_UPDATES} WHERE id = @id`),
+    updateFields: db.prepare<FieldParams & { recordingPath: string | null }>(`UPDATE tasks SET recording_path = COALESCE(@recordingPath, recording_path),
+      ${FIELD_UPDATES} WHERE id = @id`),
+    updateAnalysis: db.prepare<[string, string, string]>('UPDATE tasks SET analysis = ?, updated_at = ? WHERE id = ?'),
+  };
+}
+
+function fieldParams(id: string, now: string, patch: TransitionPatch): FieldParams {
+  return {
+    id,
+    now,
+    callSid: patch.callSid ?? null,
+    answeredBy: patch.answeredBy ?? null,
+    durationS: patch.durationS ?? null,
+    endReason: patch.endReason ?? null,
+  };
+}
+
+/** better-sqlite3 binds no booleans. */
+function flag(value: boolean): 0 | 1 {
+  return value ? 1 : 0;
+}
+
+function toTask(row: TaskRow, history: StatusChange[], transcript: TranscriptLine[]): Task {
+  const optional = dropNulls({
+    prompt: row.prompt,
+    greeting: row.greeting,
+    metadata: row.metadata === null ? null : (JSON.parse(row.metadata) as JsonObject),
+    callSid: row.call_sid,
+    dialedAt: row.dialed_at,
+    answeredAt: row.answered_at,
+    endedAt: row.ended_at,
+    durationS: row.duration_s,
+    answeredBy: row.answered_by,
+    endReason: row.end_reason,
+    recordingPath: row.recording_path,
+    analysis: row.analysis === null ? null : (JSON.parse(row.analysis) as AnalysisState),
+  });
+  return {
+    id: row.id,
+    to: row.to_number,
+    from: row.from_number,
+    status: row.status,
+    history,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    transcript,
+    ...optional,
+  };
+}
+
+function toStatusChange(row: HistoryRow): StatusChange {
+  return row.source === null ? { status: row.status, at: row.at } : { status: row.status, at: row.at, source: row.source };
+}
+
+function toTranscriptLine(row: TranscriptRow): TranscriptLine {
+  const line: TranscriptLine = { role: row.role, text: row.text, atMs: row.at_ms };
+  if (row.interrupted === 1) line.interrupted = true;
+  return line;
+}
+
+/** Omits null columns so a task carries only the fields it has. */
+function dropNulls<T extends Record<string, unknown>>(record: T): { [K in keyof T]?: Exclude<T[K], null> } {
+  return Object.fromEntries(Object.entries(record).filter(([, v]) => v !== null)) as {
+    [K in keyof T]?: Exclude<T[K], null>;
+  };
+}
+
+function groupBy<R extends { task_id: string }, V>(rows: R[], map: (row: R) => V): Map<string, V[]> {
+  const groups = new Map<string, V[]>();
+  for (const row of rows) {
+    const group = groups.get(row.task_id);
+    if (group) group.push(map(row));
+    else groups.set(row.task_id, [map(row)]);
+  }
+  return groups;
+}
+
+// The cursor is the last task's (created_at, id), base64url-encoded so callers treat it as opaque.
+function encodeCursor(row: TaskRow): string {
+  return Buffer.from(JSON.stringify([row.created_at, row.id])).toString('base64url');
+}
+
+function decodeCursor(cursor: string): [string, string] {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (Array.isArray(value) && value.length === 2 && value.every((part) => typeof part === 'string')) {
+      return [value[0] as string, value[1] as string];
+    }
+  } catch {
+    // fall through: not base64url JSON
+  }
+  throw new InvalidCursorError();
+}

@@ -1,0 +1,275 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { expect } from 'chai';
+import type { CallAnalysis, Task } from '../../src/tasks/model.js';
+import { MIGRATIONS, MigrationError, runMigrations } from '../../src/tasks/sqlite-migrations.js';
+import type { Migration } from '../../src/tasks/sqlite-migrations.js';
+import { openSqliteTaskStore, TASKS_DB_FILE } from '../../src/tasks/sqlite-store.js';
+import { InvalidCursorError, InvalidTransitionError, TaskNotFoundError } from '../../src/tasks/store.js';
+import type { TaskStore } from '../../src/tasks/store.js';
+
+const TO = '+14155550123';
+const FROM = '+14155550100';
+const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+describe('SQLite task store', () => {
+  let dir: string;
+  let store: TaskStore;
+
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'task-store-'));
+    store = openSqliteTaskStore(dir);
+  });
+
+  afterEach(() => {
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  describe('create and get', () => {
+    it('stores a task in status created with one history entry', () => {
+      const metadata = { customer: { id: 7, name: 'Ada' }, tags: ['a'] };
+      const task = store.create({ to: TO, from: FROM, prompt: 'Book a table', greeting: 'Hello!', metadata });
+      expect(task.id).to.match(/^task_[0-9a-f]{32}$/);
+      expect(task).to.deep.include({ to: TO, from: FROM, prompt: 'Book a table', greeting: 'Hello!', status: 'created' });
+      expect(task.metadata).to.deep.equal(metadata);
+      expect(task.createdAt).to.match(ISO);
+      expect(task.history).to.deep.equal([{ status: 'created', at: task.createdAt }]);
+      expect(task.transcript).to.deep.equal([]);
+      expect(store.get(task.id)).to.deep.equal(task);
+    });
+
+    it('leaves absent fields off the task', () => {
+      const task = store.create({ to: TO, from: FROM });
+      for (const key of ['prompt', 'greeting', 'metadata', 'callSid', 'dialedAt', 'analysis', 'recordingPath']) {
+        expect(task, key).not.to.have.property(key);
+      }
+    });
+
+    it('returns undefined for an unknown id', () => {
+      expect(store.get('task_nope')).to.equal(undefined);
+    });
+  });
+
+  describe('transition', () => {
+    it('records each change with its time and source, and stamps dialed, answered and ended', () => {
+      const { id } = store.create({ to: TO, from: FROM });
+      store.transition(id, 'queued', { callSid: 'CA123' }, 'dialer');
+      store.transition(id, 'ringing', {}, 'twilio-status');
+      const answered = store.transition(id, 'in-progress', { answeredBy: 'human' }, 'twilio-status');
+      expect(answered.dialedAt).to.match(ISO);
+      expect(answered.answeredAt).to.match(ISO);
+      expect(answered).not.to.have.property('endedAt');
+
+      const done = store.transition(id, 'completed', { durationS: 42, endReason: 'caller-hangup' }, 'twilio-status');
+      expect(done).to.deep.include({
+        status: 'completed',
+        callSid: 'CA123',
+        answeredBy: 'human',
+        durationS: 42,
+        endReason: 'caller-hangup',
+      });
+      expect(done.endedAt).to.match(ISO);
+      expect(done.history.map((h) => [h.status, h.source])).to.deep.equal([
+        ['created', undefined],
+        ['queued', 'dialer'],
+        ['ringing', 'twilio-status'],
+        ['in-progress', 'twilio-status'],
+        ['completed', 'twilio-status'],
+      ]);
+      for (const change of done.history) expect(change.at).to.match(ISO);
+    });
+
+    it('refuses an invalid move and leaves the task unchanged', () => {
+      const { id } = store.create({ to: TO, from: FROM });
+      store.transition(id, 'queued');
+      const before = store.get(id);
+      expect(() => store.transition(id, 'completed', { durationS: 3 })).to.throw(InvalidTransitionError, /queued to completed/);
+      expect(store.get(id)).to.deep.equal(before);
+      store.transition(id, 'canceled');
+      expect(() => store.transition(id, 'queued')).to.throw(InvalidTransitionError);
+    });
+
+    it('throws TaskNotFoundError for an unknown id', () => {
+      expect(() => store.transition('task_nope', 'queued')).to.throw(TaskNotFoundError);
+    });
+
+    it('does not stamp dialedAt on a task canceled before dialing', () => {
+      const { id } = store.create({ to: TO, from: FROM });
+      const canceled = store.transition(id, 'canceled', { endReason: 'operator' }, 'api');
+      expect(canceled).not.to.have.property('dialedAt');
+      expect(canceled.endedAt).to.match(ISO);
+    });
+  });
+
+  describe('update, transcript, analysis, findByCallSid', () => {
+    it('updates only the fields given', () => {
+      const { id } = store.create({ to: TO, from: FROM });
+      store.update(id, { callSid: 'CA1' });
+      const updated = store.update(id, { recordingPath: 'recordings/task.wav' });
+      expect(updated).to.deep.include({ callSid: 'CA1', recordingPath: 'recordings/task.wav', status: 'created' });
+      expect(() => store.update('task_nope', { callSid: 'CA2' })).to.throw(TaskNotFoundError);
+    });
+
+    it('appends transcript lines in order and keeps the interrupted flag', () => {
+      const { id } = store.create({ to: TO, from: FROM });
+      store.appendTranscript(id, { role: 'assistant', text: 'Hello, this is', atMs: 120, interrupted: true });
+      store.appendTranscript(id, { role: 'user', text: 'Who is this?', atMs: 1500.5 });
+      store.appendTranscript(id, { role: 'system', text: 'transfer requested', atMs: 2000 });
+      expect(store.get(id)?.transcript).to.deep.equal([
+        { role: 'assistant', text: 'Hello, this is', atMs: 120, interrupted: true },
+        { role: 'user', text: 'Who is this?', atMs: 1500.5 },
+        { role: 'system', text: 'transfer requested', atMs: 2000 },
+      ]);
+      expect(() => store.appendTranscript('task_nope', { role: 'user', text: 'x', atMs: 0 })).to.throw(TaskNotFoundError);
+    });
+
+    it('stores each analysis state', () => {
+      const { id } = store.create({ to: TO, from: FROM });
+      expect(store.setAnalysis(id, { state: 'pending' }).analysis).to.deep.equal({ state: 'pending' });
+      const analysis: CallAnalysis = {
+        summary: 'Booked.',
+        outcome: { goal_reached: true, explanation: 'Table for two at 7.' },
+        sentiment: 'positive',
+        action_items: ['Send confirmation SMS'],
+        key_facts: { party_size: '2' },
+      };
+      expect(store.setAnalysis(id, { state: 'ready', analysis }).analysis).to.deep.equal({ state: 'ready', analysis });
+      const failed = { state: 'failed' as const, error: 'groq timed out' };
+      expect(store.setAnalysis(id, failed).analysis).to.deep.equal(failed);
+      expect(() => store.setAnalysis('task_nope', { state: 'pending' })).to.throw(TaskNotFoundError);
+    });
+
+    it('finds a task by its call sid', () => {
+      const { id } = store.create({ to: TO, from: FROM });
+      store.transition(id, 'queued', { callSid: 'CAabc' });
+      expect(store.findByCallSid('CAabc')?.id).to.equal(id);
+      expect(store.findByCallSid('CAother')).to.equal(undefined);
+    });
+  });
+
+  describe('list', () => {
+    it('pages newest first with an opaque cursor, stable under equal creation times', () => {
+      store.close();
+      // Pin the clock: five tasks share one timestamp, two have later ones.
+      let now = new Date('2025-01-01T00:00:00.000Z');
+      store = openSqliteTaskStore(dir, { now: () => now });
+      const same = Array.from({ length: 5 }, () => store.create({ to: TO, from: FROM }).id);
+      now = new Date('2025-01-01T00:00:01.000Z');
+      const later = store.create({ to: TO, from: FROM }).id;
+      now = new Date('2025-01-01T00:00:02.000Z');
+      const latest = store.create({ to: TO, from: FROM }).id;
+
+      const expected = [latest, later, ...[...same].sort().reverse()];
+      const seen = collectPages(store, 2);
+      expect(seen.map((page) => page.length)).to.deep.equal([2, 2, 2, 1]);
+      expect(seen.flat()).to.deep.equal(expected);
+    });
+
+    it('filters by status, paging within the filter', () => {
+      const ids = Array.from({ length: 5 }, () => store.create({ to: TO, from: FROM }).id);
+      for (const id of ids.slice(0, 3)) store.transition(id, 'queued');
+      const queued = collectPages(store, 2, 'queued').flat();
+      expect(queued).to.have.members(ids.slice(0, 3));
+      expect(collectPages(store, 10, 'created').flat()).to.have.members(ids.slice(3));
+      expect(store.list({ limit: 10, status: 'completed' })).to.deep.equal({ tasks: [] });
+    });
+
+    it('returns full tasks with their history and transcript', () => {
+      const { id } = store.create({ to: TO, from: FROM });
+      store.appendTranscript(id, { role: 'user', text: 'hi', atMs: 1 });
+      const [task] = store.list({ limit: 1 }).tasks;
+      expect(task).to.deep.equal(store.get(id));
+    });
+
+    it('refuses a forged cursor and an out-of-range limit', () => {
+      expect(() => store.list({ limit: 10, cursor: 'not-a-cursor' })).to.throw(InvalidCursorError);
+      const forged = Buffer.from(JSON.stringify({ a: 1 })).toString('base64url');
+      expect(() => store.list({ limit: 10, cursor: forged })).to.throw(InvalidCursorError);
+      expect(() => store.list({ limit: 0 })).to.throw(RangeError);
+      expect(() => store.list({ limit: 201 })).to.throw(RangeError);
+    });
+  });
+
+  describe('persistence and migrations', () => {
+    it('keeps everything across a reopen of the same directory without re-applying migrations', () => {
+      const { id } = store.create({ to: TO, from: FROM, metadata: { k: 'v' } });
+      store.transition(id, 'queued', { callSid: 'CA9' }, 'dialer');
+      store.appendTranscript(id, { role: 'user', text: 'still here', atMs: 10 });
+      const before = store.get(id) as Task;
+      const appliedBefore = migrationRows(dir);
+      store.close();
+
+      store = openSqliteTaskStore(dir);
+      expect(store.get(id)).to.deep.equal(before);
+      expect(store.findByCallSid('CA9')?.id).to.equal(id);
+      expect(migrationRows(dir)).to.deep.equal(appliedBefore);
+      expect(appliedBefore.map((row) => row.version)).to.deep.equal(MIGRATIONS.map((m) => m.version));
+    });
+
+    it('uses the WAL journal (foreign keys: see appendTranscript to an unknown task)', () => {
+      const db = new Database(path.join(dir, TASKS_DB_FILE), { readonly: true });
+      try {
+        expect(db.pragma('journal_mode', { simple: true })).to.equal('wal');
+      } finally {
+        db.close();
+      }
+    });
+
+    it('applies only the migrations a database lacks, once each', () => {
+      const db = new Database(':memory:');
+      try {
+        const first: Migration[] = [{ version: 1, name: 'one', sql: 'CREATE TABLE a (x INTEGER)' }];
+        expect(runMigrations(db, first)).to.deep.equal([1]);
+        expect(runMigrations(db, first)).to.deep.equal([]);
+        const second = [...first, { version: 2, name: 'two', sql: 'ALTER TABLE a ADD COLUMN y TEXT' }];
+        expect(runMigrations(db, second)).to.deep.equal([2]);
+        expect(runMigrations(db, second)).to.deep.equal([]);
+        expect(() => runMigrations(db, first)).to.throw(MigrationError, /newer than this build/);
+      } finally {
+        db.close();
+      }
+    });
+
+    it('rolls back a failing migration entirely', () => {
+      const db = new Database(':memory:');
+      try {
+        const broken: Migration[] = [
+          { version: 1, name: 'ok', sql: 'CREATE TABLE a (x INTEGER)' },
+          { version: 2, name: 'broken', sql: 'CREATE TABLE b (; nonsense' },
+        ];
+        expect(() => runMigrations(db, broken)).to.throw();
+        const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'a'").all();
+        expect(tables).to.deep.equal([]);
+      } finally {
+        db.close();
+      }
+    });
+  });
+});
+
+function collectPages(store: TaskStore, limit: number, status?: Task['status']): string[][] {
+  const pages: string[][] = [];
+  let cursor: string | undefined;
+  do {
+    const page = store.list({ limit, ...(cursor ? { cursor } : {}), ...(status ? { status } : {}) });
+    pages.push(page.tasks.map((t) => t.id));
+    cursor = page.nextCursor;
+  } while (cursor && pages.length < 50);
+  return pages;
+}
+
+function migrationRows(dir: string): { version: number; name: string; applied_at: string }[] {
+  const db = new Database(path.join(dir, TASKS_DB_FILE), { readonly: true });
+  try {
+    return db.prepare('SELECT version, name, applied_at FROM schema_migrations ORDER BY version').all() as {
+      version: number;
+      name: string;
+      applied_at: string;
+    }[];
+  } finally {
+    db.close();
+  }
+}
