@@ -3,11 +3,26 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseEnv } from 'node:util';
+import { LLM_PROVIDERS, type LlmConfig } from './llm/types.js';
+import { isE164 } from './twilio/phone-number.js';
 
 export type AgentKind = 'echo' | 'deepgram' | 'livekit';
 export type AgentChoice = AgentKind | 'auto';
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 export type ThinkProvider = 'openai' | 'anthropic' | 'google' | 'groq';
+export type MachineDetection = 'off' | 'Enable' | 'DetectMessageEnd';
+
+
+export interface TwilioConfig {
+  accountSid: string | undefined;
+  authToken: string | undefined;
+  /** Default caller id for outbound calls. */
+  phoneNumber: string | undefined;
+  machineDetection: MachineDetection;
+  ringTimeoutS: number;
+  /** Where the agent's transfer_call tool sends a live call; undefined = no transfers. */
+  transferNumber: string | undefined;
+}
 
 export interface VadConfig {
   /** Seconds of speech before a turn counts as started. */
@@ -49,7 +64,12 @@ export interface Config {
   drainTimeoutS: number;
   /** Seconds a media stream may stay open without sending `start`. */
   streamStartTimeoutS: number;
-  twilio: { accountSid: string | undefined; authToken: string | undefined };
+  twilio: TwilioConfig;
+  /** Operator API key for /api/* and the live sockets; undefined = open. */
+  apiKey: string | undefined;
+  /** Browser origins allowed by CORS. */
+  corsOrigins: string[];
+  llm: LlmConfig;
   /** The agent asked for, and the one `auto` resolved to. */
   agent: { requested: AgentChoice; kind: AgentKind };
   systemPrompt: string;
@@ -123,8 +143,24 @@ export function loadConfig(env: Env = readEnv()): Config {
     drainTimeoutS: read.number('DRAIN_TIMEOUT_S', 30, 0, 86_400),
     streamStartTimeoutS: read.number('STREAM_START_TIMEOUT_S', 10, 0.1, 3600),
     twilio: {
-      accountSid: read.optional('TWILIO_ACCOUNT_SID'),
+      accountSid: read.matching('TWILIO_ACCOUNT_SID', /^AC[0-9a-fA-F]{32}$/, 'an account SID: AC followed by 32 hex digits'),
       authToken,
+      phoneNumber: read.phone('TWILIO_PHONE_NUMBER'),
+      machineDetection: read.oneOfExact('TWILIO_MACHINE_DETECTION', ['off', 'Enable', 'DetectMessageEnd'], 'off'),
+      ringTimeoutS: read.int('TWILIO_RING_TIMEOUT_S', 30, 5, 600),
+      transferNumber: read.phone('TWILIO_TRANSFER_NUMBER'),
+    },
+    apiKey: read.optional('API_KEY'),
+    corsOrigins: read.list('CORS_ORIGINS'),
+    llm: {
+      provider: read.oneOf('LLM_PROVIDER', LLM_PROVIDERS, 'openai'),
+      model: read.optional('LLM_MODEL'),
+      openaiApiKey: read.optional('OPENAI_API_KEY'),
+      anthropicApiKey: read.optional('ANTHROPIC_API_KEY'),
+      groqApiKey: read.optional('GROQ_API_KEY'),
+      vllmBaseUrl: read.optionalUrl('VLLM_BASE_URL', ['http:', 'https:']),
+      vllmModel: read.optional('VLLM_MODEL'),
+      timeoutMs: read.number('LLM_TIMEOUT_S', 30, 1, 600) * 1000,
     },
     agent: { requested, kind: agentKind },
     systemPrompt: read.string('SYSTEM_PROMPT', DEFAULT_SYSTEM_PROMPT),
@@ -198,6 +234,34 @@ class EnvReader {
     const value = this.number(name, fallback, min, max);
     if (!Number.isInteger(value)) throw new ConfigError(name, `expected a whole number, got ${value}`);
     return value;
+  }
+
+  matching(name: string, pattern: RegExp, what: string): string | undefined {
+    const raw = this.optional(name);
+    if (raw !== undefined && !pattern.test(raw)) throw new ConfigError(name, `must be ${what}`);
+    return raw;
+  }
+
+  phone(name: string): string | undefined {
+    const raw = this.optional(name);
+    if (raw !== undefined && !isE164(raw)) throw new ConfigError(name, `must be an E.164 number such as +15550001111, got "${raw}"`);
+    return raw;
+  }
+
+  list(name: string): string[] {
+    return (this.optional(name) ?? '')
+      .split(',')
+      .map((item) => item.trim())
+      .filter(Boolean);
+  }
+
+  /** Like oneOf, for values whose case matters on the wire (Twilio's MachineDetection). */
+  oneOfExact<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
+    const raw = this.optional(name);
+    if (raw === undefined) return fallback;
+    const match = allowed.find((a) => a.toLowerCase() === raw.toLowerCase());
+    if (match) return match;
+    throw new ConfigError(name, `expected one of ${allowed.join(', ')}, got "${raw}"`);
   }
 
   oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {

@@ -11,7 +11,8 @@ import type { AgentFactory } from './agents/bridge.js';
 import { selectAgent } from './agents/index.js';
 import { recoverPartialRecordings } from './audio/recording-recovery.js';
 import { CallRegistry } from './call/registry.js';
-import type { CallHooks, CallSessionDeps, TelephonyControl } from './call/session.js';
+import type { CallHooks, CallSessionDeps } from './call/session.js';
+import { TwilioCallControl, type TwilioCalls } from './twilio/call-control.js';
 import { createLogger, type Logger } from './telemetry/logger.js';
 import { Telemetry } from './telemetry/events.js';
 import { telemetryRoutes } from './telemetry/routes.js';
@@ -24,7 +25,8 @@ export interface GatewayDeps {
   telemetry?: Telemetry;
   /** Overrides the configured agent (tests inject fakes here). */
   agentFactory?: AgentFactory;
-  telephony?: TelephonyControl;
+  /** Twilio REST; by default built from TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN when both are set. */
+  telephony?: TwilioCalls;
   hooks?: CallHooks;
   onCallStatus?: (update: CallStatusUpdate) => void | Promise<void>;
 }
@@ -56,8 +58,10 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
       noisyEveryN: config.logNoisyEventsEveryN,
       onError: (err) => logger.error('telemetry events can no longer be written; keeping them in memory only', { error: err.message }),
     });
-  const agent = deps.agentFactory ? { kind: 'custom', factory: deps.agentFactory } : selectAgent(config);
+  const agent = deps.agentFactory ? { kind: 'custom', factory: deps.agentFactory } : selectAgent(config, logger);
   const calls = new CallRegistry();
+  const { accountSid, authToken } = config.twilio;
+  const telephony = deps.telephony ?? (accountSid && authToken ? new TwilioCallControl(accountSid, authToken) : undefined);
   const startedAt = Date.now();
   let draining = false;
 
@@ -89,7 +93,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     telemetry,
     logEveryN: config.logNoisyEventsEveryN,
     hooks: deps.hooks,
-    telephony: deps.telephony,
+    telephony,
   };
 
   app.disable('x-powered-by');

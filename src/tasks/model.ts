@@ -1,5 +1,6 @@
 // The outbound-call task: its types, its one status state machine, and validation of a new task.
 // Pure: no I/O, so the store, the service and the routes all share the same rules.
+import { E164 } from '../twilio/phone-number.js';
 
 export const TASK_STATUSES = [
   'created',
@@ -125,7 +126,6 @@ export interface Task {
 // ---------------------------------------------------------------------------------------------
 // Validation of a new task
 
-export const E164 = /^\+[1-9]\d{6,14}$/;
 export const MAX_PROMPT_CHARS = 8000;
 export const MAX_GREETING_CHARS = 1000;
 export const MAX_METADATA_BYTES = 16 * 1024;
