@@ -28,6 +28,7 @@ export interface GatewayDeps {
   /** Twilio REST; by default built from TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN when both are set. */
   telephony?: TwilioCalls;
   hooks?: CallHooks;
+  callOverrides?: CallSessionDeps['callOverrides'];
   onCallStatus?: (update: CallStatusUpdate) => void | Promise<void>;
 }
 
@@ -93,6 +94,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     telemetry,
     logEveryN: config.logNoisyEventsEveryN,
     hooks: deps.hooks,
+    callOverrides: deps.callOverrides,
     telephony,
   };
 

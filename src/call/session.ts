@@ -91,6 +91,11 @@ export interface CallSessionDeps {
   telemetry: Telemetry;
   logEveryN: number;
   hooks?: CallHooks;
+  /**
+   * Per-call agent overrides looked up by task id when the stream starts (a task's prompt may
+   * be longer than TwiML allows, so it does not travel as a stream parameter).
+   */
+  callOverrides?: (taskId: string) => { prompt?: string; greeting?: string } | undefined;
   telephony?: TelephonyControl;
   /** How long a hang-up waits for the agent's goodbye to finish playing. */
   goodbyeTimeoutMs?: number;
@@ -199,13 +204,15 @@ export class CallSession {
     if (this.state !== 'awaiting_start') return this.badFrame('duplicate_start', 'second start event');
     clearTimeout(this.startTimer);
     const params = event.customParameters;
+    const taskId = params.taskId || params.task_id || undefined;
+    const overrides = taskId ? this.lookUpOverrides(taskId) : undefined;
     this.call = {
       streamSid: event.streamSid,
       callSid: event.callSid,
       parameters: params,
-      taskId: params.taskId || params.task_id || undefined,
-      prompt: params.prompt || undefined,
-      greeting: params.greeting || undefined,
+      taskId,
+      prompt: overrides?.prompt || params.prompt || undefined,
+      greeting: overrides?.greeting || params.greeting || undefined,
     };
     this.callIds = { callSid: event.callSid, streamSid: event.streamSid, taskId: this.call.taskId };
     this.lastSequence = event.sequenceNumber;
@@ -228,6 +235,15 @@ export class CallSession {
     });
     this.deps.hooks?.started?.(this.call);
     this.startBridge(this.call);
+  }
+
+  private lookUpOverrides(taskId: string): { prompt?: string; greeting?: string } | undefined {
+    try {
+      return this.deps.callOverrides?.(taskId);
+    } catch (err) {
+      this.log.error('could not look up the task for this call; using the default prompt', { taskId, error: (err as Error).message });
+      return undefined;
+    }
   }
 
   private startBridge(call: CallContext): void {
