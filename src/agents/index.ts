@@ -1,7 +1,7 @@
 // Chooses the agent behind every call from configuration.
 import type { AgentKind, Config } from '../config.js';
-import type { Logger } from '../telemetry/logger.js';
 import type { AgentFactory } from './bridge.js';
+import { DeepgramAgent } from './deepgram/agent.js';
 import { EchoAgent } from './echo.js';
 
 export interface AgentSelection {
@@ -12,14 +12,23 @@ export interface AgentSelection {
 export class AgentUnavailableError extends Error {}
 
 /** The agent configured for this gateway. An agent that is configured but not built in fails start-up loudly. */
-export function selectAgent(config: Config, _logger: Logger): AgentSelection {
+export function selectAgent(config: Config): AgentSelection {
   switch (config.agent.kind) {
     case 'echo':
       return { kind: 'echo', factory: (_call, sink) => new EchoAgent(config.vad, sink) };
-    case 'deepgram':
+    case 'deepgram': {
+      // A transfer redirects the call through Twilio's REST API, so it needs credentials.
+      const canTransfer = Boolean(config.twilio.accountSid && config.twilio.authToken);
+      const options = {
+        config: config.deepgram,
+        systemPrompt: config.systemPrompt,
+        transferNumber: canTransfer ? config.twilio.transferNumber : undefined,
+      };
+      return { kind: 'deepgram', factory: (call, sink) => new DeepgramAgent(options, call, sink) };
+    }
     case 'livekit':
       throw new AgentUnavailableError(
-        `AGENT_PROVIDER resolved to "${config.agent.kind}", which this build does not include yet; set AGENT_PROVIDER=echo`,
+        'AGENT_PROVIDER resolved to "livekit", which this build does not include yet; set AGENT_PROVIDER=echo or deepgram',
       );
   }
 }

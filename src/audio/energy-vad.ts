@@ -44,6 +44,11 @@ export class EnergyVad {
     return this.speaking;
   }
 
+  /** While speaking: true when the last frame was quiet (the turn may be ending). */
+  get inTrailingQuiet(): boolean {
+    return this.speaking && this.run > 0;
+  }
+
   /** Frames of speech it takes to declare a start: the start lies this many frames back. */
   get startLagFrames(): number {
     return this.minSpeechFrames;

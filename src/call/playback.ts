@@ -133,6 +133,8 @@ export class Playback {
       return;
     }
     this.awaitingMark.delete(name);
+    // The echo proves everything sent before the mark has played, whatever our clock says.
+    if (this.awaitingMark.size === 0 && !this.open) this.queueEndMs = Math.min(this.queueEndMs, this.nowMs());
     this.observer.played({ utteranceId: utterance.id, playedMs: utterance.totalMs, totalMs: utterance.totalMs, interrupted: false });
   }
 

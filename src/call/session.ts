@@ -258,7 +258,7 @@ export class CallSession {
       () => this.deps.telemetry.record('agent', 'connect', { ...this.ids(), durationMs: performance.now() - started, agent: this.bridge!.kind }),
       (err: Error) => {
         this.log.error('agent failed to start', { ...this.ids(), error: err.message });
-        void this.end('agent_error', err.message);
+        void this.finishAfterPlayback('agent_error', err.message);
       },
     );
   }
@@ -349,7 +349,7 @@ export class CallSession {
     if (this.state !== 'live') return;
     this.log.info('agent action', { ...this.ids(), action: action.type, reason: action.reason });
     this.deps.telemetry.record('agent', action.type, { ...this.ids(), reason: action.reason });
-    if (action.type === 'hangup') return this.hangUpAfterGoodbye(action.reason);
+    if (action.type === 'hangup') return this.finishAfterPlayback('agent_hangup', action.reason);
     const telephony = this.deps.telephony;
     if (!telephony) {
       this.log.warn('transfer requested but Twilio credentials are not configured', this.ids());
@@ -363,8 +363,11 @@ export class CallSession {
     }
   }
 
-  /** Lets the goodbye play out, then hangs up through Twilio, or closes the stream without credentials. */
-  private async hangUpAfterGoodbye(reason: string): Promise<void> {
+  /**
+   * Lets the agent's last words (a goodbye, an apology) play out, then hangs up through Twilio,
+   * or just closes the stream without credentials (nothing follows <Connect>, so Twilio hangs up).
+   */
+  private async finishAfterPlayback(reason: 'agent_hangup' | 'agent_error', detail: string): Promise<void> {
     if (this.hangupPending) return;
     this.hangupPending = true;
     const deadline = performance.now() + (this.deps.goodbyeTimeoutMs ?? 10_000);
@@ -380,7 +383,7 @@ export class CallSession {
         this.log.error('hang-up through Twilio failed; closing the stream', { ...this.ids(), error: (err as Error).message });
       }
     }
-    void this.end('agent_hangup', reason);
+    void this.end(reason, detail);
   }
 
   private onAgentError(err: Error, fatal: boolean): void {
@@ -389,7 +392,7 @@ export class CallSession {
       return;
     }
     this.log.error('agent error; ending the call', { ...this.ids(), error: err.message });
-    void this.end('agent_error', err.message);
+    void this.finishAfterPlayback('agent_error', err.message);
   }
 
   private sendToTwilio(text: string): void {

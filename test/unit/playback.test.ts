@@ -155,3 +155,16 @@ describe('call/Playback', () => {
     expect(h.played[0]).to.include({ playedMs: 150, totalMs: 200, interrupted: true });
   });
 });
+
+describe('call/Playback and the mark echo', () => {
+  it('is idle once the last mark echoes, even if the call clock lags behind Twilio', () => {
+    const h = harness();
+    h.setNow(0);
+    h.playback.push(audio(FRAME_BYTES * 50)); // 1 s, scheduled until 1000 ms
+    h.playback.endUtterance();
+    h.setNow(100); // our clock lags (no caller media arrived), but Twilio says it played
+    expect(h.playback.isActive).to.equal(true);
+    h.playback.onMark(h.marks()[0]!);
+    expect(h.playback.isActive).to.equal(false);
+  });
+});

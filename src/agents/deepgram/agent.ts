@@ -1,0 +1,336 @@
+// The Deepgram Voice Agent behind a call. Mu-law 8 kHz passes through untouched both ways. The
+// converse socket opens when the stream starts; caller audio is held until SettingsApplied; a
+// socket that drops mid-call is reopened once with the conversation so far, and when the agent
+// cannot be reached the caller hears an apology before the call ends.
+import { performance } from 'node:perf_hooks';
+import type { DeepgramConfig } from '../../config.js';
+import type { AgentBridge, AgentSink, CallContext, UtterancePlayed } from '../bridge.js';
+import { AssistantTurns, type HeardLine } from '../assistant-turns.js';
+import { AGENT_UNAVAILABLE_PROMPT } from '../prompts.js';
+import { ConverseSocket } from './connection.js';
+import type { FunctionCallRequestItem, ServerMessage } from './messages.js';
+import { buildSettings, type HistoryLine } from './settings.js';
+import { parseFunctionCall, type ToolCall } from './tools.js';
+
+export interface DeepgramAgentOptions {
+  config: DeepgramConfig;
+  systemPrompt: string;
+  /** Where transfer_call sends the call; undefined = the tool is not offered. */
+  transferNumber: string | undefined;
+  /** Connect, Welcome and SettingsApplied must all arrive within this. */
+  connectTimeoutMs?: number;
+  /** Send KeepAlive when nothing has been sent for this long. */
+  keepAliveAfterMs?: number;
+  /** Caller audio held before SettingsApplied or during a reconnect, at most. */
+  maxHeldFrames?: number;
+}
+
+type Phase = 'connecting' | 'ready' | 'reconnecting' | 'failed' | 'closed';
+
+/** A hang-up or transfer waits for the agent's last words. */
+interface PendingAction {
+  id: string;
+  call: ToolCall;
+  timer: NodeJS.Timeout | undefined;
+}
+
+const DEFAULT_CONNECT_TIMEOUT_MS = 8000;
+const DEFAULT_KEEPALIVE_AFTER_MS = 5000;
+const DEFAULT_MAX_HELD_FRAMES = 250; // 5 s of caller audio
+/** After end_call or transfer_call, how long to wait for the agent to start its goodbye. */
+const GOODBYE_START_MS = 1500;
+const SECONDS_TO_MS = 1000;
+
+export class DeepgramAgent implements AgentBridge {
+  readonly kind = 'deepgram';
+  private phase: Phase = 'connecting';
+  private socket: ConverseSocket | undefined;
+  private readonly held: Buffer[] = [];
+  private heldDropped = 0;
+  private lastSentAt = 0;
+  private keepAliveTimer: NodeJS.Timeout | undefined;
+  private reconnected = false;
+  /** After a barge-in, the interrupted turn's late audio is dropped until the next turn starts. */
+  private muted = false;
+  private readonly turns = new AssistantTurns();
+  private readonly history: HistoryLine[] = [];
+  private pendingAction: PendingAction | undefined;
+  /** Settles the connect in progress: resolved by SettingsApplied, rejected by a failure. */
+  private pendingConnect: { resolve: () => void; reject: (err: Error) => void } | undefined;
+
+  constructor(
+    private readonly options: DeepgramAgentOptions,
+    private readonly call: CallContext,
+    private readonly sink: AgentSink,
+  ) {}
+
+  /** Rejects when the agent cannot be reached; the apology is already queued for the caller then. */
+  async start(): Promise<void> {
+    try {
+      await this.connect();
+    } catch (err) {
+      this.fail(err as Error);
+      throw err;
+    }
+    const keepAliveAfterMs = this.options.keepAliveAfterMs ?? DEFAULT_KEEPALIVE_AFTER_MS;
+    this.keepAliveTimer = setInterval(() => this.keepAlive(), Math.min(1000, keepAliveAfterMs / 3));
+    this.keepAliveTimer.unref();
+  }
+
+  pushCallerAudio(frame: Buffer): void {
+    if (this.phase === 'ready' && this.socket?.isOpen) {
+      this.socket.sendAudio(frame);
+      this.lastSentAt = performance.now();
+      return;
+    }
+    if (this.phase !== 'connecting' && this.phase !== 'reconnecting') return;
+    if (this.held.length >= (this.options.maxHeldFrames ?? DEFAULT_MAX_HELD_FRAMES)) {
+      this.heldDropped++;
+      return;
+    }
+    this.held.push(Buffer.from(frame));
+  }
+
+  pushDtmf(): void {
+    // The converse API has no DTMF message; the call session logs and publishes the digit.
+  }
+
+  utterancePlayed(played: UtterancePlayed): void {
+    const line = this.turns.played(played);
+    if (line) this.writeAssistantLine(line);
+  }
+
+  async close(): Promise<void> {
+    if (this.phase === 'closed') return;
+    this.phase = 'closed';
+    clearInterval(this.keepAliveTimer);
+    clearTimeout(this.pendingAction?.timer);
+    for (const line of this.turns.flush()) this.writeAssistantLine(line);
+    this.socket?.close();
+  }
+
+  /** Opens the socket and resolves once Deepgram has applied our Settings. */
+  private async connect(): Promise<void> {
+    const timeoutMs = this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    const started = performance.now();
+    const socket = new ConverseSocket(
+      { url: this.options.config.wsUrl, apiKey: this.options.config.apiKey ?? '', connectTimeoutMs: timeoutMs },
+      {
+        message: (m) => this.onMessage(m),
+        audio: (chunk) => this.onAudio(chunk),
+        closed: (code) => void this.onDropped(code),
+      },
+    );
+    this.socket = socket;
+    await socket.connect();
+    if (this.phase === 'closed') return socket.close();
+    const remaining = Math.max(0, timeoutMs - (performance.now() - started));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`Deepgram did not apply the settings within ${timeoutMs} ms`)), remaining);
+      const settle = () => {
+        clearTimeout(timer);
+        this.pendingConnect = undefined;
+      };
+      this.pendingConnect = {
+        resolve: () => (settle(), resolve()),
+        reject: (err) => (settle(), reject(err)),
+      };
+    });
+  }
+
+  private onMessage(message: ServerMessage): void {
+    if (this.phase === 'closed') return;
+    switch (message.type) {
+      case 'Welcome':
+        return this.sendSettings();
+      case 'SettingsApplied':
+        return this.onSettingsApplied();
+      case 'UserStartedSpeaking':
+        return this.onUserStartedSpeaking();
+      case 'AgentThinking':
+        return this.beginAgentTurn();
+      case 'ConversationText':
+        return this.onConversationText(message.role, message.content);
+      case 'AgentStartedSpeaking':
+        this.beginAgentTurn();
+        // Named apart from LatencyReport's fields, which repeat some of these per turn.
+        this.sink.latency('deepgram_started_total_latency', message.total_latency * SECONDS_TO_MS);
+        this.sink.latency('deepgram_started_tts_latency', message.tts_latency * SECONDS_TO_MS);
+        this.sink.latency('deepgram_started_ttt_latency', message.ttt_latency * SECONDS_TO_MS);
+        return;
+      case 'AgentAudioDone':
+        return this.onAgentAudioDone();
+      case 'LatencyReport':
+        return this.reportLatency(message as unknown as Record<string, unknown>);
+      case 'FunctionCallRequest':
+        return this.onFunctionCallRequest(message.functions);
+      case 'FunctionCallCancelled':
+        return this.onFunctionCallCancelled(message.functions.map((f) => f.id));
+      case 'Warning':
+        return this.sink.error(new Error(`Deepgram warning ${message.code}: ${message.description}`), false);
+      case 'Error':
+        return this.fail(new Error(`Deepgram error ${message.code}: ${message.description}`));
+      default:
+        return;
+    }
+  }
+
+  private sendSettings(): void {
+    const settings = buildSettings(this.options.config, this.call, {
+      systemPrompt: this.options.systemPrompt,
+      transferAvailable: this.options.transferNumber !== undefined,
+      history: this.reconnected ? this.history : undefined,
+    });
+    this.socket?.sendSettings(settings);
+    this.lastSentAt = performance.now();
+  }
+
+  private onSettingsApplied(): void {
+    this.phase = 'ready';
+    for (const frame of this.held) this.socket!.sendAudio(frame);
+    this.held.length = 0;
+    this.lastSentAt = performance.now();
+    if (this.heldDropped > 0) {
+      this.sink.error(new Error(`dropped ${this.heldDropped} caller frames while the agent connected`), false);
+      this.heldDropped = 0;
+    }
+    this.pendingConnect?.resolve();
+  }
+
+  private onAudio(chunk: Buffer): void {
+    if (this.phase === 'closed' || this.muted) return;
+    this.turns.audio();
+    this.sink.audio(chunk);
+  }
+
+  private onUserStartedSpeaking(): void {
+    this.muted = true;
+    const line = this.turns.close();
+    if (line) this.writeAssistantLine(line);
+    this.sink.bargeIn();
+  }
+
+  /** Any sign of a new agent turn ends the drop of an interrupted turn's audio. */
+  private beginAgentTurn(): void {
+    if (!this.muted) return;
+    this.muted = false;
+    this.sink.turnStarted();
+  }
+
+  private onConversationText(role: 'user' | 'assistant', content: string): void {
+    if (role === 'user') {
+      this.history.push({ role, content });
+      this.sink.transcript({ role, text: content });
+      return;
+    }
+    this.beginAgentTurn();
+    this.turns.text(content);
+  }
+
+  private onAgentAudioDone(): void {
+    const line = this.turns.close();
+    if (line) this.writeAssistantLine(line);
+    this.sink.utteranceDone();
+    const pending = this.pendingAction;
+    if (pending) this.completeAction(pending);
+  }
+
+  private writeAssistantLine(line: HeardLine): void {
+    if (line.text) this.history.push({ role: 'assistant', content: line.text });
+    this.sink.transcript({ role: 'assistant', text: line.text, interrupted: line.interrupted || undefined });
+  }
+
+  private reportLatency(report: Record<string, unknown>): void {
+    for (const [key, value] of Object.entries(report)) {
+      if (key.endsWith('_latency') && typeof value === 'number') this.sink.latency(`deepgram_${key}`, value * SECONDS_TO_MS);
+    }
+  }
+
+  private onFunctionCallRequest(functions: FunctionCallRequestItem[]): void {
+    for (const fn of functions) {
+      if (!fn.client_side) continue;
+      const parsed = parseFunctionCall(fn.name, fn.arguments);
+      if ('error' in parsed) {
+        this.socket?.sendFunctionCallResponse(fn.id, fn.name, JSON.stringify({ error: parsed.error }));
+        continue;
+      }
+      if (parsed.tool === 'transfer_call' && !this.options.transferNumber) {
+        this.socket?.sendFunctionCallResponse(fn.id, fn.name, JSON.stringify({ error: 'transfers are not available on this line' }));
+        continue;
+      }
+      const note = parsed.tool === 'end_call' ? 'The call will end after your goodbye.' : 'The caller will be transferred after you finish speaking.';
+      this.socket?.sendFunctionCallResponse(fn.id, fn.name, JSON.stringify({ ok: true, note }));
+      this.scheduleAction({ id: fn.id, call: parsed, timer: undefined });
+    }
+  }
+
+  /** Lets the agent say its last words: act after its next AgentAudioDone, or soon if it says nothing. */
+  private scheduleAction(action: PendingAction): void {
+    clearTimeout(this.pendingAction?.timer);
+    this.pendingAction = action;
+    action.timer = setTimeout(() => this.completeAction(action), GOODBYE_START_MS);
+    action.timer.unref();
+  }
+
+  private completeAction(action: PendingAction): void {
+    if (this.pendingAction !== action) return;
+    clearTimeout(action.timer);
+    this.pendingAction = undefined;
+    const reason = action.call.reason ?? (action.call.tool === 'end_call' ? 'the agent ended the call' : 'the agent transferred the call');
+    if (action.call.tool === 'end_call') this.sink.action({ type: 'hangup', reason });
+    else this.sink.action({ type: 'transfer', to: this.options.transferNumber!, reason });
+  }
+
+  private onFunctionCallCancelled(ids: string[]): void {
+    const pending = this.pendingAction;
+    if (pending && ids.includes(pending.id)) {
+      clearTimeout(pending.timer);
+      this.pendingAction = undefined;
+    }
+  }
+
+  private keepAlive(): void {
+    if (this.phase !== 'ready' || !this.socket?.isOpen) return;
+    if (performance.now() - this.lastSentAt < (this.options.keepAliveAfterMs ?? DEFAULT_KEEPALIVE_AFTER_MS)) return;
+    this.socket.sendKeepAlive();
+    this.lastSentAt = performance.now();
+  }
+
+  /** The socket dropped mid-call: reopen it once with the conversation so far, else apologize. */
+  private async onDropped(code: number): Promise<void> {
+    if (this.phase === 'closed' || this.phase === 'failed') return;
+    if (this.reconnected || this.phase !== 'ready') {
+      this.fail(new Error(`the Deepgram agent socket closed (code ${code})`));
+      return;
+    }
+    this.reconnected = true;
+    this.phase = 'reconnecting';
+    this.socket = undefined;
+    this.sink.error(new Error(`the Deepgram agent socket closed (code ${code}); reconnecting with the conversation so far`), false);
+    const started = performance.now();
+    try {
+      await this.connect();
+      this.sink.latency('deepgram_reconnect', performance.now() - started);
+    } catch (err) {
+      this.fail(err as Error);
+    }
+  }
+
+  /** The agent is gone for good: the caller hears an apology, and the call ends after it. */
+  private fail(err: Error): void {
+    if (this.phase === 'closed' || this.phase === 'failed') return;
+    this.phase = 'failed';
+    this.held.length = 0;
+    this.socket?.close();
+    this.pendingConnect?.reject(err);
+    const line = this.turns.close();
+    if (line) this.writeAssistantLine(line);
+    // Whatever the agent already said plays out; the apology follows it.
+    this.muted = false;
+    this.sink.utteranceDone();
+    this.sink.turnStarted();
+    this.sink.audio(AGENT_UNAVAILABLE_PROMPT);
+    this.sink.utteranceDone();
+    this.sink.error(err, true);
+  }
+}
