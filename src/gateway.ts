@@ -59,7 +59,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
       noisyEveryN: config.logNoisyEventsEveryN,
       onError: (err) => logger.error('telemetry events can no longer be written; keeping them in memory only', { error: err.message }),
     });
-  const agent = deps.agentFactory ? { kind: 'custom', factory: deps.agentFactory } : selectAgent(config, logger);
+  const agent = deps.agentFactory ? { kind: 'custom', factory: deps.agentFactory } : selectAgent(config);
   const calls = new CallRegistry();
   const { accountSid, authToken } = config.twilio;
   const telephony = deps.telephony ?? (accountSid && authToken ? new TwilioCallControl(accountSid, authToken) : undefined);
