@@ -9,6 +9,7 @@
 // finalize, so a killed process leaves a `.wav.part` that recovery can repair.
 import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { FRAME_BYTES, SAMPLE_RATE } from '../twilio/protocol.js';
 import { MULAW_TO_PCM16 } from './mulaw.js';
 import { MAX_WAV_DATA_BYTES, STEREO_FRAME_BYTES, WAV_HEADER_BYTES, wavHeader } from './wav-header.js';
@@ -27,6 +28,8 @@ export interface CallRecorderOptions {
   name: string;
   /** How much settled caller time to gather before appending to the file. Default 1000. */
   flushEveryMs?: number;
+  /** Told after each block reaches the disk: its size and how long the write took (telemetry). */
+  onBlockSaved?: (bytes: number, writeMs: number) => void;
 }
 
 const NAME_PATTERN = /^[A-Za-z0-9._-]{1,128}$/;
@@ -90,6 +93,7 @@ export class CallRecorder {
     readonly partPath: string,
     readonly finalPath: string,
     private readonly flushSamples: number,
+    private readonly onBlockSaved: CallRecorderOptions['onBlockSaved'],
   ) {
     // A flush window, the late margin and one frame: the window never grows for 20 ms frames.
     this.callerWindow = new Int16Array(flushSamples + LATE_MARGIN_SAMPLES + FRAME_BYTES);
@@ -116,7 +120,7 @@ export class CallRecorder {
       throw err;
     }
     const flushSamples = Math.max(1, Math.round(flushEveryMs * SAMPLES_PER_MS));
-    return new CallRecorder(file, partPath, path.join(dir, `${name}.wav`), flushSamples);
+    return new CallRecorder(file, partPath, path.join(dir, `${name}.wav`), flushSamples, opts.onBlockSaved);
   }
 
   /** Samples held in memory: unflushed caller window plus queued agent audio (for tests and diagnostics). */
@@ -278,7 +282,9 @@ export class CallRecorder {
     this.writes = this.writes.then(async () => {
       if (this.failure) return;
       try {
+        const started = performance.now();
         await writeFully(this.file, bytes, position);
+        this.onBlockSaved?.(bytes.length, performance.now() - started);
       } catch (error) {
         this.failure = { error };
       }

@@ -224,7 +224,13 @@ export class CallSession {
       void this.end('unsupported_media_format', `${f.encoding} ${f.sampleRate} Hz ${f.channels} ch`);
       return;
     }
-    this.recorder = new RecorderSlot(CallRecorder.open({ dir: this.deps.recordingsDir, name: recordingName(this.startedAt, this.call) }));
+    this.recorder = new RecorderSlot(
+      CallRecorder.open({
+        dir: this.deps.recordingsDir,
+        name: recordingName(this.startedAt, this.call),
+        onBlockSaved: (bytes, writeMs) => this.deps.telemetry.record('recorder', 'save_audio_chunk', { ...this.ids(), durationMs: writeMs, bytes }),
+      }),
+    );
     this.recorder.failed.then((err) => this.log.error('recording could not be opened', { ...this.ids(), error: err.message }));
     const frames = outboundFrames(event.streamSid);
     this.playback = new Playback(frames, (text) => this.sendToTwilio(text), () => this.nowMs(), {

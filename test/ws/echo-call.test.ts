@@ -91,6 +91,10 @@ describe('media stream with the echo agent', function () {
     expect(at).to.be.greaterThan(speechEnd);
     // The whole call is there: about 200 + speech + 1000 ms + the echo's tail.
     expect(summary.recording!.durationMs).to.be.greaterThan(200 + speech1.length / BYTES_PER_MS + 800);
+    // It went to disk in blocks, each a timed telemetry event.
+    const saves = t.telemetry.recent({ component: 'recorder', action: 'save_audio_chunk' });
+    expect(saves.length).to.be.at.least(3);
+    expect(saves.reduce((sum, e) => sum + (e.bytes as number), 0)).to.be.at.most(summary.recording!.bytes);
   });
 
   it('on barge-in sends clear, drops the interrupted echo and answers the new utterance', async () => {
