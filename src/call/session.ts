@@ -239,7 +239,7 @@ export class CallSession {
       utteranceStarted: (_id, sentAtMs) => this.onAgentAudioStarted(sentAtMs),
       played: (played) => this.onUtterancePlayed(played),
     });
-    this.deps.hooks?.started?.(this.call);
+    this.notify('started', (h) => h.started?.(this.call!));
     this.startBridge(this.call);
   }
 
@@ -299,7 +299,7 @@ export class CallSession {
     this.log.info('dtmf', { ...this.ids(), digit });
     this.deps.telemetry.record('media_stream', 'dtmf', { ...this.ids(), digit });
     this.bridge?.pushDtmf(digit);
-    this.deps.hooks?.dtmf?.(this.call!, digit);
+    this.notify('dtmf', (h) => h.dtmf?.(this.call!, digit));
   }
 
   private trackSequence(sequence: number): void {
@@ -343,12 +343,12 @@ export class CallSession {
 
   private onLatency(metric: string, ms: number, extra?: Record<string, unknown>): void {
     this.deps.telemetry.record('agent', metric, { ...this.ids(), ...extra, durationMs: ms });
-    if (this.call) this.deps.hooks?.latency?.(this.call, metric, ms);
+    if (this.call) this.notify('latency', (h) => h.latency?.(this.call!, metric, ms));
   }
 
   private addTranscript(line: TranscriptLine): void {
     this.transcript.push(line);
-    if (this.call) this.deps.hooks?.transcript?.(this.call, line);
+    if (this.call) this.notify('transcript', (h) => h.transcript?.(this.call!, line));
   }
 
   private async onAction(action: AgentAction): Promise<void> {
@@ -399,6 +399,17 @@ export class CallSession {
     }
     this.log.error('agent error; ending the call', { ...this.ids(), error: err.message });
     void this.finishAfterPlayback('agent_error', err.message);
+  }
+
+  /** Listeners (task service, live bus) are told what happened; a failing one never breaks the call. */
+  private notify(hook: keyof CallHooks, call: (hooks: CallHooks) => void): void {
+    const hooks = this.deps.hooks;
+    if (!hooks) return;
+    try {
+      call(hooks);
+    } catch (err) {
+      this.log.error('a call listener failed', { ...this.ids(), hook, error: (err as Error).message });
+    }
   }
 
   private sendToTwilio(text: string): void {
@@ -457,7 +468,7 @@ export class CallSession {
       was_live: wasLive,
     });
     this.resolveEnded(summary);
-    this.deps.hooks?.ended?.(summary);
+    this.notify('ended', (h) => h.ended?.(summary));
     return summary;
   }
 }

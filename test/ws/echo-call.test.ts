@@ -325,3 +325,32 @@ describe('media stream upgrade checks', function () {
     }
   });
 });
+
+describe('call listeners', function () {
+  this.timeout(15_000);
+
+  it('a listener that throws never breaks the call', async () => {
+    const t = await startTestGateway({}, {
+      hooks: {
+        started: () => {
+          throw new Error('listener down');
+        },
+        dtmf: () => {
+          throw new Error('listener down');
+        },
+      },
+    });
+    try {
+      const c = new FakeTwilioCaller({ url: t.wsUrl, speed: SPEED });
+      await c.connect();
+      c.sendDtmf('1');
+      await c.streamAudio(speech1);
+      await c.streamSilence(800);
+      await c.waitFor((e) => e.kind === 'mark-echoed', 8000);
+      await c.stop();
+      expect((await t.nextEnded()).reason).to.equal('twilio_stop');
+    } finally {
+      await t.close();
+    }
+  });
+});
