@@ -1,0 +1,56 @@
+// Reads what the gateway itself recorded about the run from its telemetry JSONL: one
+// `media_stream/stop` per call (frames it received) and its own `agent/turn_latency`.
+import { readFile } from 'node:fs/promises';
+
+export interface CallStop {
+  framesIn: number;
+  framesPadded: number;
+  badFrames: number;
+  reason: string;
+}
+
+export interface GatewayTelemetry {
+  /** By call_sid. */
+  stops: Map<string, CallStop>;
+  turnLatencyMs: number[];
+  unreadableLines: number;
+}
+
+type Line = Record<string, unknown>;
+
+const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+
+export async function readGatewayTelemetry(file: string): Promise<GatewayTelemetry> {
+  const result: GatewayTelemetry = { stops: new Map(), turnLatencyMs: [], unreadableLines: 0 };
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch {
+    return result; // no file: every call will count as having no stop event
+  }
+  for (const raw of text.split('\n')) {
+    if (raw.trim() === '') continue;
+    let line: Line;
+    try {
+      line = JSON.parse(raw) as Line;
+    } catch {
+      result.unreadableLines++;
+      continue;
+    }
+    collect(line, result);
+  }
+  return result;
+}
+
+function collect(line: Line, into: GatewayTelemetry): void {
+  if (line.component === 'media_stream' && line.action === 'stop' && typeof line.call_sid === 'string') {
+    into.stops.set(line.call_sid, {
+      framesIn: num(line.frames_in),
+      framesPadded: num(line.frames_padded),
+      badFrames: num(line.bad_frames),
+      reason: String(line.reason),
+    });
+  } else if (line.component === 'agent' && line.action === 'turn_latency' && typeof line.duration_ms === 'number') {
+    into.turnLatencyMs.push(line.duration_ms);
+  }
+}

@@ -1,0 +1,105 @@
+// CPU time and memory of a process from /proc (Linux), so the gateway child is measured apart
+// from the load generator that shares the machine with it.
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+
+let clockTicks: number | undefined;
+
+/** Kernel clock ticks per second (the unit of utime/stime); almost always 100. */
+export function clockTicksPerSecond(): number {
+  if (clockTicks !== undefined) return clockTicks;
+  try {
+    const ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8', timeout: 2000 }).trim());
+    clockTicks = Number.isInteger(ticks) && ticks > 0 ? ticks : 100;
+  } catch {
+    clockTicks = 100;
+  }
+  return clockTicks;
+}
+
+/** A /proc file; a process that has exited makes it vanish, which deserves a plain message. */
+function readProc(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read ${file} (has the process exited?): ${(err as Error).message}`);
+  }
+}
+
+export interface CpuTimes {
+  /** Seconds in user space and in the kernel (system calls: sockets, files, futexes). */
+  user: number;
+  system: number;
+}
+
+/** utime and stime from a /proc stat file. Fields are counted after `(comm)`, which may hold spaces. */
+function readCpuTimes(statFile: string): CpuTimes {
+  const stat = readProc(statFile);
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // fields[0] is field 3 (state); utime is field 14 and stime field 15.
+  const ticks = clockTicksPerSecond();
+  return { user: Number(fields[11]) / ticks, system: Number(fields[12]) / ticks };
+}
+
+/** The whole process: every thread, including threads that have already exited. */
+export function processCpu(pid: number): CpuTimes {
+  return readCpuTimes(`/proc/${pid}/stat`);
+}
+
+/** The main thread alone (its thread id is the process id): Node's event loop. */
+export function mainThreadCpu(pid: number): CpuTimes {
+  return readCpuTimes(`/proc/${pid}/task/${pid}/stat`);
+}
+
+/** A `kB` line of /proc/<pid>/status (VmRSS, VmHWM, ...) in bytes. */
+export function statusBytes(pid: number, key: 'VmRSS' | 'VmHWM'): number {
+  const status = readProc(`/proc/${pid}/status`);
+  const match = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status);
+  if (!match) throw new Error(`/proc/${pid}/status has no ${key}`);
+  return Number(match[1]) * 1024;
+}
+
+export interface Snapshot {
+  wallMs: number;
+  gateway: CpuTimes;
+  gatewayMain: CpuTimes;
+  gatewayRss: number;
+  selfCpu: NodeJS.CpuUsage;
+}
+
+/** One reading of the gateway child and of this process, at the same instant. */
+export function snapshot(gatewayPid: number): Snapshot {
+  return {
+    wallMs: performance.now(),
+    gateway: processCpu(gatewayPid),
+    gatewayMain: mainThreadCpu(gatewayPid),
+    gatewayRss: statusBytes(gatewayPid, 'VmRSS'),
+    selfCpu: process.cpuUsage(),
+  };
+}
+
+/** CPU seconds per wall second: 1.0 = one core fully busy. */
+export interface WindowUsage {
+  wallS: number;
+  gatewayCores: number;
+  /** Share of gatewayCores spent in the kernel. */
+  gatewaySystemCores: number;
+  /** The event loop thread alone; the rest is the libuv pool (file I/O) and V8's helpers (GC, compiler). */
+  gatewayMainCores: number;
+  selfCores: number;
+}
+
+const total = (t: CpuTimes) => t.user + t.system;
+
+export function windowUsage(from: Snapshot, to: Snapshot): WindowUsage {
+  const wallS = (to.wallMs - from.wallMs) / 1000;
+  const selfUs = to.selfCpu.user + to.selfCpu.system - (from.selfCpu.user + from.selfCpu.system);
+  return {
+    wallS,
+    gatewayCores: (total(to.gateway) - total(from.gateway)) / wallS,
+    gatewaySystemCores: (to.gateway.system - from.gateway.system) / wallS,
+    gatewayMainCores: (total(to.gatewayMain) - total(from.gatewayMain)) / wallS,
+    selfCores: selfUs / 1e6 / wallS,
+  };
+}

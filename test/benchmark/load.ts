@@ -1,0 +1,351 @@
+// Load suite: the gateway as a child process, N lean simulated Twilio callers at real time from
+// one scheduler, and the figures that matter for capacity: gateway CPU and RSS per call, relay
+// latency of agent replies, and frames lost between what callers sent and what the gateway counted.
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { FRAME_MS } from '../../src/twilio/protocol.js';
+import { loadCallScripts } from './lib/call-script.js';
+import { startGatewayChild, type GatewayChild } from './lib/gateway-child.js';
+import { readGatewayTelemetry, type GatewayTelemetry } from './lib/gateway-telemetry.js';
+import { LeanCaller } from './lib/lean-caller.js';
+import type { LoadMode, ModeRun } from './lib/modes.js';
+import { clockTicksPerSecond, snapshot, statusBytes, windowUsage, type Snapshot } from './lib/proc-stats.js';
+import { distribution, fmt, MB, type Distribution } from './lib/stats.js';
+import { runTickLoop, STALL_MS, type Stall, type TickLoopResult } from './lib/tick-loop.js';
+
+export interface LoadOptions {
+  calls: number;
+  seconds: number;
+  mode: LoadMode;
+  /**
+   * Scheduler period. Calls start at spread-out phases, so a tick shorter than a frame spreads
+   * their sends (as real Twilio traffic is spread) instead of bursting every call at once.
+   */
+  tickMs: number;
+}
+
+/** Call starts are spread over this long, so they do not all open and `start` at once. */
+const STAGGER_MS = 1000;
+/** Golden-ratio steps spread the calls' starting points in their scripts evenly and deterministically. */
+const PHASE_STEP = 0.6180339887;
+const GATEWAY_START_TIMEOUT_MS = 30_000;
+/** Lets the freshly started gateway settle before its idle RSS is read. */
+const SETTLE_MS = 500;
+const STOP_TIMEOUT_MS = 20_000;
+/** Slack past the planned run for connects, the last closes and a slow machine. */
+const DEADLINE_SLACK_MS = 15_000;
+
+export const GOALS = { maxLostFrames: 0, maxP99Ms: 20, maxCpuPctPerCall: 1 } as const;
+
+export interface LoadResult {
+  mode: string;
+  modeDescription: string;
+  calls: number;
+  seconds: number;
+  cores: number;
+  tickMs: number;
+  /** Wall-clock time (ms since the epoch) of the first call's start: the zero of every `...S` time below. */
+  startedAtEpochMs: number;
+  windowS: number;
+  /** Seconds from the first call's start to the start and end of the steady window. */
+  windowFromS: number;
+  windowToS: number;
+  gateway: {
+    cpuPctTotal: number;
+    cpuPctPerCall: number;
+    /** CPU per caller frame (50 a second per call), all threads: comparable with the hot-path figures. */
+    cpuUsPerFrame: number;
+    /** Of cpuPctTotal: the event loop thread, and time in the kernel (all threads). */
+    mainThreadPct: number;
+    kernelPct: number;
+    rssIdleMb: number;
+    rssLoadedMb: number;
+    rssPeakMb: number;
+    rssPerCallMb: number;
+  };
+  loadGenerator: { cpuPctTotal: number };
+  latencyMs: Distribution;
+  /**
+   * The slowest replies and when they came (seconds from the first call's start). `loadGeneratorStalled`:
+   * the load generator itself missed a tick by over STALL_MS while this reply was pending, so the
+   * delay may be the machine's or the generator's rather than the gateway's.
+   */
+  slowestTurns: Array<{ ms: number; atS: number; loadGeneratorStalled: boolean }>;
+  schedulerStalls: number;
+  gatewayTurnLatencyMs: Distribution;
+  turns: { ended: number; replies: number; unanswered: number; unsolicited: number; repliesPerCallMin: number; repliesPerCallMax: number };
+  marks: { received: number; echoed: number; clears: number };
+  frames: { sent: number; received: number; lost: number; callsWithoutStop: number; padded: number; bad: number; endReasons: Record<string, number> };
+  sockets: { errors: number; unexpectedCloses: number; closeTimeouts: number; samples: string[] };
+  schedulerLatenessMs: Distribution;
+  schedulerWorstAtS: number;
+  gatewayLog: { warnings: number; errors: number; lastLines: string[]; exit: string };
+  goals: { noLoss: boolean; p99: boolean; cpu: boolean };
+  /** Why the run itself is not to be trusted (the figures may still be printed). */
+  broken: string | undefined;
+}
+
+export async function runLoadSuite(opts: LoadOptions): Promise<LoadResult> {
+  const root = await mkdtemp(path.join(os.tmpdir(), 'gateway-bench-'));
+  const dataDir = path.join(root, 'data');
+  const mode = await opts.mode.start();
+  let child: GatewayChild | undefined;
+  try {
+    child = await startGatewayChild({
+      env: { ...mode.env, DATA_DIR: dataDir, RECORDINGS_DIR: path.join(root, 'recordings'), LOG_LEVEL: 'warn', DRAIN_TIMEOUT_S: '5' },
+      startTimeoutMs: GATEWAY_START_TIMEOUT_MS,
+    });
+    await sleep(SETTLE_MS);
+    clockTicksPerSecond(); // runs getconf once now, not inside a scheduler tick
+    const idleRss = statusBytes(child.pid, 'VmRSS');
+    child.console.resetCounts();
+    const callers = await makeCallers(opts, mode, child.wsUrl);
+    const drive = await driveCalls(callers, opts, child.pid);
+    const peakRss = statusBytes(child.pid, 'VmHWM');
+    const stopped = await child.stop(STOP_TIMEOUT_MS);
+    const exit = `${stopped.exit}${stopped.killed ? ' (killed after the drain timed out)' : ''}`;
+    const telemetry = await readGatewayTelemetry(path.join(dataDir, 'telemetry_events.jsonl'));
+    return summarize({ opts, callers, drive, telemetry, idleRss, peakRss, child, exit });
+  } finally {
+    if (child) await child.stop(1000);
+    await mode.close();
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+async function makeCallers(opts: LoadOptions, mode: ModeRun, url: string): Promise<LeanCaller[]> {
+  const scripts = await loadCallScripts();
+  const runId = randomBytes(4).toString('hex');
+  const totalFrames = Math.round((opts.seconds * 1000) / FRAME_MS);
+  const t0 = performance.now() + 50;
+  return Array.from({ length: opts.calls }, (_, index) => {
+    const script = scripts[index % scripts.length]!;
+    // Calls sharing a script would otherwise end their turns in lockstep, every few seconds, for the
+    // whole run: far burstier than real callers. Each starts at its own point in its script instead.
+    const scriptOffset = Math.floor(((index * PHASE_STEP) % 1) * script.frames.length);
+    return new LeanCaller({
+      index,
+      runId,
+      url,
+      script,
+      scriptOffset,
+      totalFrames,
+      startAtMs: t0 + (index * STAGGER_MS) / opts.calls,
+      oracle: mode.newTurnOracle(),
+    });
+  });
+}
+
+interface DriveResult {
+  loop: TickLoopResult;
+  /** Steady state: every call streaming, none stopped yet. */
+  from: Snapshot | undefined;
+  to: Snapshot | undefined;
+}
+
+/** Runs every call from one tick loop; snapshots the gateway around the steady state. */
+async function driveCalls(callers: LeanCaller[], opts: LoadOptions, gatewayPid: number): Promise<DriveResult> {
+  const result: DriveResult = { loop: { ticks: 0, lateness: [], worstAtMs: 0, stalls: [], timedOut: false }, from: undefined, to: undefined };
+  const deadlineMs = performance.now() + STAGGER_MS + opts.seconds * 1000 + DEADLINE_SLACK_MS;
+  result.loop = await runTickLoop({
+    tickMs: opts.tickMs,
+    deadlineMs,
+    onTick: (now) => tick(callers, now, result, gatewayPid),
+  });
+  for (const caller of callers) if (caller.state !== 'closed') caller.terminate();
+  return result;
+}
+
+/** One scheduler tick: open due calls, send due frames, then stop finished calls. */
+function tick(callers: LeanCaller[], now: number, result: DriveResult, gatewayPid: number): boolean {
+  let starting = 0;
+  let finished = 0;
+  let open = 0;
+  for (const caller of callers) {
+    if (caller.state === 'pending' && now >= caller.startAtMs) caller.connect(now);
+    else if (caller.state === 'streaming') caller.sendDue(now);
+    caller.service(now);
+    if (caller.state === 'pending' || caller.state === 'connecting') starting++;
+    if (caller.state === 'streaming' && caller.allFramesSent) finished++;
+    if (caller.state !== 'closed') open++;
+  }
+  if (!result.from && starting === 0) result.from = snapshot(gatewayPid);
+  if (finished > 0) {
+    // The steady state ends before the first `stop`, while every call still streams.
+    if (result.from && !result.to) result.to = snapshot(gatewayPid);
+    for (const caller of callers) if (caller.state === 'streaming' && caller.allFramesSent) caller.stop(now);
+  }
+  return open > 0;
+}
+
+interface SummaryInput {
+  opts: LoadOptions;
+  callers: LeanCaller[];
+  drive: DriveResult;
+  telemetry: GatewayTelemetry;
+  idleRss: number;
+  peakRss: number;
+  child: GatewayChild;
+  exit: string;
+}
+
+function summarize(input: SummaryInput): LoadResult {
+  const { opts, callers, drive, telemetry, child } = input;
+  const n = opts.calls;
+  const usage = drive.from && drive.to ? windowUsage(drive.from, drive.to) : undefined;
+  const loadedRss = drive.to?.gatewayRss ?? Number.NaN;
+  const gatewayPct = (usage?.gatewayCores ?? Number.NaN) * 100;
+  const latencyMs = distribution(callers.flatMap((c) => c.latencies));
+  const t0 = callers[0]!.startAtMs;
+  const sinceStart = (ms: number | undefined) => (ms === undefined ? Number.NaN : (ms - t0) / 1000);
+  const frames = frameAccounting(callers, telemetry);
+  const sockets = socketProblems(callers);
+  const result: LoadResult = {
+    mode: opts.mode.name,
+    modeDescription: opts.mode.description,
+    calls: n,
+    seconds: opts.seconds,
+    cores: os.availableParallelism(),
+    tickMs: opts.tickMs,
+    startedAtEpochMs: Math.round(performance.timeOrigin + t0),
+    windowS: usage?.wallS ?? Number.NaN,
+    windowFromS: sinceStart(drive.from?.wallMs),
+    windowToS: sinceStart(drive.to?.wallMs),
+    gateway: {
+      cpuPctTotal: gatewayPct,
+      cpuPctPerCall: gatewayPct / n,
+      cpuUsPerFrame: ((gatewayPct / 100) * 1e6) / (n * (1000 / FRAME_MS)),
+      mainThreadPct: (usage?.gatewayMainCores ?? Number.NaN) * 100,
+      kernelPct: (usage?.gatewaySystemCores ?? Number.NaN) * 100,
+      rssIdleMb: input.idleRss / MB,
+      rssLoadedMb: loadedRss / MB,
+      rssPeakMb: input.peakRss / MB,
+      rssPerCallMb: (loadedRss - input.idleRss) / n / MB,
+    },
+    loadGenerator: { cpuPctTotal: (usage?.selfCores ?? Number.NaN) * 100 },
+    latencyMs,
+    slowestTurns: slowest(callers, 3).map((s) => ({ ms: s.ms, atS: sinceStart(s.at), loadGeneratorStalled: overlapsStall(s, drive.loop.stalls) })),
+    schedulerStalls: drive.loop.stalls.length,
+    gatewayTurnLatencyMs: distribution(telemetry.turnLatencyMs),
+    turns: turnAccounting(callers),
+    marks: {
+      received: sum(callers, (c) => c.marksReceived),
+      echoed: sum(callers, (c) => c.marksEchoed),
+      clears: sum(callers, (c) => c.clears),
+    },
+    frames,
+    sockets,
+    schedulerLatenessMs: distribution(drive.loop.lateness),
+    schedulerWorstAtS: sinceStart(drive.loop.worstAtMs),
+    gatewayLog: { warnings: child.console.warnings, errors: child.console.errors, lastLines: child.console.lines.slice(-5), exit: input.exit },
+    goals: {
+      noLoss: frames.lost <= GOALS.maxLostFrames,
+      p99: latencyMs.p99 < GOALS.maxP99Ms,
+      cpu: gatewayPct / n < GOALS.maxCpuPctPerCall,
+    },
+    broken: undefined,
+  };
+  result.broken = brokenReason(result, drive);
+  return result;
+}
+
+function slowest(callers: LeanCaller[], count: number): Array<{ ms: number; at: number }> {
+  const all = callers.flatMap((c) => c.latencies.map((ms, i) => ({ ms, at: c.latencyTimes[i]! })));
+  return all.sort((a, b) => b.ms - a.ms).slice(0, count);
+}
+
+/** Whether the reply's wait [at − ms, at] overlaps a stall [atMs − lateMs, atMs] of the load generator. */
+function overlapsStall(reply: { ms: number; at: number }, stalls: Stall[]): boolean {
+  return stalls.some((s) => s.atMs - s.lateMs < reply.at && s.atMs > reply.at - reply.ms);
+}
+
+const sum = (callers: LeanCaller[], f: (c: LeanCaller) => number) => callers.reduce((a, c) => a + f(c), 0);
+
+/** Frames each call sent against the `frames_in` the gateway recorded when that call ended. */
+function frameAccounting(callers: LeanCaller[], telemetry: GatewayTelemetry): LoadResult['frames'] {
+  const frames = { sent: 0, received: 0, lost: 0, callsWithoutStop: 0, padded: 0, bad: 0, endReasons: {} as Record<string, number> };
+  for (const caller of callers) {
+    frames.sent += caller.framesSent;
+    const stop = telemetry.stops.get(caller.callSid);
+    if (!stop) {
+      frames.callsWithoutStop++;
+      frames.lost += caller.framesSent;
+      continue;
+    }
+    frames.received += stop.framesIn;
+    frames.lost += Math.max(0, caller.framesSent - stop.framesIn);
+    frames.padded += stop.framesPadded;
+    frames.bad += stop.badFrames;
+    frames.endReasons[stop.reason] = (frames.endReasons[stop.reason] ?? 0) + 1;
+  }
+  return frames;
+}
+
+function turnAccounting(callers: LeanCaller[]): LoadResult['turns'] {
+  const replies = callers.map((c) => c.replies);
+  return {
+    ended: sum(callers, (c) => c.turns),
+    replies: sum(callers, (c) => c.replies),
+    unanswered: sum(callers, (c) => c.unanswered),
+    unsolicited: sum(callers, (c) => c.unsolicitedReplies),
+    repliesPerCallMin: Math.min(...replies),
+    repliesPerCallMax: Math.max(...replies),
+  };
+}
+
+function socketProblems(callers: LeanCaller[]): LoadResult['sockets'] {
+  const samples = new Set<string>();
+  for (const caller of callers) {
+    for (const e of caller.errors) if (samples.size < 5) samples.add(e);
+    if (caller.unexpectedClose && samples.size < 5) samples.add(caller.unexpectedClose);
+  }
+  return {
+    errors: sum(callers, (c) => c.errors.length),
+    unexpectedCloses: callers.filter((c) => c.unexpectedClose !== undefined).length,
+    closeTimeouts: callers.filter((c) => c.closeTimedOut).length,
+    samples: [...samples],
+  };
+}
+
+function brokenReason(r: LoadResult, drive: DriveResult): string | undefined {
+  if (r.sockets.unexpectedCloses > 0) return `${r.sockets.unexpectedCloses} call(s) failed to connect or were closed before stop`;
+  if (!drive.from || !drive.to) return 'no steady state: not every call was streaming before the first stop';
+  if (drive.loop.timedOut) return 'the run hit its deadline before every call had closed';
+  return undefined;
+}
+
+const verdict = (ok: boolean) => (ok ? 'PASS' : 'FAIL');
+
+/** The human report, one line per figure. */
+export function formatLoadReport(r: LoadResult): string[] {
+  const g = r.gateway;
+  const l = r.latencyMs;
+  const t = r.turns;
+  const f = r.frames;
+  const reasons = Object.entries(f.endReasons).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
+  const lines = [
+    `${r.mode} load: ${r.calls} calls x ${r.seconds} s at real time (${r.cores} cores, load generator on the same machine; ${r.modeDescription}; ${r.tickMs} ms scheduler tick)`,
+    `  steady window      ${fmt(r.windowS, ' s')} (from ${fmt(r.windowFromS, ' s')} to ${fmt(r.windowToS, ' s')}: every call streaming, before the first stop)`,
+    `  gateway CPU        ${fmt(g.cpuPctTotal, ' %')} of one core total, ${fmt(g.cpuPctPerCall, ' %')} per call = ${fmt(g.cpuUsPerFrame, ' µs')} per caller frame`,
+    `                     event loop thread ${fmt(g.mainThreadPct, ' %')}, other threads ${fmt(g.cpuPctTotal - g.mainThreadPct, ' %')}; in the kernel ${fmt(g.kernelPct, ' %')}`,
+    `  load generator CPU ${fmt(r.loadGenerator.cpuPctTotal, ' %')} of one core total`,
+    `  gateway RSS        idle ${fmt(g.rssIdleMb, ' MB')}, loaded ${fmt(g.rssLoadedMb, ' MB')} (peak ${fmt(g.rssPeakMb, ' MB')}), ${fmt(g.rssPerCallMb, ' MB')} per call`,
+    `  relay latency      p50 ${fmt(l.p50, ' ms')}  p99 ${fmt(l.p99, ' ms')}  max ${fmt(l.max, ' ms')}  (n=${l.n} turns)`,
+    `  slowest replies    ${r.slowestTurns.map((s) => `${fmt(s.ms, ' ms')} at ${fmt(s.atS, ' s')}${s.loadGeneratorStalled ? ' (load generator stalled meanwhile)' : ''}`).join(', ') || 'none'}`,
+    `  gateway turn lat.  p50 ${r.gatewayTurnLatencyMs.p50.toFixed(1)} ms  p99 ${r.gatewayTurnLatencyMs.p99.toFixed(1)} ms  (its own agent/turn_latency, n=${r.gatewayTurnLatencyMs.n}: includes the VAD's end-of-turn silence)`,
+    `  turns              ${t.ended} ended, ${t.replies} replies (${t.repliesPerCallMin}..${t.repliesPerCallMax} per call), ${t.unanswered} unanswered, ${t.unsolicited} unsolicited`,
+    `  marks              ${r.marks.received} received, ${r.marks.echoed} echoed, ${r.marks.clears} clears (barge-ins)`,
+    `  frames             ${f.sent} sent, ${f.received} counted by the gateway, ${f.lost} lost; ${f.callsWithoutStop} calls without a stop event; ${f.bad} bad, ${f.padded} padded; end reasons: ${reasons}`,
+    `  sockets            ${r.sockets.errors} errors, ${r.sockets.unexpectedCloses} unexpected closes, ${r.sockets.closeTimeouts} close timeouts${r.sockets.samples.length ? `: ${r.sockets.samples.join('; ')}` : ''}`,
+    `  scheduler lateness p50 ${fmt(r.schedulerLatenessMs.p50, ' ms')}  p99 ${fmt(r.schedulerLatenessMs.p99, ' ms')}  max ${fmt(r.schedulerLatenessMs.max, ' ms')} at ${fmt(r.schedulerWorstAtS, ' s')}; ${r.schedulerStalls} ticks over ${STALL_MS} ms late (load generator's own delay)`,
+    `  gateway log        ${r.gatewayLog.warnings} warnings, ${r.gatewayLog.errors} errors during the run; exit ${r.gatewayLog.exit} after SIGTERM`,
+    `  goals              ${GOALS.maxLostFrames} lost: ${verdict(r.goals.noLoss)}  p99 < ${GOALS.maxP99Ms} ms: ${verdict(r.goals.p99)}  < ${GOALS.maxCpuPctPerCall} % core per call: ${verdict(r.goals.cpu)}`,
+  ];
+  if (r.gatewayLog.warnings + r.gatewayLog.errors > 0) lines.push(...r.gatewayLog.lastLines.map((line) => `    | ${line}`));
+  if (r.broken) lines.push(`  RUN BROKEN         ${r.broken}`);
+  return lines;
+}
