@@ -1,7 +1,7 @@
 // What every provider adapter shares: the JSON-mode instruction, a deadline for the whole call,
 // and turning SDK errors into LlmError.
 import { LlmError } from './types.js';
-import type { LlmProvider, LlmRequest } from './types.js';
+import type { LlmProvider, LlmRequest, LlmResponse } from './types.js';
 
 /**
  * Appended to the system prompt in JSON mode. OpenAI refuses json_object mode unless the prompt
@@ -86,4 +86,22 @@ export function badResponse(context: AdapterContext, problem: string): LlmError 
 /** Provider error bodies can echo the key (OpenAI masks most of it; be sure). */
 function redact(text: string, secret: string | undefined): string {
   return secret && secret.length >= 8 ? text.split(secret).join('[redacted]') : text;
+}
+
+/** The response shape OpenAI-style chat APIs share (OpenAI, Groq, vLLM and other compatible servers). */
+export interface ChatCompletionLike {
+  model?: string;
+  choices?: ReadonlyArray<{ message?: { content?: string | null }; finish_reason?: string | null }>;
+}
+
+/** The reply text of a chat completion, or a bad_response error naming what is missing. */
+export function fromChatCompletion(completion: ChatCompletionLike, request: LlmRequest, context: AdapterContext): LlmResponse {
+  // The SDK types promise `choices`; a misbehaving compatible server may still omit it.
+  const choice = Array.isArray(completion.choices) ? completion.choices[0] : undefined;
+  const text = choice?.message?.content;
+  if (!choice || !text) throw badResponse(context, 'with no text');
+  if (request.json && choice.finish_reason === 'length') {
+    throw badResponse(context, 'its JSON was cut off at the token limit');
+  }
+  return { text, model: completion.model || context.model };
 }

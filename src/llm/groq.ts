@@ -5,7 +5,7 @@ import type {
   ChatCompletionCreateParamsNonStreaming,
   ChatCompletionMessageParam,
 } from 'groq-sdk/resources/chat/completions';
-import { badResponse, callSdk, systemPrompt } from './common.js';
+import { callSdk, fromChatCompletion, systemPrompt } from './common.js';
 import type { AdapterContext } from './common.js';
 import { DEFAULT_MAX_TOKENS } from './types.js';
 import type { LlmClient, LlmRequest, LlmResponse } from './types.js';
@@ -36,7 +36,7 @@ export function createGroqClient(options: GroqAdapterOptions): LlmClient {
       const completion = await callSdk(context, classes, (signal) =>
         sdk.chat.completions.create(toParams(request, options.model), { signal }),
       );
-      return fromCompletion(completion, request, context);
+      return fromChatCompletion(completion, request, context);
     },
   };
 }
@@ -52,15 +52,4 @@ function toParams(request: LlmRequest, model: string): ChatCompletionCreateParam
     ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
     ...(request.json ? { response_format: { type: 'json_object' } } : {}),
   };
-}
-
-function fromCompletion(completion: ChatCompletion, request: LlmRequest, context: AdapterContext): LlmResponse {
-  // The SDK types promise `choices`; a misbehaving compatible server may still omit it.
-  const choice = Array.isArray(completion.choices) ? completion.choices[0] : undefined;
-  const text = choice?.message?.content;
-  if (!choice || !text) throw badResponse(context, 'with no text');
-  if (request.json && choice.finish_reason === 'length') {
-    throw badResponse(context, 'its JSON was cut off at the token limit');
-  }
-  return { text, model: completion.model || context.model };
 }
