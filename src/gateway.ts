@@ -12,6 +12,17 @@ import { selectAgent } from './agents/index.js';
 import { recoverPartialRecordings } from './audio/recording-recovery.js';
 import { CallRegistry } from './call/registry.js';
 import type { CallHooks, CallSessionDeps } from './call/session.js';
+import { cors } from './http/cors.js';
+import { requireApiKey } from './http/access.js';
+import { LiveBus } from './live/bus.js';
+import { checkLiveUpgrade, liveCallTaskId, mountLiveRoutes } from './live/routes.js';
+import { LiveWatchers } from './live/watch.js';
+import type { LlmClient } from './llm/types.js';
+import { createTaskDomain } from './tasks/index.js';
+import { taskRoutes } from './tasks/routes.js';
+import { openSqliteTaskStore } from './tasks/sqlite-store.js';
+import type { TaskStore } from './tasks/store.js';
+import { taskView } from './tasks/view.js';
 import { TwilioCallControl, type TwilioCalls } from './twilio/call-control.js';
 import { createLogger, type Logger } from './telemetry/logger.js';
 import { Telemetry } from './telemetry/events.js';
@@ -27,9 +38,18 @@ export interface GatewayDeps {
   agentFactory?: AgentFactory;
   /** Twilio REST; by default built from TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN when both are set. */
   telephony?: TwilioCalls;
+  /** Called after the task service has heard of the call. */
   hooks?: CallHooks;
+  /** Consulted before the task's own prompt and greeting. */
   callOverrides?: CallSessionDeps['callOverrides'];
+  /** Called after the task service has applied the callback. */
   onCallStatus?: (update: CallStatusUpdate) => void | Promise<void>;
+  /** The task store; by default SQLite in DATA_DIR. The gateway closes it. */
+  taskStore?: TaskStore;
+  /** The LLM for post-call analysis; by default made from LLM_* on first use. */
+  llm?: LlmClient;
+  /** How long an early Twilio status callback waits for the ones numbered before it (default 2000). */
+  callbackHoldMs?: number;
 }
 
 export interface Gateway {
@@ -69,10 +89,36 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
   const repaired = await recoverPartialRecordings(config.recordingsDir);
   if (repaired.length > 0) logger.warn('repaired recordings left by an earlier run', { files: repaired });
 
+  const store = deps.taskStore ?? openSqliteTaskStore(config.dataDir);
+  const bus = new LiveBus((taskId, err) => logger.error('a live watcher failed', { taskId, error: err.message }));
+  const tasks = createTaskDomain({
+    config,
+    store,
+    bus,
+    logger,
+    telemetry,
+    telephony,
+    llm: deps.llm,
+    callbackHoldMs: deps.callbackHoldMs,
+    endLiveCall: (taskId, detail) => endLiveCall(calls, taskId, detail),
+  });
+  const watchers = new LiveWatchers({ bus, logger, snapshot: (id) => optional(store.get(id), taskView) });
+
   const app = express();
   const server = http.createServer(app);
   const verifyClient: VerifyClientCallbackAsync<IncomingMessage> = (info, done) => {
     const path = new URL(info.req.url ?? '/', 'http://gateway').pathname;
+    const liveTaskId = liveCallTaskId(path);
+    if (liveTaskId !== undefined) {
+      const verdict = checkLiveUpgrade(info.req, liveTaskId, {
+        apiKey: config.apiKey,
+        allowedOrigins: config.corsOrigins,
+        taskExists: (id) => store.get(id) !== undefined,
+      });
+      if (verdict.ok) return done(true);
+      logger.warn('refused a live watcher', { status: verdict.status, remote: info.req.socket.remoteAddress });
+      return done(false, verdict.status, verdict.message);
+    }
     if (path !== MEDIA_STREAM_PATH) return done(false, 404, 'Not Found');
     if (draining) return done(false, 503, 'Service Unavailable');
     // loadConfig guarantees PUBLIC_URL whenever a Twilio auth token is set.
@@ -93,8 +139,9 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     logger,
     telemetry,
     logEveryN: config.logNoisyEventsEveryN,
-    hooks: deps.hooks,
-    callOverrides: deps.callOverrides,
+    // The task service hears of the call first, so the caller's hooks see an up-to-date task.
+    hooks: guardedHooks(logger, tasks.callHooks, deps.hooks),
+    callOverrides: (taskId) => deps.callOverrides?.(taskId) ?? tasks.service.callOverrides(taskId),
     telephony,
   };
 
@@ -116,11 +163,17 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
       logger,
       telemetry,
       isDraining: () => draining,
-      onCallStatus: deps.onCallStatus,
+      onCallStatus: async (update) => {
+        tasks.statusCallbacks.handle(update);
+        await deps.onCallStatus?.(update);
+      },
     }),
   );
+  mountLiveRoutes(ws.app, watchers);
+  // CORS before the key check: a browser's preflight carries no Authorization header.
+  app.use('/api', cors(config.corsOrigins, logger), requireApiKey(config.apiKey, logger));
+  app.use('/api/tasks', taskRoutes(tasks.service, logger));
   app.use('/api/telemetry', telemetryRoutes(telemetry));
-
 
   app.use((req, res) => {
     res.status(404).json({ error: 'not_found', message: `no route for ${req.method} ${req.path}` });
@@ -156,13 +209,49 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     },
     async close() {
       draining = true;
+      // Calls ending now still record their end in the store; no new analysis starts.
+      tasks.stop();
       await calls.endAll('shutdown');
       for (const client of ws.getWss().clients) client.terminate();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
       });
+      store.close();
       await telemetry.close();
     },
+  };
+}
+
+const optional = <T, R>(value: T | undefined, map: (value: T) => R): R | undefined => (value === undefined ? undefined : map(value));
+
+/** Ends the task's live media streams in this process; false when it has none. */
+async function endLiveCall(calls: CallRegistry, taskId: string, detail: string): Promise<boolean> {
+  const sessions = calls.list().filter((session) => session.context?.taskId === taskId && !session.isEnded);
+  await Promise.all(sessions.map((session) => session.end('operator_stop', detail)));
+  return sessions.length > 0;
+}
+
+/**
+ * Runs each set of hooks in turn, each call guarded: a failing hook is logged and the next one
+ * still runs, and nothing is ever thrown back into the call.
+ */
+function guardedHooks(logger: Logger, ...sets: Array<CallHooks | undefined>): CallHooks {
+  const present = sets.filter((hooks): hooks is CallHooks => hooks !== undefined);
+  const each = (name: keyof CallHooks, run: (hooks: CallHooks) => void): void => {
+    for (const hooks of present) {
+      try {
+        run(hooks);
+      } catch (err) {
+        logger.error('a call hook failed', { hook: name, error: (err as Error).message });
+      }
+    }
+  };
+  return {
+    started: (call) => each('started', (h) => h.started?.(call)),
+    transcript: (call, line) => each('transcript', (h) => h.transcript?.(call, line)),
+    latency: (call, metric, ms) => each('latency', (h) => h.latency?.(call, metric, ms)),
+    dtmf: (call, digit) => each('dtmf', (h) => h.dtmf?.(call, digit)),
+    ended: (summary) => each('ended', (h) => h.ended?.(summary)),
   };
 }

@@ -3,6 +3,7 @@ import type { AgentKind, Config } from '../config.js';
 import type { AgentFactory } from './bridge.js';
 import { DeepgramAgent } from './deepgram/agent.js';
 import { EchoAgent } from './echo.js';
+import { agentUnavailablePrompt } from './prompts.js';
 
 export interface AgentSelection {
   kind: AgentKind;
@@ -24,6 +25,7 @@ export function selectAgent(config: Config): AgentSelection {
         systemPrompt: config.systemPrompt,
         transferNumber: canTransfer ? config.twilio.transferNumber : undefined,
       };
+      agentUnavailablePrompt(); // read now, at start-up, rather than on a call that is failing
       return { kind: 'deepgram', factory: (call, sink) => new DeepgramAgent(options, call, sink) };
     }
     case 'livekit':

@@ -31,6 +31,7 @@ export type EndReason =
   | 'agent_error'
   | 'agent_hangup'
   | 'transferred'
+  | 'operator_stop'
   | 'shutdown';
 
 /** Problems with inbound frames, counted per call; the call goes on. */

@@ -8,11 +8,15 @@ import { busyTwiml, connectStreamTwiml, mediaStreamUrl } from './twiml.js';
 /** A call-progress callback, as Twilio posts it (§7 of the protocol notes). */
 export interface CallStatusUpdate {
   callSid: string;
-  callStatus: string;
+  /** Absent on an asynchronous answering-machine-detection callback, which carries AnsweredBy only. */
+  callStatus: string | undefined;
   sequenceNumber: number | undefined;
   callDuration: number | undefined;
   answeredBy: string | undefined;
   timestamp: string | undefined;
+  /** From the callback URL's `?taskId=`: outbound task calls carry it, so a callback that beats
+   * our REST call's reply (and its CallSid) still finds its task. Signed with the URL. */
+  taskId: string | undefined;
   params: Record<string, string>;
 }
 
@@ -71,8 +75,9 @@ export function twilioWebhookRoutes(deps: WebhookDeps): Router {
     const body = (req.body ?? {}) as Record<string, unknown>;
     const callSid = field(body, 'CallSid');
     const callStatus = field(body, 'CallStatus');
-    if (!callSid || !callStatus) {
-      res.status(400).json({ error: 'invalid_request', message: 'CallSid and CallStatus are required' });
+    const answeredBy = field(body, 'AnsweredBy');
+    if (!callSid || (!callStatus && !answeredBy)) {
+      res.status(400).json({ error: 'invalid_request', message: 'CallSid and CallStatus (or AnsweredBy, for answering-machine detection) are required' });
       return;
     }
     const params = Object.fromEntries(Object.entries(body).filter((e): e is [string, string] => typeof e[1] === 'string'));
@@ -81,8 +86,9 @@ export function twilioWebhookRoutes(deps: WebhookDeps): Router {
       callStatus,
       sequenceNumber: optionalInt(field(body, 'SequenceNumber')),
       callDuration: optionalInt(field(body, 'CallDuration')),
-      answeredBy: field(body, 'AnsweredBy'),
+      answeredBy,
       timestamp: field(body, 'Timestamp'),
+      taskId: typeof req.query.taskId === 'string' && req.query.taskId !== '' ? req.query.taskId : undefined,
       params,
     };
     deps.telemetry.record('twilio', 'status_callback', { callSid, status: callStatus, sequence: update.sequenceNumber });

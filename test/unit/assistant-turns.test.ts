@@ -18,8 +18,17 @@ describe('agents/AssistantTurns', () => {
     turns.text('Sure. I have booked');
     turns.text('your flight.');
     turns.audio();
-    expect(turns.close()).to.equal(undefined);
+    expect(turns.close(true)).to.equal(undefined);
     expect(turns.played(played(2000, 4000))).to.deep.equal({ text: 'Sure. I have', interrupted: true });
+  });
+
+  it('counts a turn cut off before the agent sent all of it as interrupted, judging its length by its words', () => {
+    const turns = new AssistantTurns();
+    turns.text('one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty');
+    turns.audio();
+    turns.close(false);
+    // All 1.5 s that had been sent played; 20 words take about 7.4 s, so about 4 were heard.
+    expect(turns.played(played(1500, 1500))).to.deep.equal({ text: 'one two three four', interrupted: true });
   });
 
   it('matches reports to turns in order', () => {
@@ -27,7 +36,7 @@ describe('agents/AssistantTurns', () => {
     for (const text of ['first turn', 'second turn']) {
       turns.text(text);
       turns.audio();
-      turns.close();
+      turns.close(true);
     }
     expect(turns.played(played(100, 100))).to.deep.equal({ text: 'first turn', interrupted: false });
     expect(turns.played(played(100, 100))).to.deep.equal({ text: 'second turn', interrupted: false });
@@ -37,7 +46,7 @@ describe('agents/AssistantTurns', () => {
   it('returns a turn that never had audio at once, and flushes unreported turns at the end', () => {
     const turns = new AssistantTurns();
     turns.text('text only');
-    expect(turns.close()).to.deep.equal({ text: 'text only', interrupted: false });
+    expect(turns.close(true)).to.deep.equal({ text: 'text only', interrupted: false });
     turns.text('never reported');
     turns.audio();
     expect(turns.flush()).to.deep.equal([{ text: 'never reported', interrupted: false }]);

@@ -8,7 +8,7 @@ import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
 import { twilioSignature } from '../helpers/twilio-signing.js';
 import { readMulawWav, readPcmWav } from '../../src/audio/wav-io.js';
 import { DeepgramAgent } from '../../src/agents/deepgram/agent.js';
-import { AGENT_UNAVAILABLE_PROMPT } from '../../src/agents/prompts.js';
+import { agentUnavailablePrompt } from '../../src/agents/prompts.js';
 import type { Env } from '../../src/config.js';
 import type { GatewayDeps } from '../../src/gateway.js';
 
@@ -289,7 +289,7 @@ describe('media stream with the Deepgram agent', function () {
     await c.waitFor(() => c.marksEchoed.length >= 2, 15_000);
     const summary = await t.nextEnded(15_000);
     expect(summary.reason).to.equal('agent_error');
-    expect(contains(c.heardAudio(), window(AGENT_UNAVAILABLE_PROMPT, 16000))).to.equal(true);
+    expect(contains(c.heardAudio(), window(agentUnavailablePrompt(), 16000))).to.equal(true);
     const wav = await readPcmWav(summary.recording!.path);
     expect(wav.samples.length / 2 / 8000).to.be.greaterThan(caller1.length / 8000);
   });
@@ -304,7 +304,7 @@ describe('media stream with the Deepgram agent', function () {
     const summary = await t.nextEnded(15_000);
     expect(summary.reason).to.equal('agent_error');
     expect(summary.detail).to.equal('Deepgram error INTERNAL_SERVER_ERROR: boom');
-    expect(contains(c.heardAudio(), window(AGENT_UNAVAILABLE_PROMPT, 8000))).to.equal(true);
+    expect(contains(c.heardAudio(), window(agentUnavailablePrompt(), 8000))).to.equal(true);
     // An Error is final: no second session.
     expect(fake.sessions).to.have.length(1);
   });
@@ -316,7 +316,7 @@ describe('media stream with the Deepgram agent', function () {
     const summary = await t.nextEnded(15_000);
     expect(summary.reason).to.equal('agent_error');
     expect(summary.detail).to.match(/401/);
-    expect(contains(c.receivedAudio(), window(AGENT_UNAVAILABLE_PROMPT, 8000))).to.equal(true);
+    expect(contains(c.receivedAudio(), window(agentUnavailablePrompt(), 8000))).to.equal(true);
   });
 
   it('sends KeepAlive while no caller audio flows, so the agent does not time out', async () => {

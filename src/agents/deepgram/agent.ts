@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import type { DeepgramConfig } from '../../config.js';
 import type { AgentBridge, AgentSink, CallContext, UtterancePlayed } from '../bridge.js';
 import { AssistantTurns, type HeardLine } from '../assistant-turns.js';
-import { AGENT_UNAVAILABLE_PROMPT } from '../prompts.js';
+import { agentUnavailablePrompt } from '../prompts.js';
 import { ConverseSocket } from './connection.js';
 import type { FunctionCallRequestItem, ServerMessage } from './messages.js';
 import { buildSettings, type HistoryLine } from './settings.js';
@@ -205,7 +205,7 @@ export class DeepgramAgent implements AgentBridge {
 
   private onUserStartedSpeaking(): void {
     this.muted = true;
-    const line = this.turns.close();
+    const line = this.turns.close(false);
     if (line) this.writeAssistantLine(line);
     this.sink.bargeIn();
   }
@@ -228,7 +228,7 @@ export class DeepgramAgent implements AgentBridge {
   }
 
   private onAgentAudioDone(): void {
-    const line = this.turns.close();
+    const line = this.turns.close(true);
     if (line) this.writeAssistantLine(line);
     this.sink.utteranceDone();
     const pending = this.pendingAction;
@@ -323,13 +323,13 @@ export class DeepgramAgent implements AgentBridge {
     this.held.length = 0;
     this.socket?.close();
     this.pendingConnect?.reject(err);
-    const line = this.turns.close();
+    const line = this.turns.close(false);
     if (line) this.writeAssistantLine(line);
     // Whatever the agent already said plays out; the apology follows it.
     this.muted = false;
     this.sink.utteranceDone();
     this.sink.turnStarted();
-    this.sink.audio(AGENT_UNAVAILABLE_PROMPT);
+    this.sink.audio(agentUnavailablePrompt());
     this.sink.utteranceDone();
     this.sink.error(err, true);
   }

@@ -1,0 +1,85 @@
+// The in-process event bus behind WS /ws/call/{id}: what happens to a task, as typed messages,
+// fanned out to whoever watches it. Publishing is called from the call's hot path (transcript
+// lines, latency), so it never throws and costs one map lookup when nobody watches.
+import type { AnalysisState, TaskStatus, TranscriptLine } from '../tasks/model.js';
+import type { TaskView } from '../tasks/view.js';
+
+/** First message on every watcher socket: the task as it is now, transcript so far included. */
+export interface SnapshotMessage {
+  type: 'snapshot';
+  task: TaskView;
+}
+
+export interface StatusMessage {
+  type: 'status';
+  status: TaskStatus;
+  /** ISO 8601, as recorded in the task's history. */
+  at: string;
+}
+
+export interface TranscriptMessage {
+  type: 'transcript';
+  line: TranscriptLine;
+}
+
+export interface LatencyMessage {
+  type: 'latency';
+  /** e.g. `turn_latency`: end of the caller's speech to the agent's first audio. */
+  metric: string;
+  ms: number;
+}
+
+export interface CallEndedMessage {
+  type: 'call_ended';
+  /** Why the media stream ended, e.g. `twilio_stop`, `agent_hangup`, `socket_closed`. */
+  reason: string;
+  durationMs: number;
+  /** Whether a WAV was kept: GET /api/tasks/{id}/audio serves it. */
+  recording: boolean;
+}
+
+/** Sent once the analysis settles: ready, or failed with a reason. */
+export type AnalysisMessage = { type: 'analysis' } & Exclude<AnalysisState, { state: 'pending' }>;
+
+/** Everything the bus carries after the snapshot. */
+export type LiveEvent = StatusMessage | TranscriptMessage | LatencyMessage | CallEndedMessage | AnalysisMessage;
+
+/** Everything a watcher socket receives. */
+export type LiveMessage = SnapshotMessage | LiveEvent;
+
+export type LiveListener = (event: LiveEvent) => void;
+
+export class LiveBus {
+  private readonly listeners = new Map<string, Set<LiveListener>>();
+
+  /** `onListenerError` hears about a listener that threw; the publisher never does. */
+  constructor(private readonly onListenerError: (taskId: string, error: Error) => void = () => undefined) {}
+
+  /** Returns the unsubscribe function; calling it twice is harmless. */
+  subscribe(taskId: string, listener: LiveListener): () => void {
+    let set = this.listeners.get(taskId);
+    if (!set) this.listeners.set(taskId, (set = new Set()));
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0 && this.listeners.get(taskId) === set) this.listeners.delete(taskId);
+    };
+  }
+
+  publish(taskId: string, event: LiveEvent): void {
+    const set = this.listeners.get(taskId);
+    if (!set) return;
+    // A copy: a listener may unsubscribe itself (a slow watcher being dropped) mid-loop.
+    for (const listener of [...set]) {
+      try {
+        listener(event);
+      } catch (err) {
+        this.onListenerError(taskId, err as Error);
+      }
+    }
+  }
+
+  watcherCount(taskId: string): number {
+    return this.listeners.get(taskId)?.size ?? 0;
+  }
+}

@@ -1,0 +1,41 @@
+// WS /ws/call/{id}: watch a task live. The upgrade is checked before it completes (API key,
+// browser origin, that the task exists), so a refused watcher gets a plain HTTP status.
+import type { IncomingMessage } from 'node:http';
+import type { Application } from 'express-ws';
+import { upgradeCarriesKey } from '../http/access.js';
+import type { LiveWatchers } from './watch.js';
+
+const LIVE_CALL_PATH = /^\/ws\/call\/([^/]+)\/?$/;
+
+/** The task id of a /ws/call/{id} path, or undefined for any other path. */
+export function liveCallTaskId(pathname: string): string | undefined {
+  const raw = LIVE_CALL_PATH.exec(pathname)?.[1];
+  if (raw === undefined) return undefined;
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return undefined;
+  }
+}
+
+export interface LiveUpgradePolicy {
+  apiKey: string | undefined;
+  /** CORS_ORIGINS: a browser page elsewhere must not read live transcripts. */
+  allowedOrigins: readonly string[];
+  taskExists: (taskId: string) => boolean;
+}
+
+export type UpgradeVerdict = { ok: true } | { ok: false; status: 401 | 403 | 404; message: string };
+
+export function checkLiveUpgrade(req: IncomingMessage, taskId: string, policy: LiveUpgradePolicy): UpgradeVerdict {
+  if (policy.apiKey !== undefined && !upgradeCarriesKey(policy.apiKey, req)) return { ok: false, status: 401, message: 'Unauthorized' };
+  // Browsers always send Origin on a WebSocket; other clients usually send none.
+  const origin = req.headers.origin;
+  if (origin !== undefined && !policy.allowedOrigins.includes(origin)) return { ok: false, status: 403, message: 'Forbidden' };
+  if (!policy.taskExists(taskId)) return { ok: false, status: 404, message: 'Not Found' };
+  return { ok: true };
+}
+
+export function mountLiveRoutes(app: Application, watchers: LiveWatchers): void {
+  app.ws('/ws/call/:id', (socket, req) => watchers.attach(socket, String(req.params.id)));
+}

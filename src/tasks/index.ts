@@ -1,0 +1,72 @@
+// Builds the task domain's services around one store and one live bus, for the gateway to wire.
+import type { Config } from '../config.js';
+import type { LiveBus } from '../live/bus.js';
+import { createLlmClient, type LlmClient } from '../llm/index.js';
+import type { Logger } from '../telemetry/logger.js';
+import type { Telemetry } from '../telemetry/events.js';
+import type { TwilioCalls } from '../twilio/call-control.js';
+import { AnalysisRunner } from './analysis-runner.js';
+import { LiveStreams, TaskCallHooks } from './call-hooks.js';
+import { TaskService, type EndLiveCall } from './service.js';
+import { StatusCallbacks } from './status-callbacks.js';
+import type { TaskStore } from './store.js';
+import { TaskTransitions } from './transitions.js';
+
+export interface TaskDomainDeps {
+  config: Config;
+  store: TaskStore;
+  bus: LiveBus;
+  logger: Logger;
+  telemetry: Telemetry;
+  telephony: TwilioCalls | undefined;
+  endLiveCall: EndLiveCall;
+  /** Injected by tests; by default made from LLM_* on the first analysis. */
+  llm?: LlmClient;
+  /** How long an early status callback waits for the ones before it. */
+  callbackHoldMs?: number;
+}
+
+export interface TaskDomain {
+  service: TaskService;
+  callHooks: TaskCallHooks;
+  statusCallbacks: StatusCallbacks;
+  /** Stops new analyses and pending timers; the store is closed by its owner. */
+  stop(): void;
+}
+
+export function createTaskDomain(deps: TaskDomainDeps): TaskDomain {
+  const { config, store, bus, logger, telemetry, telephony } = deps;
+  const transitions = new TaskTransitions(store, bus, logger);
+  let llm = deps.llm;
+  // Made once on first use; a missing key throws each time (and fails that analysis) until set.
+  const lazyLlm = (): LlmClient => (llm ??= createLlmClient(config.llm));
+  const streams = new LiveStreams();
+  const analysis = new AnalysisRunner({ store, bus, logger, telemetry, llm: lazyLlm, streamLive: (taskId) => streams.has(taskId) });
+  const callHooks = new TaskCallHooks({ store, transitions, bus, analysis, streams, logger, streamEndsTask: telephony === undefined });
+  const statusCallbacks = new StatusCallbacks({ store, transitions, analysis, logger, holdMs: deps.callbackHoldMs });
+  const service = new TaskService({
+    store,
+    transitions,
+    analysis,
+    telephony,
+    endLiveCall: deps.endLiveCall,
+    settings: {
+      publicUrl: config.publicUrl,
+      defaultFrom: config.twilio.phoneNumber,
+      machineDetection: config.twilio.machineDetection,
+      ringTimeoutS: config.twilio.ringTimeoutS,
+      recordingsDir: config.recordingsDir,
+    },
+    logger,
+    telemetry,
+  });
+  return {
+    service,
+    callHooks,
+    statusCallbacks,
+    stop() {
+      analysis.stop();
+      statusCallbacks.close();
+    },
+  };
+}

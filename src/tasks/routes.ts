@@ -1,0 +1,119 @@
+// /api/tasks: parse and check the request, call one service method, shape the reply. Each
+// TaskError code has one HTTP status, listed here and nowhere else.
+import express, { Router, type NextFunction, type Request, type Response } from 'express';
+import { sendError } from '../http/errors.js';
+import type { Logger } from '../telemetry/logger.js';
+import { TaskError, type TaskErrorCode } from './errors.js';
+import { isTaskStatus, TASK_STATUSES, type AnalysisState, type FieldError } from './model.js';
+import type { TaskService } from './service.js';
+import { MAX_LIST_LIMIT, type ListOptions } from './store.js';
+import { taskSummaryView, taskView } from './view.js';
+
+const STATUS_OF: Readonly<Record<TaskErrorCode, number>> = {
+  invalid_request: 400,
+  task_not_found: 404,
+  recording_not_found: 404,
+  call_already_placed: 409,
+  task_finished: 409,
+  call_not_placed_yet: 409,
+  call_not_ended: 409,
+  no_conversation: 409,
+  twilio_error: 502,
+  twilio_not_configured: 503,
+  public_url_not_configured: 503,
+};
+
+export const DEFAULT_LIST_LIMIT = 50;
+/** A task body is small: the prompt (8000 characters) and metadata (16 KiB) are the big parts. */
+const BODY_LIMIT = '128kb';
+
+export function taskRoutes(service: TaskService, logger: Logger): Router {
+  const router = Router();
+  router.use(express.json({ limit: BODY_LIMIT }));
+
+  router.post('/', (req, res) => {
+    res.status(201).json(taskView(service.create(req.body)));
+  });
+
+  router.get('/', (req, res) => {
+    const page = service.list(parseListQuery(req.query));
+    res.json({ tasks: page.tasks.map(taskSummaryView), ...(page.nextCursor && { nextCursor: page.nextCursor }) });
+  });
+
+  router.get('/:id', (req, res) => {
+    res.json(taskView(service.get(req.params.id)));
+  });
+
+  router.post('/:id/call', async (req, res) => {
+    res.json(taskView(await service.placeCall(req.params.id)));
+  });
+
+  router.post('/:id/stop', async (req, res) => {
+    const { task, settled } = await service.stop(req.params.id);
+    // 202: Twilio was asked to end the call; its status callback will settle the task.
+    res.status(settled ? 200 : 202).json(taskView(task));
+  });
+
+  router.get('/:id/audio', async (req, res) => {
+    const file = await service.recordingFile(req.params.id);
+    res.set({
+      'Content-Type': 'audio/wav',
+      'Content-Disposition': `inline; filename="${req.params.id}.wav"`,
+      // A recording is private to whoever holds the key: no shared cache may keep it.
+      'Cache-Control': 'private, no-cache',
+    });
+    // The path is checked already (inside RECORDINGS_DIR); `allow` keeps a dot-folder above it from hiding the file.
+    res.sendFile(file, { acceptRanges: true, cacheControl: false, dotfiles: 'allow' }, (err?: Error & { status?: number; headers?: Record<string, string> }) => {
+      if (!err || res.headersSent) return;
+      if (err.status === 416) {
+        return sendError(res, logger, 416, { error: 'range_not_satisfiable', message: 'the Range lies outside the recording' }, err.headers ?? {});
+      }
+      sendError(res, logger, 404, { error: 'recording_not_found', message: 'the recording is not available' });
+    });
+  });
+
+  router.get('/:id/analysis', (req, res) => {
+    replyWithAnalysis(res, logger, service.analysisOf(req.params.id));
+  });
+
+  router.post('/:id/analysis', (req, res) => {
+    replyWithAnalysis(res, logger, service.retryAnalysis(req.params.id));
+  });
+
+  router.use((err: Error & { status?: number; type?: string }, req: Request, res: Response, next: NextFunction) => {
+    if (err instanceof TaskError) {
+      return sendError(res, logger, STATUS_OF[err.code], { error: err.code, message: err.message, ...(err.details && { details: err.details }) });
+    }
+    if (err.type === 'entity.parse.failed') return sendError(res, logger, 400, { error: 'invalid_json', message: 'the body is not valid JSON' });
+    if (err.type === 'entity.too.large') return sendError(res, logger, 413, { error: 'body_too_large', message: `the body is over ${BODY_LIMIT}` });
+    next(err);
+  });
+  return router;
+}
+
+/** 200 ready, 202 pending, 502 failed: the failure was upstream (the LLM), not the caller's. */
+function replyWithAnalysis(res: Response, logger: Logger, state: AnalysisState): void {
+  if (state.state === 'failed') return sendError(res, logger, 502, { error: 'analysis_failed', message: state.error });
+  res.status(state.state === 'ready' ? 200 : 202).json(state);
+}
+
+/** `limit` (1..200, default 50), `cursor` (opaque, from nextCursor), `status`; every bad one is named. */
+function parseListQuery(query: Request['query']): ListOptions {
+  const errors: FieldError[] = [];
+  const single = (field: string): string | undefined => {
+    const raw = query[field];
+    if (raw === undefined || typeof raw === 'string') return raw;
+    errors.push({ field, message: 'must be given once, as a plain value' });
+    return undefined;
+  };
+  const limitRaw = single('limit');
+  const cursor = single('cursor');
+  const status = single('status');
+  // Digits only: '5.0', '+5' and '1e2' are refused rather than guessed at.
+  const limit = limitRaw === undefined ? DEFAULT_LIST_LIMIT : /^\d{1,4}$/.test(limitRaw) ? Number(limitRaw) : NaN;
+  if (!(limit >= 1 && limit <= MAX_LIST_LIMIT)) errors.push({ field: 'limit', message: `must be an integer from 1 to ${MAX_LIST_LIMIT}` });
+  if (cursor === '') errors.push({ field: 'cursor', message: 'must not be empty (omit it for the first page)' });
+  if (status !== undefined && !isTaskStatus(status)) errors.push({ field: 'status', message: `must be one of ${TASK_STATUSES.join(', ')}` });
+  if (errors.length > 0) throw new TaskError('invalid_request', 'the list query is not valid', errors);
+  return { limit, ...(cursor !== undefined && { cursor }), ...(status !== undefined && isTaskStatus(status) && { status }) };
+}

@@ -1,0 +1,120 @@
+// Twilio's call-progress callbacks applied to tasks: found by CallSid (or, before our REST call
+// has returned the CallSid, by the taskId we put in the callback URL), put back in SequenceNumber
+// order, and mapped onto the task's state machine. Duplicates and moves the task cannot make
+// are logged and ignored: Twilio gets its 204 either way, since it would only retry.
+import type { Logger } from '../telemetry/logger.js';
+import type { CallStatusUpdate } from '../twilio/webhooks.js';
+import type { AnalysisRunner } from './analysis-runner.js';
+import { CallbackOrder } from './callback-order.js';
+import { TERMINAL_STATUSES, type Task, type TaskStatus } from './model.js';
+import type { TaskStore, TransitionPatch } from './store.js';
+import type { TaskTransitions } from './transitions.js';
+
+/** Twilio's CallStatus → the task status it means; `initiated` is Twilio accepting the call. */
+const STATUS_FOR_CALL_STATUS: Readonly<Record<string, TaskStatus>> = {
+  queued: 'queued',
+  initiated: 'queued',
+  ringing: 'ringing',
+  'in-progress': 'in-progress',
+  completed: 'completed',
+  busy: 'busy',
+  'no-answer': 'no-answer',
+  failed: 'failed',
+  canceled: 'canceled',
+};
+
+export function taskStatusForCallStatus(callStatus: string): TaskStatus | undefined {
+  return Object.hasOwn(STATUS_FOR_CALL_STATUS, callStatus) ? STATUS_FOR_CALL_STATUS[callStatus] : undefined;
+}
+
+/** How long an early callback waits for the ones Twilio numbered before it. */
+export const DEFAULT_CALLBACK_HOLD_MS = 2000;
+
+export interface StatusCallbackDeps {
+  store: TaskStore;
+  transitions: TaskTransitions;
+  analysis: AnalysisRunner;
+  logger: Logger;
+  holdMs?: number;
+}
+
+export class StatusCallbacks {
+  private readonly order: CallbackOrder<CallStatusUpdate>;
+
+  constructor(private readonly deps: StatusCallbackDeps) {
+    this.order = new CallbackOrder(deps.holdMs ?? DEFAULT_CALLBACK_HOLD_MS, (callSid, update) =>
+      deps.logger.info('ignored a repeated or superseded status callback', {
+        callSid,
+        status: update.callStatus,
+        sequence: update.sequenceNumber,
+      }),
+    );
+  }
+
+  /** Never throws: Twilio is answered 204 whatever happens here. */
+  handle(update: CallStatusUpdate): void {
+    try {
+      this.route(update);
+    } catch (err) {
+      this.deps.logger.error('could not handle a status callback', { callSid: update.callSid, error: (err as Error).message });
+    }
+  }
+
+  close(): void {
+    this.order.close();
+  }
+
+  private route(update: CallStatusUpdate): void {
+    const task = this.findTask(update);
+    if (!task) {
+      this.deps.logger.info('status callback for a call no task knows', { callSid: update.callSid, status: update.callStatus });
+      return;
+    }
+    if (task.callSid === undefined) this.deps.store.update(task.id, { callSid: update.callSid });
+    // A finished task cannot move again; an AMD result carries no status: no ordering needed.
+    if (update.callStatus === undefined || TERMINAL_STATUSES.has(task.status)) return this.apply(task.id, update);
+    this.order.accept(update.callSid, update, (next) => this.apply(task.id, next));
+  }
+
+  private findTask(update: CallStatusUpdate): Task | undefined {
+    const byCallSid = this.deps.store.findByCallSid(update.callSid);
+    if (byCallSid) return byCallSid;
+    if (update.taskId === undefined) return undefined;
+    // An early callback, before calls.create returned the CallSid. Only for a task we dialed
+    // and that has no other call.
+    const task = this.deps.store.get(update.taskId);
+    return task && task.status !== 'created' && task.callSid === undefined ? task : undefined;
+  }
+
+  private apply(taskId: string, update: CallStatusUpdate): void {
+    try {
+      this.applyOne(taskId, update);
+    } catch (err) {
+      // Runs from a timer too: log, never throw.
+      this.deps.logger.error('could not apply a status callback', { taskId, callSid: update.callSid, error: (err as Error).message });
+    }
+  }
+
+  private applyOne(taskId: string, update: CallStatusUpdate): void {
+    const patch = callFacts(update);
+    const target = update.callStatus === undefined ? undefined : taskStatusForCallStatus(update.callStatus);
+    if (update.callStatus !== undefined && target === undefined) {
+      this.deps.logger.warn('status callback with an unknown CallStatus', { taskId, callStatus: update.callStatus });
+    }
+    const result = target === undefined ? undefined : this.deps.transitions.move(taskId, target, patch, 'twilio-status');
+    if (result?.moved) {
+      if (TERMINAL_STATUSES.has(result.task.status)) this.order.forget(update.callSid);
+      if (result.task.status === 'completed') this.deps.analysis.startIfDue(taskId);
+      return;
+    }
+    // Facts such as the duration or the AMD result are worth keeping even when the status is not news.
+    if (Object.keys(patch).length > 0 && result?.why !== 'not_found') this.deps.store.update(taskId, patch);
+  }
+}
+
+function callFacts(update: CallStatusUpdate): TransitionPatch {
+  const patch: TransitionPatch = {};
+  if (update.callDuration !== undefined) patch.durationS = update.callDuration;
+  if (update.answeredBy !== undefined) patch.answeredBy = update.answeredBy;
+  return patch;
+}
