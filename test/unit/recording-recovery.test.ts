@@ -1,13 +1,12 @@
 import { expect } from 'chai';
-import { access, appendFile, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { access, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { CallRecorder } from '../../src/audio/recorder.js';
 import { recoverPartialRecordings } from '../../src/audio/recording-recovery.js';
 import { MULAW_TO_PCM16, encodeMulawSample } from '../../src/audio/mulaw.js';
 import { readPcmWav } from '../../src/audio/wav-io.js';
 import { wavHeader } from '../../src/audio/wav-header.js';
-import { FRAME_BYTES, FRAME_MS } from '../../src/twilio/protocol.js';
 
 const exists = (p: string): Promise<boolean> => access(p).then(() => true, () => false);
 
@@ -18,13 +17,6 @@ function dataBytes(frames: number, tornBytes = 0): Buffer {
   return buf;
 }
 
-async function waitForSize(file: string, size: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if ((await stat(file)).size >= size) return;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  throw new Error(`${file} never reached ${size} bytes`);
-}
 
 describe('recoverPartialRecordings', () => {
   let dir: string;
@@ -90,14 +82,9 @@ describe('recoverPartialRecordings', () => {
     expect((await readdir(dir)).sort()).to.deep.equal(['done.wav', 'sub.wav.part']);
   });
 
-  it('repairs what a recorder had flushed when its process died', async () => {
-    const rec = await CallRecorder.open({ dir, name: 'killed' });
-    const frame = Buffer.alloc(FRAME_BYTES, encodeMulawSample(4000));
-    for (let t = 0; t < 2500; t += FRAME_MS) rec.callerAudio(frame, t);
-    await waitForSize(rec.partPath, 44 + 2 * 8000 * 4); // two 1 s flushes reached the disk
-    await appendFile(rec.partPath, Buffer.from([1, 2, 3])); // and a torn write after them
-
-    // The recorder is abandoned without finalize, as if the process had been killed.
+  it('repairs what a recorder had flushed when its process was killed', async () => {
+    const child = spawnSync(process.execPath, ['--import', 'tsx', 'test/helpers/record-then-die.ts', dir, 'killed'], { encoding: 'utf8' });
+    expect(child.signal, child.stderr).to.equal('SIGKILL');
     const repaired = await recoverPartialRecordings(dir);
 
     expect(repaired).to.deep.equal([path.join(dir, 'killed.wav')]);
