@@ -15,7 +15,7 @@ import { LeanCaller } from './lib/lean-caller.js';
 import type { LoadMode, ModeRun } from './lib/modes.js';
 import { clockTicksPerSecond, snapshot, statusBytes, windowUsage, type Snapshot } from './lib/proc-stats.js';
 import { distribution, fmt, MB, type Distribution } from './lib/stats.js';
-import { runTickLoop, STALL_MS, type Stall, type TickLoopResult } from './lib/tick-loop.js';
+import { overlapsStall, runTickLoop, STALL_MS, type TickLoopResult } from './lib/tick-loop.js';
 
 export interface LoadOptions {
   calls: number;
@@ -256,11 +256,6 @@ function summarize(input: SummaryInput): LoadResult {
 function slowest(callers: LeanCaller[], count: number): Array<{ ms: number; at: number }> {
   const all = callers.flatMap((c) => c.latencies.map((ms, i) => ({ ms, at: c.latencyTimes[i]! })));
   return all.sort((a, b) => b.ms - a.ms).slice(0, count);
-}
-
-/** Whether the reply's wait [at − ms, at] overlaps a stall [atMs − lateMs, atMs] of the load generator. */
-function overlapsStall(reply: { ms: number; at: number }, stalls: Stall[]): boolean {
-  return stalls.some((s) => s.atMs - s.lateMs < reply.at && s.atMs > reply.at - reply.ms);
 }
 
 const sum = (callers: LeanCaller[], f: (c: LeanCaller) => number) => callers.reduce((a, c) => a + f(c), 0);

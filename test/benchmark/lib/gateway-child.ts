@@ -1,12 +1,14 @@
 // The gateway under test, run as a child process (`node --import tsx src/main.ts`) so its CPU and
-// memory are measured apart from the load generator. Everything here is bounded in time.
+// memory are measured apart from the load generator. Anything else that serves the media stream the
+// same way (the bare relay the Deepgram benchmark compares with) runs and is measured through here
+// too, by its own entry script. Everything here is bounded in time.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
 const HOST = '127.0.0.1';
-const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const HEALTH_POLL_MS = 100;
 /** Lines of the child's console output kept for diagnosis. */
 const KEPT_LINES = 40;
@@ -25,7 +27,7 @@ export async function findFreePort(): Promise<number> {
 }
 
 /** The child's console, kept short: the last lines and how many warnings and errors it logged. */
-class ConsoleTail {
+export class ConsoleTail {
   readonly lines: string[] = [];
   warnings = 0;
   errors = 0;
@@ -69,13 +71,18 @@ export interface GatewayChild {
 
 export interface StartOptions {
   env: Record<string, string>;
+  /** Script to run, relative to the repository root. Default: the gateway, src/main.ts. */
+  entry?: string;
+  /** What the child is called in error messages. Default: the gateway. */
+  label?: string;
   /** How long to wait for GET /health to answer. */
   startTimeoutMs: number;
 }
 
 export async function startGatewayChild(opts: StartOptions): Promise<GatewayChild> {
   const port = await findFreePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const label = opts.label ?? 'the gateway';
+  const child = spawn(process.execPath, ['--import', 'tsx', opts.entry ?? 'src/main.ts'], {
     env: { ...process.env, ...opts.env, PORT: String(port) },
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -86,11 +93,11 @@ export async function startGatewayChild(opts: StartOptions): Promise<GatewayChil
   const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')));
   const baseUrl = `http://${HOST}:${port}`;
   try {
-    await waitForHealth(baseUrl, child, exited, opts.startTimeoutMs);
+    await waitForHealth(baseUrl, child, exited, opts.startTimeoutMs, label);
   } catch (err) {
     child.kill('SIGKILL');
     const output = tail.lines.slice(-10).join('\n    ');
-    throw new Error(`${(err as Error).message}${output ? `\n  gateway output:\n    ${output}` : ''}`);
+    throw new Error(`${(err as Error).message}${output ? `\n  ${label}'s output:\n    ${output}` : ''}`);
   }
   return {
     pid: child.pid!,
@@ -103,16 +110,16 @@ export async function startGatewayChild(opts: StartOptions): Promise<GatewayChil
   };
 }
 
-async function waitForHealth(baseUrl: string, child: ChildProcess, exited: Promise<number | string>, timeoutMs: number): Promise<void> {
+async function waitForHealth(baseUrl: string, child: ChildProcess, exited: Promise<number | string>, timeoutMs: number, label: string): Promise<void> {
   let exit: number | string | undefined;
   void exited.then((code) => (exit = code));
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (exit !== undefined) throw new Error(`the gateway exited during start-up (${exit})`);
+    if (exit !== undefined) throw new Error(`${label} exited during start-up (${exit})`);
     if (await healthAnswers(baseUrl)) return;
     await sleep(HEALTH_POLL_MS);
   }
-  throw new Error(`the gateway (pid ${child.pid}) did not answer GET /health within ${timeoutMs} ms`);
+  throw new Error(`${label} (pid ${child.pid}) did not answer GET /health within ${timeoutMs} ms`);
 }
 
 async function healthAnswers(baseUrl: string): Promise<boolean> {
@@ -124,7 +131,8 @@ async function healthAnswers(baseUrl: string): Promise<boolean> {
   }
 }
 
-async function stopChild(child: ChildProcess, exited: Promise<number | string>, timeoutMs: number) {
+/** SIGTERM, then SIGKILL if the child has not exited within `timeoutMs`. */
+export async function stopChild(child: ChildProcess, exited: Promise<number | string>, timeoutMs: number): Promise<{ exit: number | string; killed: boolean }> {
   if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
   // Aborted once the child exits, so a quick exit leaves no timer holding this process open.
   const cancel = new AbortController();

@@ -1,7 +1,9 @@
-// What runs behind the gateway in a load run. A mode decides the gateway child's environment,
-// starts and stops any fake it needs, and says when a caller frame should make the agent answer
-// (the oracle the relay latency is timed from). Add a mode here (e.g. `deepgram` with a fake
-// Deepgram agent server) and `npm run bench -- --mode <name>` picks it up.
+// What runs behind the gateway in a turn-based load run (load.ts). A mode decides the gateway
+// child's environment, starts and stops any fake it needs, and says when a caller frame should make
+// the agent answer (the oracle the relay latency is timed from). Add a mode here and
+// `npm run bench -- --mode <name>` picks it up. The `deepgram` mode is not one of these: its fake
+// agent echoes every frame at once, so each frame is timed on its own, and the gateway is compared
+// with a bare relay in the same run; it lives in ../deepgram.ts.
 import { loadConfig, type VadConfig } from '../../../src/config.js';
 import { EnergyVad } from '../../../src/audio/energy-vad.js';
 

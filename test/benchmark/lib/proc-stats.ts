@@ -60,12 +60,29 @@ export function statusBytes(pid: number, key: 'VmRSS' | 'VmHWM'): number {
   return Number(match[1]) * 1024;
 }
 
+/** The whole machine (every core, every process), so a run disturbed by other work shows it. */
+export interface MachineCpu {
+  /** Seconds some process or the kernel ran. */
+  busy: number;
+  /** Seconds the hypervisor ran something else while this machine wanted to run. */
+  steal: number;
+}
+
+/** The aggregate `cpu` line of /proc/stat: user nice system idle iowait irq softirq steal ... */
+export function machineCpu(): MachineCpu {
+  const fields = readProc('/proc/stat').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = fields;
+  const ticks = clockTicksPerSecond();
+  return { busy: (user + nice + system + irq + softirq) / ticks, steal: steal / ticks };
+}
+
 export interface Snapshot {
   wallMs: number;
   gateway: CpuTimes;
   gatewayMain: CpuTimes;
   gatewayRss: number;
   selfCpu: NodeJS.CpuUsage;
+  machine: MachineCpu;
 }
 
 /** One reading of the gateway child and of this process, at the same instant. */
@@ -76,6 +93,7 @@ export function snapshot(gatewayPid: number): Snapshot {
     gatewayMain: mainThreadCpu(gatewayPid),
     gatewayRss: statusBytes(gatewayPid, 'VmRSS'),
     selfCpu: process.cpuUsage(),
+    machine: machineCpu(),
   };
 }
 
@@ -88,6 +106,9 @@ export interface WindowUsage {
   /** The event loop thread alone; the rest is the libuv pool (file I/O) and V8's helpers (GC, compiler). */
   gatewayMainCores: number;
   selfCores: number;
+  /** Everything that ran on the machine, and the time the hypervisor took away. */
+  machineBusyCores: number;
+  machineStealCores: number;
 }
 
 const total = (t: CpuTimes) => t.user + t.system;
@@ -101,5 +122,7 @@ export function windowUsage(from: Snapshot, to: Snapshot): WindowUsage {
     gatewaySystemCores: (to.gateway.system - from.gateway.system) / wallS,
     gatewayMainCores: (total(to.gatewayMain) - total(from.gatewayMain)) / wallS,
     selfCores: selfUs / 1e6 / wallS,
+    machineBusyCores: (to.machine.busy - from.machine.busy) / wallS,
+    machineStealCores: (to.machine.steal - from.machine.steal) / wallS,
   };
 }

@@ -60,3 +60,8 @@ export async function runTickLoop(opts: TickLoopOptions): Promise<TickLoopResult
   }
   return { ticks: maxTicks, lateness, worstAtMs: worst.at, stalls, timedOut: true };
 }
+
+/** Whether a wait [at − ms, at] (a reply, an echo) overlaps a stall [atMs − lateMs, atMs] of the load generator. */
+export function overlapsStall(wait: { ms: number; at: number }, stalls: readonly Stall[]): boolean {
+  return stalls.some((s) => s.atMs - s.lateMs < wait.at && s.atMs > wait.at - wait.ms);
+}

@@ -1,0 +1,509 @@
+// Deepgram relay suite: the gateway with AGENT_PROVIDER=deepgram, then a bare relay of the
+// benchmark's own (lib/bare-relay.ts, the floor), each a child process under the same load in the
+// same run, against one fake Deepgram agent in its own process that echoes every audio frame at
+// once. Every caller frame carries its index, so every frame that comes back is a relay latency
+// sample. Goals: the gateway's CPU per call within 1.5x of the bare relay's, p99 relay latency
+// under 10 ms, no frame lost.
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { FRAME_MS } from '../../src/twilio/protocol.js';
+import { loadCallScripts } from './lib/call-script.js';
+import { startFakeAgentChild, type FakeAgentChild } from './lib/fake-agent-child.js';
+import { checkTagRoundTrip, tagTails } from './lib/frame-tag.js';
+import { startGatewayChild, type GatewayChild } from './lib/gateway-child.js';
+import { readGatewayTelemetry, type GatewayTelemetry } from './lib/gateway-telemetry.js';
+import { DRAIN_MS, ProbeCaller } from './lib/probe-caller.js';
+import { clockTicksPerSecond, processCpu, snapshot, statusBytes, windowUsage, type CpuTimes, type Snapshot } from './lib/proc-stats.js';
+import { distribution, fmt, LatencyHistogram, MB, type Distribution } from './lib/stats.js';
+import { overlapsStall, runTickLoop, STALL_MS, type TickLoopResult } from './lib/tick-loop.js';
+
+export const TARGETS = ['gateway', 'relay'] as const;
+export type Target = (typeof TARGETS)[number];
+
+export interface DeepgramOptions {
+  calls: number;
+  seconds: number;
+  tickMs: number;
+  /** Run in this order, against the same fake agent. */
+  targets: readonly Target[];
+}
+
+export const DEEPGRAM_GOALS = { maxCpuRatio: 1.5, maxP99Ms: 10, maxLostFrames: 0 } as const;
+
+/** The key both relays send and the fake requires. */
+const API_KEY = 'bench-key';
+/** Call starts are spread over this long, so they do not all open and `start` at once. */
+const STAGGER_MS = 1000;
+/** Golden-ratio steps spread the calls' starting points in their scripts evenly and deterministically. */
+const PHASE_STEP = 0.6180339887;
+const CHILD_START_TIMEOUT_MS = 30_000;
+/** An event loop this busy is saturated: its CPU is capped, and latency becomes queueing. */
+const SATURATED_MAIN_THREAD_PCT = 90;
+/** Lets a freshly started target settle before its idle RSS is read. */
+const SETTLE_MS = 500;
+const STOP_TIMEOUT_MS = 20_000;
+/** Slack past the planned run for connects, the last closes and a slow machine. */
+const DEADLINE_SLACK_MS = 15_000;
+/** Past the longest run the fake could serve (both targets, start-ups, slack), it exits by itself. */
+const FAKE_LIFETIME_SLACK_S = 240;
+
+interface TargetSpec {
+  label: string;
+  description: string;
+  /** Entry script (default: the gateway). */
+  entry?: string;
+  env(converseUrl: string, root: string): Record<string, string>;
+  /** Writes telemetry (frames it counted per call) and recordings the run can check. */
+  isGateway: boolean;
+}
+
+const SPECS: Record<Target, TargetSpec> = {
+  gateway: {
+    label: 'gateway',
+    description: 'src/main.ts, AGENT_PROVIDER=deepgram, a WAV recording per call',
+    env: (converseUrl, root) => ({
+      AGENT_PROVIDER: 'deepgram',
+      DEEPGRAM_API_KEY: API_KEY,
+      DEEPGRAM_VOICE_AGENT_WS_URL: converseUrl,
+      DATA_DIR: path.join(root, 'data'),
+      RECORDINGS_DIR: path.join(root, 'recordings'),
+      LOG_LEVEL: 'warn',
+      DRAIN_TIMEOUT_S: '5',
+    }),
+    isGateway: true,
+  },
+  relay: {
+    label: 'bare relay',
+    description: 'test/benchmark/lib/bare-relay.ts: ws both ways, Settings handshake, nothing else',
+    entry: 'test/benchmark/lib/bare-relay.ts',
+    env: (converseUrl) => ({ DEEPGRAM_API_KEY: API_KEY, DEEPGRAM_VOICE_AGENT_WS_URL: converseUrl }),
+    isGateway: false,
+  },
+};
+
+export interface TargetResult {
+  target: Target;
+  label: string;
+  description: string;
+  windowS: number;
+  /** Seconds from the first call's start to the start and end of the steady window. */
+  windowFromS: number;
+  windowToS: number;
+  cpu: {
+    pctTotal: number;
+    pctPerCall: number;
+    /** Per caller frame (50 a second per call), all threads; it covers the frame's echo back out too. */
+    usPerFrame: number;
+    mainThreadPct: number;
+    kernelPct: number;
+  };
+  rss: { idleMb: number; loadedMb: number; peakMb: number; perCallMb: number };
+  fakeAgentCpuPct: number;
+  loadGeneratorCpuPct: number;
+  /**
+   * Everything else that ran on the machine meanwhile (other work disturbs the figures), and
+   * hypervisor steal. Approximate: /proc/stat is sampled at clock ticks while per-process times
+   * are not, so a quiet machine reads from about -15 % to +5 % under this load; a run that reads
+   * tens of percent shared the cores with other work and is best repeated.
+   */
+  restOfMachineCpuPct: number;
+  stealPct: number;
+  /** Frames sent in the steady window: every call relaying, none finished. */
+  latencyMs: Distribution;
+  /** Every frame, including those held while the agent connected and those of the last drains. */
+  latencyAllMs: Distribution;
+  /** The slowest steady-window frame and whether the load generator stalled while it was out. */
+  slowest: { ms: number; atS: number; loadGeneratorStalled: boolean } | undefined;
+  frames: {
+    sent: number;
+    echoed: number;
+    lost: number;
+    duplicates: number;
+    foreign: number;
+    partialBytes: number;
+    /** The gateway's own count (telemetry media_stream/stop frames_in); the bare relay keeps none. */
+    countedByTarget: number | undefined;
+    lostBeforeTarget: number | undefined;
+    callsWithoutStop: number | undefined;
+    endReasons: Record<string, number> | undefined;
+  };
+  recordings: { wavs: number; partFiles: number; mb: number } | undefined;
+  sockets: { errors: number; unexpectedCloses: number; closeTimeouts: number; samples: string[] };
+  scheduler: { latenessMs: Distribution; worstAtS: number; stalls: number };
+  log: { warnings: number; errors: number; lastLines: string[]; exit: string };
+  broken: string | undefined;
+}
+
+export interface DeepgramResult {
+  calls: number;
+  seconds: number;
+  cores: number;
+  tickMs: number;
+  targets: TargetResult[];
+  comparison: {
+    /** Gateway CPU per call over the bare relay's; undefined unless both ran. */
+    cpuRatio: number | undefined;
+    goals: { cpu: boolean | undefined; p99: boolean | undefined; noLoss: boolean | undefined };
+  };
+  /** Why the run itself is not to be trusted (the figures may still be printed). */
+  broken: string | undefined;
+}
+
+export async function runDeepgramSuite(opts: DeepgramOptions): Promise<DeepgramResult> {
+  const plannedS = opts.targets.length * (opts.seconds + (STAGGER_MS + DRAIN_MS + DEADLINE_SLACK_MS) / 1000);
+  const fake = await startFakeAgentChild({ apiKey: API_KEY, maxLifetimeS: Math.ceil(plannedS) + FAKE_LIFETIME_SLACK_S, startTimeoutMs: CHILD_START_TIMEOUT_MS });
+  try {
+    const tails = tagTails((await loadCallScripts()).flatMap((s) => s.frames));
+    checkTagRoundTrip(tails[0]!);
+    const targets: TargetResult[] = [];
+    for (const target of opts.targets) targets.push(await runTarget(target, opts, fake, tails));
+    const broken = targets.find((t) => t.broken);
+    return {
+      calls: opts.calls,
+      seconds: opts.seconds,
+      cores: os.availableParallelism(),
+      tickMs: opts.tickMs,
+      targets,
+      comparison: compare(targets),
+      broken: broken ? `${broken.label}: ${broken.broken}` : undefined,
+    };
+  } finally {
+    await fake.stop(STOP_TIMEOUT_MS);
+  }
+}
+
+/** One target under the load: start it, drive every call, stop it, read what it left. */
+async function runTarget(target: Target, opts: DeepgramOptions, fake: FakeAgentChild, tails: string[]): Promise<TargetResult> {
+  const spec = SPECS[target];
+  const root = await mkdtemp(path.join(os.tmpdir(), `gateway-bench-${target}-`));
+  let child: GatewayChild | undefined;
+  try {
+    const env = spec.env(fake.converseUrl, root);
+    child = await startGatewayChild({ entry: spec.entry, label: `the ${spec.label}`, env, startTimeoutMs: CHILD_START_TIMEOUT_MS });
+    await sleep(SETTLE_MS);
+    clockTicksPerSecond(); // runs getconf once now, not inside a scheduler tick
+    const idleRss = statusBytes(child.pid, 'VmRSS');
+    child.console.resetCounts();
+    const drive = newDrive({ target: child.pid, fake: fake.pid });
+    const callers = makeCallers(opts, child.wsUrl, tails, drive);
+    await driveCalls(callers, opts, drive);
+    const peakRss = statusBytes(child.pid, 'VmHWM');
+    const stopped = await child.stop(STOP_TIMEOUT_MS);
+    const exit = `${stopped.exit}${stopped.killed ? ' (killed after the drain timed out)' : ''}`;
+    const telemetry = spec.isGateway ? await readGatewayTelemetry(path.join(env.DATA_DIR!, 'telemetry_events.jsonl')) : undefined;
+    const recordings = spec.isGateway ? await countRecordings(env.RECORDINGS_DIR!) : undefined;
+    return summarize({ target, opts, callers, drive, telemetry, recordings, idleRss, peakRss, child, exit });
+  } finally {
+    if (child) await child.stop(1000);
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+/** A reading of the target and the fake agent at one instant. */
+interface Reading {
+  target: Snapshot;
+  fake: CpuTimes;
+}
+
+/** The run as it goes: the steady window's readings, and the latencies sorted into it or not. */
+interface Drive {
+  pids: { target: number; fake: number };
+  loop: TickLoopResult;
+  from: Reading | undefined;
+  to: Reading | undefined;
+  steady: LatencyHistogram;
+  all: LatencyHistogram;
+  slowest: { ms: number; at: number } | undefined;
+}
+
+function newDrive(pids: Drive['pids']): Drive {
+  const loop: TickLoopResult = { ticks: 0, lateness: [], worstAtMs: 0, stalls: [], timedOut: false };
+  return { pids, loop, from: undefined, to: undefined, steady: new LatencyHistogram(), all: new LatencyHistogram(), slowest: undefined };
+}
+
+function read(pids: Drive['pids']): Reading {
+  return { target: snapshot(pids.target), fake: processCpu(pids.fake) };
+}
+
+/** A frame counts for the steady figures when it was sent inside the window (still open: no `to` yet). */
+function recordEcho(drive: Drive, sentAt: number, at: number): void {
+  const ms = at - sentAt;
+  drive.all.add(ms);
+  const from = drive.from?.target.wallMs;
+  const to = drive.to?.target.wallMs;
+  if (from === undefined || sentAt < from || (to !== undefined && sentAt > to)) return;
+  drive.steady.add(ms);
+  if (!drive.slowest || ms > drive.slowest.ms) drive.slowest = { ms, at };
+}
+
+function makeCallers(opts: DeepgramOptions, url: string, tails: string[], drive: Drive): ProbeCaller[] {
+  const runId = randomBytes(4).toString('hex');
+  const totalFrames = Math.round((opts.seconds * 1000) / FRAME_MS);
+  const t0 = performance.now() + 50;
+  return Array.from(
+    { length: opts.calls },
+    (_, index) =>
+      new ProbeCaller({
+        index,
+        runId,
+        url,
+        totalFrames,
+        tails,
+        // Each call speaks from its own point in the fixtures, as in the echo suite.
+        scriptOffset: Math.floor(((index * PHASE_STEP) % 1) * tails.length),
+        startAtMs: t0 + (index * STAGGER_MS) / opts.calls,
+        onEcho: (sentAt, at) => recordEcho(drive, sentAt, at),
+      }),
+  );
+}
+
+async function driveCalls(callers: ProbeCaller[], opts: DeepgramOptions, drive: Drive): Promise<void> {
+  const deadlineMs = performance.now() + STAGGER_MS + opts.seconds * 1000 + DRAIN_MS + DEADLINE_SLACK_MS;
+  drive.loop = await runTickLoop({ tickMs: opts.tickMs, deadlineMs, onTick: (now) => tick(callers, now, drive) });
+  for (const caller of callers) if (caller.state !== 'closed') caller.terminate();
+}
+
+/**
+ * One scheduler tick: open due calls and send due frames; read the processes when the steady
+ * window opens (every call relaying) and closes (a call has sent its last frame); then stop the
+ * calls whose echoes are all back or whose drain is over. Readings come before any stop.
+ */
+function tick(callers: ProbeCaller[], now: number, drive: Drive): boolean {
+  let waiting = 0;
+  let finished = 0;
+  let open = 0;
+  for (const caller of callers) {
+    if (caller.state === 'pending' && now >= caller.startAtMs) caller.connect(now);
+    else if (caller.state === 'streaming') caller.sendDue(now);
+    caller.service(now);
+    if (caller.state !== 'closed' && !caller.relaying) waiting++;
+    if (caller.allFramesSent) finished++;
+    if (caller.state !== 'closed') open++;
+  }
+  if (!drive.from && waiting === 0) drive.from = read(drive.pids);
+  if (drive.from && !drive.to && finished > 0) drive.to = read(drive.pids);
+  for (const caller of callers) if (caller.state === 'streaming' && caller.readyToStop(now)) caller.stop(now);
+  return open > 0;
+}
+
+async function countRecordings(dir: string): Promise<{ wavs: number; partFiles: number; mb: number }> {
+  const result = { wavs: 0, partFiles: 0, mb: 0 };
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const name of names) {
+    if (name.endsWith('.wav.part')) result.partFiles++;
+    else if (name.endsWith('.wav')) {
+      result.wavs++;
+      result.mb += (await stat(path.join(dir, name))).size / MB;
+    }
+  }
+  return result;
+}
+
+interface SummaryInput {
+  target: Target;
+  opts: DeepgramOptions;
+  callers: ProbeCaller[];
+  drive: Drive;
+  telemetry: GatewayTelemetry | undefined;
+  recordings: TargetResult['recordings'];
+  idleRss: number;
+  peakRss: number;
+  child: GatewayChild;
+  exit: string;
+}
+
+function summarize(input: SummaryInput): TargetResult {
+  const { target, opts, callers, drive, child } = input;
+  const spec = SPECS[target];
+  const n = opts.calls;
+  const { from, to } = drive;
+  const usage = from && to ? windowUsage(from.target, to.target) : undefined;
+  const cores = usage?.gatewayCores ?? Number.NaN;
+  const fakeCpuS = from && to ? cpuSeconds(to.fake) - cpuSeconds(from.fake) : Number.NaN;
+  const loadedRss = to?.target.gatewayRss ?? Number.NaN;
+  const t0 = callers[0]!.startAtMs;
+  const sinceStart = (ms: number | undefined) => (ms === undefined ? Number.NaN : (ms - t0) / 1000);
+  const slowest = drive.slowest;
+  const result: TargetResult = {
+    target,
+    label: spec.label,
+    description: spec.description,
+    windowS: usage?.wallS ?? Number.NaN,
+    windowFromS: sinceStart(from?.target.wallMs),
+    windowToS: sinceStart(to?.target.wallMs),
+    cpu: {
+      pctTotal: cores * 100,
+      pctPerCall: (cores * 100) / n,
+      usPerFrame: (cores * 1e6) / (n * (1000 / FRAME_MS)),
+      mainThreadPct: (usage?.gatewayMainCores ?? Number.NaN) * 100,
+      kernelPct: (usage?.gatewaySystemCores ?? Number.NaN) * 100,
+    },
+    rss: {
+      idleMb: input.idleRss / MB,
+      loadedMb: loadedRss / MB,
+      peakMb: input.peakRss / MB,
+      perCallMb: (loadedRss - input.idleRss) / n / MB,
+    },
+    fakeAgentCpuPct: usage ? (fakeCpuS / usage.wallS) * 100 : Number.NaN,
+    loadGeneratorCpuPct: (usage?.selfCores ?? Number.NaN) * 100,
+    restOfMachineCpuPct: usage ? (usage.machineBusyCores - usage.gatewayCores - fakeCpuS / usage.wallS - usage.selfCores) * 100 : Number.NaN,
+    stealPct: (usage?.machineStealCores ?? Number.NaN) * 100,
+    latencyMs: drive.steady.distribution(),
+    latencyAllMs: drive.all.distribution(),
+    slowest: slowest && { ms: slowest.ms, atS: sinceStart(slowest.at), loadGeneratorStalled: overlapsStall(slowest, drive.loop.stalls) },
+    frames: frameAccounting(callers, input.telemetry),
+    recordings: input.recordings,
+    sockets: socketProblems(callers),
+    scheduler: { latenessMs: distribution(drive.loop.lateness), worstAtS: sinceStart(drive.loop.worstAtMs), stalls: drive.loop.stalls.length },
+    log: { warnings: child.console.warnings, errors: child.console.errors, lastLines: child.console.lines.slice(-5), exit: input.exit },
+    broken: undefined,
+  };
+  result.broken = brokenReason(result, drive, n);
+  return result;
+}
+
+const cpuSeconds = (t: CpuTimes) => t.user + t.system;
+const sum = (callers: ProbeCaller[], f: (c: ProbeCaller) => number) => callers.reduce((a, c) => a + f(c), 0);
+
+/** What the callers sent and got back; for the gateway also what it counted per call in its telemetry. */
+function frameAccounting(callers: ProbeCaller[], telemetry: GatewayTelemetry | undefined): TargetResult['frames'] {
+  const frames: TargetResult['frames'] = {
+    sent: sum(callers, (c) => c.framesSent),
+    echoed: sum(callers, (c) => c.framesEchoed),
+    lost: sum(callers, (c) => c.framesLost),
+    duplicates: sum(callers, (c) => c.duplicates),
+    foreign: sum(callers, (c) => c.foreignFrames),
+    partialBytes: sum(callers, (c) => c.partialBytes),
+    countedByTarget: undefined,
+    lostBeforeTarget: undefined,
+    callsWithoutStop: undefined,
+    endReasons: undefined,
+  };
+  if (!telemetry) return frames;
+  frames.countedByTarget = 0;
+  frames.lostBeforeTarget = 0;
+  frames.callsWithoutStop = 0;
+  frames.endReasons = {};
+  for (const caller of callers) {
+    const stop = telemetry.stops.get(caller.callSid);
+    if (!stop) {
+      frames.callsWithoutStop++;
+      frames.lostBeforeTarget += caller.framesSent;
+      continue;
+    }
+    frames.countedByTarget += stop.framesIn;
+    frames.lostBeforeTarget += Math.max(0, caller.framesSent - stop.framesIn);
+    frames.endReasons[stop.reason] = (frames.endReasons[stop.reason] ?? 0) + 1;
+  }
+  return frames;
+}
+
+function socketProblems(callers: ProbeCaller[]): TargetResult['sockets'] {
+  const samples = new Set<string>();
+  for (const caller of callers) {
+    for (const e of caller.errors) if (samples.size < 5) samples.add(e);
+    if (caller.unexpectedClose && samples.size < 5) samples.add(caller.unexpectedClose);
+  }
+  return {
+    errors: sum(callers, (c) => c.errors.length),
+    unexpectedCloses: callers.filter((c) => c.unexpectedClose !== undefined).length,
+    closeTimeouts: callers.filter((c) => c.closeTimedOut).length,
+    samples: [...samples],
+  };
+}
+
+function brokenReason(r: TargetResult, drive: Drive, calls: number): string | undefined {
+  if (r.sockets.unexpectedCloses > 0) return `${r.sockets.unexpectedCloses} call(s) failed to connect or were closed before stop`;
+  if (!drive.from || !drive.to) return 'no steady state: not every call was relaying before the first finished';
+  if (drive.loop.timedOut) return 'the run hit its deadline before every call had closed';
+  if (r.recordings && r.recordings.wavs !== calls) return `${r.recordings.wavs} recordings for ${calls} calls`;
+  return undefined;
+}
+
+function compare(targets: TargetResult[]): DeepgramResult['comparison'] {
+  const gateway = targets.find((t) => t.target === 'gateway');
+  const relay = targets.find((t) => t.target === 'relay');
+  const cpuRatio = gateway && relay ? gateway.cpu.pctPerCall / relay.cpu.pctPerCall : undefined;
+  return {
+    cpuRatio,
+    goals: {
+      cpu: cpuRatio === undefined ? undefined : cpuRatio <= DEEPGRAM_GOALS.maxCpuRatio,
+      p99: gateway && gateway.latencyMs.p99 < DEEPGRAM_GOALS.maxP99Ms,
+      noLoss: gateway && lostByGateway(gateway) <= DEEPGRAM_GOALS.maxLostFrames,
+    },
+  };
+}
+
+/** Frames the gateway lost either way: not counted on arrival, or never echoed back to the caller. */
+function lostByGateway(r: TargetResult): number {
+  return Math.max(r.frames.lost, r.frames.lostBeforeTarget ?? 0);
+}
+
+const verdict = (ok: boolean | undefined) => (ok === undefined ? 'n/a' : ok ? 'PASS' : 'FAIL');
+
+/** The human report: a block per target, then the goals. */
+export function formatDeepgramReport(r: DeepgramResult): string[] {
+  const lines = [
+    `deepgram relay: ${r.calls} calls x ${r.seconds} s at real time against each target in turn (${r.cores} cores shared with the load generator and the fake agent;` +
+      ` the fake Deepgram agent echoes every audio frame at once, in its own process; every caller frame tagged; ${r.tickMs} ms scheduler tick)`,
+  ];
+  for (const t of r.targets) lines.push(...formatTarget(t));
+  lines.push(...formatGoals(r));
+  if (r.broken) lines.push(`  RUN BROKEN         ${r.broken}`);
+  return lines;
+}
+
+function formatTarget(t: TargetResult): string[] {
+  const c = t.cpu;
+  const l = t.latencyMs;
+  const a = t.latencyAllMs;
+  const f = t.frames;
+  const s = t.scheduler.latenessMs;
+  const slowest = t.slowest ? ` at ${fmt(t.slowest.atS, ' s')}${t.slowest.loadGeneratorStalled ? ' (load generator stalled meanwhile)' : ''}` : '';
+  const lines: string[] = [
+    `  ${t.label}: ${t.description}`,
+    `    steady window      ${fmt(t.windowS, ' s')} (from ${fmt(t.windowFromS, ' s')} to ${fmt(t.windowToS, ' s')}: every call relaying, none finished)`,
+    `    CPU                ${fmt(c.pctTotal, ' %')} of one core total, ${fmt(c.pctPerCall, ' %')} per call = ${fmt(c.usPerFrame, ' µs')} per caller frame (in, and its echo back out)`,
+    `                       event loop thread ${fmt(c.mainThreadPct, ' %')}, other threads ${fmt(c.pctTotal - c.mainThreadPct, ' %')}; in the kernel ${fmt(c.kernelPct, ' %')}`,
+  ];
+  if (c.mainThreadPct >= SATURATED_MAIN_THREAD_PCT) {
+    lines.push(`    SATURATED          its event loop thread was busy ${fmt(c.mainThreadPct, ' %')} of the time: CPU per call is capped there and understates the cost; latency is mostly queueing`);
+  }
+  lines.push(
+    `    relay latency      p50 ${fmt(l.p50, ' ms')}  p99 ${fmt(l.p99, ' ms')}  max ${fmt(l.max, ' ms')}${slowest}  (n=${l.n} frames sent in the steady window)`,
+    `                       every frame: p50 ${fmt(a.p50, ' ms')}  p99 ${fmt(a.p99, ' ms')}  max ${fmt(a.max, ' ms')}  (n=${a.n}, with frames held while the agent connected)`,
+    `    frames             ${f.sent} sent, ${f.echoed} echoed back, ${f.lost} lost; ${f.duplicates} duplicated, ${f.foreign} foreign, ${f.partialBytes} bytes in partial frames`,
+  );
+  if (f.countedByTarget !== undefined) {
+    const reasons = Object.entries(f.endReasons ?? {}).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
+    lines.push(`                       the gateway counted ${f.countedByTarget} (${f.lostBeforeTarget} lost on the way in); ${f.callsWithoutStop} calls without a stop event; end reasons: ${reasons}`);
+  }
+  if (t.recordings) lines.push(`    recordings         ${t.recordings.wavs} WAVs (${fmt(t.recordings.mb, ' MB')}), ${t.recordings.partFiles} left as .wav.part`);
+  lines.push(
+    `    RSS                idle ${fmt(t.rss.idleMb, ' MB')}, loaded ${fmt(t.rss.loadedMb, ' MB')} (peak ${fmt(t.rss.peakMb, ' MB')}), ${fmt(t.rss.perCallMb, ' MB')} per call`,
+    `    other processes    fake agent ${fmt(t.fakeAgentCpuPct, ' %')}, load generator ${fmt(t.loadGeneratorCpuPct, ' %')}, the rest of the machine ~${fmt(t.restOfMachineCpuPct, ' %')} of one core; hypervisor steal ${fmt(t.stealPct, ' %')}`,
+    `    sockets            ${t.sockets.errors} errors, ${t.sockets.unexpectedCloses} unexpected closes, ${t.sockets.closeTimeouts} close timeouts${t.sockets.samples.length ? `: ${t.sockets.samples.join('; ')}` : ''}`,
+    `    scheduler lateness p50 ${fmt(s.p50, ' ms')}  p99 ${fmt(s.p99, ' ms')}  max ${fmt(s.max, ' ms')} at ${fmt(t.scheduler.worstAtS, ' s')}; ${t.scheduler.stalls} ticks over ${STALL_MS} ms late (load generator's own delay)`,
+    `    log                ${t.log.warnings} warnings, ${t.log.errors} errors during the run; exit ${t.log.exit} after SIGTERM`,
+  );
+  if (t.log.warnings + t.log.errors > 0) lines.push(...t.log.lastLines.map((line) => `      | ${line}`));
+  return lines;
+}
+
+function formatGoals(r: DeepgramResult): string[] {
+  const gateway = r.targets.find((t) => t.target === 'gateway');
+  const relay = r.targets.find((t) => t.target === 'relay');
+  const { cpuRatio, goals } = r.comparison;
+  const ratio = cpuRatio === undefined ? 'n/a (needs both targets)' : `${cpuRatio.toFixed(2)}x`;
+  const relayP99 = relay ? `; bare relay ${fmt(relay.latencyMs.p99, ' ms')}` : '';
+  return [
+    '  goals',
+    `    gateway CPU per call / bare relay CPU per call = ${ratio} (goal <= ${DEEPGRAM_GOALS.maxCpuRatio}x): ${verdict(goals.cpu)}`,
+    `    gateway p99 relay latency ${gateway ? fmt(gateway.latencyMs.p99, ' ms') : 'n/a'} (goal < ${DEEPGRAM_GOALS.maxP99Ms} ms${relayP99}): ${verdict(goals.p99)}`,
+    `    gateway frames lost ${gateway ? lostByGateway(gateway) : 'n/a'} (goal ${DEEPGRAM_GOALS.maxLostFrames}): ${verdict(goals.noLoss)}`,
+  ];
+}
