@@ -75,6 +75,14 @@ async function writeFully(file: FileHandle, bytes: Buffer, position: number): Pr
 export class CallRecorder {
   /** Caller samples for [flushedUpTo, flushedUpTo + callerWindow.length); zero where none arrived. */
   private callerWindow: Int16Array;
+  /**
+   * Mix blocks come back here once written and are reused: a block per call per second would
+   * otherwise be 32 KB of fresh off-heap memory, and at a few hundred calls the collections that
+   * frees trigger show up as relay-latency spikes. Two spares cover a write in flight.
+   */
+  private readonly spareBlocks: Int16Array[] = [];
+  private readonly pooledBuffers = new WeakSet<ArrayBufferLike>();
+  private readonly blockCapacity: number;
   /** Samples already handed to the file (both channels); the file's data length once writes land. */
   private flushedUpTo = 0;
   /** The settled position: the furthest caller sample end seen. */
@@ -97,6 +105,7 @@ export class CallRecorder {
   ) {
     // A flush window, the late margin and one frame: the window never grows for 20 ms frames.
     this.callerWindow = new Int16Array(flushSamples + LATE_MARGIN_SAMPLES + FRAME_BYTES);
+    this.blockCapacity = this.callerWindow.length;
   }
 
   static async open(opts: CallRecorderOptions): Promise<CallRecorder> {
@@ -262,7 +271,7 @@ export class CallRecorder {
     const callerTo = Math.min(to, this.callerEnd);
     const agents = this.agentChunks.filter((c) => c.start < to && chunkEnd(c) > from);
     if (callerTo <= from && agents.length === 0) return SILENCE_BLOCK.subarray(0, (to - from) * STEREO_FRAME_BYTES);
-    const pcm = new Int16Array((to - from) * 2);
+    const pcm = this.newBlock(to - from);
     const window = this.callerWindow;
     for (let s = from; s < callerTo; s++) pcm[(s - from) * 2] = window[s - base]!;
     for (const c of agents) {
@@ -287,7 +296,26 @@ export class CallRecorder {
         this.onBlockSaved?.(bytes.length, performance.now() - started);
       } catch (error) {
         this.failure = { error };
+      } finally {
+        this.recycle(bytes);
       }
     });
+  }
+
+  /** A zeroed block for `samples` stereo samples: a spare when one fits, else a new one. */
+  private newBlock(samples: number): Int16Array {
+    if (samples > this.blockCapacity) return new Int16Array(samples * 2);
+    let block = this.spareBlocks.pop();
+    if (!block) {
+      block = new Int16Array(this.blockCapacity * 2);
+      this.pooledBuffers.add(block.buffer);
+    }
+    const view = block.subarray(0, samples * 2);
+    view.fill(0);
+    return view;
+  }
+
+  private recycle(bytes: Buffer): void {
+    if (this.pooledBuffers.has(bytes.buffer) && this.spareBlocks.length < 2) this.spareBlocks.push(new Int16Array(bytes.buffer));
   }
 }

@@ -282,10 +282,11 @@ describe('CallRecorder', () => {
   });
 
   it('refuses to reuse a part file that already exists', async () => {
-    await CallRecorder.open({ dir, name: 'dup' });
+    const first = await CallRecorder.open({ dir, name: 'dup' });
     let caught: unknown;
     await CallRecorder.open({ dir, name: 'dup' }).catch((err: unknown) => (caught = err));
     expect((caught as { code?: string }).code).to.equal('EEXIST');
+    await first.finalize();
   });
 
   it('creates the directory and rejects finalize with a write error without throwing from input', async () => {
@@ -299,5 +300,27 @@ describe('CallRecorder', () => {
     expect(caught).to.be.instanceOf(Error);
     expect(await exists(rec.partPath)).to.equal(true);
     expect(await exists(rec.finalPath)).to.equal(false);
+  });
+});
+
+describe('CallRecorder block reuse', () => {
+  it('writes identical bytes when its mix blocks are reused across many flushes', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'rec-reuse-'));
+    const rec = await CallRecorder.open({ dir, name: 'reuse', flushEveryMs: 100 });
+    // Agent audio queued ahead, then distinct caller content per frame: a stale or unzeroed
+    // reused block would show up beside some later frame.
+    rec.agentAudio(Buffer.alloc(FRAME_BYTES * 10, encodeMulawSample(-3000)), 4000);
+    for (let f = 0; f < 500; f++) {
+      rec.callerAudio(Buffer.alloc(FRAME_BYTES, encodeMulawSample((f % 50) * 600)), f * FRAME_MS);
+      // Let each block's write finish, as real time would, so blocks come back and are reused.
+      if (f % 5 === 4) await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    const wav = await readPcmWav((await rec.finalize()).path);
+    for (let f = 0; f < 500; f++) {
+      const at = f * FRAME_BYTES * 2;
+      expect(wav.samples[at], `caller frame ${f}`).to.equal(MULAW_TO_PCM16[encodeMulawSample((f % 50) * 600)]);
+      expect(wav.samples[at + 1], `agent beside frame ${f}`).to.equal(f >= 200 && f < 210 ? MULAW_TO_PCM16[encodeMulawSample(-3000)] : 0);
+    }
+    await rm(dir, { recursive: true, force: true });
   });
 });
