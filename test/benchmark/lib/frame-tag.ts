@@ -12,8 +12,11 @@ import { FRAME_BYTES } from '../../../src/twilio/protocol.js';
 export const TAG_BYTES = 6;
 const BITS_PER_BYTE = 4;
 const TAG_MARK = 0xf0;
-/** Frames per call a tag can number: 2^24, over 93 hours of 20 ms frames. */
-export const MAX_TAGGED_FRAMES = 2 ** (TAG_BYTES * BITS_PER_BYTE);
+/**
+ * Frames per call a tag can number: 2^24 - 1, over 93 hours of 20 ms frames. The last index would
+ * be six 0xFF bytes, mu-law silence, so it is never used: silence padding is never read as a frame.
+ */
+export const MAX_TAGGED_FRAMES = 2 ** (TAG_BYTES * BITS_PER_BYTE) - 1;
 
 const scratch = Buffer.alloc(TAG_BYTES);
 
