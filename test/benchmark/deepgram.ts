@@ -19,6 +19,7 @@ import { readGatewayTelemetry, type GatewayTelemetry } from './lib/gateway-telem
 import { DRAIN_MS, ProbeCaller } from './lib/probe-caller.js';
 import { clockTicksPerSecond, processCpu, snapshot, statusBytes, windowUsage, type CpuTimes, type Snapshot } from './lib/proc-stats.js';
 import { distribution, fmt, LatencyHistogram, MB, type Distribution } from './lib/stats.js';
+import { socketProblems, type SocketProblems } from './lib/socket-problems.js';
 import { overlapsStall, runTickLoop, STALL_MS, type TickLoopResult } from './lib/tick-loop.js';
 
 export const TARGETS = ['gateway', 'relay'] as const;
@@ -132,7 +133,7 @@ export interface TargetResult {
     endReasons: Record<string, number> | undefined;
   };
   recordings: { wavs: number; partFiles: number; mb: number } | undefined;
-  sockets: { errors: number; unexpectedCloses: number; closeTimeouts: number; samples: string[] };
+  sockets: SocketProblems;
   scheduler: { latenessMs: Distribution; worstAtS: number; stalls: number };
   log: { warnings: number; errors: number; lastLines: string[]; exit: string };
   broken: string | undefined;
@@ -400,20 +401,6 @@ function frameAccounting(callers: ProbeCaller[], telemetry: GatewayTelemetry | u
     frames.endReasons[stop.reason] = (frames.endReasons[stop.reason] ?? 0) + 1;
   }
   return frames;
-}
-
-function socketProblems(callers: ProbeCaller[]): TargetResult['sockets'] {
-  const samples = new Set<string>();
-  for (const caller of callers) {
-    for (const e of caller.errors) if (samples.size < 5) samples.add(e);
-    if (caller.unexpectedClose && samples.size < 5) samples.add(caller.unexpectedClose);
-  }
-  return {
-    errors: sum(callers, (c) => c.errors.length),
-    unexpectedCloses: callers.filter((c) => c.unexpectedClose !== undefined).length,
-    closeTimeouts: callers.filter((c) => c.closeTimedOut).length,
-    samples: [...samples],
-  };
 }
 
 function brokenReason(r: TargetResult, drive: Drive, calls: number): string | undefined {

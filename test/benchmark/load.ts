@@ -15,6 +15,7 @@ import { LeanCaller } from './lib/lean-caller.js';
 import type { LoadMode, ModeRun } from './lib/modes.js';
 import { clockTicksPerSecond, snapshot, statusBytes, windowUsage, type Snapshot } from './lib/proc-stats.js';
 import { distribution, fmt, MB, type Distribution } from './lib/stats.js';
+import { socketProblems, type SocketProblems } from './lib/socket-problems.js';
 import { overlapsStall, runTickLoop, STALL_MS, type TickLoopResult } from './lib/tick-loop.js';
 
 export interface LoadOptions {
@@ -80,7 +81,7 @@ export interface LoadResult {
   turns: { ended: number; replies: number; unanswered: number; unsolicited: number; repliesPerCallMin: number; repliesPerCallMax: number };
   marks: { received: number; echoed: number; clears: number };
   frames: { sent: number; received: number; lost: number; callsWithoutStop: number; padded: number; bad: number; endReasons: Record<string, number> };
-  sockets: { errors: number; unexpectedCloses: number; closeTimeouts: number; samples: string[] };
+  sockets: SocketProblems;
   schedulerLatenessMs: Distribution;
   schedulerWorstAtS: number;
   gatewayLog: { warnings: number; errors: number; lastLines: string[]; exit: string };
@@ -289,20 +290,6 @@ function turnAccounting(callers: LeanCaller[]): LoadResult['turns'] {
     unsolicited: sum(callers, (c) => c.unsolicitedReplies),
     repliesPerCallMin: Math.min(...replies),
     repliesPerCallMax: Math.max(...replies),
-  };
-}
-
-function socketProblems(callers: LeanCaller[]): LoadResult['sockets'] {
-  const samples = new Set<string>();
-  for (const caller of callers) {
-    for (const e of caller.errors) if (samples.size < 5) samples.add(e);
-    if (caller.unexpectedClose && samples.size < 5) samples.add(caller.unexpectedClose);
-  }
-  return {
-    errors: sum(callers, (c) => c.errors.length),
-    unexpectedCloses: callers.filter((c) => c.unexpectedClose !== undefined).length,
-    closeTimeouts: callers.filter((c) => c.closeTimedOut).length,
-    samples: [...samples],
   };
 }
 
