@@ -16,7 +16,7 @@ export interface OpenAiAdapterOptions {
 }
 
 export function createOpenAiClient(options: OpenAiAdapterOptions): LlmClient {
-  // Every option is explicit (null where unused) so the SDK reads nothing from process.env, and
+  // Every option is explicit (null where unused) so the SDK reads nothing from the environment, and
   // the log level is pinned so OPENAI_LOG=debug cannot print call transcripts.
   const sdk = new OpenAI({
     apiKey: options.apiKey,
