@@ -1,17 +1,17 @@
 // Per-call streaming recorder: a stereo 8 kHz PCM16 WAV (left caller, right agent) on the call's
-// clock. Memory holds only the unflushed window: the caller samples since the last flush and the
-// agent chunks not yet written. The caller's furthest end is the "settled" position (Twilio only
-// sends a caller frame once that time has passed). Flushes trail it by a small late margin, so a
-// slightly reordered caller frame, or agent audio stamped a little behind the caller clock, still
-// lands in place; each time that trailing point is flushEveryMs past the last flush, the span is
-// mixed and appended. Agent audio arrives ahead of time, so it waits in a chunk list until the
+// clock. Memory holds only the unflushed span of each channel, as mu-law in a reusable lane
+// (mulaw-lane.ts). The caller's furthest end is the "settled" position (Twilio only sends a caller
+// frame once that time has passed). Flushes trail it by a small late margin, so a slightly
+// reordered caller frame, or agent audio stamped a little behind the caller clock, still lands in
+// place; each time that trailing point is flushEveryMs past the last flush, the span is decoded,
+// interleaved and appended. Agent audio arrives ahead of time and waits in its lane until the
 // caller clock reaches it. The file always has a valid header layout with zero sizes until
 // finalize, so a killed process leaves a `.wav.part` that recovery can repair.
 import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { FRAME_BYTES, SAMPLE_RATE } from '../twilio/protocol.js';
-import { MULAW_TO_PCM16 } from './mulaw.js';
+import { MulawLane } from './mulaw-lane.js';
 import { MAX_WAV_DATA_BYTES, STEREO_FRAME_BYTES, WAV_HEADER_BYTES, wavHeader } from './wav-header.js';
 
 export interface RecordingInfo {
@@ -47,13 +47,8 @@ const MAX_BLOCK_SAMPLES = 4 * SAMPLE_RATE;
 const SILENCE_BLOCK = Buffer.alloc(MAX_BLOCK_SAMPLES * STEREO_FRAME_BYTES);
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-/** Agent audio waiting for the caller clock: a private copy of the mu-law and its first sample. */
-interface AgentChunk {
-  readonly start: number;
-  readonly mulaw: Buffer;
-}
-
-const chunkEnd = (c: AgentChunk): number => c.start + c.mulaw.length;
+/** Agent audio queued further ahead of the flushed position than this is not recorded (a bound on lane memory). */
+const MAX_AGENT_AHEAD_SAMPLES = 10 * 60 * SAMPLE_RATE;
 
 /** Call time in ms → sample index; undefined for times no recording can hold. */
 function sampleAt(atMs: number): number | undefined {
@@ -73,8 +68,10 @@ async function writeFully(file: FileHandle, bytes: Buffer, position: number): Pr
 }
 
 export class CallRecorder {
-  /** Caller samples for [flushedUpTo, flushedUpTo + callerWindow.length); zero where none arrived. */
-  private callerWindow: Int16Array;
+  /** Caller mu-law from the flushed position; its end is the settled position. */
+  private readonly caller: MulawLane;
+  /** Agent mu-law from the flushed position, usually reaching ahead of the caller. */
+  private readonly agent: MulawLane;
   /**
    * Mix blocks come back here once written and are reused: a block per call per second would
    * otherwise be 32 KB of fresh off-heap memory, and at a few hundred calls the collections that
@@ -85,10 +82,6 @@ export class CallRecorder {
   private readonly blockCapacity: number;
   /** Samples already handed to the file (both channels); the file's data length once writes land. */
   private flushedUpTo = 0;
-  /** The settled position: the furthest caller sample end seen. */
-  private callerEnd = 0;
-  /** In queue order; where two chunks overlap, the later-queued one wins (it is mixed last). */
-  private agentChunks: AgentChunk[] = [];
   private droppedLate = 0;
   /** Appends run one at a time, in order; this promise never rejects (errors go to `failure`). */
   private writes: Promise<void> = Promise.resolve();
@@ -103,9 +96,10 @@ export class CallRecorder {
     private readonly flushSamples: number,
     private readonly onBlockSaved: CallRecorderOptions['onBlockSaved'],
   ) {
-    // A flush window, the late margin and one frame: the window never grows for 20 ms frames.
-    this.callerWindow = new Int16Array(flushSamples + LATE_MARGIN_SAMPLES + FRAME_BYTES);
-    this.blockCapacity = this.callerWindow.length;
+    // A flush window, the late margin and one frame: the caller lane never grows for 20 ms frames.
+    this.blockCapacity = flushSamples + LATE_MARGIN_SAMPLES + FRAME_BYTES;
+    this.caller = new MulawLane(this.blockCapacity);
+    this.agent = new MulawLane(this.blockCapacity);
   }
 
   static async open(opts: CallRecorderOptions): Promise<CallRecorder> {
@@ -132,14 +126,12 @@ export class CallRecorder {
     return new CallRecorder(file, partPath, path.join(dir, `${name}.wav`), flushSamples, opts.onBlockSaved);
   }
 
-  /** Samples held in memory: unflushed caller window plus queued agent audio (for tests and diagnostics). */
+  /** Samples of lane memory in use for the unflushed audio of both channels (for tests and diagnostics). */
   get pendingSamples(): number {
-    let agent = 0;
-    for (const c of this.agentChunks) agent += c.mulaw.length;
-    return Math.max(0, this.callerEnd - this.flushedUpTo) + agent;
+    return this.caller.capacity + this.agent.capacity;
   }
 
-  /** Caller mu-law whose first sample plays at call time atMs. Decoded at once: `mulaw` may be reused. */
+  /** Caller mu-law whose first sample plays at call time atMs. Copied at once: `mulaw` may be reused. */
   callerAudio(mulaw: Buffer, atMs: number): void {
     const at = sampleAt(atMs);
     if (this.finalizing || at === undefined || mulaw.length === 0) return;
@@ -152,12 +144,11 @@ export class CallRecorder {
       if (end <= this.flushedUpTo) return;
       start = this.flushedUpTo;
     }
-    // Flush before placing, so the window holds at most a flush span plus the margin. After
-    // missing frames the gap is written out here (as silence) rather than growing the window.
-    const target = Math.max(this.callerEnd, end) - LATE_MARGIN_SAMPLES;
+    // Flush before placing, so the lane holds at most a flush span plus the margin. After
+    // missing frames the gap is written out here (as silence) rather than growing the lane.
+    const target = Math.max(this.caller.end, end) - LATE_MARGIN_SAMPLES;
     if (target - this.flushedUpTo >= this.flushSamples) this.flushTo(Math.min(target, start));
-    this.placeCaller(mulaw, start - at, start, end);
-    if (end > this.callerEnd) this.callerEnd = end;
+    this.caller.write(mulaw, at, start - at);
   }
 
   /**
@@ -167,9 +158,10 @@ export class CallRecorder {
   agentAudio(mulaw: Buffer, atMs: number): void {
     const at = sampleAt(atMs);
     if (this.finalizing || at === undefined || at + mulaw.length > MAX_SAMPLES) return;
+    if (at + mulaw.length - this.flushedUpTo > MAX_AGENT_AHEAD_SAMPLES) return;
     const skip = Math.max(0, this.flushedUpTo - at);
     if (skip >= mulaw.length) return;
-    this.agentChunks.push({ start: at + skip, mulaw: Buffer.from(mulaw.subarray(skip)) });
+    this.agent.write(mulaw, at, skip);
   }
 
   /**
@@ -179,12 +171,7 @@ export class CallRecorder {
   cutAgentFrom(atMs: number): void {
     const cut = sampleAt(atMs);
     if (this.finalizing || cut === undefined) return;
-    const kept: AgentChunk[] = [];
-    for (const c of this.agentChunks) {
-      if (c.start >= cut) continue;
-      kept.push(chunkEnd(c) > cut ? { start: c.start, mulaw: c.mulaw.subarray(0, cut - c.start) } : c);
-    }
-    this.agentChunks = kept;
+    this.agent.truncate(cut);
   }
 
   /**
@@ -198,12 +185,12 @@ export class CallRecorder {
   }
 
   private async finish(endSample: number | undefined): Promise<RecordingInfo> {
-    const end = endSample ?? this.naturalEnd();
+    const end = endSample ?? Math.max(this.caller.end, this.agent.end, this.flushedUpTo);
     const written = this.flushedUpTo;
     if (end > written) this.flushTo(end);
-    // Nothing more will be mixed: let the window and queue go even if the session keeps us around.
-    this.agentChunks = [];
-    this.callerWindow = new Int16Array(0);
+    // Nothing more will be mixed: let the lanes go even if the session keeps us around.
+    this.caller.release();
+    this.agent.release();
     const dataBytes = end * STEREO_FRAME_BYTES;
     await this.writes;
     try {
@@ -225,61 +212,23 @@ export class CallRecorder {
     };
   }
 
-  private naturalEnd(): number {
-    let end = Math.max(this.callerEnd, this.flushedUpTo);
-    for (const c of this.agentChunks) end = Math.max(end, chunkEnd(c));
-    return end;
-  }
-
-  /** Decodes mulaw[skip..] into the caller window at [start, end); grows the window only for oversized chunks. */
-  private placeCaller(mulaw: Buffer, skip: number, start: number, end: number): void {
-    const needed = end - this.flushedUpTo;
-    if (needed > this.callerWindow.length) {
-      const grown = new Int16Array(needed);
-      grown.set(this.callerWindow);
-      this.callerWindow = grown;
-    }
-    const window = this.callerWindow;
-    const offset = start - this.flushedUpTo - skip;
-    for (let i = skip; i < mulaw.length; i++) window[offset + i] = MULAW_TO_PCM16[mulaw[i]!]!;
-  }
-
-  /** Mixes [flushedUpTo, target) and queues it for appending; the window then starts at target. */
+  /** Mixes [flushedUpTo, target) and queues it for appending; both lanes then start at target. */
   private flushTo(target: number): void {
-    const base = this.flushedUpTo;
-    for (let from = base; from < target; from += MAX_BLOCK_SAMPLES) {
+    for (let from = this.flushedUpTo; from < target; from += MAX_BLOCK_SAMPLES) {
       const to = Math.min(target, from + MAX_BLOCK_SAMPLES);
-      this.append(this.mixBlock(base, from, to), from);
+      this.append(this.mixBlock(from, to), from);
     }
-    this.dropWindowHead(target - base);
+    this.caller.advance(target);
+    this.agent.advance(target);
     this.flushedUpTo = target;
-    if (this.agentChunks.some((c) => chunkEnd(c) <= target)) {
-      this.agentChunks = this.agentChunks.filter((c) => chunkEnd(c) > target);
-    }
   }
 
-  /** Shifts the caller window left by `n` samples, zeroing what is vacated (zero = nothing arrived). */
-  private dropWindowHead(n: number): void {
-    const window = this.callerWindow;
-    const used = Math.min(window.length, Math.max(0, this.callerEnd - this.flushedUpTo));
-    if (n < used) window.copyWithin(0, n, used);
-    window.fill(0, Math.max(0, used - n), used);
-  }
-
-  /** Interleaved little-endian PCM16 for samples [from, to); the caller window starts at `base`. */
-  private mixBlock(base: number, from: number, to: number): Buffer {
-    const callerTo = Math.min(to, this.callerEnd);
-    const agents = this.agentChunks.filter((c) => c.start < to && chunkEnd(c) > from);
-    if (callerTo <= from && agents.length === 0) return SILENCE_BLOCK.subarray(0, (to - from) * STEREO_FRAME_BYTES);
+  /** Interleaved little-endian PCM16 for samples [from, to), both lanes starting at or before `from`. */
+  private mixBlock(from: number, to: number): Buffer {
+    if (this.caller.end <= from && this.agent.end <= from) return SILENCE_BLOCK.subarray(0, (to - from) * STEREO_FRAME_BYTES);
     const pcm = this.newBlock(to - from);
-    const window = this.callerWindow;
-    for (let s = from; s < callerTo; s++) pcm[(s - from) * 2] = window[s - base]!;
-    for (const c of agents) {
-      const last = Math.min(to, chunkEnd(c));
-      for (let s = Math.max(from, c.start); s < last; s++) {
-        pcm[(s - from) * 2 + 1] = MULAW_TO_PCM16[c.mulaw[s - c.start]!]!;
-      }
-    }
+    this.caller.decodeInto(pcm, 0, from, to);
+    this.agent.decodeInto(pcm, 1, from, to);
     const bytes = Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength);
     if (!LITTLE_ENDIAN) bytes.swap16();
     return bytes;

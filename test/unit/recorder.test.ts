@@ -228,16 +228,22 @@ describe('CallRecorder', () => {
     const agentTurn = mulawAt(0, 8000); // 1 s of agent speech
     const callMs = 10 * 60 * 1000;
     let maxPending = 0;
+    let pendingAfterFirstMinute = 0;
     for (let t = 0; t < callMs; t += FRAME_MS) {
       // Every 5 s the agent sends a 1 s reply 2 s ahead of the caller clock.
       if (t % 5000 === 0) rec.agentAudio(agentTurn, t + 2000);
       scratch.fill(encodeMulawSample(signal(t)));
       rec.callerAudio(scratch, t);
       maxPending = Math.max(maxPending, rec.pendingSamples);
+      if (t === 60_000) pendingAfterFirstMinute = maxPending;
       if (t % 1000 === 0) await new Promise((resolve) => setImmediate(resolve)); // let writes run
     }
-    // One flush window of caller audio (1 s + the 200 ms late margin) plus one queued 1 s agent turn.
-    expect(maxPending).to.be.at.most(8000 + 1600 + 8000);
+    // The caller lane holds one flush window (1 s + the 200 ms late margin + a frame); the agent
+    // lane reaches from the flushed position to the end of the queued turn (up to 4.2 s), at most
+    // doubled by its growth steps. Nothing grows after the first minute.
+    const callerLane = 8000 + 1600 + FRAME_BYTES;
+    expect(maxPending).to.be.at.most(callerLane + 2 * 4200 * 8);
+    expect(maxPending).to.equal(pendingAfterFirstMinute);
     const info = await rec.finalize();
 
     expect(info.durationMs).to.equal(callMs);
@@ -253,6 +259,16 @@ describe('CallRecorder', () => {
     expect(right[turnAt]).to.equal(expected(0));
     expect(right[turnAt + 7999]).to.equal(expected(7999));
     expect(right[turnAt + 8000]).to.equal(0);
+  });
+
+  it('does not record agent audio queued over ten minutes ahead (a bound on memory)', async () => {
+    const rec = await CallRecorder.open({ dir, name: 'far' });
+    const before = rec.pendingSamples;
+    rec.agentAudio(mulawAt(0, 800), 11 * 60 * 1000);
+    expect(rec.pendingSamples).to.equal(before);
+    feedCaller(rec, 0, 200);
+    const info = await rec.finalize();
+    expect(info.durationMs).to.equal(200);
   });
 
   it('finalize is idempotent and input after it is ignored', async () => {
