@@ -62,6 +62,8 @@ export const RECENT_DEFAULT_LIMIT = 100;
 export const RECENT_MAX_LIMIT = 1000;
 const DEFAULT_RECENT_LIMIT = 5000;
 const DEFAULT_MAX_PENDING_LINES = 10_000;
+/** The longest a recorded line waits before it is written (flush() does not wait). */
+const BATCH_MS = 200;
 
 // Field names the caller passes in camelCase and the event carries in snake_case.
 const RENAMED_FIELDS: Readonly<Record<string, string>> = {
@@ -128,7 +130,8 @@ class JsonlWriter {
   private enqueued = 0; // sequence number of the last accepted line
   private written = 0; // sequence number of the last line on disk
   private waiters: { seq: number; resolve: () => void }[] = [];
-  private scheduled = false;
+  private timer: NodeJS.Timeout | undefined;
+  private immediate = false;
   private writing = false;
   private failed = false;
   private closed = false;
@@ -159,7 +162,7 @@ class JsonlWriter {
     if (this.written >= this.enqueued || this.failed) return Promise.resolve();
     return new Promise((resolve) => {
       this.waiters.push({ seq: this.enqueued, resolve });
-      this.schedule();
+      this.schedule(true);
     });
   }
 
@@ -173,14 +176,30 @@ class JsonlWriter {
     }
   }
 
-  // setImmediate rather than a microtask: a burst of records across I/O callbacks lands in one write.
-  private schedule(): void {
-    if (this.scheduled || this.writing) return;
-    this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
+  /**
+   * Lines gather for up to BATCH_MS before a write: under load that is one write for hundreds of
+   * lines instead of one per event-loop turn (each write is a round trip to the thread pool).
+   * flush() writes at once. The timer is unref'd: a pending batch never keeps the process alive;
+   * close() flushes it.
+   */
+  private schedule(now = false): void {
+    if (this.writing) return;
+    if (now && this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    if (this.timer || this.immediate) return;
+    const run = () => {
+      this.timer = undefined;
+      this.immediate = false;
       void this.writeBatches();
-    });
+    };
+    if (now) {
+      this.immediate = true;
+      setImmediate(run);
+    } else {
+      this.timer = setTimeout(run, BATCH_MS).unref();
+    }
   }
 
   private async writeBatches(): Promise<void> {

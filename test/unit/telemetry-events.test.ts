@@ -237,6 +237,29 @@ describe('telemetry events', () => {
       await t.close();
     });
 
+    it('gathers lines recorded across event-loop turns into one batch, written without a flush', async () => {
+      const file = path.join(dir, 'events.jsonl');
+      const t = new Telemetry({ noisyEveryN: 1, file });
+      try {
+        for (let i = 0; i < 10; i += 1) {
+          t.record('load', 'turn', { i });
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+        const read = () => readFile(file, 'utf8').catch(() => ''); // the file may not be open yet
+        // Lines recorded over ten event-loop turns are still waiting for their batch...
+        expect(await read()).to.equal('');
+        let text = '';
+        for (const deadline = Date.now() + 2000; text === '' && Date.now() < deadline; ) {
+          await new Promise((resolve) => setTimeout(resolve, 10));
+          text = await read();
+        }
+        // ...and reach the disk in one write.
+        expect(text.split('\n').filter(Boolean)).to.have.length(10);
+      } finally {
+        await t.close();
+      }
+    });
+
     it('appends across flushes and across instances', async () => {
       const file = path.join(dir, 'events.jsonl');
       const first = new Telemetry({ noisyEveryN: 1, file });
