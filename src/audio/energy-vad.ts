@@ -18,13 +18,13 @@ const FLOOR_FALL = 0.2;
 const FLOOR_RISE_DB_PER_FRAME = 0.02;
 const FULL_SCALE_SQ = 32768 * 32768;
 
+/** The squared PCM value of each mu-law byte: one table read per sample on every caller frame. */
+const MULAW_ENERGY: Float64Array = Float64Array.from(MULAW_TO_PCM16, (s) => s * s);
+
 /** Mean energy of a mu-law frame in dBFS (digital silence is about -120). */
 export function frameEnergyDb(frame: Uint8Array): number {
   let sum = 0;
-  for (let i = 0; i < frame.length; i++) {
-    const s = MULAW_TO_PCM16[frame[i]!]!;
-    sum += s * s;
-  }
+  for (let i = 0; i < frame.length; i++) sum += MULAW_ENERGY[frame[i]!]!;
   return 10 * Math.log10(sum / (frame.length || 1) / FULL_SCALE_SQ + 1e-12);
 }
 
