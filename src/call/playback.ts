@@ -58,6 +58,7 @@ class Utterance {
 
 export class Playback {
   private readonly out: Buffer;
+  private readonly views: Buffer[] = [];
   private outLen = 0;
   private generation = 0;
   private nextUtteranceId = 1;
@@ -170,7 +171,7 @@ export class Playback {
 
   private sendOut(length: number): void {
     const utterance = this.open!;
-    const chunk = this.out.subarray(0, length);
+    const chunk = this.view(length);
     const now = this.nowMs();
     const atMs = Math.max(now, this.queueEndMs);
     const durationMs = (length / FRAME_BYTES) * FRAME_MS;
@@ -180,7 +181,14 @@ export class Playback {
     utterance.add(atMs, durationMs);
     this.queueEndMs = atMs + durationMs;
     this.stats.framesSent += length / FRAME_BYTES;
-    this.out.copyWithin(0, length, this.outLen);
+    if (this.outLen > length) this.out.copyWithin(0, length, this.outLen);
     this.outLen -= length;
+  }
+
+  /** The first `length` bytes of the out buffer; whole-frame views are made once, not per message. */
+  private view(length: number): Buffer {
+    if (length % FRAME_BYTES !== 0) return this.out.subarray(0, length);
+    const frames = length / FRAME_BYTES;
+    return (this.views[frames] ??= this.out.subarray(0, length));
   }
 }
