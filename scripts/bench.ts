@@ -1,5 +1,5 @@
 // npm run bench -- [--calls N] [--seconds D] [--mode echo|deepgram|all] [--target gateway|relay|both]
-//                  [--suite load|hotpath|all] [--json]
+//                  [--suite load|hotpath|all] [--node-args "FLAGS"] [--json]
 // Parses arguments, runs the chosen suites from test/benchmark/, prints their reports. Exit code 1
 // only when a run itself broke (a child did not start, sockets failed), never for a missed goal.
 import { parseArgs } from 'node:util';
@@ -37,6 +37,8 @@ const USAGE = `Usage: npm run bench -- [options]
   --target T       deepgram mode only: ${TARGET_CHOICES.join(', ')} (default both)
   --suite S        load, hotpath or all (default all)
   --tick-ms T      load scheduler period in ms (default: echo 5, deepgram 1; 1..20)
+  --node-args F    Node flags for each measured process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
+                   to profile it (the figures then include the profiler's cost)
   --json           also print one machine-readable JSON line
   -h, --help       this text
 `;
@@ -49,6 +51,7 @@ interface BenchOptions {
   modes: string[];
   targets: Target[];
   suite: Suite;
+  nodeArgs: string[];
   json: boolean;
 }
 
@@ -74,6 +77,7 @@ function parseOptions(argv: string[]): BenchOptions | undefined {
       target: { type: 'string', default: 'both' },
       suite: { type: 'string', default: 'all' },
       'tick-ms': { type: 'string' },
+      'node-args': { type: 'string', default: '' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -89,6 +93,7 @@ function parseOptions(argv: string[]): BenchOptions | undefined {
     modes: mode === 'all' ? LOAD_MODES : [mode],
     targets: target === 'both' ? [...TARGETS] : [target as Target],
     suite: choice('suite', values.suite, SUITES) as Suite,
+    nodeArgs: values['node-args'].split(/\s+/).filter(Boolean),
     json: values.json,
   };
 }
@@ -120,11 +125,11 @@ async function runMode(opts: BenchOptions, mode: string, results: Results): Prom
   const { calls, seconds, tickMs } = loadFor(opts, mode);
   try {
     if (mode === 'deepgram') {
-      results.deepgram = await runDeepgramSuite({ calls, seconds, tickMs, targets: opts.targets });
+      results.deepgram = await runDeepgramSuite({ calls, seconds, tickMs, targets: opts.targets, nodeArgs: opts.nodeArgs });
       console.log(formatDeepgramReport(results.deepgram).join('\n'));
       return !results.deepgram.broken;
     }
-    results.load = await runLoadSuite({ calls, seconds, mode: MODES[mode]!, tickMs });
+    results.load = await runLoadSuite({ calls, seconds, mode: MODES[mode]!, tickMs, nodeArgs: opts.nodeArgs });
     console.log(formatLoadReport(results.load).join('\n'));
     return !results.load.broken;
   } catch (err) {

@@ -31,6 +31,8 @@ export interface DeepgramOptions {
   tickMs: number;
   /** Run in this order, against the same fake agent. */
   targets: readonly Target[];
+  /** Node flags for each target process (profiling). */
+  nodeArgs?: readonly string[];
 }
 
 export const DEEPGRAM_GOALS = { maxCpuRatio: 1.5, maxP99Ms: 10, maxLostFrames: 0 } as const;
@@ -184,7 +186,7 @@ async function runTarget(target: Target, opts: DeepgramOptions, fake: FakeAgentC
   let child: GatewayChild | undefined;
   try {
     const env = spec.env(fake.converseUrl, root);
-    child = await startGatewayChild({ entry: spec.entry, label: `the ${spec.label}`, env, startTimeoutMs: CHILD_START_TIMEOUT_MS });
+    child = await startGatewayChild({ entry: spec.entry, label: `the ${spec.label}`, env, startTimeoutMs: CHILD_START_TIMEOUT_MS, nodeArgs: opts.nodeArgs });
     await sleep(SETTLE_MS);
     clockTicksPerSecond(); // runs getconf once now, not inside a scheduler tick
     const idleRss = statusBytes(child.pid, 'VmRSS');

@@ -27,6 +27,8 @@ export interface LoadOptions {
    * their sends (as real Twilio traffic is spread) instead of bursting every call at once.
    */
   tickMs: number;
+  /** Node flags for the gateway process (profiling). */
+  nodeArgs?: readonly string[];
 }
 
 /** Call starts are spread over this long, so they do not all open and `start` at once. */
@@ -99,6 +101,7 @@ export async function runLoadSuite(opts: LoadOptions): Promise<LoadResult> {
     child = await startGatewayChild({
       env: { ...mode.env, DATA_DIR: dataDir, RECORDINGS_DIR: path.join(root, 'recordings'), LOG_LEVEL: 'warn', DRAIN_TIMEOUT_S: '5' },
       startTimeoutMs: GATEWAY_START_TIMEOUT_MS,
+      nodeArgs: opts.nodeArgs,
     });
     await sleep(SETTLE_MS);
     clockTicksPerSecond(); // runs getconf once now, not inside a scheduler tick

@@ -77,12 +77,14 @@ export interface StartOptions {
   label?: string;
   /** How long to wait for GET /health to answer. */
   startTimeoutMs: number;
+  /** Node flags for the child, before the entry (e.g. --cpu-prof --cpu-prof-dir=DIR to profile it). */
+  nodeArgs?: readonly string[];
 }
 
 export async function startGatewayChild(opts: StartOptions): Promise<GatewayChild> {
   const port = await findFreePort();
   const label = opts.label ?? 'the gateway';
-  const child = spawn(process.execPath, ['--import', 'tsx', opts.entry ?? 'src/main.ts'], {
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', opts.entry ?? 'src/main.ts'], {
     env: { ...process.env, ...opts.env, PORT: String(port) },
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
