@@ -11,11 +11,11 @@ import type { Telemetry } from '../telemetry/events.js';
 import {
   FRAME_BYTES,
   FRAME_MS,
+  InboundParser,
   MAX_INBOUND_FRAME_BYTES,
   MULAW_SILENCE,
   isSupportedMediaFormat,
   outboundFrames,
-  parseInbound,
   type MediaEvent,
   type ProtocolErrorKind,
   type StartEvent,
@@ -114,7 +114,7 @@ type CallIds = { callSid?: string; streamSid?: string; taskId?: string };
 export class CallSession {
   readonly sessionId = randomUUID();
   private state: State = 'awaiting_start';
-  private readonly scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
+  private readonly inbound = new InboundParser(Buffer.allocUnsafe(SCRATCH_BYTES));
   private readonly startedWall = performance.now();
   private readonly startedAt = new Date();
   private readonly log: Logger;
@@ -170,7 +170,7 @@ export class CallSession {
     if (this.state === 'ended') return;
     if (isBinary) return this.badFrame('binary_frame', 'binary frames are not part of the protocol');
     if (data.length > MAX_INBOUND_FRAME_BYTES) return this.badFrame('frame_too_large', `${data.length} bytes`);
-    const parsed = parseInbound(typeof data === 'string' ? data : data.toString('utf8'), this.scratch);
+    const parsed = this.inbound.parse(data);
     if (!parsed.ok) return this.badFrame(parsed.error.kind, parsed.error.detail);
     const event = parsed.event;
     if (event.type === 'connected') return;

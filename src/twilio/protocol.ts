@@ -1,5 +1,7 @@
 // Twilio Media Streams wire format: parse inbound text frames into typed events, build outbound
-// frames. Pure functions and types only; nothing else in the code touches Twilio JSON.
+// frames. Pure functions and types only (plus InboundParser, which holds one call's buffers);
+// nothing else in the code touches Twilio JSON.
+import { MediaScanCache, scanMediaFrame } from './media-scan.js';
 
 /** 20 ms of 8 kHz mu-law: 160 samples, one byte each. */
 export const FRAME_BYTES = 160;
@@ -147,14 +149,22 @@ function decodePayload(b64: string, scratch: Buffer): Buffer | undefined {
 }
 
 /**
- * Parses one inbound text frame. `scratch` receives decoded media bytes; the returned event's
- * `audio` is a view of it, valid until the next call with the same scratch buffer.
+ * Parses one inbound text frame, as a string or as the UTF-8 bytes the socket delivered. Bytes
+ * holding a plain media frame skip JSON.parse (see media-scan.ts); every other frame, and any
+ * media frame the scanner does not fully recognise, goes through JSON.parse with the same result.
+ * `scratch` receives decoded media bytes; the returned event's `audio` is a view of it, valid
+ * until the next call with the same scratch buffer. `cache` carries strings from frame to frame:
+ * give each stream its own (InboundParser does) so they stay hits.
  */
-export function parseInbound(text: string, scratch: Buffer): ParseResult {
-  if (text.length > MAX_INBOUND_FRAME_BYTES) return fail('frame_too_large', `${text.length} bytes`);
+export function parseInbound(data: string | Buffer, scratch: Buffer, cache?: MediaScanCache): ParseResult {
+  if (data.length > MAX_INBOUND_FRAME_BYTES) return fail('frame_too_large', `${data.length} bytes`);
+  if (typeof data !== 'string') {
+    const media = scanMediaFrame(data, scratch, cache);
+    if (media) return { ok: true, event: media };
+  }
   let msg: unknown;
   try {
-    msg = JSON.parse(text);
+    msg = JSON.parse(typeof data === 'string' ? data : data.toString('utf8'));
   } catch {
     return fail('invalid_json', 'frame is not JSON');
   }
@@ -164,6 +174,17 @@ export function parseInbound(text: string, scratch: Buffer): ParseResult {
   } catch (err) {
     if (err instanceof FieldError) return fail(err.kind, err.message);
     throw err;
+  }
+}
+
+/** One stream's inbound parsing: its scratch buffer for media and its scan cache. */
+export class InboundParser {
+  private readonly cache = new MediaScanCache();
+
+  constructor(private readonly scratch: Buffer) {}
+
+  parse(data: Buffer | string): ParseResult {
+    return parseInbound(data, this.scratch, this.cache);
   }
 }
 
