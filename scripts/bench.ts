@@ -1,5 +1,5 @@
 // npm run bench -- [--calls N] [--seconds D] [--mode echo|deepgram|all] [--target gateway|relay|both]
-//                  [--suite load|hotpath|all] [--node-args "FLAGS"] [--json]
+//                  [--suite load|hotpath|all] [--node-args="FLAGS"] [--json]
 // Parses arguments, runs the chosen suites from test/benchmark/, prints their reports. Exit code 1
 // only when a run itself broke (a child did not start, sockets failed), never for a missed goal.
 import { parseArgs } from 'node:util';
@@ -37,7 +37,7 @@ const USAGE = `Usage: npm run bench -- [options]
   --target T       deepgram mode only: ${TARGET_CHOICES.join(', ')} (default both)
   --suite S        load, hotpath or all (default all)
   --tick-ms T      load scheduler period in ms (default: echo 5, deepgram 1; 1..20)
-  --node-args F    Node flags for each measured process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
+  --node-args=F    Node flags for each measured process, e.g. --node-args="--cpu-prof --cpu-prof-dir=/tmp/prof"
                    to profile it (the figures then include the profiler's cost)
   --json           also print one machine-readable JSON line
   -h, --help       this text
