@@ -25,6 +25,7 @@ import type { TaskStore } from './tasks/store.js';
 import { taskView } from './tasks/view.js';
 import { TwilioCallControl, type TwilioCalls } from './twilio/call-control.js';
 import { createLogger, type Logger } from './telemetry/logger.js';
+import { EventLoopMonitor } from './telemetry/event-loop.js';
 import { Telemetry } from './telemetry/events.js';
 import { telemetryRoutes } from './telemetry/routes.js';
 import { isValidUpgradeSignature } from './twilio/signature.js';
@@ -79,6 +80,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
       noisyEveryN: config.logNoisyEventsEveryN,
       onError: (err) => logger.error('telemetry events can no longer be written; keeping them in memory only', { error: err.message }),
     });
+  const loopMonitor = new EventLoopMonitor(telemetry);
   const agent = deps.agentFactory ? { kind: 'custom', factory: deps.agentFactory } : selectAgent(config);
   const calls = new CallRegistry();
   const { accountSid, authToken } = config.twilio;
@@ -197,7 +199,10 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     listen(port = config.port, host?: string) {
       return new Promise((resolve, reject) => {
         server.once('error', reject);
-        server.listen(port, host, () => resolve(server.address() as AddressInfo));
+        server.listen(port, host, () => {
+          loopMonitor.start();
+          resolve(server.address() as AddressInfo);
+        });
       });
     },
     async drain(timeoutMs) {
@@ -218,6 +223,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
         server.closeAllConnections();
       });
       store.close();
+      loopMonitor.stop();
       await telemetry.close();
     },
   };
