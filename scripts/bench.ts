@@ -1,11 +1,12 @@
 // npm run bench -- [--calls N] [--seconds D] [--mode echo|deepgram|all] [--target gateway|relay|both]
-//                  [--suite load|hotpath|all] [--node-args="FLAGS"] [--json]
+//                  [--suite load|hotpath|all] [--warmup S] [--pin] [--node-args="FLAGS"] [--json]
 // Parses arguments, runs the chosen suites from test/benchmark/, prints their reports. Exit code 1
 // only when a run itself broke (a child did not start, sockets failed), never for a missed goal.
 import { parseArgs } from 'node:util';
 import { formatDeepgramReport, runDeepgramSuite, TARGETS, type DeepgramResult, type Target } from '../test/benchmark/deepgram.js';
 import { formatHotPathReport, runHotPathSuite, type HotPathResult } from '../test/benchmark/hot-path.js';
 import { formatLoadReport, runLoadSuite, type LoadResult } from '../test/benchmark/load.js';
+import { pinBenchmark, type CpuLayout } from '../test/benchmark/lib/cpu-pinning.js';
 import { MODES } from '../test/benchmark/lib/modes.js';
 
 const SUITES = ['load', 'hotpath', 'all'] as const;
@@ -26,6 +27,8 @@ const DEFAULT_LOAD: Readonly<Record<string, { calls: number; seconds: number; ti
   deepgram: { calls: 200, seconds: 20, tickMs: 1 },
 };
 const FALLBACK_LOAD = { calls: 100, seconds: 30, tickMs: 5 };
+/** A gateway in service runs warm: its hot code compiled and its heap sized long ago. */
+const DEEPGRAM_WARMUP_S = 5;
 
 const USAGE = `Usage: npm run bench -- [options]
 
@@ -37,6 +40,11 @@ const USAGE = `Usage: npm run bench -- [options]
   --target T       deepgram mode only: ${TARGET_CHOICES.join(', ')} (default both)
   --suite S        load, hotpath or all (default all)
   --tick-ms T      load scheduler period in ms (default: echo 5, deepgram 1; 1..20)
+  --warmup S       deepgram mode: seconds of the same load, unmeasured, before each measured run
+                   (default ${DEEPGRAM_WARMUP_S}; 0 measures from a cold start: JIT warm-up and heap
+                   growth then land in the figures)
+  --pin            run the measured process alone on CPU 0 and the load generator and fakes on the
+                   other CPUs (Linux taskset), as the gateway would have a machine to itself
   --node-args=F    Node flags for each measured process, e.g. --node-args="--cpu-prof --cpu-prof-dir=/tmp/prof"
                    to profile it (the figures then include the profiler's cost)
   --json           also print one machine-readable JSON line
@@ -51,6 +59,8 @@ interface BenchOptions {
   modes: string[];
   targets: Target[];
   suite: Suite;
+  warmupS: number;
+  pin: boolean;
   nodeArgs: string[];
   json: boolean;
 }
@@ -78,6 +88,8 @@ function parseOptions(argv: string[]): BenchOptions | undefined {
       suite: { type: 'string', default: 'all' },
       'tick-ms': { type: 'string' },
       'node-args': { type: 'string', default: '' },
+      pin: { type: 'boolean', default: false },
+      warmup: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -93,6 +105,8 @@ function parseOptions(argv: string[]): BenchOptions | undefined {
     modes: mode === 'all' ? LOAD_MODES : [mode],
     targets: target === 'both' ? [...TARGETS] : [target as Target],
     suite: choice('suite', values.suite, SUITES) as Suite,
+    warmupS: intArg('warmup', values.warmup, 0, 120) ?? DEEPGRAM_WARMUP_S,
+    pin: values.pin,
     nodeArgs: values['node-args'].split(/\s+/).filter(Boolean),
     json: values.json,
   };
@@ -105,7 +119,7 @@ function loadFor(opts: BenchOptions, mode: string): { calls: number; seconds: nu
 
 /** A last resort so the benchmark always ends: far past any healthy run's length. */
 function armWatchdog(opts: BenchOptions): void {
-  const runs = opts.suite === 'hotpath' ? [] : opts.modes.flatMap((m) => Array<number>(m === 'deepgram' ? opts.targets.length : 1).fill(loadFor(opts, m).seconds));
+  const runs = opts.suite === 'hotpath' ? [] : opts.modes.flatMap((m) => Array<number>(m === 'deepgram' ? opts.targets.length : 1).fill(loadFor(opts, m).seconds + (m === 'deepgram' ? opts.warmupS : 0)));
   // Each load run: its calls, plus start-up, drain and stop; the hot-path suite takes under a minute.
   const limitMs = (runs.reduce((total, seconds) => total + seconds + 60, 0) + 180) * 1000;
   setTimeout(() => {
@@ -121,15 +135,15 @@ interface Results {
 }
 
 /** One mode's load run; returns false when the run itself broke. */
-async function runMode(opts: BenchOptions, mode: string, results: Results): Promise<boolean> {
+async function runMode(opts: BenchOptions, mode: string, results: Results, layout: CpuLayout | undefined): Promise<boolean> {
   const { calls, seconds, tickMs } = loadFor(opts, mode);
   try {
     if (mode === 'deepgram') {
-      results.deepgram = await runDeepgramSuite({ calls, seconds, tickMs, targets: opts.targets, nodeArgs: opts.nodeArgs });
+      results.deepgram = await runDeepgramSuite({ calls, seconds, tickMs, targets: opts.targets, warmupS: opts.warmupS, nodeArgs: opts.nodeArgs, layout });
       console.log(formatDeepgramReport(results.deepgram).join('\n'));
       return !results.deepgram.broken;
     }
-    results.load = await runLoadSuite({ calls, seconds, mode: MODES[mode]!, tickMs, nodeArgs: opts.nodeArgs });
+    results.load = await runLoadSuite({ calls, seconds, mode: MODES[mode]!, tickMs, nodeArgs: opts.nodeArgs, layout });
     console.log(formatLoadReport(results.load).join('\n'));
     return !results.load.broken;
   } catch (err) {
@@ -159,8 +173,10 @@ async function main(): Promise<number> {
     console.log();
   }
   if (opts.suite !== 'hotpath') {
+    // After the hot-path suite, which runs in this process and should have every core.
+    const layout = opts.pin ? pinBenchmark() : undefined;
     for (const mode of opts.modes) {
-      if (!(await runMode(opts, mode, results))) exitCode = 1;
+      if (!(await runMode(opts, mode, results, layout))) exitCode = 1;
       console.log();
     }
   }

@@ -12,6 +12,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FRAME_MS } from '../../src/twilio/protocol.js';
 import { loadCallScripts } from './lib/call-script.js';
+import { describeLayout, type CpuLayout } from './lib/cpu-pinning.js';
 import { startFakeAgentChild, type FakeAgentChild } from './lib/fake-agent-child.js';
 import { checkTagRoundTrip, tagTails } from './lib/frame-tag.js';
 import { startGatewayChild, type GatewayChild } from './lib/gateway-child.js';
@@ -33,6 +34,13 @@ export interface DeepgramOptions {
   targets: readonly Target[];
   /** Node flags for each target process (profiling). */
   nodeArgs?: readonly string[];
+  /** Where the targets and the benchmark run (--pin); undefined: unpinned. */
+  layout?: CpuLayout;
+  /**
+   * Seconds of the same load, unmeasured, before the measured run: a gateway in service has long
+   * since compiled its hot code and sized its heap, so the figures are taken warm. 0: cold.
+   */
+  warmupS: number;
 }
 
 export const DEEPGRAM_GOALS = { maxCpuRatio: 1.5, maxP99Ms: 10, maxLostFrames: 0 } as const;
@@ -46,6 +54,8 @@ const PHASE_STEP = 0.6180339887;
 const CHILD_START_TIMEOUT_MS = 30_000;
 /** An event loop this busy is saturated: its CPU is capped, and latency becomes queueing. */
 const SATURATED_MAIN_THREAD_PCT = 90;
+/** Between the warm-up calls closing and the measured calls starting. */
+const WARMUP_PAUSE_MS = 1000;
 /** Lets a freshly started target settle before its idle RSS is read. */
 const SETTLE_MS = 500;
 const STOP_TIMEOUT_MS = 20_000;
@@ -135,6 +145,8 @@ export interface TargetResult {
     endReasons: Record<string, number> | undefined;
   };
   recordings: { wavs: number; partFiles: number; mb: number } | undefined;
+  /** The gateway's own event-loop reports over the run (10 s intervals); the bare relay keeps none. */
+  eventLoop: GatewayTelemetry['eventLoop'] | undefined;
   sockets: SocketProblems;
   scheduler: { latenessMs: Distribution; worstAtS: number; stalls: number };
   log: { warnings: number; errors: number; lastLines: string[]; exit: string };
@@ -145,7 +157,10 @@ export interface DeepgramResult {
   calls: number;
   seconds: number;
   cores: number;
+  /** How the processes were placed on the CPUs. */
+  placement: string;
   tickMs: number;
+  warmupS: number;
   targets: TargetResult[];
   comparison: {
     /** Gateway CPU per call over the bare relay's; undefined unless both ran. */
@@ -157,7 +172,8 @@ export interface DeepgramResult {
 }
 
 export async function runDeepgramSuite(opts: DeepgramOptions): Promise<DeepgramResult> {
-  const plannedS = opts.targets.length * (opts.seconds + (STAGGER_MS + DRAIN_MS + DEADLINE_SLACK_MS) / 1000);
+  const perRunS = (STAGGER_MS + DRAIN_MS + DEADLINE_SLACK_MS) / 1000;
+  const plannedS = opts.targets.length * (opts.seconds + perRunS + (opts.warmupS > 0 ? opts.warmupS + perRunS : 0));
   const fake = await startFakeAgentChild({ apiKey: API_KEY, maxLifetimeS: Math.ceil(plannedS) + FAKE_LIFETIME_SLACK_S, startTimeoutMs: CHILD_START_TIMEOUT_MS });
   try {
     const tails = tagTails((await loadCallScripts()).flatMap((s) => s.frames));
@@ -169,7 +185,9 @@ export async function runDeepgramSuite(opts: DeepgramOptions): Promise<DeepgramR
       calls: opts.calls,
       seconds: opts.seconds,
       cores: os.availableParallelism(),
+      placement: describeLayout(opts.layout, os.availableParallelism()),
       tickMs: opts.tickMs,
+      warmupS: opts.warmupS,
       targets,
       comparison: compare(targets),
       broken: broken ? `${broken.label}: ${broken.broken}` : undefined,
@@ -186,10 +204,11 @@ async function runTarget(target: Target, opts: DeepgramOptions, fake: FakeAgentC
   let child: GatewayChild | undefined;
   try {
     const env = spec.env(fake.converseUrl, root);
-    child = await startGatewayChild({ entry: spec.entry, label: `the ${spec.label}`, env, startTimeoutMs: CHILD_START_TIMEOUT_MS, nodeArgs: opts.nodeArgs });
+    child = await startGatewayChild({ entry: spec.entry, label: `the ${spec.label}`, env, startTimeoutMs: CHILD_START_TIMEOUT_MS, nodeArgs: opts.nodeArgs, cpus: opts.layout?.measured });
     await sleep(SETTLE_MS);
     clockTicksPerSecond(); // runs getconf once now, not inside a scheduler tick
     const idleRss = statusBytes(child.pid, 'VmRSS');
+    if (opts.warmupS > 0) await warmUp(child, opts, fake, tails);
     child.console.resetCounts();
     const drive = newDrive({ target: child.pid, fake: fake.pid });
     const callers = makeCallers(opts, child.wsUrl, tails, drive);
@@ -204,6 +223,14 @@ async function runTarget(target: Target, opts: DeepgramOptions, fake: FakeAgentC
     if (child) await child.stop(1000);
     await rm(root, { recursive: true, force: true });
   }
+}
+
+/** The same calls for opts.warmupS seconds, then a pause for them to close; nothing is kept. */
+async function warmUp(child: GatewayChild, opts: DeepgramOptions, fake: FakeAgentChild, tails: string[]): Promise<void> {
+  const warm = { ...opts, seconds: opts.warmupS };
+  const drive = newDrive({ target: child.pid, fake: fake.pid });
+  await driveCalls(makeCallers(warm, child.wsUrl, tails, drive), warm, drive);
+  await sleep(WARMUP_PAUSE_MS);
 }
 
 /** A reading of the target and the fake agent at one instant. */
@@ -360,12 +387,13 @@ function summarize(input: SummaryInput): TargetResult {
     slowest: slowest && { ms: slowest.ms, atS: sinceStart(slowest.at), loadGeneratorStalled: overlapsStall(slowest, drive.loop.stalls) },
     frames: frameAccounting(callers, input.telemetry),
     recordings: input.recordings,
+    eventLoop: input.telemetry?.eventLoop,
     sockets: socketProblems(callers),
     scheduler: { latenessMs: distribution(drive.loop.lateness), worstAtS: sinceStart(drive.loop.worstAtMs), stalls: drive.loop.stalls.length },
     log: { warnings: child.console.warnings, errors: child.console.errors, lastLines: child.console.lines.slice(-5), exit: input.exit },
     broken: undefined,
   };
-  result.broken = brokenReason(result, drive, n);
+  result.broken = brokenReason(result, drive, n * (opts.warmupS > 0 ? 2 : 1));
   return result;
 }
 
@@ -405,11 +433,12 @@ function frameAccounting(callers: ProbeCaller[], telemetry: GatewayTelemetry | u
   return frames;
 }
 
-function brokenReason(r: TargetResult, drive: Drive, calls: number): string | undefined {
+/** `recorded`: the calls the target saw, warm-up included (one WAV each). */
+function brokenReason(r: TargetResult, drive: Drive, recorded: number): string | undefined {
   if (r.sockets.unexpectedCloses > 0) return `${r.sockets.unexpectedCloses} call(s) failed to connect or were closed before stop`;
   if (!drive.from || !drive.to) return 'no steady state: not every call was relaying before the first finished';
   if (drive.loop.timedOut) return 'the run hit its deadline before every call had closed';
-  if (r.recordings && r.recordings.wavs !== calls) return `${r.recordings.wavs} recordings for ${calls} calls`;
+  if (r.recordings && r.recordings.wavs !== recorded) return `${r.recordings.wavs} recordings for ${recorded} calls`;
   return undefined;
 }
 
@@ -437,8 +466,8 @@ const verdict = (ok: boolean | undefined) => (ok === undefined ? 'n/a' : ok ? 'P
 /** The human report: a block per target, then the goals. */
 export function formatDeepgramReport(r: DeepgramResult): string[] {
   const lines = [
-    `deepgram relay: ${r.calls} calls x ${r.seconds} s at real time against each target in turn (${r.cores} cores shared with the load generator and the fake agent;` +
-      ` the fake Deepgram agent echoes every audio frame at once, in its own process; every caller frame tagged; ${r.tickMs} ms scheduler tick)`,
+    `deepgram relay: ${r.calls} calls x ${r.seconds} s at real time against each target in turn (${r.placement};` +
+      ` the fake Deepgram agent echoes every audio frame at once, in its own process; every caller frame tagged; ${r.tickMs} ms scheduler tick; ${r.warmupS > 0 ? `measured after ${r.warmupS} s of the same load to warm each target up` : 'measured cold, from start-up'})`,
   ];
   for (const t of r.targets) lines.push(...formatTarget(t));
   lines.push(...formatGoals(r));
@@ -472,6 +501,10 @@ function formatTarget(t: TargetResult): string[] {
     lines.push(`                       the gateway counted ${f.countedByTarget} (${f.lostBeforeTarget} lost on the way in); ${f.callsWithoutStop} calls without a stop event; end reasons: ${reasons}`);
   }
   if (t.recordings) lines.push(`    recordings         ${t.recordings.wavs} WAVs (${fmt(t.recordings.mb, ' MB')}), ${t.recordings.partFiles} left as .wav.part`);
+  if (t.eventLoop?.length) {
+    const each = t.eventLoop.map((r) => `p99 ${fmt(r.p99Ms, ' ms')} max ${fmt(r.maxMs, ' ms')} busy ${fmt(r.utilization * 100, ' %')}`).join('; ');
+    lines.push(`    own event loop     delay per 10 s report (its runtime/event_loop telemetry): ${each}`);
+  }
   lines.push(
     `    RSS                idle ${fmt(t.rss.idleMb, ' MB')}, loaded ${fmt(t.rss.loadedMb, ' MB')} (peak ${fmt(t.rss.peakMb, ' MB')}), ${fmt(t.rss.perCallMb, ' MB')} per call`,
     `    other processes    fake agent ${fmt(t.fakeAgentCpuPct, ' %')}, load generator ${fmt(t.loadGeneratorCpuPct, ' %')}, the rest of the machine ~${fmt(t.restOfMachineCpuPct, ' %')} of one core; hypervisor steal ${fmt(t.stealPct, ' %')}`,

@@ -9,6 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FRAME_MS } from '../../src/twilio/protocol.js';
 import { loadCallScripts } from './lib/call-script.js';
+import { describeLayout, type CpuLayout } from './lib/cpu-pinning.js';
 import { startGatewayChild, type GatewayChild } from './lib/gateway-child.js';
 import { readGatewayTelemetry, type GatewayTelemetry } from './lib/gateway-telemetry.js';
 import { LeanCaller } from './lib/lean-caller.js';
@@ -29,6 +30,8 @@ export interface LoadOptions {
   tickMs: number;
   /** Node flags for the gateway process (profiling). */
   nodeArgs?: readonly string[];
+  /** Where the gateway and the benchmark run (--pin); undefined: unpinned. */
+  layout?: CpuLayout;
 }
 
 /** Call starts are spread over this long, so they do not all open and `start` at once. */
@@ -50,6 +53,8 @@ export interface LoadResult {
   calls: number;
   seconds: number;
   cores: number;
+  /** How the processes were placed on the CPUs. */
+  placement: string;
   tickMs: number;
   /** Wall-clock time (ms since the epoch) of the first call's start: the zero of every `...S` time below. */
   startedAtEpochMs: number;
@@ -102,6 +107,7 @@ export async function runLoadSuite(opts: LoadOptions): Promise<LoadResult> {
       env: { ...mode.env, DATA_DIR: dataDir, RECORDINGS_DIR: path.join(root, 'recordings'), LOG_LEVEL: 'warn', DRAIN_TIMEOUT_S: '5' },
       startTimeoutMs: GATEWAY_START_TIMEOUT_MS,
       nodeArgs: opts.nodeArgs,
+      cpus: opts.layout?.measured,
     });
     await sleep(SETTLE_MS);
     clockTicksPerSecond(); // runs getconf once now, not inside a scheduler tick
@@ -214,6 +220,7 @@ function summarize(input: SummaryInput): LoadResult {
     calls: n,
     seconds: opts.seconds,
     cores: os.availableParallelism(),
+    placement: describeLayout(opts.layout, os.availableParallelism()),
     tickMs: opts.tickMs,
     startedAtEpochMs: Math.round(performance.timeOrigin + t0),
     windowS: usage?.wallS ?? Number.NaN,
@@ -313,7 +320,7 @@ export function formatLoadReport(r: LoadResult): string[] {
   const f = r.frames;
   const reasons = Object.entries(f.endReasons).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
   const lines = [
-    `${r.mode} load: ${r.calls} calls x ${r.seconds} s at real time (${r.cores} cores, load generator on the same machine; ${r.modeDescription}; ${r.tickMs} ms scheduler tick)`,
+    `${r.mode} load: ${r.calls} calls x ${r.seconds} s at real time (${r.placement}; ${r.modeDescription}; ${r.tickMs} ms scheduler tick)`,
     `  steady window      ${fmt(r.windowS, ' s')} (from ${fmt(r.windowFromS, ' s')} to ${fmt(r.windowToS, ' s')}: every call streaming, before the first stop)`,
     `  gateway CPU        ${fmt(g.cpuPctTotal, ' %')} of one core total, ${fmt(g.cpuPctPerCall, ' %')} per call = ${fmt(g.cpuUsPerFrame, ' µs')} per caller frame`,
     `                     event loop thread ${fmt(g.mainThreadPct, ' %')}, other threads ${fmt(g.cpuPctTotal - g.mainThreadPct, ' %')}; in the kernel ${fmt(g.kernelPct, ' %')}`,

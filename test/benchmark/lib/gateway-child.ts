@@ -79,12 +79,17 @@ export interface StartOptions {
   startTimeoutMs: number;
   /** Node flags for the child, before the entry (e.g. --cpu-prof --cpu-prof-dir=DIR to profile it). */
   nodeArgs?: readonly string[];
+  /** Run the child on these CPUs only (a taskset list such as "0"); default: wherever the kernel likes. */
+  cpus?: string;
 }
 
 export async function startGatewayChild(opts: StartOptions): Promise<GatewayChild> {
   const port = await findFreePort();
   const label = opts.label ?? 'the gateway';
-  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', opts.entry ?? 'src/main.ts'], {
+  const argv = [...(opts.nodeArgs ?? []), '--import', 'tsx', opts.entry ?? 'src/main.ts'];
+  // taskset execs node in place, so the child's pid is node's own.
+  const [command, args] = opts.cpus === undefined ? [process.execPath, argv] : ['taskset', ['-c', opts.cpus, process.execPath, ...argv]];
+  const child = spawn(command, args, {
     env: { ...process.env, ...opts.env, PORT: String(port) },
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],

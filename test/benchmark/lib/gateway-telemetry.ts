@@ -1,5 +1,6 @@
 // Reads what the gateway itself recorded about the run from its telemetry JSONL: one
-// `media_stream/stop` per call (frames it received) and its own `agent/turn_latency`.
+// `media_stream/stop` per call (frames it received), its own `agent/turn_latency`, and its
+// event-loop reports (`runtime/event_loop`, one per 10 s).
 import { readFile } from 'node:fs/promises';
 
 export interface CallStop {
@@ -13,6 +14,8 @@ export interface GatewayTelemetry {
   /** By call_sid. */
   stops: Map<string, CallStop>;
   turnLatencyMs: number[];
+  /** One entry per event-loop report, in order. */
+  eventLoop: Array<{ p99Ms: number; maxMs: number; utilization: number }>;
   unreadableLines: number;
 }
 
@@ -21,7 +24,7 @@ type Line = Record<string, unknown>;
 const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
 
 export async function readGatewayTelemetry(file: string): Promise<GatewayTelemetry> {
-  const result: GatewayTelemetry = { stops: new Map(), turnLatencyMs: [], unreadableLines: 0 };
+  const result: GatewayTelemetry = { stops: new Map(), turnLatencyMs: [], eventLoop: [], unreadableLines: 0 };
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -52,5 +55,7 @@ function collect(line: Line, into: GatewayTelemetry): void {
     });
   } else if (line.component === 'agent' && line.action === 'turn_latency' && typeof line.duration_ms === 'number') {
     into.turnLatencyMs.push(line.duration_ms);
+  } else if (line.component === 'runtime' && line.action === 'event_loop') {
+    into.eventLoop.push({ p99Ms: num(line.duration_ms), maxMs: num(line.maxMs), utilization: num(line.utilization) });
   }
 }
