@@ -13,7 +13,7 @@ import {
   MAX_LIST_LIMIT,
   TaskNotFoundError,
 } from './store.js';
-import type { ListOptions, TaskPage, TaskPatch, TaskStore, TransitionPatch } from './store.js';
+import type { ListOptions, TaskPage, TaskPatch, TaskStore, TaskSummary, TransitionPatch } from './store.js';
 
 export const TASKS_DB_FILE = 'tasks.sqlite';
 
@@ -166,7 +166,7 @@ class SqliteTaskStore implements TaskStore {
     const rows = statement.all(params);
     const page = rows.slice(0, limit);
     const last = page.at(-1);
-    const tasks = this.hydrate(page);
+    const tasks = this.summaries(page);
     return rows.length > limit && last ? { tasks, nextCursor: encodeCursor(last) } : { tasks };
   }
 
@@ -243,6 +243,16 @@ class SqliteTaskStore implements TaskStore {
     const history = groupBy(this.sql.selectHistory.all(ids), toStatusChange);
     const transcript = groupBy(this.sql.selectTranscript.all(ids), toTranscriptLine);
     return rows.map((row) => toTask(row, history.get(row.id) ?? [], transcript.get(row.id) ?? []));
+  }
+
+  /** As hydrate, without reading transcripts (lists do not carry them: a long call has thousands of lines). */
+  private summaries(rows: TaskRow[]): TaskSummary[] {
+    if (rows.length === 0) return [];
+    const history = groupBy(this.sql.selectHistory.all(JSON.stringify(rows.map((r) => r.id))), toStatusChange);
+    return rows.map((row) => {
+      const { transcript: _none, ...summary } = toTask(row, history.get(row.id) ?? [], []);
+      return summary;
+    });
   }
 }
 

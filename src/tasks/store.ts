@@ -28,8 +28,11 @@ export interface ListOptions {
   status?: TaskStatus;
 }
 
+/** A task without its transcript, as lists carry it: GET /api/tasks/{id} has the transcript. */
+export type TaskSummary = Omit<Task, 'transcript'>;
+
 export interface TaskPage {
-  tasks: Task[];
+  tasks: TaskSummary[];
   /** Present when more tasks may follow. */
   nextCursor?: string;
 }
@@ -40,7 +43,7 @@ export interface TaskStore {
   /** Stores a new task in status `created`. `from` must be resolved (default caller id) by then. */
   create(task: NewTask & { from: string }): Task;
   get(id: string): Task | undefined;
-  /** Newest first; stable under equal creation times. Throws InvalidCursorError, RangeError (limit). */
+  /** Newest first, without transcripts; stable under equal creation times. Throws InvalidCursorError, RangeError (limit). */
   list(options: ListOptions): TaskPage;
   /** Moves the status and records it in the history. Throws TaskNotFoundError, InvalidTransitionError. */
   transition(id: string, to: TaskStatus, patch?: TransitionPatch, source?: string): Task;

@@ -1,6 +1,7 @@
 // What the API shows of a task. The recording's server path stays inside the gateway: clients
 // get the URL that serves it instead.
 import type { Task } from './model.js';
+import type { TaskSummary } from './store.js';
 
 export type TaskView = Omit<Task, 'recordingPath'> & {
   /** Present once the call's WAV is kept. */
@@ -12,10 +13,12 @@ export type TaskSummaryView = Omit<TaskView, 'transcript'>;
 
 export function taskView(task: Task): TaskView {
   const { recordingPath, ...rest } = task;
-  return recordingPath === undefined ? rest : { ...rest, audioUrl: `/api/tasks/${encodeURIComponent(task.id)}/audio` };
+  return recordingPath === undefined ? rest : { ...rest, audioUrl: audioUrl(task.id) };
 }
 
-export function taskSummaryView(task: Task): TaskSummaryView {
-  const { transcript: _transcript, ...rest } = taskView(task);
-  return rest;
+export function taskSummaryView(task: TaskSummary): TaskSummaryView {
+  const { recordingPath, ...rest } = task;
+  return recordingPath === undefined ? rest : { ...rest, audioUrl: audioUrl(task.id) };
 }
+
+const audioUrl = (taskId: string): string => `/api/tasks/${encodeURIComponent(taskId)}/audio`;

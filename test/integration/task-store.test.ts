@@ -177,11 +177,15 @@ describe('SQLite task store', () => {
       expect(store.list({ limit: 10, status: 'completed' })).to.deep.equal({ tasks: [] });
     });
 
-    it('returns full tasks with their history and transcript', () => {
+    it('returns tasks with their history but not their transcript', () => {
       const { id } = store.create({ to: TO, from: FROM });
+      store.transition(id, 'queued');
       store.appendTranscript(id, { role: 'user', text: 'hi', atMs: 1 });
       const [task] = store.list({ limit: 1 }).tasks;
-      expect(task).to.deep.equal(store.get(id));
+      const { transcript, ...summary } = store.get(id)!;
+      expect(transcript).to.have.length(1);
+      expect(task).to.deep.equal(summary);
+      expect(task).not.to.have.property('transcript');
     });
 
     it('refuses a forged cursor and an out-of-range limit', () => {
