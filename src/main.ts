@@ -34,6 +34,9 @@ async function main(): Promise<void> {
   if (!config.twilio.authToken) {
     logger.warn('TWILIO_AUTH_TOKEN is not set: Twilio webhooks and media streams are NOT signature-checked. Set it before exposing this gateway.');
   }
+  if (!config.apiKey) {
+    logger.warn('API_KEY is not set: /api/* (call tasks, recordings, analysis, telemetry) answers anyone who can reach this port. Set it before exposing this gateway.');
+  }
   if (!config.publicUrl) {
     logger.warn('PUBLIC_URL is not set: TwiML will point Twilio at the Host header of each webhook request.');
   }
