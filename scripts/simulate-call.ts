@@ -8,6 +8,11 @@ import { FakeTwilioCaller, type CallerEvent } from '../test/fakes/twilio-caller.
 const MEDIA_STREAM_PATH = '/twilio/media-stream';
 const DTMF_GAP_MS = 200;
 const STOP_TIMEOUT_MS = 3000;
+/** Without --gap-ms, the next WAV waits for the agent's reply (its mark echoed) at most this long... */
+const REPLY_WAIT_MS = 20_000;
+/** ...and then this much more, as a caller pauses before speaking again. */
+const PAUSE_AFTER_REPLY_MS = 500;
+const REPLY_POLL_MS = 100;
 
 const USAGE = `Usage: npm run simulate-call -- --url ws://127.0.0.1:3001${MEDIA_STREAM_PATH} --wav a.wav [options]
 
@@ -15,7 +20,8 @@ Plays Twilio's side of a <Connect><Stream> call against the gateway's media-stre
 
   --url URL           media-stream WebSocket URL (required)
   --wav FILE          8 kHz mono mu-law WAV to speak; repeat for several utterances (required)
-  --gap-ms MS         silence between WAVs (default 1500)
+  --gap-ms MS         silence between WAVs (default: wait until the agent's reply has played,
+                      up to ${REPLY_WAIT_MS / 1000} s of call time, then ${PAUSE_AFTER_REPLY_MS} ms)
   --speed N           1 = real time, 10 = ten times faster, Infinity = as fast as possible (default 1)
   --dtmf DIGIT        DTMF digit to press after the audio; repeatable
   --param KEY=VALUE   start.customParameters entry; repeatable
@@ -29,7 +35,8 @@ Plays Twilio's side of a <Connect><Stream> call against the gateway's media-stre
 interface SimulateOptions {
   url: string;
   wavs: string[];
-  gapMs: number;
+  /** Undefined: wait for the agent's reply between WAVs. */
+  gapMs: number | undefined;
   speed: number;
   dtmf: string[];
   params: Record<string, string>;
@@ -74,7 +81,7 @@ function parseOptions(argv: string[]): SimulateOptions | undefined {
     options: {
       url: { type: 'string' },
       wav: { type: 'string', multiple: true },
-      'gap-ms': { type: 'string', default: '1500' },
+      'gap-ms': { type: 'string' },
       speed: { type: 'string', default: '1' },
       dtmf: { type: 'string', multiple: true },
       param: { type: 'string', multiple: true },
@@ -94,7 +101,7 @@ function parseOptions(argv: string[]): SimulateOptions | undefined {
   return {
     url: values.url,
     wavs: values.wav,
-    gapMs: numberArg('gap-ms', values['gap-ms']),
+    gapMs: values['gap-ms'] === undefined ? undefined : numberArg('gap-ms', values['gap-ms']),
     speed: numberArg('speed', values.speed, true),
     dtmf,
     params: paramsArg(values.param ?? []),
@@ -155,9 +162,21 @@ class EventPrinter {
 const callOver = (caller: FakeTwilioCaller): boolean =>
   caller.events.some((e) => e.kind === 'closed' || e.kind === 'sent-stop');
 
+/**
+ * Keeps the line open (silence) until the agent's reply has played in full, shown by a mark
+ * echoed after the caller stopped speaking, then pauses. Speaking over the reply would be a
+ * barge-in, which is what --gap-ms is for.
+ */
+async function awaitReply(caller: FakeTwilioCaller): Promise<void> {
+  const spokeUntil = caller.now();
+  const replied = () => caller.events.some((e) => e.kind === 'mark-echoed' && e.at > spokeUntil);
+  while (!replied() && !callOver(caller) && caller.now() - spokeUntil < REPLY_WAIT_MS) await caller.streamSilence(REPLY_POLL_MS);
+  await caller.streamSilence(PAUSE_AFTER_REPLY_MS);
+}
+
 async function speak(caller: FakeTwilioCaller, opts: SimulateOptions, audio: Buffer[]): Promise<void> {
   for (const [i, mulaw] of audio.entries()) {
-    if (i > 0) await caller.streamSilence(opts.gapMs);
+    if (i > 0) await (opts.gapMs === undefined ? awaitReply(caller) : caller.streamSilence(opts.gapMs));
     console.log(`  ${seconds(caller.now()).padStart(9)}  (caller speaks ${basename(opts.wavs[i]!)}, ${mulaw.length / 8} ms)`);
     await caller.streamAudio(mulaw);
   }
