@@ -15,6 +15,7 @@ import { loadCallScripts } from './lib/call-script.js';
 import { describeLayout, type CpuLayout } from './lib/cpu-pinning.js';
 import { startFakeAgentChild, type FakeAgentChild } from './lib/fake-agent-child.js';
 import { checkTagRoundTrip, tagTails } from './lib/frame-tag.js';
+import { CHILD_START_TIMEOUT_MS, DEADLINE_SLACK_MS, PHASE_STEP, SETTLE_MS, STAGGER_MS, STOP_TIMEOUT_MS } from './lib/load-shape.js';
 import { startGatewayChild, type GatewayChild } from './lib/gateway-child.js';
 import { readGatewayTelemetry, type GatewayTelemetry } from './lib/gateway-telemetry.js';
 import { DRAIN_MS, ProbeCaller } from './lib/probe-caller.js';
@@ -47,20 +48,10 @@ export const DEEPGRAM_GOALS = { maxCpuRatio: 1.5, maxP99Ms: 10, maxLostFrames: 0
 
 /** The key both relays send and the fake requires. */
 const API_KEY = 'bench-key';
-/** Call starts are spread over this long, so they do not all open and `start` at once. */
-const STAGGER_MS = 1000;
-/** Golden-ratio steps spread the calls' starting points in their scripts evenly and deterministically. */
-const PHASE_STEP = 0.6180339887;
-const CHILD_START_TIMEOUT_MS = 30_000;
 /** An event loop this busy is saturated: its CPU is capped, and latency becomes queueing. */
 const SATURATED_MAIN_THREAD_PCT = 90;
 /** Between the warm-up calls closing and the measured calls starting. */
 const WARMUP_PAUSE_MS = 1000;
-/** Lets a freshly started target settle before its idle RSS is read. */
-const SETTLE_MS = 500;
-const STOP_TIMEOUT_MS = 20_000;
-/** Slack past the planned run for connects, the last closes and a slow machine. */
-const DEADLINE_SLACK_MS = 15_000;
 /** Past the longest run the fake could serve (both targets, start-ups, slack), it exits by itself. */
 const FAKE_LIFETIME_SLACK_S = 240;
 

@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { FRAME_MS } from '../../src/twilio/protocol.js';
 import { loadCallScripts } from './lib/call-script.js';
 import { describeLayout, type CpuLayout } from './lib/cpu-pinning.js';
+import { CHILD_START_TIMEOUT_MS, DEADLINE_SLACK_MS, PHASE_STEP, SETTLE_MS, STAGGER_MS, STOP_TIMEOUT_MS } from './lib/load-shape.js';
 import { startGatewayChild, type GatewayChild } from './lib/gateway-child.js';
 import { readGatewayTelemetry, type GatewayTelemetry } from './lib/gateway-telemetry.js';
 import { LeanCaller } from './lib/lean-caller.js';
@@ -33,17 +34,6 @@ export interface LoadOptions {
   /** Where the gateway and the benchmark run (--pin); undefined: unpinned. */
   layout?: CpuLayout;
 }
-
-/** Call starts are spread over this long, so they do not all open and `start` at once. */
-const STAGGER_MS = 1000;
-/** Golden-ratio steps spread the calls' starting points in their scripts evenly and deterministically. */
-const PHASE_STEP = 0.6180339887;
-const GATEWAY_START_TIMEOUT_MS = 30_000;
-/** Lets the freshly started gateway settle before its idle RSS is read. */
-const SETTLE_MS = 500;
-const STOP_TIMEOUT_MS = 20_000;
-/** Slack past the planned run for connects, the last closes and a slow machine. */
-const DEADLINE_SLACK_MS = 15_000;
 
 export const GOALS = { maxLostFrames: 0, maxP99Ms: 20, maxCpuPctPerCall: 1 } as const;
 
@@ -105,7 +95,7 @@ export async function runLoadSuite(opts: LoadOptions): Promise<LoadResult> {
   try {
     child = await startGatewayChild({
       env: { ...mode.env, DATA_DIR: dataDir, RECORDINGS_DIR: path.join(root, 'recordings'), LOG_LEVEL: 'warn', DRAIN_TIMEOUT_S: '5' },
-      startTimeoutMs: GATEWAY_START_TIMEOUT_MS,
+      startTimeoutMs: CHILD_START_TIMEOUT_MS,
       nodeArgs: opts.nodeArgs,
       cpus: opts.layout?.measured,
     });
