@@ -239,20 +239,15 @@ class SqliteTaskStore implements TaskStore {
   /** Builds tasks with their history and transcript: two queries for the whole batch, not two per task. */
   private hydrate(rows: TaskRow[]): Task[] {
     if (rows.length === 0) return [];
-    const ids = JSON.stringify(rows.map((r) => r.id));
-    const history = groupBy(this.sql.selectHistory.all(ids), toStatusChange);
-    const transcript = groupBy(this.sql.selectTranscript.all(ids), toTranscriptLine);
-    return rows.map((row) => toTask(row, history.get(row.id) ?? [], transcript.get(row.id) ?? []));
+    const transcript = groupBy(this.sql.selectTranscript.all(JSON.stringify(rows.map((r) => r.id))), toTranscriptLine);
+    return this.summaries(rows).map((task) => ({ ...task, transcript: transcript.get(task.id) ?? [] }));
   }
 
-  /** As hydrate, without reading transcripts (lists do not carry them: a long call has thousands of lines). */
+  /** Builds tasks with their history, without reading transcripts (lists do not carry them). */
   private summaries(rows: TaskRow[]): TaskSummary[] {
     if (rows.length === 0) return [];
     const history = groupBy(this.sql.selectHistory.all(JSON.stringify(rows.map((r) => r.id))), toStatusChange);
-    return rows.map((row) => {
-      const { transcript: _none, ...summary } = toTask(row, history.get(row.id) ?? [], []);
-      return summary;
-    });
+    return rows.map((row) => toSummary(row, history.get(row.id) ?? []));
   }
 }
 
@@ -305,7 +300,7 @@ function flag(value: boolean): 0 | 1 {
   return value ? 1 : 0;
 }
 
-function toTask(row: TaskRow, history: StatusChange[], transcript: TranscriptLine[]): Task {
+function toSummary(row: TaskRow, history: StatusChange[]): TaskSummary {
   const optional = dropNulls({
     prompt: row.prompt,
     greeting: row.greeting,
@@ -328,7 +323,6 @@ function toTask(row: TaskRow, history: StatusChange[], transcript: TranscriptLin
     history,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
-    transcript,
     ...optional,
   };
 }

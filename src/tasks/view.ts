@@ -11,14 +11,11 @@ export type TaskView = Omit<Task, 'recordingPath'> & {
 /** A list entry: everything but the transcript, which GET /api/tasks/{id} carries. */
 export type TaskSummaryView = Omit<TaskView, 'transcript'>;
 
-export function taskView(task: Task): TaskView {
+/** The task (or list entry) as clients see it: the recording as a URL, never a server path. */
+function withAudioUrl<T extends TaskSummary>(task: T): Omit<T, 'recordingPath'> & { audioUrl?: string } {
   const { recordingPath, ...rest } = task;
-  return recordingPath === undefined ? rest : { ...rest, audioUrl: audioUrl(task.id) };
+  return recordingPath === undefined ? rest : { ...rest, audioUrl: `/api/tasks/${encodeURIComponent(task.id)}/audio` };
 }
 
-export function taskSummaryView(task: TaskSummary): TaskSummaryView {
-  const { recordingPath, ...rest } = task;
-  return recordingPath === undefined ? rest : { ...rest, audioUrl: audioUrl(task.id) };
-}
-
-const audioUrl = (taskId: string): string => `/api/tasks/${encodeURIComponent(taskId)}/audio`;
+export const taskView: (task: Task) => TaskView = withAudioUrl;
+export const taskSummaryView: (task: TaskSummary) => TaskSummaryView = withAudioUrl;
