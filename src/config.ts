@@ -64,6 +64,8 @@ export interface Config {
   drainTimeoutS: number;
   /** Seconds a media stream may stay open without sending `start`. */
   streamStartTimeoutS: number;
+  /** Media streams open at once (started or not); over it calls get a busy signal. */
+  maxConcurrentCalls: number;
   twilio: TwilioConfig;
   /** Operator API key for /api/* and the live sockets; undefined = open. */
   apiKey: string | undefined;
@@ -132,6 +134,9 @@ export function loadConfig(env: Env = readEnv()): Config {
   if (authToken && !publicUrl) {
     throw new ConfigError('PUBLIC_URL', 'is required when TWILIO_AUTH_TOKEN is set: Twilio signatures are checked against it');
   }
+  if (authToken && publicUrl?.startsWith('http:')) {
+    throw new ConfigError('PUBLIC_URL', 'must be https:// when TWILIO_AUTH_TOKEN is set: Twilio only streams to a wss:// URL, which is derived from it');
+  }
 
   return {
     port: read.int('PORT', 3001, 0, 65535),
@@ -142,6 +147,7 @@ export function loadConfig(env: Env = readEnv()): Config {
     logNoisyEventsEveryN: read.int('LOG_NOISY_EVENTS_EVERY_N', 100, 1, 1_000_000),
     drainTimeoutS: read.number('DRAIN_TIMEOUT_S', 30, 0, 86_400),
     streamStartTimeoutS: read.number('STREAM_START_TIMEOUT_S', 10, 0.1, 3600),
+    maxConcurrentCalls: read.int('MAX_CONCURRENT_CALLS', 150, 1, 100_000),
     twilio: {
       accountSid: read.matching('TWILIO_ACCOUNT_SID', /^AC[0-9a-fA-F]{32}$/, 'an account SID: AC followed by 32 hex digits'),
       authToken,

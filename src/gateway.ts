@@ -10,6 +10,7 @@ import type { Config } from './config.js';
 import type { AgentFactory } from './agents/bridge.js';
 import { selectAgent } from './agents/index.js';
 import { recoverPartialRecordings } from './audio/recording-recovery.js';
+import { admitAll, type StreamStart } from './call/admission.js';
 import { CallRegistry } from './call/registry.js';
 import type { CallHooks, CallSessionDeps } from './call/session.js';
 import { cors } from './http/cors.js';
@@ -28,8 +29,10 @@ import { createLogger, type Logger } from './telemetry/logger.js';
 import { EventLoopMonitor } from './telemetry/event-loop.js';
 import { Telemetry } from './telemetry/events.js';
 import { telemetryRoutes } from './telemetry/routes.js';
-import { isValidUpgradeSignature } from './twilio/signature.js';
-import { MEDIA_STREAM_PATH, mountMediaStream } from './twilio/media-stream.js';
+import { mediaStreamRoute, mountMediaStream } from './twilio/media-stream.js';
+import { openSqliteStreamClaims, type StreamClaims } from './twilio/stream-claims.js';
+import { StreamGate } from './twilio/stream-admission.js';
+import { StreamTokens } from './twilio/stream-token.js';
 import { twilioWebhookRoutes, type CallStatusUpdate } from './twilio/webhooks.js';
 
 export interface GatewayDeps {
@@ -51,6 +54,10 @@ export interface GatewayDeps {
   llm?: LlmClient;
   /** How long an early Twilio status callback waits for the ones numbered before it (default 2000). */
   callbackHoldMs?: number;
+  /** Single-use claims of media-stream tokens; by default in the SQLite database in DATA_DIR. */
+  streamClaims?: StreamClaims;
+  /** Wall clock (epoch ms) for stream-token expiry; tests move it forward. */
+  clock?: () => number;
 }
 
 export interface Gateway {
@@ -92,6 +99,11 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
   if (repaired.length > 0) logger.warn('repaired recordings left by an earlier run', { files: repaired });
 
   const store = deps.taskStore ?? openSqliteTaskStore(config.dataDir);
+  // With an auth token, every stream URL carries a per-call token (loadConfig guarantees PUBLIC_URL then).
+  const streamTokens = authToken ? new StreamTokens(authToken, deps.clock) : undefined;
+  const streamClaims = streamTokens ? (deps.streamClaims ?? openSqliteStreamClaims(config.dataDir, deps.clock)) : undefined;
+  const gate =
+    streamTokens && streamClaims ? new StreamGate({ authToken: authToken!, publicUrl: config.publicUrl! }, streamTokens, streamClaims) : undefined;
   const bus = new LiveBus((taskId, err) => logger.error('a live watcher failed', { taskId, error: err.message }));
   const tasks = createTaskDomain({
     config,
@@ -102,6 +114,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     telephony,
     llm: deps.llm,
     callbackHoldMs: deps.callbackHoldMs,
+    streamTokens,
     endLiveCall: (taskId, detail) => endLiveCall(calls, taskId, detail),
   });
   const watchers = new LiveWatchers({ bus, logger, snapshot: (id) => optional(store.get(id), taskView) });
@@ -121,13 +134,25 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
       logger.warn('refused a live watcher', { status: verdict.status, remote: info.req.socket.remoteAddress });
       return done(false, verdict.status, verdict.message);
     }
-    if (path !== MEDIA_STREAM_PATH) return done(false, 404, 'Not Found');
+    const stream = mediaStreamRoute(path);
+    // Tokens are issued only with signature checks on; without them only the bare URL exists.
+    if (!stream || (!gate && stream.token !== undefined)) return done(false, 404, 'Not Found');
+    const remote = info.req.socket.remoteAddress ?? 'unknown';
     if (draining) return done(false, 503, 'Service Unavailable');
-    // loadConfig guarantees PUBLIC_URL whenever a Twilio auth token is set.
-    const authToken = config.twilio.authToken;
-    if (authToken && !isValidUpgradeSignature({ authToken, publicUrl: config.publicUrl! }, info.req)) {
-      logger.warn('rejected a media-stream upgrade with a missing or invalid signature', { remote: info.req.socket.remoteAddress });
-      return done(false, 403, 'Forbidden');
+    if (calls.size >= config.maxConcurrentCalls) {
+      logger.warn('refused a media stream: MAX_CONCURRENT_CALLS streams are open', { open: calls.size, max: config.maxConcurrentCalls, remote });
+      telemetry.record('media_stream', 'stream_refused', { reason: 'at_capacity' });
+      return done(false, 503, 'Service Unavailable');
+    }
+    if (gate) {
+      const verdict = gate.checkUpgrade(info.req, stream.token);
+      if (!verdict.ok) {
+        // A bad signature usually means PUBLIC_URL no longer matches the URL Twilio calls (a new tunnel).
+        const checked = verdict.why === 'bad_signature' ? { checkedUrl: gate.checkedUrl() } : {};
+        logger.warn('refused a media-stream upgrade', { why: verdict.why, ...checked, remote });
+        telemetry.record('media_stream', 'stream_refused', { reason: verdict.why });
+        return done(false, 403, verdict.message);
+      }
     }
     done(true);
   };
@@ -146,16 +171,22 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     callOverrides: (taskId) => deps.callOverrides?.(taskId) ?? tasks.service.callOverrides(taskId),
     telephony,
   };
+  const taskAdmission = (start: StreamStart) => tasks.callHooks.admit(start);
+  // Per stream: its start must match its URL's token (when there is one) and may not take over a task.
+  const streamDeps = (req: IncomingMessage): CallSessionDeps => ({
+    ...sessionDeps,
+    admit: gate ? admitAll(gate.admission(req), taskAdmission) : taskAdmission,
+  });
 
   app.disable('x-powered-by');
-  mountMediaStream(ws.app, calls, () => sessionDeps);
+  mountMediaStream(ws.app, calls, streamDeps);
   app.get('/health', (_req, res) => {
     res.json({
       status: draining ? 'draining' : 'ok',
       version: VERSION,
       uptime_s: Math.round((Date.now() - startedAt) / 1000),
       agent: agent.kind,
-      active_calls: calls.size,
+      ...streamFigures(calls, config.maxConcurrentCalls),
     });
   });
   app.use(
@@ -165,6 +196,8 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
       logger,
       telemetry,
       isDraining: () => draining,
+      atCapacity: () => calls.size >= config.maxConcurrentCalls,
+      streamTokens,
       onCallStatus: async (update) => {
         tasks.statusCallbacks.handle(update);
         await deps.onCallStatus?.(update);
@@ -223,10 +256,17 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
         server.closeAllConnections();
       });
       store.close();
+      streamClaims?.close();
       loopMonitor.stop();
       await telemetry.close();
     },
   };
+}
+
+/** Calls (streams that sent `start`) apart from sockets still waiting for one; both count toward the cap. */
+function streamFigures(calls: CallRegistry, max: number): Record<string, number> {
+  const { calls: active, pending } = calls.counts();
+  return { active_calls: active, pending_streams: pending, max_concurrent_calls: max };
 }
 
 const optional = <T, R>(value: T | undefined, map: (value: T) => R): R | undefined => (value === undefined ? undefined : map(value));

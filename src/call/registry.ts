@@ -1,12 +1,28 @@
-// The calls in progress, so health can count them and a shutdown can drain them.
+// The media streams open in this process, so health can count them, the call cap can hold, and
+// a shutdown can drain them.
 import type { CallSession, EndReason } from './session.js';
+
+export interface StreamCounts {
+  /** Streams that sent `start`: calls. */
+  calls: number;
+  /** Sockets open without a `start` yet (or refused at it and closing). */
+  pending: number;
+}
 
 export class CallRegistry {
   private readonly sessions = new Map<string, CallSession>();
   private idleWaiters: Array<() => void> = [];
 
+  /** Every open stream, started or not: each holds a socket and a slot under the call cap. */
   get size(): number {
     return this.sessions.size;
+  }
+
+  /** Counted on demand (a health check), so the per-frame path keeps no counters. */
+  counts(): StreamCounts {
+    let calls = 0;
+    for (const session of this.sessions.values()) if (session.context !== undefined) calls++;
+    return { calls, pending: this.sessions.size - calls };
   }
 
   add(session: CallSession): void {

@@ -20,6 +20,7 @@ import {
   type ProtocolErrorKind,
   type StartEvent,
 } from '../twilio/protocol.js';
+import type { Admission, StreamStart } from './admission.js';
 import { Playback, type PlaybackStats } from './playback.js';
 import { TurnLatencyObserver } from './turn-latency.js';
 
@@ -32,7 +33,9 @@ export type EndReason =
   | 'agent_hangup'
   | 'transferred'
   | 'operator_stop'
-  | 'shutdown';
+  | 'shutdown'
+  /** `start` named a call its URL's token was not issued for, or a task it may not join. */
+  | 'stream_refused';
 
 /** Problems with inbound frames, counted per call; the call goes on. */
 export type BadFrameKind = ProtocolErrorKind | 'media_before_start' | 'wrong_stream_sid' | 'duplicate_start' | 'stale_media';
@@ -100,6 +103,8 @@ export interface CallSessionDeps {
   telephony?: TelephonyControl;
   /** How long a hang-up waits for the agent's goodbye to finish playing. */
   goodbyeTimeoutMs?: number;
+  /** Decides at `start` whether this stream may be the call it claims; admitted when absent. */
+  admit?: (start: StreamStart) => Admission;
 }
 
 /** Longest run of missing caller frames replaced with silence for the agent (the recorder pads on its own). */
@@ -206,6 +211,14 @@ export class CallSession {
     clearTimeout(this.startTimer);
     const params = event.customParameters;
     const taskId = params.taskId || params.task_id || undefined;
+    const verdict = this.deps.admit?.({ callSid: event.callSid, streamSid: event.streamSid, taskId });
+    if (verdict?.ok === false) {
+      // No call context: the refused stream's end names no task, so no task hears of it.
+      this.callIds = { callSid: event.callSid, streamSid: event.streamSid, ...(taskId && { taskId }) };
+      this.log.warn('refused a media stream', { ...this.callIds, reason: verdict.reason });
+      void this.end('stream_refused', verdict.reason);
+      return;
+    }
     const overrides = taskId ? this.lookUpOverrides(taskId) : undefined;
     this.call = {
       streamSid: event.streamSid,

@@ -1,7 +1,9 @@
 // What a media stream tells its task: the stream started (the call was answered), a transcript
 // line, a latency figure, the stream ended (with its recording). Called from the call's own code
-// path, so nothing here may throw (the gateway guards each hook as well) or wait.
+// path, so nothing here may throw (the gateway guards each hook as well) or wait. Before any of
+// that, `admit` decides whether the stream may be the task's call at all.
 import type { CallContext, TranscriptLine } from '../agents/bridge.js';
+import { ADMITTED, refused, type Admission, type StreamStart } from '../call/admission.js';
 import type { CallHooks, CallSummary } from '../call/session.js';
 import type { LiveBus } from '../live/bus.js';
 import type { Logger } from '../telemetry/logger.js';
@@ -47,6 +49,20 @@ export interface TaskCallHooksDeps {
 
 export class TaskCallHooks implements CallHooks {
   constructor(private readonly deps: TaskCallHooksDeps) {}
+
+  /**
+   * A stream may not take over a task that has ended or that belongs to another call: its WAV
+   * would replace the task's recording and its words join the task's transcript. A stream naming
+   * no task, or one that does not exist, is admitted and stores nothing.
+   */
+  admit(start: StreamStart): Admission {
+    if (start.taskId === undefined) return ADMITTED;
+    const task = this.deps.store.get(start.taskId);
+    if (!task) return ADMITTED;
+    if (TERMINAL_STATUSES.has(task.status)) return refused(`task ${task.id} has already ended (${task.status})`);
+    if (task.callSid !== undefined && task.callSid !== start.callSid) return refused(`task ${task.id} belongs to another call (${task.callSid})`);
+    return ADMITTED;
+  }
 
   started(call: CallContext): void {
     const taskId = call.taskId;

@@ -5,6 +5,7 @@ import { createLlmClient, type LlmClient } from '../llm/index.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Telemetry } from '../telemetry/events.js';
 import type { TwilioCalls } from '../twilio/call-control.js';
+import type { StreamTokens } from '../twilio/stream-token.js';
 import { AnalysisRunner } from './analysis-runner.js';
 import { LiveStreams, TaskCallHooks } from './call-hooks.js';
 import { TaskService, type EndLiveCall } from './service.js';
@@ -24,6 +25,8 @@ export interface TaskDomainDeps {
   llm?: LlmClient;
   /** How long an early status callback waits for the ones before it. */
   callbackHoldMs?: number;
+  /** Mints outbound calls' stream tokens; undefined without TWILIO_AUTH_TOKEN. */
+  streamTokens: StreamTokens | undefined;
 }
 
 export interface TaskDomain {
@@ -56,6 +59,7 @@ export function createTaskDomain(deps: TaskDomainDeps): TaskDomain {
       machineDetection: config.twilio.machineDetection,
       ringTimeoutS: config.twilio.ringTimeoutS,
       recordingsDir: config.recordingsDir,
+      streamTokens: deps.streamTokens,
     },
     logger,
     telemetry,

@@ -1,8 +1,10 @@
 // The Twilio request that dials a task. The stream parameters name the task; its prompt and
 // greeting stay out of the TwiML (4000-character limit) and are looked up by task id when the
 // stream starts.
+import { randomBytes } from 'node:crypto';
 import type { MachineDetection } from '../config.js';
 import type { OutboundCall } from '../twilio/call-control.js';
+import { outboundTokenTtlMs, type StreamTokens } from '../twilio/stream-token.js';
 import { connectStreamTwiml, mediaStreamUrl } from '../twilio/twiml.js';
 import type { Task } from './model.js';
 
@@ -11,6 +13,8 @@ export interface DialSettings {
   publicUrl: string;
   machineDetection: MachineDetection;
   ringTimeoutS: number;
+  /** Mints the call's stream token when signature checks are on; undefined otherwise. */
+  streamTokens: StreamTokens | undefined;
 }
 
 /** `?taskId=` lets a callback that arrives before calls.create returns still find the task. */
@@ -20,11 +24,17 @@ export function statusCallbackUrl(publicUrl: string, taskId: string): string {
   return url.toString();
 }
 
+/**
+ * The call's CallSid is unknown until Twilio answers our request, so its stream token is bound to
+ * the task and to this dial (a random attempt nonce): a token of an earlier dial opens nothing new.
+ */
 export function outboundCall(task: Task, settings: DialSettings): OutboundCall {
+  const attempt = randomBytes(9).toString('base64url');
+  const token = settings.streamTokens?.issue({ kind: 'outbound', taskId: task.id, attempt }, outboundTokenTtlMs(settings.ringTimeoutS));
   return {
     to: task.to,
     from: task.from,
-    twiml: connectStreamTwiml(mediaStreamUrl(settings.publicUrl), {
+    twiml: connectStreamTwiml(mediaStreamUrl(settings.publicUrl, token), {
       taskId: task.id,
       to: task.to,
       from: task.from,

@@ -7,6 +7,7 @@ import type { MachineDetection } from '../config.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Telemetry } from '../telemetry/events.js';
 import { TwilioApiError, type PlacedCall, type TwilioCalls } from '../twilio/call-control.js';
+import type { StreamTokens } from '../twilio/stream-token.js';
 import type { AnalysisRunner } from './analysis-runner.js';
 import { TaskError, taskNotFound } from './errors.js';
 import { TERMINAL_STATUSES, validateNewTask, type AnalysisState, type FieldError, type Task } from './model.js';
@@ -22,6 +23,8 @@ export interface TaskServiceSettings {
   machineDetection: MachineDetection;
   ringTimeoutS: number;
   recordingsDir: string;
+  /** Mints each dial's stream token when signature checks are on. */
+  streamTokens: StreamTokens | undefined;
 }
 
 /** Ends the task's media stream if it is live in this process; false when there is none. */

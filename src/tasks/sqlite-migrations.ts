@@ -61,6 +61,18 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX task_transcript_lines_by_task ON task_transcript_lines (task_id, seq);
     `,
   },
+  {
+    version: 2,
+    name: 'single-use media-stream token claims',
+    sql: `
+      CREATE TABLE media_stream_claims (
+        ticket_id     TEXT PRIMARY KEY,
+        expires_at_ms INTEGER NOT NULL,  -- past it the token opens nothing, so the row can go
+        claimed_at    TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX media_stream_claims_by_expiry ON media_stream_claims (expires_at_ms);
+    `,
+  },
 ];
 
 export class MigrationError extends Error {

@@ -43,16 +43,22 @@ export function isValidUpgradeSignature(settings: SignatureKeys, req: IncomingMe
   return ['wss:', 'https:'].some((scheme) => twilio.validateRequest(settings.authToken, signature, `${scheme}//${host}${path}`, {}));
 }
 
+/** The wss:// URL an upgrade on `path` is checked against (for logs: a changed tunnel URL shows here). */
+export function upgradeSignatureUrl(settings: SignatureKeys, path: string): string {
+  return `wss://${new URL(settings.publicUrl).host}${path}`;
+}
+
 /** Express middleware for /twilio/* webhooks: 403 and a log line when the signature is wrong. */
 export function requireTwilioSignature(settings: SignatureSettings, logger: Logger) {
   const { authToken, publicUrl } = settings;
   return (req: Request, res: Response, next: NextFunction): void => {
     if (!authToken || !publicUrl) return next();
     if (isValidWebhookSignature({ authToken, publicUrl }, req)) return next();
+    // The usual cause is a PUBLIC_URL that no longer matches the URL Twilio calls (a new tunnel).
     logger.warn('rejected a Twilio webhook with a missing or invalid signature', {
-      path: req.path,
+      checkedUrl: publicUrl + req.originalUrl,
       hasSignature: Boolean(header(req)),
-      remote: req.socket.remoteAddress,
+      remote: req.socket.remoteAddress ?? 'unknown',
     });
     res.status(403).json({ error: 'invalid_signature', message: 'X-Twilio-Signature is missing or does not match' });
   };

@@ -1,9 +1,13 @@
 // TwiML the gateway answers with, built with the twilio library's builder (it escapes values).
 import twilio from 'twilio';
+import { MEDIA_STREAM_PATH } from './media-stream.js';
 
-/** The media-stream WebSocket URL Twilio connects to, derived from the public https origin. */
-export function mediaStreamUrl(publicOrigin: string): string {
-  const url = new URL('/twilio/media-stream', publicOrigin);
+/**
+ * The media-stream WebSocket URL Twilio connects to, derived from the public https origin, with
+ * the call's token as a last path segment when signature checks are on (no query strings allowed).
+ */
+export function mediaStreamUrl(publicOrigin: string, token?: string): string {
+  const url = new URL(token === undefined ? MEDIA_STREAM_PATH : `${MEDIA_STREAM_PATH}/${token}`, publicOrigin);
   url.protocol = url.protocol === 'http:' ? 'ws:' : 'wss:';
   return url.toString();
 }
@@ -22,7 +26,7 @@ export function connectStreamTwiml(streamUrl: string, parameters: Record<string,
   return response.toString();
 }
 
-/** Refuses a call politely while the gateway drains for a restart. */
+/** Refuses a call with a busy signal: while the gateway drains for a restart, or is at its call cap. */
 export function busyTwiml(): string {
   const response = new twilio.twiml.VoiceResponse();
   response.reject({ reason: 'busy' });

@@ -3,6 +3,7 @@ import express, { Router, type NextFunction, type Request, type Response } from 
 import type { Logger } from '../telemetry/logger.js';
 import type { Telemetry } from '../telemetry/events.js';
 import { requireTwilioSignature, type SignatureSettings } from './signature.js';
+import { INBOUND_TOKEN_TTL_MS, type StreamTokens } from './stream-token.js';
 import { busyTwiml, connectStreamTwiml, mediaStreamUrl } from './twiml.js';
 
 /** A call-progress callback, as Twilio posts it (§7 of the protocol notes). */
@@ -25,6 +26,10 @@ export interface WebhookDeps {
   logger: Logger;
   telemetry: Telemetry;
   isDraining: () => boolean;
+  /** True when no further call may start: MAX_CONCURRENT_CALLS streams are open. */
+  atCapacity: () => boolean;
+  /** Mints each call's stream token; undefined without TWILIO_AUTH_TOKEN (the bare URL is then used). */
+  streamTokens: StreamTokens | undefined;
   /** Applies a call-progress callback; the task service plugs in here. */
   onCallStatus?: (update: CallStatusUpdate) => void | Promise<void>;
 }
@@ -40,6 +45,31 @@ const optionalInt = (value: string | undefined): number | undefined => {
   return Number.isInteger(n) ? n : undefined;
 };
 
+const withCallSid = (callSid: string | undefined): { callSid?: string } => (callSid ? { callSid } : {});
+
+/** One debug line per Twilio request that passed its signature check: what came in, for whom. */
+function logWebhook(logger: Logger) {
+  return (req: Request, _res: Response, next: NextFunction): void => {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const fields: Record<string, string> = { path: req.path };
+    for (const [name, key] of WEBHOOK_LOG_FIELDS) {
+      const value = field(body, name);
+      if (value !== undefined) fields[key] = value;
+    }
+    logger.debug('twilio webhook', fields);
+    next();
+  };
+}
+
+/** Body fields worth a line; phone numbers stay out (the call's own log lines mask them). */
+const WEBHOOK_LOG_FIELDS: ReadonlyArray<[string, string]> = [
+  ['CallSid', 'callSid'],
+  ['CallStatus', 'callStatus'],
+  ['SequenceNumber', 'sequence'],
+  ['AnsweredBy', 'answeredBy'],
+  ['Direction', 'direction'],
+];
+
 /** The origin Twilio should stream to: PUBLIC_URL, or for local use without one, the request's own Host. */
 function streamOrigin(publicUrl: string | undefined, req: Request): string {
   return publicUrl ?? `https://${req.headers.host ?? 'localhost'}`;
@@ -49,25 +79,33 @@ export function twilioWebhookRoutes(deps: WebhookDeps): Router {
   const router = Router();
   // Per route rather than router.use: express-ws routes the media-stream upgrade through this
   // prefix too, and that upgrade has its own check before it completes.
-  const webhook = [express.urlencoded({ extended: false, limit: '64kb' }), requireTwilioSignature(deps.signature, deps.logger)];
+  const webhook = [express.urlencoded({ extended: false, limit: '64kb' }), requireTwilioSignature(deps.signature, deps.logger), logWebhook(deps.logger)];
 
   router.post('/voice', webhook, (req: Request, res: Response) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
     const callSid = field(body, 'CallSid');
-    res.type('text/xml');
-    if (deps.isDraining()) {
-      deps.logger.warn('refused a call while draining', { callSid });
-      res.send(busyTwiml());
+    const refusal = deps.isDraining() ? 'draining' : deps.atCapacity() ? 'at_capacity' : undefined;
+    if (refusal) {
+      deps.logger.warn(refusal === 'draining' ? 'refused a call while draining' : 'refused a call: MAX_CONCURRENT_CALLS streams are open', withCallSid(callSid));
+      deps.telemetry.record('twilio', 'call_refused', { ...withCallSid(callSid), reason: refusal });
+      res.type('text/xml').send(busyTwiml());
       return;
     }
+    // With signature checks on, only a tokened stream URL is accepted, and its token is bound to the CallSid.
+    if (deps.streamTokens && !callSid) {
+      res.status(400).json({ error: 'invalid_request', message: 'CallSid is required' });
+      return;
+    }
+    const token = deps.streamTokens?.issue({ kind: 'inbound', callSid: callSid! }, INBOUND_TOKEN_TTL_MS);
     const taskId = typeof req.query.taskId === 'string' ? req.query.taskId : field(body, 'taskId');
-    const twiml = connectStreamTwiml(mediaStreamUrl(streamOrigin(deps.signature.publicUrl, req)), {
+    res.type('text/xml');
+    const twiml = connectStreamTwiml(mediaStreamUrl(streamOrigin(deps.signature.publicUrl, req), token), {
       taskId,
       from: field(body, 'From'),
       to: field(body, 'To'),
       direction: field(body, 'Direction'),
     });
-    deps.telemetry.record('twilio', 'voice_webhook', { callSid, taskId });
+    deps.telemetry.record('twilio', 'voice_webhook', { ...withCallSid(callSid), ...(taskId && { taskId }) });
     res.send(twiml);
   });
 

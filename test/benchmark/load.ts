@@ -94,7 +94,7 @@ export async function runLoadSuite(opts: LoadOptions): Promise<LoadResult> {
   let child: GatewayChild | undefined;
   try {
     child = await startGatewayChild({
-      env: { ...mode.env, DATA_DIR: dataDir, RECORDINGS_DIR: path.join(root, 'recordings'), LOG_LEVEL: 'warn', DRAIN_TIMEOUT_S: '5' },
+      env: { ...mode.env, DATA_DIR: dataDir, RECORDINGS_DIR: path.join(root, 'recordings'), LOG_LEVEL: 'warn', DRAIN_TIMEOUT_S: '5', MAX_CONCURRENT_CALLS: '100000' },
       startTimeoutMs: CHILD_START_TIMEOUT_MS,
       nodeArgs: opts.nodeArgs,
       cpus: opts.layout?.measured,

@@ -295,7 +295,8 @@ describe('task API', function () {
       expect(form.get('Timeout')).to.equal('25');
       expect(form.has('MachineDetection')).to.equal(false);
       const twiml = form.get('Twiml')!;
-      expect(twiml).to.contain('<Stream url="wss://gw.example.com/twilio/media-stream">');
+      // With signature checks on, the stream URL carries the call's own token as a path segment.
+      expect(twiml).to.match(/<Stream url="wss:\/\/gw\.example\.com\/twilio\/media-stream\/[\w-]+\.[\w-]+">/);
       expect(twiml).to.contain(`<Parameter name="taskId" value="${task.id}"/>`);
       expect(twiml).to.contain('<Parameter name="direction" value="outbound-api"/>');
       expect(twiml).to.not.contain('Not in the TwiML');

@@ -2,10 +2,10 @@
 // Voice Agent speaking the real converse protocol on the other, both over real sockets.
 import { expect } from 'chai';
 import nock from 'nock';
-import { FakeTwilioCaller } from '../fakes/twilio-caller.js';
+import { FakeTwilioCaller, randomSid } from '../fakes/twilio-caller.js';
 import { FakeDeepgramAgent, REPLY_TEXT, type FakeAgentOptions, type FakeAgentSession } from '../fakes/fake-deepgram-agent.js';
 import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
-import { twilioSignature } from '../helpers/twilio-signing.js';
+import { inboundStream } from '../helpers/twilio-stream.js';
 import { readMulawWav, readPcmWav } from '../../src/audio/wav-io.js';
 import { DeepgramAgent } from '../../src/agents/deepgram/agent.js';
 import { agentUnavailablePrompt } from '../../src/agents/prompts.js';
@@ -49,11 +49,14 @@ async function setUp(fakeOptions: FakeAgentOptions = {}, env: Env = {}, deps: (f
     deps(fake),
   );
   const clearWall: number[] = [];
-  const headers = env.TWILIO_AUTH_TOKEN ? { 'X-Twilio-Signature': twilioSignature(env.TWILIO_AUTH_TOKEN, `${PUBLIC}/twilio/media-stream`.replace('https:', 'wss:')) } : undefined;
+  // With signature checks on, the call's stream URL comes from the voice webhook, as Twilio gets it.
+  const callSid = randomSid('CA');
+  const stream = env.TWILIO_AUTH_TOKEN ? await inboundStream(t, env.TWILIO_AUTH_TOKEN, callSid) : { url: t.wsUrl, headers: undefined };
   const caller = new FakeTwilioCaller({
-    url: t.wsUrl,
+    url: stream.url,
     speed: SPEED,
-    headers,
+    headers: stream.headers,
+    callSid,
     customParameters: { taskId: 'task_dg' },
     onEvent: (e) => e.kind === 'clear' && clearWall.push(Date.now()),
   });

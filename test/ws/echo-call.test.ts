@@ -2,9 +2,9 @@
 // gateway with the echo agent, and we check what the caller hears and what the WAV holds.
 import { expect } from 'chai';
 import WebSocket from 'ws';
-import { FakeTwilioCaller } from '../fakes/twilio-caller.js';
+import { FakeTwilioCaller, randomSid } from '../fakes/twilio-caller.js';
 import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
-import { twilioSignature } from '../helpers/twilio-signing.js';
+import { inboundStream } from '../helpers/twilio-stream.js';
 import { readMulawWav, readPcmWav } from '../../src/audio/wav-io.js';
 import { decodeMulaw } from '../../src/audio/mulaw.js';
 import { FRAME_BYTES, MULAW_SILENCE } from '../../src/twilio/protocol.js';
@@ -275,8 +275,9 @@ describe('media stream upgrade checks', function () {
       const err = await unsigned.connect().then(() => undefined, (e: Error) => e);
       expect(err?.message).to.contain('403');
       unsigned.close();
-      const signature = twilioSignature(TOKEN, 'wss://gw.example.com/twilio/media-stream');
-      const signed = new FakeTwilioCaller({ url: t.wsUrl, speed: SPEED, headers: { 'X-Twilio-Signature': signature } });
+      const callSid = randomSid('CA');
+      const stream = await inboundStream(t, TOKEN, callSid);
+      const signed = new FakeTwilioCaller({ url: stream.url, speed: SPEED, headers: stream.headers, callSid });
       await signed.connect();
       await signed.streamSilence(100);
       await signed.stop();

@@ -10,11 +10,11 @@ import type { LiveMessage } from '../../src/live/bus.js';
 import type { CallAnalysis } from '../../src/tasks/model.js';
 import type { TaskView } from '../../src/tasks/view.js';
 import { readMulawWav } from '../../src/audio/wav-io.js';
-import { FakeTwilioCaller } from '../fakes/twilio-caller.js';
+import { FakeTwilioCaller, randomSid } from '../fakes/twilio-caller.js';
 import { scriptedAgents, type ScriptedAgent } from '../helpers/scripted-agent.js';
 import { api, chatCompletion, eventually, postStatus, Watcher, type CallbackSigning } from '../helpers/task-api.js';
 import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
-import { twilioSignature } from '../helpers/twilio-signing.js';
+import { signedStream } from '../helpers/twilio-stream.js';
 
 const SID = 'AC' + 'fedcba9876543210'.repeat(2);
 const TOKEN = 'call-test-token';
@@ -107,15 +107,25 @@ describe('task calls, end to end', function () {
     const task = await createTask(t, { to: TO, prompt: 'Confirm the appointment', greeting: 'Hello from the clinic' });
     const [first, second] = [await watch(t, task.id), await watch(t, task.id)];
 
-    const caller = newCaller(t, {
-      headers: { 'X-Twilio-Signature': twilioSignature(TOKEN, 'wss://gw.example.com/twilio/media-stream') },
-      customParameters: { taskId: task.id, to: TO, from: FROM, direction: 'outbound-api' },
-    });
-    const callSid = caller.callSid;
-    nock('https://api.twilio.com').post(`/2010-04-01/Accounts/${SID}/Calls.json`).reply(201, { sid: callSid, status: 'queued' });
+    const callSid = randomSid('CA');
+    let twiml = '';
+    nock('https://api.twilio.com')
+      .post(`/2010-04-01/Accounts/${SID}/Calls.json`)
+      .reply(async (req: Request) => {
+        twiml = new URLSearchParams(await req.text()).get('Twiml')!;
+        return [201, { sid: callSid, status: 'queued' }];
+      });
     const placed = await api<TaskView>(t, 'POST', `/api/tasks/${task.id}/call`);
     expect(placed.status).to.equal(200);
     expect(placed.body).to.include({ status: 'queued', callSid });
+    // Twilio streams to the URL in the dial's TwiML, signing the upgrade over it.
+    const stream = signedStream(t, TOKEN, twiml);
+    const caller = newCaller(t, {
+      url: stream.url,
+      headers: stream.headers,
+      callSid,
+      customParameters: { taskId: task.id, to: TO, from: FROM, direction: 'outbound-api' },
+    });
 
     const status = (CallStatus: string, seq: number, extra: Record<string, string> = {}) =>
       postStatus(t!, { CallSid: callSid, AccountSid: SID, CallStatus, SequenceNumber: String(seq), ...extra }, { taskId: task.id, signing: SIGNING });
