@@ -1,6 +1,10 @@
 import { expect } from 'chai';
+import { Writable } from 'node:stream';
+import winston from 'winston';
+import WebSocket from 'ws';
 import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
 import { twilioSignature } from '../helpers/twilio-signing.js';
+import { inboundStream } from '../helpers/twilio-stream.js';
 
 const TOKEN = 'test-auth-token';
 const PUBLIC = 'https://gw.example.com';
@@ -8,6 +12,19 @@ const voiceParams = { CallSid: 'CA0001', From: '+15550001111', To: '+15550002222
 
 function form(params: Record<string, string>): string {
   return new URLSearchParams(params).toString();
+}
+
+/** A debug-level logger whose lines (as winston hands them over) land in `lines`. */
+function capturingLogger(): { logger: winston.Logger; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  const stream = new Writable({
+    objectMode: true,
+    write(info: Record<string, unknown>, _encoding, done) {
+      lines.push({ ...info });
+      done();
+    },
+  });
+  return { logger: winston.createLogger({ level: 'debug', transports: [new winston.transports.Stream({ stream })] }), lines };
 }
 
 async function post(base: string, path: string, params: Record<string, string>, signature?: string): Promise<Response> {
@@ -24,11 +41,11 @@ describe('Twilio webhooks and health', () => {
     before(async () => (t = await startTestGateway({ PUBLIC_URL: PUBLIC })));
     after(() => t.close());
 
-    it('GET /health reports status, version, uptime, agent and active calls', async () => {
+    it('GET /health reports status, version, uptime, agent, calls, streams without start yet, and the call cap', async () => {
       const res = await fetch(`${t.baseUrl}/health`);
       expect(res.status).to.equal(200);
       const body = (await res.json()) as Record<string, unknown>;
-      expect(body).to.include({ status: 'ok', agent: 'echo', active_calls: 0 });
+      expect(body).to.include({ status: 'ok', agent: 'echo', active_calls: 0, pending_streams: 0, max_concurrent_calls: 150 });
       expect(body.version).to.match(/^\d+\.\d+\.\d+/);
       expect(body.uptime_s).to.be.a('number');
     });
@@ -95,10 +112,51 @@ describe('Twilio webhooks and health', () => {
       expect(res.status).to.equal(403);
     });
 
+    it('names a per-call stream URL, a token in its path, in the TwiML', async () => {
+      const signature = twilioSignature(TOKEN, `${PUBLIC}/twilio/voice`, voiceParams);
+      const twiml = await (await post(t.baseUrl, '/twilio/voice', voiceParams, signature)).text();
+      expect(twiml).to.match(/<Stream url="wss:\/\/gw\.example\.com\/twilio\/media-stream\/[\w-]+\.[\w-]+">/);
+    });
+
     it('checks /twilio/status too', async () => {
       const params = { CallSid: 'CA1', CallStatus: 'completed', SequenceNumber: '3' };
       expect((await post(t.baseUrl, '/twilio/status', params)).status).to.equal(403);
       expect((await post(t.baseUrl, '/twilio/status', params, twilioSignature(TOKEN, `${PUBLIC}/twilio/status`, params))).status).to.equal(204);
+    });
+  });
+
+  describe('logs', () => {
+    it('a rejected signature names the URL it was checked against; an accepted webhook is one debug line without empty fields', async () => {
+      const { logger, lines } = capturingLogger();
+      const t = await startTestGateway({ PUBLIC_URL: PUBLIC, TWILIO_AUTH_TOKEN: TOKEN }, { logger });
+      try {
+        const forged = twilioSignature(TOKEN, 'https://old-tunnel.example.com/twilio/voice', voiceParams);
+        expect((await post(t.baseUrl, '/twilio/voice', voiceParams, forged)).status).to.equal(403);
+        const rejected = lines.find((l) => l.level === 'warn' && String(l.message).includes('signature'));
+        expect(rejected).to.include({ checkedUrl: 'https://gw.example.com/twilio/voice', hasSignature: true });
+
+        const params = { CallSid: 'CA9', CallStatus: 'ringing', SequenceNumber: '1' };
+        expect((await post(t.baseUrl, '/twilio/status', params, twilioSignature(TOKEN, `${PUBLIC}/twilio/status`, params))).status).to.equal(204);
+        const debug = lines.filter((l) => l.level === 'debug' && l.message === 'twilio webhook');
+        expect(debug).to.have.length(1);
+        expect(debug[0]).to.include({ path: '/status', callSid: 'CA9', callStatus: 'ringing', sequence: '1' });
+
+        // The media-stream upgrade too: its checked URL, with the call's token left out of the log.
+        const stream = await inboundStream(t, TOKEN, 'CA10');
+        const ws = new WebSocket(stream.url, { headers: { 'X-Twilio-Signature': twilioSignature(TOKEN, stream.publicUrl.replace('gw.', 'old.')) } });
+        ws.on('error', () => undefined);
+        const status = await new Promise<number | undefined>((resolve) => {
+          ws.once('unexpected-response', (_req, res) => resolve(res.statusCode));
+          ws.once('open', () => resolve(101));
+        });
+        ws.terminate();
+        expect(status).to.equal(403);
+        const refused = lines.find((l) => l.message === 'refused a media-stream upgrade');
+        expect(refused).to.include({ why: 'bad_signature', checkedUrl: 'wss://gw.example.com/twilio/media-stream/{token}' });
+        for (const line of lines) expect(Object.values(line), JSON.stringify(line)).to.not.include(undefined);
+      } finally {
+        await t.close();
+      }
     });
   });
 

@@ -36,7 +36,7 @@ function upgradeStatus(url: string, headers: Record<string, string> = {}): Promi
       res.resume();
       ws.terminate();
     });
-    ws.once('error', (err) => reject(err));
+    ws.on('error', (err) => reject(err));
   });
 }
 
