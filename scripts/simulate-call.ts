@@ -3,7 +3,7 @@
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { readMulawWav } from '../src/audio/wav-io.js';
-import { FakeTwilioCaller, type CallerEvent } from '../test/fakes/twilio-caller.js';
+import { FakeTwilioCaller, randomSid, type CallerEvent } from '../test/fakes/twilio-caller.js';
 
 const MEDIA_STREAM_PATH = '/twilio/media-stream';
 const DTMF_GAP_MS = 200;
@@ -25,8 +25,9 @@ Plays Twilio's side of a <Connect><Stream> call against the gateway's media-stre
   --speed N           1 = real time, 10 = ten times faster, Infinity = as fast as possible (default 1)
   --dtmf DIGIT        DTMF digit to press after the audio; repeatable
   --param KEY=VALUE   start.customParameters entry; repeatable
-  --auth-token T      Twilio auth token: signs the upgrade (X-Twilio-Signature) ...
-  --public-url URL    ... over wss://<host of this URL>${MEDIA_STREAM_PATH}; both or neither
+  --auth-token T      Twilio auth token: act as Twilio with signature checks on (signed POST
+  --public-url URL    /twilio/voice, then the call's own stream URL from its TwiML, signed
+                      over <this URL's host>); both or neither
   --out FILE          where to save what the caller heard (default recordings/simulated-heard-<time>.wav)
   --tail-ms MS        silence to keep streaming after the audio, for the agent's reply (default 4000)
   -h, --help          this text
@@ -111,19 +112,44 @@ function parseOptions(argv: string[]): SimulateOptions | undefined {
   };
 }
 
-/** Twilio signs the media-stream upgrade over the public wss:// URL with no params. */
-async function signatureHeaders(signing: SimulateOptions['signing']): Promise<Record<string, string>> {
-  if (!signing) return {};
-  let host: string;
+interface StreamTarget {
+  url: string;
+  headers: Record<string, string>;
+  callSid: string | undefined;
+}
+
+/**
+ * With signature checks on, each call has its own stream URL (a token in its path), so do what
+ * Twilio does: POST the signed voice webhook for a new CallSid, take the stream URL from the
+ * TwiML, and sign the upgrade over that public wss:// URL.
+ */
+async function streamTarget(opts: SimulateOptions): Promise<StreamTarget> {
+  const signing = opts.signing;
+  if (!signing) return { url: opts.url, headers: {}, callSid: undefined };
+  let publicOrigin: string;
   try {
-    host = new URL(signing.publicUrl).host;
+    publicOrigin = new URL(signing.publicUrl).origin;
   } catch {
     throw new Error(`--public-url is not a URL: "${signing.publicUrl}"`);
   }
   // Loaded only when signing: the twilio SDK is large.
   const { default: twilio } = await import('twilio');
-  const signature = twilio.getExpectedTwilioSignature(signing.authToken, `wss://${host}${MEDIA_STREAM_PATH}`, {});
-  return { 'X-Twilio-Signature': signature };
+  const callSid = randomSid('CA');
+  const body = { CallSid: callSid, Direction: 'inbound' };
+  const local = new URL(opts.url);
+  const res = await fetch(`${local.protocol === 'wss:' ? 'https:' : 'http:'}//${local.host}/twilio/voice`, {
+    method: 'POST',
+    headers: { 'x-twilio-signature': twilio.getExpectedTwilioSignature(signing.authToken, `${publicOrigin}/twilio/voice`, body) },
+    body: new URLSearchParams(body),
+  });
+  const twiml = await res.text();
+  const streamUrl = /<Stream url="([^"]+)"/.exec(twiml)?.[1];
+  if (!res.ok || streamUrl === undefined) throw new Error(`POST /twilio/voice answered ${res.status} without a stream URL: ${twiml.slice(0, 200)}`);
+  return {
+    url: `${local.protocol}//${local.host}${new URL(streamUrl).pathname}`,
+    headers: { 'X-Twilio-Signature': twilio.getExpectedTwilioSignature(signing.authToken, streamUrl, {}) },
+    callSid,
+  };
 }
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(3)}s`;
@@ -205,14 +231,16 @@ function printSummary(caller: FakeTwilioCaller, out: string): void {
 async function simulate(opts: SimulateOptions): Promise<number> {
   const audio = await Promise.all(opts.wavs.map((file) => readMulawWav(file)));
   const printer = new EventPrinter();
+  const target = await streamTarget(opts);
   const caller = new FakeTwilioCaller({
-    url: opts.url,
-    headers: await signatureHeaders(opts.signing),
+    url: target.url,
+    headers: target.headers,
+    callSid: target.callSid,
     customParameters: opts.params,
     speed: opts.speed,
     onEvent: (e) => printer.print(e),
   });
-  console.log(`calling ${opts.url} as ${caller.callSid} (stream ${caller.streamSid}) at speed ${opts.speed}`);
+  console.log(`calling ${target.url} as ${caller.callSid} (stream ${caller.streamSid}) at speed ${opts.speed}`);
   try {
     await caller.connect();
   } catch (err) {
