@@ -32,7 +32,6 @@ import { telemetryRoutes } from './telemetry/routes.js';
 import { mediaStreamRoute, mountMediaStream } from './twilio/media-stream.js';
 import { openSqliteStreamClaims, type StreamClaims } from './twilio/stream-claims.js';
 import { StreamGate } from './twilio/stream-admission.js';
-import { StreamTokens } from './twilio/stream-token.js';
 import { twilioWebhookRoutes, type CallStatusUpdate } from './twilio/webhooks.js';
 
 export interface GatewayDeps {
@@ -54,7 +53,7 @@ export interface GatewayDeps {
   llm?: LlmClient;
   /** How long an early Twilio status callback waits for the ones numbered before it (default 2000). */
   callbackHoldMs?: number;
-  /** Single-use claims of media-stream tokens; by default in the SQLite database in DATA_DIR. */
+  /** Single-use claims of media-stream tokens; by default in the SQLite database in DATA_DIR. The gateway closes them. */
   streamClaims?: StreamClaims;
   /** Wall clock (epoch ms) for stream-token expiry; tests move it forward. */
   clock?: () => number;
@@ -100,10 +99,10 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
 
   const store = deps.taskStore ?? openSqliteTaskStore(config.dataDir);
   // With an auth token, every stream URL carries a per-call token (loadConfig guarantees PUBLIC_URL then).
-  const streamTokens = authToken ? new StreamTokens(authToken, deps.clock) : undefined;
-  const streamClaims = streamTokens ? (deps.streamClaims ?? openSqliteStreamClaims(config.dataDir, deps.clock)) : undefined;
-  const gate =
-    streamTokens && streamClaims ? new StreamGate({ authToken: authToken!, publicUrl: config.publicUrl! }, streamTokens, streamClaims) : undefined;
+  const gate = authToken
+    ? new StreamGate({ authToken, publicUrl: config.publicUrl! }, deps.streamClaims ?? openSqliteStreamClaims(config.dataDir, deps.clock), deps.clock)
+    : undefined;
+  const streamTokens = gate?.tokens;
   const bus = new LiveBus((taskId, err) => logger.error('a live watcher failed', { taskId, error: err.message }));
   const tasks = createTaskDomain({
     config,
@@ -149,9 +148,10 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
       if (!verdict.ok) {
         // A bad signature usually means PUBLIC_URL no longer matches the URL Twilio calls (a new tunnel).
         const checked = verdict.why === 'bad_signature' ? { checkedUrl: gate.checkedUrl() } : {};
-        logger.warn('refused a media-stream upgrade', { why: verdict.why, ...checked, remote });
+        const error = verdict.error === undefined ? {} : { error: verdict.error };
+        logger.log(verdict.status >= 500 ? 'error' : 'warn', 'refused a media-stream upgrade', { why: verdict.why, ...checked, ...error, remote });
         telemetry.record('media_stream', 'stream_refused', { reason: verdict.why });
-        return done(false, 403, verdict.message);
+        return done(false, verdict.status, verdict.message);
       }
     }
     done(true);
@@ -256,7 +256,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
         server.closeAllConnections();
       });
       store.close();
-      streamClaims?.close();
+      gate?.close();
       loopMonitor.stop();
       await telemetry.close();
     },

@@ -7,11 +7,11 @@ import { type Admission, type StreamStart } from '../call/admission.js';
 import { MEDIA_STREAM_PATH } from './media-stream.js';
 import { isValidUpgradeSignature, upgradeSignatureUrl, type SignatureKeys } from './signature.js';
 import type { StreamClaims } from './stream-claims.js';
-import { bindingAdmits, type StreamTicket, type StreamTokens } from './stream-token.js';
+import { bindingAdmits, StreamTokens, type StreamTicket } from './stream-token.js';
 
-export type UpgradeRefusal = 'no_token' | 'bad_signature' | 'malformed_token' | 'bad_token_signature' | 'expired_token' | 'token_used';
+export type UpgradeRefusal = 'no_token' | 'bad_signature' | 'malformed_token' | 'bad_token_signature' | 'expired_token' | 'token_used' | 'claim_failed';
 
-export type UpgradeVerdict = { ok: true } | { ok: false; why: UpgradeRefusal; message: string };
+export type UpgradeVerdict = { ok: true } | { ok: false; why: UpgradeRefusal; status: 403 | 503; message: string; error?: string };
 
 const MESSAGES: Record<UpgradeRefusal, string> = {
   no_token: 'this stream URL has no token: use the one in the TwiML of the call',
@@ -20,18 +20,24 @@ const MESSAGES: Record<UpgradeRefusal, string> = {
   bad_token_signature: 'the stream token is not valid',
   expired_token: 'the stream token has expired',
   token_used: 'the stream token was already used',
+  claim_failed: 'the stream token could not be checked; try again',
 };
 
-const refuse = (why: UpgradeRefusal): UpgradeVerdict => ({ ok: false, why, message: MESSAGES[why] });
+const refuse = (why: UpgradeRefusal): UpgradeVerdict => ({ ok: false, why, status: 403, message: MESSAGES[why] });
 
 export class StreamGate {
+  /** Mints the per-call tokens the TwiML carries (inbound webhook, outbound dial). */
+  readonly tokens: StreamTokens;
   private readonly tickets = new WeakMap<IncomingMessage, StreamTicket>();
 
+  /** `now` is the wall clock of token expiry (epoch ms); tests move it forward. */
   constructor(
     private readonly keys: SignatureKeys,
-    private readonly tokens: StreamTokens,
     private readonly claims: StreamClaims,
-  ) {}
+    now?: () => number,
+  ) {
+    this.tokens = new StreamTokens(keys.authToken, now);
+  }
 
   /** Signature first, then the token, and the claim last: a forged upgrade cannot use up a real call's token. */
   checkUpgrade(req: IncomingMessage, token: string | undefined): UpgradeVerdict {
@@ -39,7 +45,14 @@ export class StreamGate {
     if (!isValidUpgradeSignature(this.keys, req)) return refuse('bad_signature');
     const checked = this.tokens.verify(token);
     if (!checked.ok) return refuse(checked.why === 'expired' ? 'expired_token' : checked.why === 'malformed' ? 'malformed_token' : 'bad_token_signature');
-    if (!this.claims.claim(checked.ticket.id, checked.ticket.expiresAtMs)) return refuse('token_used');
+    let first: boolean;
+    try {
+      first = this.claims.claim(checked.ticket.id, checked.ticket.expiresAtMs);
+    } catch (err) {
+      // A database that cannot answer (busy past its timeout, a disk error) refuses this stream, never the process.
+      return { ok: false, why: 'claim_failed', status: 503, message: MESSAGES.claim_failed, error: (err as Error).message };
+    }
+    if (!first) return refuse('token_used');
     this.tickets.set(req, checked.ticket);
     return { ok: true };
   }
@@ -50,6 +63,10 @@ export class StreamGate {
     // Unreachable with the gate on (every accepted upgrade has a ticket), but never admit blindly.
     if (!ticket) return () => ({ ok: false, reason: 'the stream was not admitted at its upgrade' });
     return (start) => bindingAdmits(ticket.binding, start);
+  }
+
+  close(): void {
+    this.claims.close();
   }
 
   /** The URL a signature was checked against, token left out: enough to spot a changed tunnel URL. */

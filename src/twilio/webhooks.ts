@@ -45,6 +45,7 @@ const optionalInt = (value: string | undefined): number | undefined => {
   return Number.isInteger(n) ? n : undefined;
 };
 
+/** Log fields leave out what the request did not carry (no `callSid=undefined`). */
 const withCallSid = (callSid: string | undefined): { callSid?: string } => (callSid ? { callSid } : {});
 
 /** One debug line per Twilio request that passed its signature check: what came in, for whom. */
@@ -87,16 +88,19 @@ export function twilioWebhookRoutes(deps: WebhookDeps): Router {
     const refusal = deps.isDraining() ? 'draining' : deps.atCapacity() ? 'at_capacity' : undefined;
     if (refusal) {
       deps.logger.warn(refusal === 'draining' ? 'refused a call while draining' : 'refused a call: MAX_CONCURRENT_CALLS streams are open', withCallSid(callSid));
-      deps.telemetry.record('twilio', 'call_refused', { ...withCallSid(callSid), reason: refusal });
+      deps.telemetry.record('twilio', 'call_refused', { callSid, reason: refusal });
       res.type('text/xml').send(busyTwiml());
       return;
     }
     // With signature checks on, only a tokened stream URL is accepted, and its token is bound to the CallSid.
-    if (deps.streamTokens && !callSid) {
-      res.status(400).json({ error: 'invalid_request', message: 'CallSid is required' });
-      return;
+    let token: string | undefined;
+    if (deps.streamTokens) {
+      if (!callSid) {
+        res.status(400).json({ error: 'invalid_request', message: 'CallSid is required' });
+        return;
+      }
+      token = deps.streamTokens.issue({ kind: 'inbound', callSid }, INBOUND_TOKEN_TTL_MS);
     }
-    const token = deps.streamTokens?.issue({ kind: 'inbound', callSid: callSid! }, INBOUND_TOKEN_TTL_MS);
     const taskId = typeof req.query.taskId === 'string' ? req.query.taskId : field(body, 'taskId');
     res.type('text/xml');
     const twiml = connectStreamTwiml(mediaStreamUrl(streamOrigin(deps.signature.publicUrl, req), token), {
@@ -105,7 +109,7 @@ export function twilioWebhookRoutes(deps: WebhookDeps): Router {
       to: field(body, 'To'),
       direction: field(body, 'Direction'),
     });
-    deps.telemetry.record('twilio', 'voice_webhook', { ...withCallSid(callSid), ...(taskId && { taskId }) });
+    deps.telemetry.record('twilio', 'voice_webhook', { callSid, taskId });
     res.send(twiml);
   });
 

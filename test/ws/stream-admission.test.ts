@@ -138,6 +138,14 @@ describe('media stream admission', function () {
       expect(await upgradeStatus(stream.url, stream.headers)).to.equal(101);
     });
 
+    it('refuses the stream with 503, and keeps serving, when the claims database fails', async () => {
+      const failing = { claim: (): boolean => { throw new Error('SQLITE_BUSY: database is locked'); }, close: () => undefined };
+      const t = await start(SIGNED_ENV, { streamClaims: failing });
+      const stream = await inboundStream(t, TOKEN, randomSid('CA'));
+      expect(await upgradeStatus(stream.url, stream.headers)).to.equal(503);
+      expect((await fetch(`${t.baseUrl}/health`)).status).to.equal(200);
+    });
+
     it('refuses a token the gateway did not issue, signed or not', async () => {
       const t = await start(SIGNED_ENV);
       const stream = await inboundStream(t, TOKEN, randomSid('CA'));
