@@ -72,16 +72,11 @@ export class TaskCallHooks implements CallHooks {
       this.deps.logger.warn('a media stream names a task that does not exist', { taskId, callSid: call.callSid });
       return;
     }
+    // admit() let this stream in: the task has not ended and has no other CallSid.
     this.deps.streams.add(taskId);
     if (task.callSid === undefined) this.adoptCallSid(taskId, call.callSid);
-    else if (task.callSid !== call.callSid) {
-      this.deps.logger.warn('a media stream for the task carries another CallSid', { taskId, callSid: call.callSid, taskCallSid: task.callSid });
-    }
     // The stream runs only on an answered call, whether or not Twilio's callback said so yet.
     if (canTransition(task.status, 'in-progress')) this.deps.transitions.move(taskId, 'in-progress', {}, 'media-stream');
-    else if (TERMINAL_STATUSES.has(task.status)) {
-      this.deps.logger.warn('a media stream started for a task that has already ended', { taskId, status: task.status });
-    }
   }
 
   transcript(call: CallContext, line: TranscriptLine): void {
