@@ -37,7 +37,7 @@ export function outboundTokenTtlMs(ringTimeoutS: number): number {
   return ringTimeoutS * 1000 + OUTBOUND_TOKEN_MARGIN_MS;
 }
 
-/** Far above a real token (about 200 characters); a longer path segment is not worth decoding. */
+/** Far above a real token (about 300 characters); a longer path segment is not worth decoding. */
 const MAX_TOKEN_LENGTH = 1024;
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
 const KEY_LABEL = 'media-stream-token/v1';
@@ -55,7 +55,7 @@ export class StreamTokens {
   issue(binding: StreamBinding, ttlMs: number): string {
     const ticket: StreamTicket = { id: randomBytes(16).toString('base64url'), expiresAtMs: this.now() + ttlMs, binding };
     const payload = Buffer.from(JSON.stringify(ticket)).toString('base64url');
-    return `${payload}.${this.mac(payload).toString('base64url')}`;
+    return `${payload}.${this.mac(payload)}`;
   }
 
   /** Checks shape, MAC (in constant time) and expiry; says nothing about whether it was used. */
@@ -63,8 +63,9 @@ export class StreamTokens {
     if (token.length > MAX_TOKEN_LENGTH) return { ok: false, why: 'malformed' };
     const [payload, mac, ...rest] = token.split('.');
     if (!payload || !mac || rest.length > 0 || !BASE64URL.test(payload) || !BASE64URL.test(mac)) return { ok: false, why: 'malformed' };
-    const expected = this.mac(payload);
-    const given = Buffer.from(mac, 'base64url');
+    // Compared as text: another spelling of the same MAC bytes (base64's spare bits) is not our token.
+    const expected = Buffer.from(this.mac(payload));
+    const given = Buffer.from(mac);
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { ok: false, why: 'bad_signature' };
     const ticket = parseTicket(Buffer.from(payload, 'base64url').toString('utf8'));
     if (!ticket) return { ok: false, why: 'malformed' };
@@ -72,8 +73,8 @@ export class StreamTokens {
     return { ok: true, ticket };
   }
 
-  private mac(payload: string): Buffer {
-    return createHmac('sha256', this.key).update(payload).digest();
+  private mac(payload: string): string {
+    return createHmac('sha256', this.key).update(payload).digest('base64url');
   }
 }
 
@@ -87,7 +88,7 @@ export function bindingAdmits(binding: StreamBinding, start: StreamStart): Admis
 
 const isText = (value: unknown): value is string => typeof value === 'string' && value.length > 0;
 
-/** Our own MAC vouches for the payload; this only guards against a key shared with older code. */
+/** The MAC vouches for the payload, so this is a shape check: a payload of another format under the same key is refused, not misread. */
 function parseTicket(json: string): StreamTicket | undefined {
   let value: unknown;
   try {

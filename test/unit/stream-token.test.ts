@@ -41,6 +41,11 @@ describe('twilio/stream-token', () => {
     expect(tokens.verify(`${payload}.${mac(derivedKey, other)}`)).to.deep.equal({ ok: false, why: 'bad_signature' });
     expect(tokens.verify(`${other}.${mac(AUTH, other)}`)).to.deep.equal({ ok: false, why: 'bad_signature' });
     expect(new StreamTokens('another-auth-token', () => now).verify(token)).to.deep.equal({ ok: false, why: 'bad_signature' });
+    // The same MAC bytes spelled with base64's spare low bits set: a different URL, so not our token.
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const respelled = signature.slice(0, -1) + alphabet[alphabet.indexOf(signature.at(-1)!) ^ 1];
+    expect(Buffer.from(respelled, 'base64url').equals(Buffer.from(signature, 'base64url'))).to.equal(true);
+    expect(tokens.verify(`${payload}.${respelled}`)).to.deep.equal({ ok: false, why: 'bad_signature' });
   });
 
   it('refuses malformed tokens without decoding them', () => {
