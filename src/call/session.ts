@@ -3,7 +3,7 @@
 // end always finalizes the recording and reports the call.
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { AgentAction, AgentBridge, AgentFactory, AgentSink, CallContext, TranscriptLine, UtterancePlayed } from '../agents/bridge.js';
+import type { AgentBridge, AgentFactory, AgentSink, CallContext, TranscriptLine, UtterancePlayed } from '../agents/bridge.js';
 import type { VadConfig } from '../config.js';
 import { CallRecorder, type RecordingInfo } from '../audio/recorder.js';
 import type { Logger } from '../telemetry/logger.js';
@@ -20,6 +20,7 @@ import {
   type ProtocolErrorKind,
   type StartEvent,
 } from '../twilio/protocol.js';
+import { CallEnding, DEFAULT_PLAYOUT_TIMEOUT_MS } from './call-ending.js';
 import { Playback, type PlaybackStats } from './playback.js';
 import { TurnLatencyObserver } from './turn-latency.js';
 
@@ -98,7 +99,7 @@ export interface CallSessionDeps {
    */
   callOverrides?: (taskId: string) => { prompt?: string; greeting?: string } | undefined;
   telephony?: TelephonyControl;
-  /** How long a hang-up waits for the agent's goodbye to finish playing. */
+  /** How long a hang-up or transfer waits for the agent's last words to finish playing. */
   goodbyeTimeoutMs?: number;
 }
 
@@ -133,7 +134,7 @@ export class CallSession {
   private mediaWall = 0;
   private clockMs = 0;
   private endPromise: Promise<CallSummary> | undefined;
-  private hangupPending = false;
+  private readonly ending: CallEnding;
   private resolveEnded!: (summary: CallSummary) => void;
   /** Resolves with the summary once the call has ended, whoever ended it. */
   readonly ended = new Promise<CallSummary>((resolve) => (this.resolveEnded = resolve));
@@ -144,6 +145,16 @@ export class CallSession {
   ) {
     this.log = deps.logger.child({ session: this.sessionId });
     this.latencyObserver = new TurnLatencyObserver(deps.vad);
+    this.ending = new CallEnding(
+      {
+        isLive: () => this.state === 'live',
+        callSid: () => this.call!.callSid,
+        ids: () => this.ids(),
+        waitForPlayout: () => this.playback?.waitForPlayout() ?? Promise.resolve('heard'),
+        end: (reason, detail) => this.end(reason, detail),
+      },
+      { telephony: deps.telephony, log: this.log, telemetry: deps.telemetry, playoutTimeoutMs: deps.goodbyeTimeoutMs ?? DEFAULT_PLAYOUT_TIMEOUT_MS },
+    );
     this.stats = { framesIn: 0, framesPadded: 0, badFrames: {}, sequenceGaps: 0, playback: { framesSent: 0, marksSent: 0, staleMarks: 0, clears: 0, droppedBytes: 0 } };
     this.startTimer = setTimeout(() => void this.end('start_timeout', 'no start event'), deps.streamStartTimeoutS * 1000);
     this.startTimer.unref();
@@ -195,9 +206,15 @@ export class CallSession {
     if (this.state !== 'ended') void this.end('socket_closed', `code ${code}`);
   }
 
-  /** Ends the call once: closes the agent, finalizes the recording, closes the socket, reports. */
+  /**
+   * Ends the call once: closes the agent, finalizes the recording, closes the socket, reports.
+   * After our own hang-up or transfer, Twilio's `stop` or the socket closing keeps our reason.
+   */
   end(reason: EndReason, detail?: string): Promise<CallSummary> {
-    this.endPromise ??= this.finish(reason, detail);
+    if (!this.endPromise) {
+      const chosen = this.ending.reasonFor(reason, detail);
+      this.endPromise = this.finish(chosen.reason, chosen.detail);
+    }
     return this.endPromise;
   }
 
@@ -265,7 +282,7 @@ export class CallSession {
       () => this.deps.telemetry.record('agent', 'connect', { ...this.ids(), durationMs: performance.now() - started, agent: this.bridge!.kind }),
       (err: Error) => {
         this.log.error('agent failed to start', { ...this.ids(), error: err.message });
-        void this.finishAfterPlayback('agent_error', err.message);
+        void this.ending.finishAfterPlayback('agent_error', err.message);
       },
     );
   }
@@ -316,7 +333,7 @@ export class CallSession {
       bargeIn: () => this.onBargeIn(),
       transcript: (line) => this.addTranscript({ ...line, atMs: line.atMs ?? Math.round(this.nowMs()) }),
       latency: (metric, ms, extra) => this.onLatency(metric, ms, extra),
-      action: (action) => void this.onAction(action),
+      action: (action) => void this.ending.onAction(action),
       error: (err, fatal) => this.onAgentError(err, fatal),
     };
   }
@@ -352,54 +369,13 @@ export class CallSession {
     if (this.call) this.notify('transcript', (h) => h.transcript?.(this.call!, line));
   }
 
-  private async onAction(action: AgentAction): Promise<void> {
-    if (this.state !== 'live') return;
-    this.log.info('agent action', { ...this.ids(), action: action.type, reason: action.reason });
-    this.deps.telemetry.record('agent', action.type, { ...this.ids(), reason: action.reason });
-    if (action.type === 'hangup') return this.finishAfterPlayback('agent_hangup', action.reason);
-    const telephony = this.deps.telephony;
-    if (!telephony) {
-      this.log.warn('transfer requested but Twilio credentials are not configured', this.ids());
-      return;
-    }
-    try {
-      await telephony.transfer(this.call!.callSid, action.to);
-      void this.end('transferred', action.to);
-    } catch (err) {
-      this.log.error('transfer failed', { ...this.ids(), error: (err as Error).message });
-    }
-  }
-
-  /**
-   * Lets the agent's last words (a goodbye, an apology) play out, then hangs up through Twilio,
-   * or just closes the stream without credentials (nothing follows <Connect>, so Twilio hangs up).
-   */
-  private async finishAfterPlayback(reason: 'agent_hangup' | 'agent_error', detail: string): Promise<void> {
-    if (this.hangupPending) return;
-    this.hangupPending = true;
-    const deadline = performance.now() + (this.deps.goodbyeTimeoutMs ?? 10_000);
-    while (this.state === 'live' && this.playback!.isActive && performance.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    if (this.state !== 'live') return;
-    const telephony = this.deps.telephony;
-    if (telephony) {
-      try {
-        await telephony.hangup(this.call!.callSid);
-      } catch (err) {
-        this.log.error('hang-up through Twilio failed; closing the stream', { ...this.ids(), error: (err as Error).message });
-      }
-    }
-    void this.end(reason, detail);
-  }
-
   private onAgentError(err: Error, fatal: boolean): void {
     if (!fatal) {
       this.log.warn('agent warning', { ...this.ids(), error: err.message });
       return;
     }
     this.log.error('agent error; ending the call', { ...this.ids(), error: err.message });
-    void this.finishAfterPlayback('agent_error', err.message);
+    void this.ending.finishAfterPlayback('agent_error', err.message);
   }
 
   /** Listeners (task service, live bus) are told what happened; a failing one never breaks the call. */
@@ -436,6 +412,7 @@ export class CallSession {
     this.state = 'ended';
     clearTimeout(this.startTimer);
     const endMs = this.nowMs();
+    this.playback?.stop();
     await this.bridge?.close(reason).catch(() => undefined);
     const recording = await this.recorder?.finalize(endMs).catch((err: Error) => {
       this.log.error('recording could not be finalized', { ...this.ids(), error: err.message });

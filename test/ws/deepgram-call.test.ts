@@ -243,6 +243,57 @@ describe('media stream with the Deepgram agent', function () {
     expect(contains(c.receivedAudio(), window(reply, 8000))).to.equal(true);
   });
 
+  it('transfer_call: the redirect goes out only once the caller heard the last line in full (mark echoed)', async () => {
+    let caller: FakeTwilioCaller | undefined;
+    const atRedirect: { marksSent: number; marksEchoed: number }[] = [];
+    nock('https://api.twilio.com')
+      .post(/\/Calls\/CA[a-f0-9]+\.json/)
+      .reply(() => {
+        const c = caller!;
+        atRedirect.push({ marksSent: c.events.filter((e) => e.kind === 'mark-sent').length, marksEchoed: c.marksEchoed.length });
+        return [200, { sid: 'CA1', status: 'in-progress' }];
+      });
+    const { caller: c, t } = await setUp(
+      { functionCallOnTurn: [{ turn: 1, name: 'transfer_call', arguments: { reason: 'wants a human' } }] },
+      { TWILIO_ACCOUNT_SID: ACCOUNT, TWILIO_AUTH_TOKEN: TOKEN, PUBLIC_URL: PUBLIC, TWILIO_TRANSFER_NUMBER: '+15550009999' },
+    );
+    caller = c;
+    await c.connect();
+    await c.streamAudio(caller1);
+    await c.streamSilence(1000);
+    const summary = await t.nextEnded(15_000);
+    expect(summary.reason).to.equal('transferred');
+    // One redirect, sent after Twilio echoed the mark of the agent's last audio.
+    expect(atRedirect).to.have.length(1);
+    expect(atRedirect[0]!.marksSent).to.be.greaterThan(0);
+    expect(atRedirect[0]!.marksEchoed).to.equal(atRedirect[0]!.marksSent);
+    // The caller heard the line to its last words before the stream closed.
+    expect(contains(c.heardAudio(), window(reply, reply.length - 3600))).to.equal(true);
+  });
+
+  it('keeps the reason we chose when Twilio\'s stop arrives before our hang-up request returns', async () => {
+    let caller: FakeTwilioCaller | undefined;
+    nock('https://api.twilio.com')
+      .post(/\/Calls\/CA[a-f0-9]+\.json/)
+      .reply(async () => {
+        // Twilio hangs up at once and tells the stream before it answers our request.
+        await caller!.stop();
+        return [200, { sid: 'CA1', status: 'completed' }];
+      });
+    const { caller: c, t } = await setUp(
+      { functionCallOnTurn: [{ turn: 1, name: 'end_call', arguments: { reason: 'caller is done' } }] },
+      { TWILIO_ACCOUNT_SID: ACCOUNT, TWILIO_AUTH_TOKEN: TOKEN, PUBLIC_URL: PUBLIC },
+    );
+    caller = c;
+    await c.connect();
+    await c.streamAudio(caller1);
+    await c.streamSilence(700);
+    const summary = await t.nextEnded(15_000);
+    expect(c.events.some((e) => e.kind === 'sent-stop')).to.equal(true);
+    expect(summary.reason).to.equal('agent_hangup');
+    expect(summary.detail).to.equal('caller is done');
+  });
+
   it('does not offer transfer_call when no transfer number is configured', async () => {
     const { caller: c, t, session } = await setUp({}, { TWILIO_ACCOUNT_SID: ACCOUNT, TWILIO_AUTH_TOKEN: TOKEN, PUBLIC_URL: PUBLIC });
     await c.connect();
