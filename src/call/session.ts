@@ -278,9 +278,11 @@ export class CallSession {
       return;
     }
     const started = performance.now();
+    // A call that ended while its agent connected hears nothing more of it, nor logs for it.
     this.bridge.start().then(
-      () => this.deps.telemetry.record('agent', 'connect', { ...this.ids(), durationMs: performance.now() - started, agent: this.bridge!.kind }),
+      () => this.state === 'live' && this.deps.telemetry.record('agent', 'connect', { ...this.ids(), durationMs: performance.now() - started, agent: this.bridge!.kind }),
       (err: Error) => {
+        if (this.state !== 'live') return;
         this.log.error('agent failed to start', { ...this.ids(), error: err.message });
         void this.ending.finishAfterPlayback('agent_error', err.message);
       },

@@ -4,6 +4,7 @@ import { expect } from 'chai';
 import nock from 'nock';
 import { FakeTwilioCaller } from '../fakes/twilio-caller.js';
 import { FakeDeepgramAgent, REPLY_TEXT, type FakeAgentOptions, type FakeAgentSession } from '../fakes/fake-deepgram-agent.js';
+import { capturingLogger } from '../helpers/capturing-logger.js';
 import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
 import { twilioSignature } from '../helpers/twilio-signing.js';
 import { readMulawWav, readPcmWav } from '../../src/audio/wav-io.js';
@@ -368,6 +369,23 @@ describe('media stream with the Deepgram agent', function () {
     expect(summary.reason).to.equal('agent_error');
     expect(summary.detail).to.match(/401/);
     expect(contains(c.receivedAudio(), window(agentUnavailablePrompt(), 8000))).to.equal(true);
+  });
+
+  it('a call that ends while the agent is still connecting leaves no connect timer behind, and no log line for it', async () => {
+    const { logger, lines } = capturingLogger();
+    const { caller: c, t, session } = await setUp({ welcomeDelayMs: 60_000 }, {}, (fake) => ({
+      logger,
+      agentFactory: (call, sink) =>
+        new DeepgramAgent({ config: deepgramConfig(fake.url), systemPrompt: 'p', transferNumber: undefined, connectTimeoutMs: 300 }, call, sink),
+    }));
+    await c.connect();
+    await session(); // connected, never welcomed
+    await c.stop();
+    expect((await t.nextEnded()).reason).to.equal('twilio_stop');
+    await new Promise((r) => setTimeout(r, 1500)); // well past the 300 ms connect timeout
+    const afterEnd = lines.slice(lines.findIndex((l) => l.message === 'call ended'));
+    expect(afterEnd.map((l) => l.message)).to.deep.equal(['call ended']);
+    expect(t.telemetry.summary().filter((r) => r.component === 'agent')).to.deep.equal([]);
   });
 
   it('sends KeepAlive while no caller audio flows, so the agent does not time out', async () => {

@@ -64,14 +64,19 @@ export class DeepgramAgent implements AgentBridge {
     private readonly sink: AgentSink,
   ) {}
 
-  /** Rejects when the agent cannot be reached; the apology is already queued for the caller then. */
+  /**
+   * Rejects when the agent cannot be reached; the apology is already queued for the caller then.
+   * A call that ends while the agent connects is no failure: start resolves, and nothing follows.
+   */
   async start(): Promise<void> {
     try {
       await this.connect();
     } catch (err) {
+      if (this.phase === 'closed') return;
       this.fail(err as Error);
       throw err;
     }
+    if (this.phase === 'closed') return;
     const keepAliveAfterMs = this.options.keepAliveAfterMs ?? DEFAULT_KEEPALIVE_AFTER_MS;
     this.keepAliveTimer = setInterval(() => this.keepAlive(), Math.min(1000, keepAliveAfterMs / 3));
     this.keepAliveTimer.unref();
@@ -105,6 +110,8 @@ export class DeepgramAgent implements AgentBridge {
     this.phase = 'closed';
     clearInterval(this.keepAliveTimer);
     clearTimeout(this.pendingAction?.timer);
+    // A connect still waiting for SettingsApplied stops now, with its timer, not 8 s later.
+    this.pendingConnect?.reject(new Error('the call ended while the agent was connecting'));
     for (const line of this.turns.flush()) this.writeAssistantLine(line);
     this.socket?.close();
   }
