@@ -14,7 +14,8 @@
 // - Stricter than the service where the gateway has a policy: `agent.listen`, `think` and `speak`
 //   are required (the service would default speak to Flux TTS), and so is `think.endpoint.headers`.
 // - An interrupted reply gets no AgentAudioDone (reportedly the service may skip it too).
-// - No AgentThinking (the service sends it only for models that think aloud).
+// - No AgentThinking (the service sends it only for models that think aloud), unless a function
+//   call's `reply.thinkingAfterMs` asks for one.
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -42,12 +43,23 @@ export interface FakeAgentOptions {
   settingsAppliedDelayMs?: number;
   /** No audio and no KeepAlive for this long → Error CLIENT_MESSAGE_TIMEOUT, close 1011. Default 10000. */
   clientMessageTimeoutMs?: number;
-  /** On the Nth user turn (1-based), send a client-side FunctionCallRequest instead of speaking; the agent speaks after the response (not after end_call). */
-  functionCallOnTurn?: { turn: number; name: string; arguments: Record<string, unknown> }[];
+  /**
+   * On the Nth user turn (1-based), send a client-side FunctionCallRequest instead of speaking; the
+   * agent speaks after the response (not after end_call). With `reply`, it speaks `afterMs` after
+   * the response, after end_call too (a goodbye), optionally sending AgentThinking first.
+   */
+  functionCallOnTurn?: FunctionCallOnTurn[];
   /** Expected Authorization header, e.g. 'Token test-key'; anything else gets 401 on upgrade. */
   requireAuth?: string;
   /** Seed of the chunk-size generator, so a run is reproducible. Default 1. */
   seed?: number;
+}
+
+export interface FunctionCallOnTurn {
+  turn: number;
+  name: string;
+  arguments: Record<string, unknown>;
+  reply?: { afterMs: number; thinkingAfterMs?: number };
 }
 
 export interface FakeAgentFaults {
@@ -500,7 +512,7 @@ class Session implements FakeAgentSession {
   private utterance: Utterance | undefined;
   private replies = 0;
   /** Client-side calls awaiting a FunctionCallResponse, by id. */
-  private readonly pendingCalls = new Map<string, { name: string; arguments: string }>();
+  private readonly pendingCalls = new Map<string, { name: string; arguments: string; reply: FunctionCallOnTurn['reply'] }>();
   /** After end_call the agent says nothing more. */
   private hungUp = false;
 
@@ -722,9 +734,9 @@ class Session implements FakeAgentSession {
   }
 
   private requestFunctionCalls(calls: ResolvedOptions['functionCallOnTurn']): void {
-    const functions = calls.map(({ name, arguments: args }) => {
+    const functions = calls.map(({ name, arguments: args, reply }) => {
       const call = { id: randomUUID(), name, arguments: JSON.stringify(args), client_side: true };
-      this.pendingCalls.set(call.id, { name, arguments: call.arguments });
+      this.pendingCalls.set(call.id, { name, arguments: call.arguments, reply });
       return call;
     });
     this.sendJson({ type: 'FunctionCallRequest', functions });
@@ -740,7 +752,11 @@ class Session implements FakeAgentSession {
       this.sendJson({ type: 'History', function_calls: [record] });
     }
     if (call.name === 'end_call') this.hungUp = true;
-    if (this.pendingCalls.size === 0) this.reply();
+    if (this.pendingCalls.size > 0) return;
+    if (!call.reply) return this.reply();
+    const { afterMs, thinkingAfterMs } = call.reply;
+    if (thinkingAfterMs !== undefined) this.later(thinkingAfterMs, () => this.sendJson({ type: 'AgentThinking', content: '' }));
+    this.later(afterMs, () => this.reply(true));
   }
 
   private onInjectAgentMessage(message: string, behavior: unknown): void {
@@ -751,8 +767,9 @@ class Session implements FakeAgentSession {
     void this.speak(message, this.nextReplyAudio());
   }
 
-  private reply(): void {
-    if (this.hungUp || this.opts.mode !== 'converse') return;
+  /** Answers a turn with the next reply; after end_call only when `afterHangUp` (a goodbye). */
+  private reply(afterHangUp = false): void {
+    if ((this.hungUp && !afterHangUp) || this.opts.mode !== 'converse') return;
     void this.speak(REPLY_TEXT, this.nextReplyAudio()).then((finished) => {
       if (finished) this.sendLatencyReport();
     });

@@ -207,6 +207,44 @@ describe('media stream with the Deepgram agent', function () {
     expect(hangups.map((b) => Object.fromEntries(b))).to.deep.equal([{ Status: 'completed' }]);
   });
 
+  for (const [when, goodbye] of [
+    ['starts 2 s after the function call', { afterMs: 2000 }],
+    ['starts 4.5 s after the function call, the agent thinking meanwhile', { afterMs: 4500, thinkingAfterMs: 500 }],
+  ] as const) {
+    it(`end_call: a goodbye that ${when} is heard in full, then the call is hung up`, async () => {
+      let caller: FakeTwilioCaller | undefined;
+      const atHangup: { marksSent: number; marksEchoed: number }[] = [];
+      nock('https://api.twilio.com')
+        .post(/\/Calls\/CA[a-f0-9]+\.json/)
+        .reply(() => {
+          const c = caller!;
+          atHangup.push({ marksSent: c.events.filter((e) => e.kind === 'mark-sent').length, marksEchoed: c.marksEchoed.length });
+          return [200, { sid: 'CA1', status: 'completed' }];
+        });
+      const { caller: c, t, session } = await setUp(
+        { functionCallOnTurn: [{ turn: 1, name: 'end_call', arguments: { reason: 'caller is done' }, reply: goodbye }] },
+        { TWILIO_ACCOUNT_SID: ACCOUNT, TWILIO_AUTH_TOKEN: TOKEN, PUBLIC_URL: PUBLIC },
+      );
+      caller = c;
+      await c.connect();
+      const s = await session();
+      await c.streamAudio(caller1);
+      await c.streamSilence(700);
+      const summary = await t.nextEnded(20_000);
+      expect(summary.reason).to.equal('agent_hangup');
+      expect(s.sent.filter((m) => m.type === 'AgentAudioDone')).to.have.length(1); // the goodbye was sent in full
+      expect(atHangup).to.have.length(1);
+      expect(atHangup[0]!.marksSent).to.equal(1);
+      expect(atHangup[0]!.marksEchoed).to.equal(1);
+      expect(contains(c.heardAudio(), window(reply, 8000))).to.equal(true);
+      expect(contains(c.heardAudio(), window(reply, reply.length - 3600))).to.equal(true);
+      expect(summary.transcript.map((l) => [l.role, l.text])).to.deep.equal([
+        ['user', '<turn 1>'],
+        ['assistant', REPLY_TEXT],
+      ]);
+    });
+  }
+
   it('end_call without Twilio credentials closes the stream', async () => {
     const { caller: c, t } = await setUp({ functionCallOnTurn: [{ turn: 1, name: 'end_call', arguments: {} }] });
     await c.connect();

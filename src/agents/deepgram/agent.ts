@@ -27,18 +27,29 @@ export interface DeepgramAgentOptions {
 
 type Phase = 'connecting' | 'ready' | 'reconnecting' | 'failed' | 'closed';
 
-/** A hang-up or transfer waits for the agent's last words. */
+/**
+ * A hang-up or transfer waits for the agent's last words: for a first sign of them a short while,
+ * then, once they show, until they are sent in full (AgentAudioDone), within a bound.
+ */
 interface PendingAction {
   id: string;
   call: ToolCall;
+  requestedAt: number;
+  /** The agent showed it is producing its last words (thinking, text, speaking, audio). */
+  speaking: boolean;
   timer: NodeJS.Timeout | undefined;
 }
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 8000;
 const DEFAULT_KEEPALIVE_AFTER_MS = 5000;
 const DEFAULT_MAX_HELD_FRAMES = 250; // 5 s of caller audio
-/** After end_call or transfer_call, how long to wait for the agent to start its goodbye. */
-const GOODBYE_START_MS = 1500;
+/**
+ * After end_call or transfer_call: how long to wait for a first sign of the agent's last words
+ * (LLM and TTS latency often pass 1.5 s), and how long in all for them to be sent in full.
+ * The call session then waits for the caller to hear them.
+ */
+const GOODBYE_FIRST_SIGN_MS = 3000;
+const GOODBYE_MAX_WAIT_MS = 10_000;
 const SECONDS_TO_MS = 1000;
 
 export class DeepgramAgent implements AgentBridge {
@@ -155,10 +166,12 @@ export class DeepgramAgent implements AgentBridge {
       case 'UserStartedSpeaking':
         return this.onUserStartedSpeaking();
       case 'AgentThinking':
+        this.lastWordsStarting();
         return this.beginAgentTurn();
       case 'ConversationText':
         return this.onConversationText(message.role, message.content);
       case 'AgentStartedSpeaking':
+        this.lastWordsStarting();
         this.beginAgentTurn();
         // Named apart from LatencyReport's fields, which repeat some of these per turn.
         this.sink.latency('deepgram_started_total_latency', message.total_latency * SECONDS_TO_MS);
@@ -206,6 +219,7 @@ export class DeepgramAgent implements AgentBridge {
 
   private onAudio(chunk: Buffer): void {
     if (this.phase === 'closed' || this.muted) return;
+    if (this.pendingAction?.speaking === false) this.lastWordsStarting();
     this.turns.audio();
     this.sink.audio(chunk);
   }
@@ -230,6 +244,7 @@ export class DeepgramAgent implements AgentBridge {
       this.sink.transcript({ role, text: content });
       return;
     }
+    this.lastWordsStarting();
     this.beginAgentTurn();
     this.turns.text(content);
   }
@@ -267,7 +282,7 @@ export class DeepgramAgent implements AgentBridge {
       }
       const note = parsed.tool === 'end_call' ? 'The call will end after your goodbye.' : 'The caller will be transferred after you finish speaking.';
       this.socket?.sendFunctionCallResponse(fn.id, fn.name, JSON.stringify({ ok: true, note }));
-      this.scheduleAction({ id: fn.id, call: parsed, timer: undefined });
+      this.scheduleAction({ id: fn.id, call: parsed, requestedAt: performance.now(), speaking: false, timer: undefined });
     }
   }
 
@@ -275,7 +290,20 @@ export class DeepgramAgent implements AgentBridge {
   private scheduleAction(action: PendingAction): void {
     clearTimeout(this.pendingAction?.timer);
     this.pendingAction = action;
-    action.timer = setTimeout(() => this.completeAction(action), GOODBYE_START_MS);
+    this.actAfter(action, GOODBYE_FIRST_SIGN_MS);
+  }
+
+  /** The agent is producing its last words: wait for them to be sent, up to the overall bound. */
+  private lastWordsStarting(): void {
+    const action = this.pendingAction;
+    if (!action || action.speaking) return;
+    action.speaking = true;
+    this.actAfter(action, GOODBYE_MAX_WAIT_MS - (performance.now() - action.requestedAt));
+  }
+
+  private actAfter(action: PendingAction, ms: number): void {
+    clearTimeout(action.timer);
+    action.timer = setTimeout(() => this.completeAction(action), Math.max(0, ms));
     action.timer.unref();
   }
 
