@@ -67,6 +67,12 @@ export interface FakeAgentFaults {
   dropNextSessionAfterMs?: number;
   /** Send this Error to the next session this long after it connects, then close. */
   errorNextSessionAfterMs?: { ms: number; code: string; description: string };
+  /**
+   * Terminate the next session's socket in the middle of its first utterance (the greeting, or
+   * the first reply), once `afterBytes` of its audio were sent; then refuse every upgrade with
+   * 503 for `refuseForMs`, as a service in a short outage would.
+   */
+  dropNextSessionMidUtterance?: { afterBytes: number; refuseForMs?: number };
 }
 
 /** A JSON message the fake sends: any fields besides `type`. */
@@ -96,6 +102,8 @@ export interface FakeAgentSession {
   drop(): void;
   /** Sends Error, then closes with 1011. */
   error(code: string, description: string): void;
+  /** Terminates the socket once `afterBytes` of the next utterance's audio were sent, then calls `then`. */
+  dropDuringNextUtterance(afterBytes: number, then?: () => void): void;
   /** Resolves with the first message SENT BY THE CLIENT (already received or future) that matches. */
   waitFor(pred: (m: ClientMessage) => boolean, timeoutMs?: number): Promise<ClientMessage>;
   readonly closed: Promise<{ code: number }>;
@@ -515,6 +523,7 @@ class Session implements FakeAgentSession {
   private readonly pendingCalls = new Map<string, { name: string; arguments: string; reply: FunctionCallOnTurn['reply'] }>();
   /** After end_call the agent says nothing more. */
   private hungUp = false;
+  private dropPlan: { afterBytes: number; then: (() => void) | undefined } | undefined;
 
   constructor(
     private readonly ws: WebSocket,
@@ -555,6 +564,10 @@ class Session implements FakeAgentSession {
     this.sendJson({ type: 'Error', code, description });
     this.shutDown();
     if (this.ws.readyState === WebSocket.OPEN) this.ws.close(ERROR_CLOSE_CODE, code);
+  }
+
+  dropDuringNextUtterance(afterBytes: number, then?: () => void): void {
+    this.dropPlan = { afterBytes, then };
   }
 
   waitFor(pred: (m: ClientMessage) => boolean, timeoutMs = 2000): Promise<ClientMessage> {
@@ -786,15 +799,25 @@ class Session implements FakeAgentSession {
     this.utterance = utterance;
     this.conversationText('assistant', text);
     this.sendJson({ type: 'AgentStartedSpeaking', total_latency: 0.8, tts_latency: 0.2, ttt_latency: 0.6 });
+    let sentBytes = 0;
     for (const chunk of this.chunks(audio)) {
       if (utterance.cancelled) return false;
       this.sendAudio(chunk);
+      sentBytes += chunk.length;
+      if (this.dropPlan && sentBytes >= this.dropPlan.afterBytes) return this.dropMidUtterance(this.dropPlan);
       await this.sleep(this.opts.replyPaceMs);
     }
     if (utterance.cancelled) return false;
     this.utterance = undefined;
     this.sendJson({ type: 'AgentAudioDone' });
     return true;
+  }
+
+  private dropMidUtterance(plan: NonNullable<Session['dropPlan']>): false {
+    this.dropPlan = undefined;
+    this.drop();
+    plan.then?.();
+    return false;
   }
 
   private cancelSpeech(): void {
@@ -833,6 +856,9 @@ export class FakeDeepgramAgent {
   readonly sessions: FakeAgentSession[] = [];
   /** Mutable; each fault is consumed by the next session that connects. */
   faults: FakeAgentFaults = {};
+  /** Upgrades refused (503) while a fault made the service unavailable. */
+  refusedUpgrades = 0;
+  private refuseUntil = 0;
   private readonly wss = new WebSocketServer({ noServer: true });
   private readonly sessionWaiters = new Set<() => void>();
 
@@ -893,6 +919,10 @@ export class FakeDeepgramAgent {
   private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     const path = new URL(req.url ?? '/', 'http://fake').pathname;
     if (path !== CONVERSE_PATH) return rejectUpgrade(socket, 404, 'Not Found');
+    if (Date.now() < this.refuseUntil) {
+      this.refusedUpgrades++;
+      return rejectUpgrade(socket, 503, 'Service Unavailable');
+    }
     if (this.requireAuth !== undefined && req.headers.authorization !== this.requireAuth) {
       return rejectUpgrade(socket, 401, 'Unauthorized');
     }
@@ -907,8 +937,9 @@ export class FakeDeepgramAgent {
   }
 
   private applyFaults(session: Session): void {
-    const { dropNextSessionAfterMs: dropMs, errorNextSessionAfterMs: err } = this.faults;
+    const { dropNextSessionAfterMs: dropMs, errorNextSessionAfterMs: err, dropNextSessionMidUtterance: mid } = this.faults;
     this.faults = {};
+    if (mid !== undefined) session.dropDuringNextUtterance(mid.afterBytes, () => (this.refuseUntil = Date.now() + (mid.refuseForMs ?? 0)));
     // Session timers are cleared when it closes; these are too, through the closed promise.
     if (dropMs !== undefined) cancelOnClose(session, setTimeout(() => session.drop(), dropMs));
     if (err !== undefined) cancelOnClose(session, setTimeout(() => session.error(err.code, err.description), err.ms));

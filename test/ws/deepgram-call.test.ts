@@ -25,6 +25,11 @@ const greeting = await readMulawWav('fixtures/speech/agent-greeting-8k-mulaw.wav
 
 const window = (audio: Buffer, at: number, bytes = 800) => audio.subarray(at, at + bytes);
 const contains = (haystack: Buffer, needle: Buffer) => haystack.indexOf(needle) >= 0;
+const occurrences = (haystack: Buffer, needle: Buffer) => {
+  let count = 0;
+  for (let at = haystack.indexOf(needle); at >= 0; at = haystack.indexOf(needle, at + 1)) count++;
+  return count;
+};
 
 interface Harness {
   fake: FakeDeepgramAgent;
@@ -368,8 +373,64 @@ describe('media stream with the Deepgram agent', function () {
     expect(summary.transcript.filter((l) => l.role === 'user').map((l) => l.text)).to.deep.equal(['<turn 1>', '<turn 1>']);
   });
 
-  it('when the reconnect fails too, apologizes and ends the call, keeping the recording', async () => {
+  it('reconnect: the agent drops mid-reply and refuses connections for 1 s; the call goes on in silence, with the heard part of the reply as context', async () => {
     const { caller: c, t, fake, session } = await setUp();
+    fake.faults.dropNextSessionMidUtterance = { afterBytes: reply.length / 2, refuseForMs: 1000 };
+    await c.connect();
+    const first = await session(0);
+    await c.streamAudio(caller1);
+    await c.streamSilence(700);
+    await first.closed;
+    const second = await session(1);
+    await second.waitFor((m) => m.type === 'Settings', 5000);
+    expect(fake.refusedUpgrades).to.be.greaterThan(0); // it kept trying through the outage
+    await turn(c, caller2, 2);
+    await c.stop();
+    const summary = await t.nextEnded();
+
+    expect(summary.reason).to.equal('twilio_stop');
+    expect(contains(c.receivedAudio(), window(agentUnavailablePrompt(), 8000))).to.equal(false);
+    const agent = (second.settings as { agent: { greeting?: string; context: { messages: { role: string; content: string }[] } } }).agent;
+    expect(agent.greeting).to.equal(undefined);
+    const [user, heard, ...rest] = agent.context.messages;
+    expect(user).to.deep.include({ role: 'user', content: '<turn 1>' });
+    expect(heard!.role).to.equal('assistant');
+    // About half the reply was sent before the drop, and the caller heard all of that.
+    const words = heard!.content.split(' ').length;
+    expect(REPLY_TEXT.startsWith(heard!.content)).to.equal(true);
+    expect(words).to.be.within(3, REPLY_TEXT.split(' ').length - 3);
+    expect(rest).to.deep.equal([]);
+    // The second session answered the caller's next turn, and the caller heard it.
+    expect(second.sentAudioBytes).to.equal(reply.length);
+    expect(contains(c.heardAudio(), window(reply, reply.length - 3600))).to.equal(true);
+  });
+
+  it('reconnect: a drop during the greeting does not make the caller hear the greeting twice', async () => {
+    const { caller: c, t, fake, session } = await setUp({ greetingAudio: greeting }, { DEEPGRAM_VOICE_AGENT_GREETING: 'Hello! Thanks for calling Paris Air.' });
+    fake.faults.dropNextSessionMidUtterance = { afterBytes: greeting.length / 2 };
+    await c.connect();
+    await session(0);
+    const second = await session(1);
+    await second.waitFor((m) => m.type === 'Settings', 5000);
+    await c.streamSilence(1500);
+    await c.waitFor(() => c.marksEchoed.length >= 1, 10_000);
+    await c.stop();
+    await t.nextEnded();
+
+    const agent = (second.settings as { agent: { greeting?: string; context?: { messages: { content: string }[] } } }).agent;
+    expect(agent.greeting).to.equal(undefined);
+    expect(second.sentAudioBytes).to.equal(0);
+    const heardGreeting = agent.context!.messages.map((m) => m.content);
+    expect(heardGreeting).to.have.length(1);
+    expect('Hello! Thanks for calling Paris Air.'.startsWith(heardGreeting[0]!)).to.equal(true);
+    expect(occurrences(c.receivedAudio(), window(greeting, 800))).to.equal(1);
+  });
+
+  it('when the reconnect fails too, apologizes and ends the call, keeping the recording', async () => {
+    const { caller: c, t, fake, session } = await setUp({}, {}, (fake) => ({
+      agentFactory: (call, sink) =>
+        new DeepgramAgent({ config: deepgramConfig(fake.url), systemPrompt: 'p', transferNumber: undefined, reconnectBudgetMs: 2000 }, call, sink),
+    }));
     await c.connect();
     const first = await session(0);
     await turn(c, caller1, 1);

@@ -1,7 +1,8 @@
 // The Deepgram Voice Agent behind a call. Mu-law 8 kHz passes through untouched both ways. The
-// converse socket opens when the stream starts; caller audio is held until SettingsApplied; a
-// socket that drops mid-call is reopened once with the conversation so far, and when the agent
-// cannot be reached the caller hears an apology before the call ends.
+// converse socket opens when the stream starts; caller audio is held until SettingsApplied. A
+// socket that drops mid-call is reopened with backoff within a time budget, the caller hearing
+// silence meanwhile, with the conversation as the caller heard it; when the agent cannot be
+// reached the caller hears an apology before the call ends.
 import { performance } from 'node:perf_hooks';
 import type { DeepgramConfig } from '../../config.js';
 import type { AgentBridge, AgentSink, CallContext, UtterancePlayed } from '../bridge.js';
@@ -23,6 +24,8 @@ export interface DeepgramAgentOptions {
   keepAliveAfterMs?: number;
   /** Caller audio held before SettingsApplied or during a reconnect, at most. */
   maxHeldFrames?: number;
+  /** After a drop, how long reconnecting may take in all before the caller hears the apology. */
+  reconnectBudgetMs?: number;
 }
 
 type Phase = 'connecting' | 'ready' | 'reconnecting' | 'failed' | 'closed';
@@ -51,6 +54,13 @@ const DEFAULT_MAX_HELD_FRAMES = 250; // 5 s of caller audio
 const GOODBYE_FIRST_SIGN_MS = 3000;
 const GOODBYE_MAX_WAIT_MS = 10_000;
 const SECONDS_TO_MS = 1000;
+/** Waits before each reconnect attempt; the last repeats until the budget is spent. */
+const RECONNECT_BACKOFF_MS = [250, 500, 1000, 2000];
+const DEFAULT_RECONNECT_BUDGET_MS = 10_000;
+/** Outages survived per call; a session that keeps dropping is a failure, not bad luck. */
+const MAX_RECONNECTS = 3;
+/** The longest wait, after a drop, for the caller to finish hearing what the agent had sent. */
+const MAX_PLAYOUT_WAIT_MS = 8000;
 
 export class DeepgramAgent implements AgentBridge {
   readonly kind = 'deepgram';
@@ -60,7 +70,11 @@ export class DeepgramAgent implements AgentBridge {
   private heldDropped = 0;
   private lastSentAt = 0;
   private keepAliveTimer: NodeJS.Timeout | undefined;
-  private reconnected = false;
+  private reconnects = 0;
+  /** The agent began speaking (its greeting, if it has one): a new session must not greet again. */
+  private hasSpoken = false;
+  /** Resolved when Playback has reported every voiced turn, for a reconnect waiting on it. */
+  private onAllReported: (() => void) | undefined;
   /** After a barge-in, the interrupted turn's late audio is dropped until the next turn starts. */
   private muted = false;
   private readonly turns = new AssistantTurns();
@@ -114,6 +128,7 @@ export class DeepgramAgent implements AgentBridge {
   utterancePlayed(played: UtterancePlayed): void {
     const line = this.turns.played(played);
     if (line) this.writeAssistantLine(line);
+    if (this.turns.awaitingReports === 0) this.onAllReported?.();
   }
 
   async close(): Promise<void> {
@@ -128,8 +143,7 @@ export class DeepgramAgent implements AgentBridge {
   }
 
   /** Opens the socket and resolves once Deepgram has applied our Settings. */
-  private async connect(): Promise<void> {
-    const timeoutMs = this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  private async connect(timeoutMs = this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS): Promise<void> {
     const started = performance.now();
     const socket = new ConverseSocket(
       { url: this.options.config.wsUrl, apiKey: this.options.config.apiKey ?? '', connectTimeoutMs: timeoutMs },
@@ -143,7 +157,7 @@ export class DeepgramAgent implements AgentBridge {
     await socket.connect();
     if (this.phase === 'closed') return socket.close();
     const remaining = Math.max(0, timeoutMs - (performance.now() - started));
-    await new Promise<void>((resolve, reject) => {
+    const applied = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`Deepgram did not apply the settings within ${timeoutMs} ms`)), remaining);
       const settle = () => {
         clearTimeout(timer);
@@ -153,6 +167,11 @@ export class DeepgramAgent implements AgentBridge {
         resolve: () => (settle(), resolve()),
         reject: (err) => (settle(), reject(err)),
       };
+    });
+    // A session that never applied our Settings is no use: close it, so a retry starts clean.
+    await applied.catch((err: Error) => {
+      socket.close();
+      throw err;
     });
   }
 
@@ -199,7 +218,8 @@ export class DeepgramAgent implements AgentBridge {
     const settings = buildSettings(this.options.config, this.call, {
       systemPrompt: this.options.systemPrompt,
       transferAvailable: this.options.transferNumber !== undefined,
-      history: this.reconnected ? this.history : undefined,
+      history: this.reconnects > 0 ? this.history : undefined,
+      greet: !this.hasSpoken,
     });
     this.socket?.sendSettings(settings);
     this.lastSentAt = performance.now();
@@ -220,6 +240,7 @@ export class DeepgramAgent implements AgentBridge {
   private onAudio(chunk: Buffer): void {
     if (this.phase === 'closed' || this.muted) return;
     if (this.pendingAction?.speaking === false) this.lastWordsStarting();
+    this.hasSpoken = true;
     this.turns.audio();
     this.sink.audio(chunk);
   }
@@ -246,6 +267,7 @@ export class DeepgramAgent implements AgentBridge {
     }
     this.lastWordsStarting();
     this.beginAgentTurn();
+    this.hasSpoken = true;
     this.turns.text(content);
   }
 
@@ -331,24 +353,65 @@ export class DeepgramAgent implements AgentBridge {
     this.lastSentAt = performance.now();
   }
 
-  /** The socket dropped mid-call: reopen it once with the conversation so far, else apologize. */
-  private async onDropped(code: number): Promise<void> {
+  /**
+   * The socket dropped. While connecting, that attempt fails (a first connect apologizes; a
+   * reconnect tries again). Mid-call, the session is reopened with backoff within the budget.
+   */
+  private onDropped(code: number): void {
     if (this.phase === 'closed' || this.phase === 'failed') return;
-    if (this.reconnected || this.phase !== 'ready') {
-      this.fail(new Error(`the Deepgram agent socket closed (code ${code})`));
-      return;
-    }
-    this.reconnected = true;
+    const err = new Error(`the Deepgram agent socket closed (code ${code})`);
+    if (this.phase === 'reconnecting') return this.pendingConnect?.reject(err);
+    if (this.phase !== 'ready' || this.reconnects >= MAX_RECONNECTS) return this.fail(err);
+    void this.reconnect(err);
+  }
+
+  private async reconnect(cause: Error): Promise<void> {
+    this.reconnects++;
     this.phase = 'reconnecting';
     this.socket = undefined;
-    this.sink.error(new Error(`the Deepgram agent socket closed (code ${code}); reconnecting with the conversation so far`), false);
+    this.sink.error(new Error(`${cause.message}; reconnecting with the conversation so far`), false);
+    // What the agent had sent still plays; once it has, the history holds what the caller heard.
+    const line = this.turns.close(false);
+    if (line) this.writeAssistantLine(line);
+    this.sink.utteranceDone();
     const started = performance.now();
-    try {
-      await this.connect();
-      this.sink.latency('deepgram_reconnect', performance.now() - started);
-    } catch (err) {
-      this.fail(err as Error);
+    const deadline = started + (this.options.reconnectBudgetMs ?? DEFAULT_RECONNECT_BUDGET_MS);
+    let lastError = cause;
+    for (let attempt = 0; ; attempt++) {
+      const backoff = RECONNECT_BACKOFF_MS[Math.min(attempt, RECONNECT_BACKOFF_MS.length - 1)]!;
+      if (performance.now() + backoff >= deadline) break;
+      await Promise.all([delay(backoff), attempt === 0 ? this.heardSoFar() : undefined]);
+      if (!this.inPhase('reconnecting')) return;
+      try {
+        await this.connect(Math.min(this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, deadline - performance.now()));
+        if (this.inPhase('ready')) this.sink.latency('deepgram_reconnect', performance.now() - started, { attempts: attempt + 1 });
+        return;
+      } catch (err) {
+        if (!this.inPhase('reconnecting')) return;
+        lastError = err as Error;
+      }
     }
+    this.fail(new Error(`the Deepgram agent could not be reached again within the reconnect budget: ${lastError.message}`));
+  }
+
+  /** A method, not a field test, so the compiler does not narrow the phase across awaits. */
+  private inPhase(phase: Phase): boolean {
+    return this.phase === phase;
+  }
+
+  /** Resolves once Playback has reported every voiced turn (the caller heard or cut it), within a bound. */
+  private heardSoFar(): Promise<void> {
+    if (this.turns.awaitingReports === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.onAllReported = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, MAX_PLAYOUT_WAIT_MS);
+      timer.unref();
+      this.onAllReported = done;
+    });
   }
 
   /** The agent is gone for good: the caller hears an apology, and the call ends after it. */
@@ -368,4 +431,8 @@ export class DeepgramAgent implements AgentBridge {
     this.sink.utteranceDone();
     this.sink.error(err, true);
   }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
