@@ -21,6 +21,7 @@ import {
   type StartEvent,
 } from '../twilio/protocol.js';
 import { CallEnding, DEFAULT_PLAYOUT_TIMEOUT_MS } from './call-ending.js';
+import { inCallScope, type FaultScope } from './fault-guard.js';
 import { Playback, type PlaybackStats } from './playback.js';
 import { TurnLatencyObserver } from './turn-latency.js';
 
@@ -33,7 +34,8 @@ export type EndReason =
   | 'agent_hangup'
   | 'transferred'
   | 'operator_stop'
-  | 'shutdown';
+  | 'shutdown'
+  | 'internal_error';
 
 /** Problems with inbound frames, counted per call; the call goes on. */
 export type BadFrameKind = ProtocolErrorKind | 'media_before_start' | 'wrong_stream_sid' | 'duplicate_start' | 'stale_media';
@@ -135,6 +137,8 @@ export class CallSession {
   private clockMs = 0;
   private endPromise: Promise<CallSummary> | undefined;
   private readonly ending: CallEnding;
+  /** This call, for the process-level fault guard: its ids, and how to end it after a fault. */
+  private readonly scope: FaultScope = { ids: () => this.ids(), fault: (err) => this.fault(err) };
   private resolveEnded!: (summary: CallSummary) => void;
   /** Resolves with the summary once the call has ended, whoever ended it. */
   readonly ended = new Promise<CallSummary>((resolve) => (this.resolveEnded = resolve));
@@ -156,7 +160,7 @@ export class CallSession {
       { telephony: deps.telephony, log: this.log, telemetry: deps.telemetry, playoutTimeoutMs: deps.goodbyeTimeoutMs ?? DEFAULT_PLAYOUT_TIMEOUT_MS },
     );
     this.stats = { framesIn: 0, framesPadded: 0, badFrames: {}, sequenceGaps: 0, playback: { framesSent: 0, marksSent: 0, staleMarks: 0, clears: 0, droppedBytes: 0 } };
-    this.startTimer = setTimeout(() => void this.end('start_timeout', 'no start event'), deps.streamStartTimeoutS * 1000);
+    this.startTimer = inCallScope(this.scope, () => setTimeout(() => void this.end('start_timeout', 'no start event'), deps.streamStartTimeoutS * 1000));
     this.startTimer.unref();
   }
 
@@ -176,8 +180,22 @@ export class CallSession {
     return this.clockMs;
   }
 
-  /** One WebSocket message from Twilio. Bad input is counted and skipped; the call goes on. */
+  /**
+   * One WebSocket message from Twilio. An exception in handling it ends this call only. Until the
+   * stream starts, handling runs in the call's fault scope, so what `start` sets going (the agent,
+   * the recorder, their timers and sockets) is attributed to this call.
+   */
   handleMessage(data: Buffer | string, isBinary: boolean): void {
+    try {
+      if (this.state === 'awaiting_start') inCallScope(this.scope, () => this.dispatch(data, isBinary));
+      else this.dispatch(data, isBinary);
+    } catch (err) {
+      this.fault(err);
+    }
+  }
+
+  /** Bad input is counted and skipped; the call goes on. */
+  private dispatch(data: Buffer | string, isBinary: boolean): void {
     if (this.state === 'ended') return;
     if (isBinary) return this.badFrame('binary_frame', 'binary frames are not part of the protocol');
     if (data.length > MAX_INBOUND_FRAME_BYTES) return this.badFrame('frame_too_large', `${data.length} bytes`);
@@ -206,6 +224,14 @@ export class CallSession {
     if (this.state !== 'ended') void this.end('socket_closed', `code ${code}`);
   }
 
+  /** An unexpected exception in this call's code: logged by whoever caught it; the call ends. */
+  private fault(err: unknown): void {
+    if (this.endPromise) return;
+    const message = err instanceof Error ? err.message : String(err);
+    this.log.error('unexpected error in the call; ending it', { ...this.ids(), error: message });
+    void this.end('internal_error', message);
+  }
+
   /**
    * Ends the call once: closes the agent, finalizes the recording, closes the socket, reports.
    * After our own hang-up or transfer, Twilio's `stop` or the socket closing keeps our reason.
@@ -213,7 +239,11 @@ export class CallSession {
   end(reason: EndReason, detail?: string): Promise<CallSummary> {
     if (!this.endPromise) {
       const chosen = this.ending.reasonFor(reason, detail);
-      this.endPromise = this.finish(chosen.reason, chosen.detail);
+      // Whatever throws while ending, the call still ends: the summary goes out and the socket closes.
+      this.endPromise = inCallScope(this.scope, () => this.finish(chosen.reason, chosen.detail)).catch((err: Error) => {
+        this.log.error('ending the call failed; reporting it as ended', { ...this.ids(), error: err.message });
+        return this.report(chosen.reason, chosen.detail, undefined, false);
+      });
     }
     return this.endPromise;
   }
@@ -415,12 +445,25 @@ export class CallSession {
     clearTimeout(this.startTimer);
     const endMs = this.nowMs();
     this.playback?.stop();
-    await this.bridge?.close(reason).catch(() => undefined);
+    // A bridge that throws (even synchronously) on close must not cost the call its recording.
+    await Promise.resolve()
+      .then(() => this.bridge?.close(reason))
+      .catch((err: Error) => this.log.error('the agent did not close cleanly', { ...this.ids(), error: err.message }));
     const recording = await this.recorder?.finalize(endMs).catch((err: Error) => {
       this.log.error('recording could not be finalized', { ...this.ids(), error: err.message });
       return undefined;
     });
-    if (this.socket.isOpen) this.socket.close(reason === 'start_timeout' ? 1008 : 1000, reason);
+    return this.report(reason, detail, recording, wasLive);
+  }
+
+  /** The last step of every end: close the socket, then log, record and announce the summary once. */
+  private report(reason: EndReason, detail: string | undefined, recording: RecordingInfo | undefined, wasLive: boolean): CallSummary {
+    this.state = 'ended';
+    try {
+      if (this.socket.isOpen) this.socket.close(reason === 'start_timeout' ? 1008 : 1000, reason);
+    } catch (err) {
+      this.log.error('the media socket could not be closed', { ...this.ids(), error: (err as Error).message });
+    }
     if (this.playback) this.stats.playback = { ...this.playback.stats };
     const summary: CallSummary = {
       sessionId: this.sessionId,
