@@ -349,7 +349,7 @@ describe('media stream with the Deepgram agent', function () {
     expect(functions).to.deep.equal(['end_call']);
   });
 
-  it('reconnects once when the agent socket drops mid-call, with the conversation so far as context', async () => {
+  it('reconnects when the agent socket drops between turns, with the conversation so far as context', async () => {
     const { caller: c, t, fake, session } = await setUp({ greetingAudio: greeting }, { DEEPGRAM_VOICE_AGENT_GREETING: 'Hello!' });
     await c.connect();
     const first = await session(0);

@@ -138,6 +138,7 @@ export class DeepgramAgent implements AgentBridge {
     clearTimeout(this.pendingAction?.timer);
     // A connect still waiting for SettingsApplied stops now, with its timer, not 8 s later.
     this.pendingConnect?.reject(new Error('the call ended while the agent was connecting'));
+    this.onAllReported?.(); // a reconnect waiting for playout stops waiting
     for (const line of this.turns.flush()) this.writeAssistantLine(line);
     this.socket?.close();
   }
@@ -374,13 +375,14 @@ export class DeepgramAgent implements AgentBridge {
     const line = this.turns.close(false);
     if (line) this.writeAssistantLine(line);
     this.sink.utteranceDone();
+    await this.heardSoFar();
     const started = performance.now();
     const deadline = started + (this.options.reconnectBudgetMs ?? DEFAULT_RECONNECT_BUDGET_MS);
     let lastError = cause;
     for (let attempt = 0; ; attempt++) {
       const backoff = RECONNECT_BACKOFF_MS[Math.min(attempt, RECONNECT_BACKOFF_MS.length - 1)]!;
       if (performance.now() + backoff >= deadline) break;
-      await Promise.all([delay(backoff), attempt === 0 ? this.heardSoFar() : undefined]);
+      await delay(backoff);
       if (!this.inPhase('reconnecting')) return;
       try {
         await this.connect(Math.min(this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, deadline - performance.now()));
