@@ -190,6 +190,7 @@ export class CallSession {
       if (this.state === 'awaiting_start') inCallScope(this.scope, () => this.dispatch(data, isBinary));
       else this.dispatch(data, isBinary);
     } catch (err) {
+      this.log.error('a frame from Twilio could not be handled; ending the call', { ...this.ids(), error: (err as Error).message });
       this.fault(err);
     }
   }
@@ -224,12 +225,10 @@ export class CallSession {
     if (this.state !== 'ended') void this.end('socket_closed', `code ${code}`);
   }
 
-  /** An unexpected exception in this call's code: logged by whoever caught it; the call ends. */
+  /** An unexpected exception in this call's code, already logged by whoever caught it: the call ends. */
   private fault(err: unknown): void {
     if (this.endPromise) return;
-    const message = err instanceof Error ? err.message : String(err);
-    this.log.error('unexpected error in the call; ending it', { ...this.ids(), error: message });
-    void this.end('internal_error', message);
+    void this.end('internal_error', err instanceof Error ? err.message : String(err));
   }
 
   /**
@@ -479,7 +478,7 @@ export class CallSession {
       transcript: this.transcript,
       stats: this.stats,
     };
-    const level = reason === 'agent_error' || reason === 'unsupported_media_format' ? 'warn' : 'info';
+    const level = reason === 'agent_error' || reason === 'unsupported_media_format' || reason === 'internal_error' ? 'warn' : 'info';
     this.log.log(level, 'call ended', { ...this.ids(), reason, detail, recording: recording?.path, framesIn: this.stats.framesIn });
     this.deps.telemetry.record('media_stream', 'stop', {
       ...this.ids(),

@@ -1,7 +1,8 @@
 // Run as a child process by the fault-guard test: a whole gateway with the process-level fault
 // guard installed, as src/main.ts installs it. Calls get the echo agent, except that a stream
 // whose `customParameters.fault` is `timer` gets an agent that throws from a timer it set going,
-// and `close` one that throws synchronously while the call ends. Logs go to stdout; the port is
+// `frame` one that throws on the first caller frame, and `close` one that throws synchronously
+// while the call ends. Logs go to stdout; the port is
 // printed as `listening PORT` once the gateway listens.
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
@@ -25,7 +26,10 @@ class FaultyAgent implements AgentBridge {
     }
   }
 
-  pushCallerAudio(): void {}
+  pushCallerAudio(): void {
+    if (this.fault === 'frame') throw new Error('the agent broke on a caller frame');
+  }
+
   pushDtmf(): void {}
   utterancePlayed(): void {}
 

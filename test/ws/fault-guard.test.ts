@@ -71,6 +71,18 @@ describe('fault guard: an exception in one call', function () {
     expect(output).to.match(new RegExp(`uncaught exception in a call; ending that call [^\\n]*callSid=${faulty.callSid}[^\\n]*the agent broke in a timer`));
   });
 
+  it('thrown while handling one of its frames ends only that call', async () => {
+    const healthy = caller();
+    await healthy.connect();
+    const faulty = caller('frame');
+    await faulty.connect();
+    await faulty.streamSilence(100);
+    expect(await faulty.waitForClose(10_000)).to.deep.equal({ code: 1000, reason: 'internal_error' });
+    await expectEcho(healthy);
+    expect(child.exitCode).to.equal(null);
+    expect(output).to.match(new RegExp(`a frame from Twilio could not be handled; ending the call [^\\n]*callSid=${faulty.callSid}[^\\n]*the agent broke on a caller frame`));
+  });
+
   it('thrown while that call ends still ends it, and the process goes on', async () => {
     const faulty = caller('close');
     await faulty.connect();
