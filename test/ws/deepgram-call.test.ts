@@ -373,15 +373,15 @@ describe('media stream with the Deepgram agent', function () {
     expect(summary.transcript.filter((l) => l.role === 'user').map((l) => l.text)).to.deep.equal(['<turn 1>', '<turn 1>']);
   });
 
-  it('reconnect: the agent drops mid-reply and refuses connections for 1 s; the call goes on in silence, with the heard part of the reply as context', async () => {
+  it('reconnect: the agent drops mid-reply and refuses connections for 1.5 s; the call goes on in silence, with the heard part of the reply as context', async () => {
     const { caller: c, t, fake, session } = await setUp();
-    fake.faults.dropNextSessionMidUtterance = { afterBytes: reply.length / 2, refuseForMs: 1000 };
+    fake.faults.dropNextSessionMidUtterance = { afterBytes: reply.length / 2, refuseForMs: 1500 };
     await c.connect();
     const first = await session(0);
     await c.streamAudio(caller1);
     await c.streamSilence(700);
     await first.closed;
-    const second = await session(1);
+    const second = await fake.waitForSession(1, 12_000);
     await second.waitFor((m) => m.type === 'Settings', 5000);
     expect(fake.refusedUpgrades).to.be.greaterThan(0); // it kept trying through the outage
     await turn(c, caller2, 2);
