@@ -1,4 +1,5 @@
 // Entry point: read configuration, listen, print one start-up summary, drain on SIGTERM/SIGINT.
+import { installFaultGuard } from './call/fault-guard.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createGateway, VERSION } from './gateway.js';
 import { mediaStreamUrl } from './twilio/twiml.js';
@@ -22,6 +23,7 @@ async function main(): Promise<void> {
     process.exit(1);
   });
   const { logger } = gateway;
+  installFaultGuard(logger);
   const address = await gateway.listen(config.port);
   const local = `http://localhost:${address.port}`;
   logger.info(`telephony gateway ${VERSION} listening on ${local}`, {

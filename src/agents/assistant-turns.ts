@@ -39,6 +39,11 @@ export class AssistantTurns {
     return (this.current ??= { texts: [], voiced: false, complete: false });
   }
 
+  /** Voiced turns the caller may still be hearing: Playback has not reported on them yet. */
+  get awaitingReports(): number {
+    return this.awaitingPlayback.length;
+  }
+
   text(content: string): void {
     this.open().texts.push(content);
   }

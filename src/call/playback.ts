@@ -2,6 +2,7 @@
 // `clear` on barge-in. Twilio plays what it is sent in order, so Playback models its buffer on
 // the call clock to know what has been heard: marks confirm an utterance played in full, and at
 // a barge-in the played part is the time since the utterance began playing, capped at its length.
+// `waitForPlayout()` lets a hang-up or transfer wait until the caller has heard the last words.
 import { FRAME_BYTES, FRAME_MS, MULAW_SILENCE, type OutboundFrames } from '../twilio/protocol.js';
 import type { UtterancePlayed } from '../agents/bridge.js';
 
@@ -28,6 +29,12 @@ export interface PlaybackStats {
   /** Agent audio that arrived for a turn the caller had already interrupted. */
   droppedBytes: number;
 }
+
+/**
+ * How a wait for playout ended: everything sent was heard (its marks echoed), a `clear` discarded
+ * what was still queued, or the call stopped first.
+ */
+export type PlayoutResult = 'heard' | 'cleared' | 'stopped';
 
 /** Call-time spans in which an utterance plays; usually one, more if the agent fell behind real time. */
 class Utterance {
@@ -70,6 +77,9 @@ export class Playback {
   private queueEndMs = 0;
   /** After a barge-in, the interrupted turn's late audio is dropped until the next turn starts. */
   private muted = false;
+  /** Waits for playout, settled by a mark echo, a clear or stop(): events, never polling. */
+  private playoutWaiters: Array<(result: PlayoutResult) => void> = [];
+  private stopped = false;
   readonly stats: PlaybackStats = { framesSent: 0, marksSent: 0, staleMarks: 0, clears: 0, droppedBytes: 0 };
 
   constructor(
@@ -85,6 +95,35 @@ export class Playback {
   /** True while Twilio may still be playing or about to play agent audio. */
   get isActive(): boolean {
     return this.open !== undefined || this.awaitingMark.size > 0 || this.queueEndMs > this.nowMs();
+  }
+
+  /** Nothing sent is still unheard: no utterance open, no mark waiting for its echo. */
+  private get drained(): boolean {
+    return this.open === undefined && this.awaitingMark.size === 0;
+  }
+
+  /**
+   * Resolves once everything sent so far has been heard (every mark echoed and no utterance
+   * still open), or when a `clear` discards it or the call stops. Resolves at once when idle.
+   * An utterance still open must be ended (`endUtterance`) before it can count as heard.
+   */
+  waitForPlayout(): Promise<PlayoutResult> {
+    if (this.stopped) return Promise.resolve('stopped');
+    if (this.drained) return Promise.resolve('heard');
+    return new Promise((resolve) => this.playoutWaiters.push(resolve));
+  }
+
+  /** The call is over: nothing more will play; pending waits resolve as `stopped`. */
+  stop(): void {
+    this.stopped = true;
+    this.settlePlayout('stopped');
+  }
+
+  private settlePlayout(result: PlayoutResult): void {
+    if (this.playoutWaiters.length === 0) return;
+    const waiters = this.playoutWaiters;
+    this.playoutWaiters = [];
+    for (const resolve of waiters) resolve(result);
   }
 
   /** A new agent turn: audio is accepted again after a barge-in. */
@@ -120,7 +159,10 @@ export class Playback {
       this.sendOut(FRAME_BYTES);
     }
     this.open = undefined;
-    if (utterance.totalMs === 0) return;
+    if (utterance.totalMs === 0) {
+      if (this.drained) this.settlePlayout('heard');
+      return;
+    }
     this.awaitingMark.set(utterance.markName, utterance);
     this.send(this.frames.mark(utterance.markName));
     this.stats.marksSent++;
@@ -137,6 +179,7 @@ export class Playback {
     // The echo proves everything sent before the mark has played, whatever our clock says.
     if (this.awaitingMark.size === 0 && !this.open) this.queueEndMs = Math.min(this.queueEndMs, this.nowMs());
     this.observer.played({ utteranceId: utterance.id, playedMs: utterance.totalMs, totalMs: utterance.totalMs, interrupted: false });
+    if (this.drained) this.settlePlayout('heard');
   }
 
   /**
@@ -162,6 +205,7 @@ export class Playback {
       const playedMs = Math.min(u.totalMs, u.playedBy(now));
       this.observer.played({ utteranceId: u.id, playedMs, totalMs: u.totalMs, interrupted: playedMs < u.totalMs });
     }
+    this.settlePlayout('cleared');
   }
 
   private newUtterance(): Utterance {

@@ -3,7 +3,7 @@
 // end always finalizes the recording and reports the call.
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { AgentAction, AgentBridge, AgentFactory, AgentSink, CallContext, TranscriptLine, UtterancePlayed } from '../agents/bridge.js';
+import type { AgentBridge, AgentFactory, AgentSink, CallContext, TranscriptLine, UtterancePlayed } from '../agents/bridge.js';
 import type { VadConfig } from '../config.js';
 import { CallRecorder, type RecordingInfo } from '../audio/recorder.js';
 import type { Logger } from '../telemetry/logger.js';
@@ -21,6 +21,8 @@ import {
   type StartEvent,
 } from '../twilio/protocol.js';
 import type { Admission, StreamStart } from './admission.js';
+import { CallEnding, DEFAULT_PLAYOUT_TIMEOUT_MS } from './call-ending.js';
+import { inCallScope, type FaultScope } from './fault-guard.js';
 import { Playback, type PlaybackStats } from './playback.js';
 import { TurnLatencyObserver } from './turn-latency.js';
 
@@ -35,7 +37,8 @@ export type EndReason =
   | 'operator_stop'
   | 'shutdown'
   /** `start` named a call its URL's token was not issued for, or a task it may not join. */
-  | 'stream_refused';
+  | 'stream_refused'
+  | 'internal_error';
 
 /** Problems with inbound frames, counted per call; the call goes on. */
 export type BadFrameKind = ProtocolErrorKind | 'media_before_start' | 'wrong_stream_sid' | 'duplicate_start' | 'stale_media';
@@ -101,7 +104,7 @@ export interface CallSessionDeps {
    */
   callOverrides?: (taskId: string) => { prompt?: string; greeting?: string } | undefined;
   telephony?: TelephonyControl;
-  /** How long a hang-up waits for the agent's goodbye to finish playing. */
+  /** How long a hang-up or transfer waits for the agent's last words to finish playing. */
   goodbyeTimeoutMs?: number;
   /** Decides at `start` whether this stream may be the call it claims; admitted when absent. */
   admit?: (start: StreamStart) => Admission;
@@ -138,7 +141,9 @@ export class CallSession {
   private mediaWall = 0;
   private clockMs = 0;
   private endPromise: Promise<CallSummary> | undefined;
-  private hangupPending = false;
+  private readonly ending: CallEnding;
+  /** This call, for the process-level fault guard: its ids, and how to end it after a fault. */
+  private readonly scope: FaultScope = { ids: () => this.ids(), fault: (err) => this.fault(err) };
   private resolveEnded!: (summary: CallSummary) => void;
   /** Resolves with the summary once the call has ended, whoever ended it. */
   readonly ended = new Promise<CallSummary>((resolve) => (this.resolveEnded = resolve));
@@ -149,8 +154,18 @@ export class CallSession {
   ) {
     this.log = deps.logger.child({ session: this.sessionId });
     this.latencyObserver = new TurnLatencyObserver(deps.vad);
+    this.ending = new CallEnding(
+      {
+        isLive: () => this.state === 'live',
+        callSid: () => this.call!.callSid,
+        ids: () => this.ids(),
+        waitForPlayout: () => this.playback?.waitForPlayout() ?? Promise.resolve('heard'),
+        end: (reason, detail) => this.end(reason, detail),
+      },
+      { telephony: deps.telephony, log: this.log, telemetry: deps.telemetry, playoutTimeoutMs: deps.goodbyeTimeoutMs ?? DEFAULT_PLAYOUT_TIMEOUT_MS },
+    );
     this.stats = { framesIn: 0, framesPadded: 0, badFrames: {}, sequenceGaps: 0, playback: { framesSent: 0, marksSent: 0, staleMarks: 0, clears: 0, droppedBytes: 0 } };
-    this.startTimer = setTimeout(() => void this.end('start_timeout', 'no start event'), deps.streamStartTimeoutS * 1000);
+    this.startTimer = inCallScope(this.scope, () => setTimeout(() => void this.end('start_timeout', 'no start event'), deps.streamStartTimeoutS * 1000));
     this.startTimer.unref();
   }
 
@@ -170,8 +185,23 @@ export class CallSession {
     return this.clockMs;
   }
 
-  /** One WebSocket message from Twilio. Bad input is counted and skipped; the call goes on. */
+  /**
+   * One WebSocket message from Twilio. An exception in handling it ends this call only. Until the
+   * stream starts, handling runs in the call's fault scope, so what `start` sets going (the agent,
+   * the recorder, their timers and sockets) is attributed to this call.
+   */
   handleMessage(data: Buffer | string, isBinary: boolean): void {
+    try {
+      if (this.state === 'awaiting_start') inCallScope(this.scope, () => this.dispatch(data, isBinary));
+      else this.dispatch(data, isBinary);
+    } catch (err) {
+      this.log.error('a frame from Twilio could not be handled; ending the call', { ...this.ids(), error: (err as Error).message });
+      this.fault(err);
+    }
+  }
+
+  /** Bad input is counted and skipped; the call goes on. */
+  private dispatch(data: Buffer | string, isBinary: boolean): void {
     if (this.state === 'ended') return;
     if (isBinary) return this.badFrame('binary_frame', 'binary frames are not part of the protocol');
     if (data.length > MAX_INBOUND_FRAME_BYTES) return this.badFrame('frame_too_large', `${data.length} bytes`);
@@ -200,9 +230,25 @@ export class CallSession {
     if (this.state !== 'ended') void this.end('socket_closed', `code ${code}`);
   }
 
-  /** Ends the call once: closes the agent, finalizes the recording, closes the socket, reports. */
+  /** An unexpected exception in this call's code, already logged by whoever caught it: the call ends. */
+  private fault(err: unknown): void {
+    if (this.endPromise) return;
+    void this.end('internal_error', err instanceof Error ? err.message : String(err));
+  }
+
+  /**
+   * Ends the call once: closes the agent, finalizes the recording, closes the socket, reports.
+   * After our own hang-up or transfer, Twilio's `stop` or the socket closing keeps our reason.
+   */
   end(reason: EndReason, detail?: string): Promise<CallSummary> {
-    this.endPromise ??= this.finish(reason, detail);
+    if (!this.endPromise) {
+      const chosen = this.ending.reasonFor(reason, detail);
+      // Whatever throws while ending, the call still ends: the summary goes out and the socket closes.
+      this.endPromise = inCallScope(this.scope, () => this.finish(chosen.reason, chosen.detail)).catch((err: Error) => {
+        this.log.error('ending the call failed; reporting it as ended', { ...this.ids(), error: err.message });
+        return this.report(chosen.reason, chosen.detail, undefined, false);
+      });
+    }
     return this.endPromise;
   }
 
@@ -274,11 +320,13 @@ export class CallSession {
       return;
     }
     const started = performance.now();
+    // A call that ended while its agent connected hears nothing more of it, nor logs for it.
     this.bridge.start().then(
-      () => this.deps.telemetry.record('agent', 'connect', { ...this.ids(), durationMs: performance.now() - started, agent: this.bridge!.kind }),
+      () => this.state === 'live' && this.deps.telemetry.record('agent', 'connect', { ...this.ids(), durationMs: performance.now() - started, agent: this.bridge!.kind }),
       (err: Error) => {
+        if (this.state !== 'live') return;
         this.log.error('agent failed to start', { ...this.ids(), error: err.message });
-        void this.finishAfterPlayback('agent_error', err.message);
+        void this.ending.finishAfterPlayback('agent_error', err.message);
       },
     );
   }
@@ -329,7 +377,7 @@ export class CallSession {
       bargeIn: () => this.onBargeIn(),
       transcript: (line) => this.addTranscript({ ...line, atMs: line.atMs ?? Math.round(this.nowMs()) }),
       latency: (metric, ms, extra) => this.onLatency(metric, ms, extra),
-      action: (action) => void this.onAction(action),
+      action: (action) => void this.ending.onAction(action),
       error: (err, fatal) => this.onAgentError(err, fatal),
     };
   }
@@ -365,54 +413,13 @@ export class CallSession {
     if (this.call) this.notify('transcript', (h) => h.transcript?.(this.call!, line));
   }
 
-  private async onAction(action: AgentAction): Promise<void> {
-    if (this.state !== 'live') return;
-    this.log.info('agent action', { ...this.ids(), action: action.type, reason: action.reason });
-    this.deps.telemetry.record('agent', action.type, { ...this.ids(), reason: action.reason });
-    if (action.type === 'hangup') return this.finishAfterPlayback('agent_hangup', action.reason);
-    const telephony = this.deps.telephony;
-    if (!telephony) {
-      this.log.warn('transfer requested but Twilio credentials are not configured', this.ids());
-      return;
-    }
-    try {
-      await telephony.transfer(this.call!.callSid, action.to);
-      void this.end('transferred', action.to);
-    } catch (err) {
-      this.log.error('transfer failed', { ...this.ids(), error: (err as Error).message });
-    }
-  }
-
-  /**
-   * Lets the agent's last words (a goodbye, an apology) play out, then hangs up through Twilio,
-   * or just closes the stream without credentials (nothing follows <Connect>, so Twilio hangs up).
-   */
-  private async finishAfterPlayback(reason: 'agent_hangup' | 'agent_error', detail: string): Promise<void> {
-    if (this.hangupPending) return;
-    this.hangupPending = true;
-    const deadline = performance.now() + (this.deps.goodbyeTimeoutMs ?? 10_000);
-    while (this.state === 'live' && this.playback!.isActive && performance.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    if (this.state !== 'live') return;
-    const telephony = this.deps.telephony;
-    if (telephony) {
-      try {
-        await telephony.hangup(this.call!.callSid);
-      } catch (err) {
-        this.log.error('hang-up through Twilio failed; closing the stream', { ...this.ids(), error: (err as Error).message });
-      }
-    }
-    void this.end(reason, detail);
-  }
-
   private onAgentError(err: Error, fatal: boolean): void {
     if (!fatal) {
       this.log.warn('agent warning', { ...this.ids(), error: err.message });
       return;
     }
     this.log.error('agent error; ending the call', { ...this.ids(), error: err.message });
-    void this.finishAfterPlayback('agent_error', err.message);
+    void this.ending.finishAfterPlayback('agent_error', err.message);
   }
 
   /** Listeners (task service, live bus) are told what happened; a failing one never breaks the call. */
@@ -449,12 +456,26 @@ export class CallSession {
     this.state = 'ended';
     clearTimeout(this.startTimer);
     const endMs = this.nowMs();
-    await this.bridge?.close(reason).catch(() => undefined);
+    this.playback?.stop();
+    // A bridge that throws (even synchronously) on close must not cost the call its recording.
+    await Promise.resolve()
+      .then(() => this.bridge?.close(reason))
+      .catch((err: Error) => this.log.error('the agent did not close cleanly', { ...this.ids(), error: err.message }));
     const recording = await this.recorder?.finalize(endMs).catch((err: Error) => {
       this.log.error('recording could not be finalized', { ...this.ids(), error: err.message });
       return undefined;
     });
-    if (this.socket.isOpen) this.socket.close(reason === 'start_timeout' ? 1008 : 1000, reason);
+    return this.report(reason, detail, recording, wasLive);
+  }
+
+  /** The last step of every end: close the socket, then log, record and announce the summary once. */
+  private report(reason: EndReason, detail: string | undefined, recording: RecordingInfo | undefined, wasLive: boolean): CallSummary {
+    this.state = 'ended';
+    try {
+      if (this.socket.isOpen) this.socket.close(reason === 'start_timeout' ? 1008 : 1000, reason);
+    } catch (err) {
+      this.log.error('the media socket could not be closed', { ...this.ids(), error: (err as Error).message });
+    }
     if (this.playback) this.stats.playback = { ...this.playback.stats };
     const summary: CallSummary = {
       sessionId: this.sessionId,
@@ -470,7 +491,7 @@ export class CallSession {
       transcript: this.transcript,
       stats: this.stats,
     };
-    const level = reason === 'agent_error' || reason === 'unsupported_media_format' ? 'warn' : 'info';
+    const level = reason === 'agent_error' || reason === 'unsupported_media_format' || reason === 'internal_error' ? 'warn' : 'info';
     this.log.log(level, 'call ended', { ...this.ids(), reason, detail, recording: recording?.path, framesIn: this.stats.framesIn });
     this.deps.telemetry.record('media_stream', 'stop', {
       ...this.ids(),

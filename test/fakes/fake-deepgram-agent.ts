@@ -14,7 +14,8 @@
 // - Stricter than the service where the gateway has a policy: `agent.listen`, `think` and `speak`
 //   are required (the service would default speak to Flux TTS), and so is `think.endpoint.headers`.
 // - An interrupted reply gets no AgentAudioDone (reportedly the service may skip it too).
-// - No AgentThinking (the service sends it only for models that think aloud).
+// - No AgentThinking (the service sends it only for models that think aloud), unless a function
+//   call's `reply.thinkingAfterMs` asks for one.
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -42,12 +43,23 @@ export interface FakeAgentOptions {
   settingsAppliedDelayMs?: number;
   /** No audio and no KeepAlive for this long → Error CLIENT_MESSAGE_TIMEOUT, close 1011. Default 10000. */
   clientMessageTimeoutMs?: number;
-  /** On the Nth user turn (1-based), send a client-side FunctionCallRequest instead of speaking; the agent speaks after the response (not after end_call). */
-  functionCallOnTurn?: { turn: number; name: string; arguments: Record<string, unknown> }[];
+  /**
+   * On the Nth user turn (1-based), send a client-side FunctionCallRequest instead of speaking; the
+   * agent speaks after the response (not after end_call). With `reply`, it speaks `afterMs` after
+   * the response, after end_call too (a goodbye), optionally sending AgentThinking first.
+   */
+  functionCallOnTurn?: FunctionCallOnTurn[];
   /** Expected Authorization header, e.g. 'Token test-key'; anything else gets 401 on upgrade. */
   requireAuth?: string;
   /** Seed of the chunk-size generator, so a run is reproducible. Default 1. */
   seed?: number;
+}
+
+export interface FunctionCallOnTurn {
+  turn: number;
+  name: string;
+  arguments: Record<string, unknown>;
+  reply?: { afterMs: number; thinkingAfterMs?: number };
 }
 
 export interface FakeAgentFaults {
@@ -55,6 +67,12 @@ export interface FakeAgentFaults {
   dropNextSessionAfterMs?: number;
   /** Send this Error to the next session this long after it connects, then close. */
   errorNextSessionAfterMs?: { ms: number; code: string; description: string };
+  /**
+   * Terminate the next session's socket in the middle of its first utterance (the greeting, or
+   * the first reply), once `afterBytes` of its audio were sent; then refuse every upgrade with
+   * 503 for `refuseForMs`, as a service in a short outage would.
+   */
+  dropNextSessionMidUtterance?: { afterBytes: number; refuseForMs?: number };
 }
 
 /** A JSON message the fake sends: any fields besides `type`. */
@@ -84,6 +102,8 @@ export interface FakeAgentSession {
   drop(): void;
   /** Sends Error, then closes with 1011. */
   error(code: string, description: string): void;
+  /** Terminates the socket once `afterBytes` of the next utterance's audio were sent, then calls `then`. */
+  dropDuringNextUtterance(afterBytes: number, then?: () => void): void;
   /** Resolves with the first message SENT BY THE CLIENT (already received or future) that matches. */
   waitFor(pred: (m: ClientMessage) => boolean, timeoutMs?: number): Promise<ClientMessage>;
   readonly closed: Promise<{ code: number }>;
@@ -500,9 +520,10 @@ class Session implements FakeAgentSession {
   private utterance: Utterance | undefined;
   private replies = 0;
   /** Client-side calls awaiting a FunctionCallResponse, by id. */
-  private readonly pendingCalls = new Map<string, { name: string; arguments: string }>();
+  private readonly pendingCalls = new Map<string, { name: string; arguments: string; reply: FunctionCallOnTurn['reply'] }>();
   /** After end_call the agent says nothing more. */
   private hungUp = false;
+  private dropPlan: { afterBytes: number; then: (() => void) | undefined } | undefined;
 
   constructor(
     private readonly ws: WebSocket,
@@ -543,6 +564,10 @@ class Session implements FakeAgentSession {
     this.sendJson({ type: 'Error', code, description });
     this.shutDown();
     if (this.ws.readyState === WebSocket.OPEN) this.ws.close(ERROR_CLOSE_CODE, code);
+  }
+
+  dropDuringNextUtterance(afterBytes: number, then?: () => void): void {
+    this.dropPlan = { afterBytes, then };
   }
 
   waitFor(pred: (m: ClientMessage) => boolean, timeoutMs = 2000): Promise<ClientMessage> {
@@ -722,9 +747,9 @@ class Session implements FakeAgentSession {
   }
 
   private requestFunctionCalls(calls: ResolvedOptions['functionCallOnTurn']): void {
-    const functions = calls.map(({ name, arguments: args }) => {
+    const functions = calls.map(({ name, arguments: args, reply }) => {
       const call = { id: randomUUID(), name, arguments: JSON.stringify(args), client_side: true };
-      this.pendingCalls.set(call.id, { name, arguments: call.arguments });
+      this.pendingCalls.set(call.id, { name, arguments: call.arguments, reply });
       return call;
     });
     this.sendJson({ type: 'FunctionCallRequest', functions });
@@ -740,7 +765,11 @@ class Session implements FakeAgentSession {
       this.sendJson({ type: 'History', function_calls: [record] });
     }
     if (call.name === 'end_call') this.hungUp = true;
-    if (this.pendingCalls.size === 0) this.reply();
+    if (this.pendingCalls.size > 0) return;
+    if (!call.reply) return this.reply();
+    const { afterMs, thinkingAfterMs } = call.reply;
+    if (thinkingAfterMs !== undefined) this.later(thinkingAfterMs, () => this.sendJson({ type: 'AgentThinking', content: '' }));
+    this.later(afterMs, () => this.reply(true));
   }
 
   private onInjectAgentMessage(message: string, behavior: unknown): void {
@@ -751,8 +780,9 @@ class Session implements FakeAgentSession {
     void this.speak(message, this.nextReplyAudio());
   }
 
-  private reply(): void {
-    if (this.hungUp || this.opts.mode !== 'converse') return;
+  /** Answers a turn with the next reply; after end_call only when `afterHangUp` (a goodbye). */
+  private reply(afterHangUp = false): void {
+    if ((this.hungUp && !afterHangUp) || this.opts.mode !== 'converse') return;
     void this.speak(REPLY_TEXT, this.nextReplyAudio()).then((finished) => {
       if (finished) this.sendLatencyReport();
     });
@@ -769,15 +799,25 @@ class Session implements FakeAgentSession {
     this.utterance = utterance;
     this.conversationText('assistant', text);
     this.sendJson({ type: 'AgentStartedSpeaking', total_latency: 0.8, tts_latency: 0.2, ttt_latency: 0.6 });
+    let sentBytes = 0;
     for (const chunk of this.chunks(audio)) {
       if (utterance.cancelled) return false;
       this.sendAudio(chunk);
+      sentBytes += chunk.length;
+      if (this.dropPlan && sentBytes >= this.dropPlan.afterBytes) return this.dropMidUtterance(this.dropPlan);
       await this.sleep(this.opts.replyPaceMs);
     }
     if (utterance.cancelled) return false;
     this.utterance = undefined;
     this.sendJson({ type: 'AgentAudioDone' });
     return true;
+  }
+
+  private dropMidUtterance(plan: NonNullable<Session['dropPlan']>): false {
+    this.dropPlan = undefined;
+    this.drop();
+    plan.then?.();
+    return false;
   }
 
   private cancelSpeech(): void {
@@ -816,6 +856,9 @@ export class FakeDeepgramAgent {
   readonly sessions: FakeAgentSession[] = [];
   /** Mutable; each fault is consumed by the next session that connects. */
   faults: FakeAgentFaults = {};
+  /** Upgrades refused (503) while a fault made the service unavailable. */
+  refusedUpgrades = 0;
+  private refuseUntil = 0;
   private readonly wss = new WebSocketServer({ noServer: true });
   private readonly sessionWaiters = new Set<() => void>();
 
@@ -876,6 +919,10 @@ export class FakeDeepgramAgent {
   private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     const path = new URL(req.url ?? '/', 'http://fake').pathname;
     if (path !== CONVERSE_PATH) return rejectUpgrade(socket, 404, 'Not Found');
+    if (Date.now() < this.refuseUntil) {
+      this.refusedUpgrades++;
+      return rejectUpgrade(socket, 503, 'Service Unavailable');
+    }
     if (this.requireAuth !== undefined && req.headers.authorization !== this.requireAuth) {
       return rejectUpgrade(socket, 401, 'Unauthorized');
     }
@@ -890,8 +937,9 @@ export class FakeDeepgramAgent {
   }
 
   private applyFaults(session: Session): void {
-    const { dropNextSessionAfterMs: dropMs, errorNextSessionAfterMs: err } = this.faults;
+    const { dropNextSessionAfterMs: dropMs, errorNextSessionAfterMs: err, dropNextSessionMidUtterance: mid } = this.faults;
     this.faults = {};
+    if (mid !== undefined) session.dropDuringNextUtterance(mid.afterBytes, () => (this.refuseUntil = Date.now() + (mid.refuseForMs ?? 0)));
     // Session timers are cleared when it closes; these are too, through the closed promise.
     if (dropMs !== undefined) cancelOnClose(session, setTimeout(() => session.drop(), dropMs));
     if (err !== undefined) cancelOnClose(session, setTimeout(() => session.error(err.code, err.description), err.ms));

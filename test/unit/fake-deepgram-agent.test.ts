@@ -294,6 +294,45 @@ describe('FakeDeepgramAgent with the real SDK', () => {
     expect(inbox.types()).not.to.include('AgentStartedSpeaking');
   });
 
+  it('with a reply on end_call, thinks, then speaks the goodbye that long after the response', async () => {
+    const fake = await startFake({
+      functionCallOnTurn: [{ turn: 1, name: 'end_call', arguments: {}, reply: { afterMs: 600, thinkingAfterMs: 100 } }],
+    });
+    const { conn, inbox } = await converse(fake);
+    stream(conn, caller1, 1000);
+    const request = toServerMessage(await inbox.waitFor('FunctionCallRequest'));
+    if (request?.type !== 'FunctionCallRequest') throw new Error('expected a FunctionCallRequest');
+    const [fn] = request.functions;
+    conn.sendFunctionCallResponse({ type: 'FunctionCallResponse', id: fn!.id, name: fn!.name, content: '{"ok":true}' });
+    const session = await fake.waitForSession();
+    await inbox.waitFor('AgentAudioDone');
+    const sent = session.sent.map((m) => m.type);
+    expect(sent.indexOf('AgentThinking')).to.be.greaterThan(sent.indexOf('FunctionCallRequest'));
+    expect(sent.indexOf('AgentStartedSpeaking')).to.be.greaterThan(sent.indexOf('AgentThinking'));
+    const at = (type: string) => session.sent.find((m) => m.type === type)!.at;
+    expect(at('AgentStartedSpeaking') - at('FunctionCallRequest')).to.be.at.least(550);
+    expect(inbox.audioBytes()).to.equal(reply.length);
+  });
+
+  it('drops a session mid-utterance, then refuses upgrades with 503 for a while', async () => {
+    const fake = await startFake();
+    fake.faults.dropNextSessionMidUtterance = { afterBytes: 4000, refuseForMs: 800 };
+    const { conn, inbox } = await converse(fake);
+    stream(conn, caller1, 1000);
+    await inbox.closed;
+    const session = await fake.waitForSession();
+    expect(session.sentAudioBytes).to.be.within(4000, 4000 + 1500);
+    const refused = await connect(fake).then(
+      () => 'connected',
+      (err: Error) => err.message,
+    );
+    expect(refused).to.match(/503/);
+    expect(fake.refusedUpgrades).to.equal(1);
+    await sleep(900);
+    await converse(fake);
+    expect(fake.sessions).to.have.length(2);
+  });
+
   it('acknowledges a prompt update and speaks an injected agent message', async () => {
     const fake = await startFake();
     const { conn, inbox } = await converse(fake);

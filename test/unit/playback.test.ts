@@ -168,3 +168,61 @@ describe('call/Playback and the mark echo', () => {
     expect(h.playback.isActive).to.equal(false);
   });
 });
+
+describe('call/Playback.waitForPlayout', () => {
+  /** The wait's result, or 'pending' if it has not settled once queued callbacks have run. */
+  async function settled(wait: Promise<string>): Promise<string> {
+    return Promise.race([wait, new Promise<string>((resolve) => setImmediate(() => resolve('pending')))]);
+  }
+
+  it('resolves at once when nothing was sent', async () => {
+    const h = harness();
+    expect(await settled(h.playback.waitForPlayout())).to.equal('heard');
+  });
+
+  it('resolves only when the mark of the last utterance is echoed, not when the audio is sent', async () => {
+    const h = harness();
+    h.playback.push(audio(FRAME_BYTES * 10));
+    h.playback.endUtterance();
+    h.playback.push(audio(FRAME_BYTES * 10));
+    h.playback.endUtterance();
+    const wait = h.playback.waitForPlayout();
+    h.setNow(10_000); // our clock says it has played: only Twilio's echo counts
+    expect(await settled(wait)).to.equal('pending');
+    const [first, second] = h.marks();
+    h.playback.onMark(first!);
+    expect(await settled(wait)).to.equal('pending');
+    h.playback.onMark(second!);
+    expect(await settled(wait)).to.equal('heard');
+  });
+
+  it('waits for an utterance still open to be ended and its mark echoed', async () => {
+    const h = harness();
+    h.playback.push(audio(FRAME_BYTES * 3));
+    const wait = h.playback.waitForPlayout();
+    h.playback.push(audio(FRAME_BYTES * 3));
+    h.playback.endUtterance();
+    expect(await settled(wait)).to.equal('pending');
+    h.playback.onMark(h.marks()[0]!);
+    expect(await settled(wait)).to.equal('heard');
+  });
+
+  it('resolves as cleared when a barge-in discards what was queued', async () => {
+    const h = harness();
+    h.playback.push(audio(FRAME_BYTES * 10));
+    h.playback.endUtterance();
+    const wait = h.playback.waitForPlayout();
+    h.playback.interrupt();
+    expect(await settled(wait)).to.equal('cleared');
+  });
+
+  it('resolves as stopped when the call ends first, and at once after that', async () => {
+    const h = harness();
+    h.playback.push(audio(FRAME_BYTES * 10));
+    h.playback.endUtterance();
+    const wait = h.playback.waitForPlayout();
+    h.playback.stop();
+    expect(await settled(wait)).to.equal('stopped');
+    expect(await settled(h.playback.waitForPlayout())).to.equal('stopped');
+  });
+});

@@ -4,6 +4,7 @@ import { expect } from 'chai';
 import nock from 'nock';
 import { FakeTwilioCaller, randomSid } from '../fakes/twilio-caller.js';
 import { FakeDeepgramAgent, REPLY_TEXT, type FakeAgentOptions, type FakeAgentSession } from '../fakes/fake-deepgram-agent.js';
+import { capturingLogger } from '../helpers/capturing-logger.js';
 import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
 import { inboundStream } from '../helpers/twilio-stream.js';
 import { readMulawWav, readPcmWav } from '../../src/audio/wav-io.js';
@@ -24,6 +25,11 @@ const greeting = await readMulawWav('fixtures/speech/agent-greeting-8k-mulaw.wav
 
 const window = (audio: Buffer, at: number, bytes = 800) => audio.subarray(at, at + bytes);
 const contains = (haystack: Buffer, needle: Buffer) => haystack.indexOf(needle) >= 0;
+const occurrences = (haystack: Buffer, needle: Buffer) => {
+  let count = 0;
+  for (let at = haystack.indexOf(needle); at >= 0; at = haystack.indexOf(needle, at + 1)) count++;
+  return count;
+};
 
 interface Harness {
   fake: FakeDeepgramAgent;
@@ -209,6 +215,44 @@ describe('media stream with the Deepgram agent', function () {
     expect(hangups.map((b) => Object.fromEntries(b))).to.deep.equal([{ Status: 'completed' }]);
   });
 
+  for (const [when, goodbye] of [
+    ['starts 2 s after the function call', { afterMs: 2000 }],
+    ['starts 4.5 s after the function call, the agent thinking meanwhile', { afterMs: 4500, thinkingAfterMs: 500 }],
+  ] as const) {
+    it(`end_call: a goodbye that ${when} is heard in full, then the call is hung up`, async () => {
+      let caller: FakeTwilioCaller | undefined;
+      const atHangup: { marksSent: number; marksEchoed: number }[] = [];
+      nock('https://api.twilio.com')
+        .post(/\/Calls\/CA[a-f0-9]+\.json/)
+        .reply(() => {
+          const c = caller!;
+          atHangup.push({ marksSent: c.events.filter((e) => e.kind === 'mark-sent').length, marksEchoed: c.marksEchoed.length });
+          return [200, { sid: 'CA1', status: 'completed' }];
+        });
+      const { caller: c, t, session } = await setUp(
+        { functionCallOnTurn: [{ turn: 1, name: 'end_call', arguments: { reason: 'caller is done' }, reply: goodbye }] },
+        { TWILIO_ACCOUNT_SID: ACCOUNT, TWILIO_AUTH_TOKEN: TOKEN, PUBLIC_URL: PUBLIC },
+      );
+      caller = c;
+      await c.connect();
+      const s = await session();
+      await c.streamAudio(caller1);
+      await c.streamSilence(700);
+      const summary = await t.nextEnded(20_000);
+      expect(summary.reason).to.equal('agent_hangup');
+      expect(s.sent.filter((m) => m.type === 'AgentAudioDone')).to.have.length(1); // the goodbye was sent in full
+      expect(atHangup).to.have.length(1);
+      expect(atHangup[0]!.marksSent).to.equal(1);
+      expect(atHangup[0]!.marksEchoed).to.equal(1);
+      expect(contains(c.heardAudio(), window(reply, 8000))).to.equal(true);
+      expect(contains(c.heardAudio(), window(reply, reply.length - 3600))).to.equal(true);
+      expect(summary.transcript.map((l) => [l.role, l.text])).to.deep.equal([
+        ['user', '<turn 1>'],
+        ['assistant', REPLY_TEXT],
+      ]);
+    });
+  }
+
   it('end_call without Twilio credentials closes the stream', async () => {
     const { caller: c, t } = await setUp({ functionCallOnTurn: [{ turn: 1, name: 'end_call', arguments: {} }] });
     await c.connect();
@@ -246,6 +290,57 @@ describe('media stream with the Deepgram agent', function () {
     expect(contains(c.receivedAudio(), window(reply, 8000))).to.equal(true);
   });
 
+  it('transfer_call: the redirect goes out only once the caller heard the last line in full (mark echoed)', async () => {
+    let caller: FakeTwilioCaller | undefined;
+    const atRedirect: { marksSent: number; marksEchoed: number }[] = [];
+    nock('https://api.twilio.com')
+      .post(/\/Calls\/CA[a-f0-9]+\.json/)
+      .reply(() => {
+        const c = caller!;
+        atRedirect.push({ marksSent: c.events.filter((e) => e.kind === 'mark-sent').length, marksEchoed: c.marksEchoed.length });
+        return [200, { sid: 'CA1', status: 'in-progress' }];
+      });
+    const { caller: c, t } = await setUp(
+      { functionCallOnTurn: [{ turn: 1, name: 'transfer_call', arguments: { reason: 'wants a human' } }] },
+      { TWILIO_ACCOUNT_SID: ACCOUNT, TWILIO_AUTH_TOKEN: TOKEN, PUBLIC_URL: PUBLIC, TWILIO_TRANSFER_NUMBER: '+15550009999' },
+    );
+    caller = c;
+    await c.connect();
+    await c.streamAudio(caller1);
+    await c.streamSilence(1000);
+    const summary = await t.nextEnded(15_000);
+    expect(summary.reason).to.equal('transferred');
+    // One redirect, sent after Twilio echoed the mark of the agent's last audio.
+    expect(atRedirect).to.have.length(1);
+    expect(atRedirect[0]!.marksSent).to.be.greaterThan(0);
+    expect(atRedirect[0]!.marksEchoed).to.equal(atRedirect[0]!.marksSent);
+    // The caller heard the line to its last words before the stream closed.
+    expect(contains(c.heardAudio(), window(reply, reply.length - 3600))).to.equal(true);
+  });
+
+  it('keeps the reason we chose when Twilio\'s stop arrives before our hang-up request returns', async () => {
+    let caller: FakeTwilioCaller | undefined;
+    nock('https://api.twilio.com')
+      .post(/\/Calls\/CA[a-f0-9]+\.json/)
+      .reply(async () => {
+        // Twilio hangs up at once and tells the stream before it answers our request.
+        await caller!.stop();
+        return [200, { sid: 'CA1', status: 'completed' }];
+      });
+    const { caller: c, t } = await setUp(
+      { functionCallOnTurn: [{ turn: 1, name: 'end_call', arguments: { reason: 'caller is done' } }] },
+      { TWILIO_ACCOUNT_SID: ACCOUNT, TWILIO_AUTH_TOKEN: TOKEN, PUBLIC_URL: PUBLIC },
+    );
+    caller = c;
+    await c.connect();
+    await c.streamAudio(caller1);
+    await c.streamSilence(700);
+    const summary = await t.nextEnded(15_000);
+    expect(c.events.some((e) => e.kind === 'sent-stop')).to.equal(true);
+    expect(summary.reason).to.equal('agent_hangup');
+    expect(summary.detail).to.equal('caller is done');
+  });
+
   it('does not offer transfer_call when no transfer number is configured', async () => {
     const { caller: c, t, session } = await setUp({}, { TWILIO_ACCOUNT_SID: ACCOUNT, TWILIO_AUTH_TOKEN: TOKEN, PUBLIC_URL: PUBLIC });
     await c.connect();
@@ -257,7 +352,7 @@ describe('media stream with the Deepgram agent', function () {
     expect(functions).to.deep.equal(['end_call']);
   });
 
-  it('reconnects once when the agent socket drops mid-call, with the conversation so far as context', async () => {
+  it('reconnects when the agent socket drops between turns, with the conversation so far as context', async () => {
     const { caller: c, t, fake, session } = await setUp({ greetingAudio: greeting }, { DEEPGRAM_VOICE_AGENT_GREETING: 'Hello!' });
     await c.connect();
     const first = await session(0);
@@ -281,8 +376,64 @@ describe('media stream with the Deepgram agent', function () {
     expect(summary.transcript.filter((l) => l.role === 'user').map((l) => l.text)).to.deep.equal(['<turn 1>', '<turn 1>']);
   });
 
-  it('when the reconnect fails too, apologizes and ends the call, keeping the recording', async () => {
+  it('reconnect: the agent drops mid-reply and refuses connections for 1.5 s; the call goes on in silence, with the heard part of the reply as context', async () => {
     const { caller: c, t, fake, session } = await setUp();
+    fake.faults.dropNextSessionMidUtterance = { afterBytes: reply.length / 2, refuseForMs: 1500 };
+    await c.connect();
+    const first = await session(0);
+    await c.streamAudio(caller1);
+    await c.streamSilence(700);
+    await first.closed;
+    const second = await fake.waitForSession(1, 12_000);
+    await second.waitFor((m) => m.type === 'Settings', 5000);
+    expect(fake.refusedUpgrades).to.be.greaterThan(0); // it kept trying through the outage
+    await turn(c, caller2, 2);
+    await c.stop();
+    const summary = await t.nextEnded();
+
+    expect(summary.reason).to.equal('twilio_stop');
+    expect(contains(c.receivedAudio(), window(agentUnavailablePrompt(), 8000))).to.equal(false);
+    const agent = (second.settings as { agent: { greeting?: string; context: { messages: { role: string; content: string }[] } } }).agent;
+    expect(agent.greeting).to.equal(undefined);
+    const [user, heard, ...rest] = agent.context.messages;
+    expect(user).to.deep.include({ role: 'user', content: '<turn 1>' });
+    expect(heard!.role).to.equal('assistant');
+    // About half the reply was sent before the drop, and the caller heard all of that.
+    const words = heard!.content.split(' ').length;
+    expect(REPLY_TEXT.startsWith(heard!.content)).to.equal(true);
+    expect(words).to.be.within(3, REPLY_TEXT.split(' ').length - 3);
+    expect(rest).to.deep.equal([]);
+    // The second session answered the caller's next turn, and the caller heard it.
+    expect(second.sentAudioBytes).to.equal(reply.length);
+    expect(contains(c.heardAudio(), window(reply, reply.length - 3600))).to.equal(true);
+  });
+
+  it('reconnect: a drop during the greeting does not make the caller hear the greeting twice', async () => {
+    const { caller: c, t, fake, session } = await setUp({ greetingAudio: greeting }, { DEEPGRAM_VOICE_AGENT_GREETING: 'Hello! Thanks for calling Paris Air.' });
+    fake.faults.dropNextSessionMidUtterance = { afterBytes: greeting.length / 2 };
+    await c.connect();
+    await session(0);
+    const second = await session(1);
+    await second.waitFor((m) => m.type === 'Settings', 5000);
+    await c.streamSilence(1500);
+    await c.waitFor(() => c.marksEchoed.length >= 1, 10_000);
+    await c.stop();
+    await t.nextEnded();
+
+    const agent = (second.settings as { agent: { greeting?: string; context?: { messages: { content: string }[] } } }).agent;
+    expect(agent.greeting).to.equal(undefined);
+    expect(second.sentAudioBytes).to.equal(0);
+    const heardGreeting = agent.context!.messages.map((m) => m.content);
+    expect(heardGreeting).to.have.length(1);
+    expect('Hello! Thanks for calling Paris Air.'.startsWith(heardGreeting[0]!)).to.equal(true);
+    expect(occurrences(c.receivedAudio(), window(greeting, 800))).to.equal(1);
+  });
+
+  it('when the reconnect fails too, apologizes and ends the call, keeping the recording', async () => {
+    const { caller: c, t, fake, session } = await setUp({}, {}, (fake) => ({
+      agentFactory: (call, sink) =>
+        new DeepgramAgent({ config: deepgramConfig(fake.url), systemPrompt: 'p', transferNumber: undefined, reconnectBudgetMs: 2000 }, call, sink),
+    }));
     await c.connect();
     const first = await session(0);
     await turn(c, caller1, 1);
@@ -320,6 +471,23 @@ describe('media stream with the Deepgram agent', function () {
     expect(summary.reason).to.equal('agent_error');
     expect(summary.detail).to.match(/401/);
     expect(contains(c.receivedAudio(), window(agentUnavailablePrompt(), 8000))).to.equal(true);
+  });
+
+  it('a call that ends while the agent is still connecting leaves no connect timer behind, and no log line for it', async () => {
+    const { logger, lines } = capturingLogger();
+    const { caller: c, t, session } = await setUp({ welcomeDelayMs: 60_000 }, {}, (fake) => ({
+      logger,
+      agentFactory: (call, sink) =>
+        new DeepgramAgent({ config: deepgramConfig(fake.url), systemPrompt: 'p', transferNumber: undefined, connectTimeoutMs: 300 }, call, sink),
+    }));
+    await c.connect();
+    await session(); // connected, never welcomed
+    await c.stop();
+    expect((await t.nextEnded()).reason).to.equal('twilio_stop');
+    await new Promise((r) => setTimeout(r, 1500)); // well past the 300 ms connect timeout
+    const afterEnd = lines.slice(lines.findIndex((l) => l.message === 'call ended'));
+    expect(afterEnd.map((l) => l.message)).to.deep.equal(['call ended']);
+    expect(t.telemetry.summary().filter((r) => r.component === 'agent')).to.deep.equal([]);
   });
 
   it('sends KeepAlive while no caller audio flows, so the agent does not time out', async () => {

@@ -1,7 +1,8 @@
 // The Deepgram Voice Agent behind a call. Mu-law 8 kHz passes through untouched both ways. The
-// converse socket opens when the stream starts; caller audio is held until SettingsApplied; a
-// socket that drops mid-call is reopened once with the conversation so far, and when the agent
-// cannot be reached the caller hears an apology before the call ends.
+// converse socket opens when the stream starts; caller audio is held until SettingsApplied. A
+// socket that drops mid-call is reopened with backoff within a time budget, the caller hearing
+// silence meanwhile, with the conversation as the caller heard it; when the agent cannot be
+// reached the caller hears an apology before the call ends.
 import { performance } from 'node:perf_hooks';
 import type { DeepgramConfig } from '../../config.js';
 import type { AgentBridge, AgentSink, CallContext, UtterancePlayed } from '../bridge.js';
@@ -23,23 +24,43 @@ export interface DeepgramAgentOptions {
   keepAliveAfterMs?: number;
   /** Caller audio held before SettingsApplied or during a reconnect, at most. */
   maxHeldFrames?: number;
+  /** After a drop, how long reconnecting may take in all before the caller hears the apology. */
+  reconnectBudgetMs?: number;
 }
 
 type Phase = 'connecting' | 'ready' | 'reconnecting' | 'failed' | 'closed';
 
-/** A hang-up or transfer waits for the agent's last words. */
+/**
+ * A hang-up or transfer waits for the agent's last words: for a first sign of them a short while,
+ * then, once they show, until they are sent in full (AgentAudioDone), within a bound.
+ */
 interface PendingAction {
   id: string;
   call: ToolCall;
+  requestedAt: number;
+  /** The agent showed it is producing its last words (thinking, text, speaking, audio). */
+  speaking: boolean;
   timer: NodeJS.Timeout | undefined;
 }
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 8000;
 const DEFAULT_KEEPALIVE_AFTER_MS = 5000;
 const DEFAULT_MAX_HELD_FRAMES = 250; // 5 s of caller audio
-/** After end_call or transfer_call, how long to wait for the agent to start its goodbye. */
-const GOODBYE_START_MS = 1500;
+/**
+ * After end_call or transfer_call: how long to wait for a first sign of the agent's last words
+ * (LLM and TTS latency often pass 1.5 s), and how long in all for them to be sent in full.
+ * The call session then waits for the caller to hear them.
+ */
+const GOODBYE_FIRST_SIGN_MS = 3000;
+const GOODBYE_MAX_WAIT_MS = 10_000;
 const SECONDS_TO_MS = 1000;
+/** Waits before each reconnect attempt; the last repeats until the budget is spent. */
+const RECONNECT_BACKOFF_MS = [250, 500, 1000, 2000];
+const DEFAULT_RECONNECT_BUDGET_MS = 10_000;
+/** Outages survived per call; a session that keeps dropping is a failure, not bad luck. */
+const MAX_RECONNECTS = 3;
+/** The longest wait, after a drop, for the caller to finish hearing what the agent had sent. */
+const MAX_PLAYOUT_WAIT_MS = 8000;
 
 export class DeepgramAgent implements AgentBridge {
   readonly kind = 'deepgram';
@@ -49,7 +70,11 @@ export class DeepgramAgent implements AgentBridge {
   private heldDropped = 0;
   private lastSentAt = 0;
   private keepAliveTimer: NodeJS.Timeout | undefined;
-  private reconnected = false;
+  private reconnects = 0;
+  /** The agent began speaking (its greeting, if it has one): a new session must not greet again. */
+  private hasSpoken = false;
+  /** Resolved when Playback has reported every voiced turn, for a reconnect waiting on it. */
+  private onAllReported: (() => void) | undefined;
   /** After a barge-in, the interrupted turn's late audio is dropped until the next turn starts. */
   private muted = false;
   private readonly turns = new AssistantTurns();
@@ -64,14 +89,19 @@ export class DeepgramAgent implements AgentBridge {
     private readonly sink: AgentSink,
   ) {}
 
-  /** Rejects when the agent cannot be reached; the apology is already queued for the caller then. */
+  /**
+   * Rejects when the agent cannot be reached; the apology is already queued for the caller then.
+   * A call that ends while the agent connects is no failure: start resolves, and nothing follows.
+   */
   async start(): Promise<void> {
     try {
       await this.connect();
     } catch (err) {
+      if (this.phase === 'closed') return;
       this.fail(err as Error);
       throw err;
     }
+    if (this.phase === 'closed') return;
     const keepAliveAfterMs = this.options.keepAliveAfterMs ?? DEFAULT_KEEPALIVE_AFTER_MS;
     this.keepAliveTimer = setInterval(() => this.keepAlive(), Math.min(1000, keepAliveAfterMs / 3));
     this.keepAliveTimer.unref();
@@ -98,6 +128,7 @@ export class DeepgramAgent implements AgentBridge {
   utterancePlayed(played: UtterancePlayed): void {
     const line = this.turns.played(played);
     if (line) this.writeAssistantLine(line);
+    if (this.turns.awaitingReports === 0) this.onAllReported?.();
   }
 
   async close(): Promise<void> {
@@ -105,13 +136,15 @@ export class DeepgramAgent implements AgentBridge {
     this.phase = 'closed';
     clearInterval(this.keepAliveTimer);
     clearTimeout(this.pendingAction?.timer);
+    // A connect still waiting for SettingsApplied stops now, with its timer, not 8 s later.
+    this.pendingConnect?.reject(new Error('the call ended while the agent was connecting'));
+    this.onAllReported?.(); // a reconnect waiting for playout stops waiting
     for (const line of this.turns.flush()) this.writeAssistantLine(line);
     this.socket?.close();
   }
 
   /** Opens the socket and resolves once Deepgram has applied our Settings. */
-  private async connect(): Promise<void> {
-    const timeoutMs = this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  private async connect(timeoutMs = this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS): Promise<void> {
     const started = performance.now();
     const socket = new ConverseSocket(
       { url: this.options.config.wsUrl, apiKey: this.options.config.apiKey ?? '', connectTimeoutMs: timeoutMs },
@@ -125,7 +158,7 @@ export class DeepgramAgent implements AgentBridge {
     await socket.connect();
     if (this.phase === 'closed') return socket.close();
     const remaining = Math.max(0, timeoutMs - (performance.now() - started));
-    await new Promise<void>((resolve, reject) => {
+    const applied = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`Deepgram did not apply the settings within ${timeoutMs} ms`)), remaining);
       const settle = () => {
         clearTimeout(timer);
@@ -135,6 +168,11 @@ export class DeepgramAgent implements AgentBridge {
         resolve: () => (settle(), resolve()),
         reject: (err) => (settle(), reject(err)),
       };
+    });
+    // A session that never applied our Settings is no use: close it, so a retry starts clean.
+    await applied.catch((err: Error) => {
+      socket.close();
+      throw err;
     });
   }
 
@@ -148,10 +186,12 @@ export class DeepgramAgent implements AgentBridge {
       case 'UserStartedSpeaking':
         return this.onUserStartedSpeaking();
       case 'AgentThinking':
+        this.lastWordsStarting();
         return this.beginAgentTurn();
       case 'ConversationText':
         return this.onConversationText(message.role, message.content);
       case 'AgentStartedSpeaking':
+        this.lastWordsStarting();
         this.beginAgentTurn();
         // Named apart from LatencyReport's fields, which repeat some of these per turn.
         this.sink.latency('deepgram_started_total_latency', message.total_latency * SECONDS_TO_MS);
@@ -179,7 +219,8 @@ export class DeepgramAgent implements AgentBridge {
     const settings = buildSettings(this.options.config, this.call, {
       systemPrompt: this.options.systemPrompt,
       transferAvailable: this.options.transferNumber !== undefined,
-      history: this.reconnected ? this.history : undefined,
+      history: this.reconnects > 0 ? this.history : undefined,
+      greet: !this.hasSpoken,
     });
     this.socket?.sendSettings(settings);
     this.lastSentAt = performance.now();
@@ -199,6 +240,8 @@ export class DeepgramAgent implements AgentBridge {
 
   private onAudio(chunk: Buffer): void {
     if (this.phase === 'closed' || this.muted) return;
+    if (this.pendingAction?.speaking === false) this.lastWordsStarting();
+    this.hasSpoken = true;
     this.turns.audio();
     this.sink.audio(chunk);
   }
@@ -223,7 +266,9 @@ export class DeepgramAgent implements AgentBridge {
       this.sink.transcript({ role, text: content });
       return;
     }
+    this.lastWordsStarting();
     this.beginAgentTurn();
+    this.hasSpoken = true;
     this.turns.text(content);
   }
 
@@ -260,7 +305,7 @@ export class DeepgramAgent implements AgentBridge {
       }
       const note = parsed.tool === 'end_call' ? 'The call will end after your goodbye.' : 'The caller will be transferred after you finish speaking.';
       this.socket?.sendFunctionCallResponse(fn.id, fn.name, JSON.stringify({ ok: true, note }));
-      this.scheduleAction({ id: fn.id, call: parsed, timer: undefined });
+      this.scheduleAction({ id: fn.id, call: parsed, requestedAt: performance.now(), speaking: false, timer: undefined });
     }
   }
 
@@ -268,7 +313,20 @@ export class DeepgramAgent implements AgentBridge {
   private scheduleAction(action: PendingAction): void {
     clearTimeout(this.pendingAction?.timer);
     this.pendingAction = action;
-    action.timer = setTimeout(() => this.completeAction(action), GOODBYE_START_MS);
+    this.actAfter(action, GOODBYE_FIRST_SIGN_MS);
+  }
+
+  /** The agent is producing its last words: wait for them to be sent, up to the overall bound. */
+  private lastWordsStarting(): void {
+    const action = this.pendingAction;
+    if (!action || action.speaking) return;
+    action.speaking = true;
+    this.actAfter(action, GOODBYE_MAX_WAIT_MS - (performance.now() - action.requestedAt));
+  }
+
+  private actAfter(action: PendingAction, ms: number): void {
+    clearTimeout(action.timer);
+    action.timer = setTimeout(() => this.completeAction(action), Math.max(0, ms));
     action.timer.unref();
   }
 
@@ -296,24 +354,66 @@ export class DeepgramAgent implements AgentBridge {
     this.lastSentAt = performance.now();
   }
 
-  /** The socket dropped mid-call: reopen it once with the conversation so far, else apologize. */
-  private async onDropped(code: number): Promise<void> {
+  /**
+   * The socket dropped. While connecting, that attempt fails (a first connect apologizes; a
+   * reconnect tries again). Mid-call, the session is reopened with backoff within the budget.
+   */
+  private onDropped(code: number): void {
     if (this.phase === 'closed' || this.phase === 'failed') return;
-    if (this.reconnected || this.phase !== 'ready') {
-      this.fail(new Error(`the Deepgram agent socket closed (code ${code})`));
-      return;
-    }
-    this.reconnected = true;
+    const err = new Error(`the Deepgram agent socket closed (code ${code})`);
+    if (this.phase === 'reconnecting') return this.pendingConnect?.reject(err);
+    if (this.phase !== 'ready' || this.reconnects >= MAX_RECONNECTS) return this.fail(err);
+    void this.reconnect(err);
+  }
+
+  private async reconnect(cause: Error): Promise<void> {
+    this.reconnects++;
     this.phase = 'reconnecting';
     this.socket = undefined;
-    this.sink.error(new Error(`the Deepgram agent socket closed (code ${code}); reconnecting with the conversation so far`), false);
+    this.sink.error(new Error(`${cause.message}; reconnecting with the conversation so far`), false);
+    // What the agent had sent still plays; once it has, the history holds what the caller heard.
+    const line = this.turns.close(false);
+    if (line) this.writeAssistantLine(line);
+    this.sink.utteranceDone();
+    await this.heardSoFar();
     const started = performance.now();
-    try {
-      await this.connect();
-      this.sink.latency('deepgram_reconnect', performance.now() - started);
-    } catch (err) {
-      this.fail(err as Error);
+    const deadline = started + (this.options.reconnectBudgetMs ?? DEFAULT_RECONNECT_BUDGET_MS);
+    let lastError = cause;
+    for (let attempt = 0; ; attempt++) {
+      const backoff = RECONNECT_BACKOFF_MS[Math.min(attempt, RECONNECT_BACKOFF_MS.length - 1)]!;
+      if (performance.now() + backoff >= deadline) break;
+      await delay(backoff);
+      if (!this.inPhase('reconnecting')) return;
+      try {
+        await this.connect(Math.min(this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, deadline - performance.now()));
+        if (this.inPhase('ready')) this.sink.latency('deepgram_reconnect', performance.now() - started, { attempts: attempt + 1 });
+        return;
+      } catch (err) {
+        if (!this.inPhase('reconnecting')) return;
+        lastError = err as Error;
+      }
     }
+    this.fail(new Error(`the Deepgram agent could not be reached again within the reconnect budget: ${lastError.message}`));
+  }
+
+  /** A method, not a field test, so the compiler does not narrow the phase across awaits. */
+  private inPhase(phase: Phase): boolean {
+    return this.phase === phase;
+  }
+
+  /** Resolves once Playback has reported every voiced turn (the caller heard or cut it), within a bound. */
+  private heardSoFar(): Promise<void> {
+    if (this.turns.awaitingReports === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.onAllReported = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, MAX_PLAYOUT_WAIT_MS);
+      timer.unref();
+      this.onAllReported = done;
+    });
   }
 
   /** The agent is gone for good: the caller hears an apology, and the call ends after it. */
@@ -333,4 +433,8 @@ export class DeepgramAgent implements AgentBridge {
     this.sink.utteranceDone();
     this.sink.error(err, true);
   }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

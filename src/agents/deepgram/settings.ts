@@ -17,6 +17,11 @@ export interface SettingsOptions {
   transferAvailable: boolean;
   /** The conversation so far, when re-opening a session mid-call. */
   history?: readonly HistoryLine[];
+  /**
+   * Whether the agent greets the caller. Default: only in a fresh session (no history). A
+   * reconnect after the greeting began must not greet again, even when none of it was heard yet.
+   */
+  greet?: boolean;
 }
 
 const THINK_PROVIDER_TYPES: Record<ConfigThinkProvider, ThinkProviderType> = {
@@ -58,7 +63,7 @@ function historyEntries(history: readonly HistoryLine[]): HistoryEntry[] {
 
 /**
  * The Settings for one session. With `history` (a reconnect mid-call) the conversation is seeded
- * and the greeting left out: the caller has already been greeted.
+ * and, unless `greet` says otherwise, the greeting left out: the caller has already been greeted.
  */
 export function buildSettings(cfg: DeepgramConfig, call: CallContext, opts: SettingsOptions): SettingsMessage {
   const prompt = nonBlank(call.prompt) ?? opts.systemPrompt;
@@ -79,7 +84,7 @@ export function buildSettings(cfg: DeepgramConfig, call: CallContext, opts: Sett
     },
   };
   const greeting = nonBlank(call.greeting) ?? nonBlank(cfg.greeting);
-  if (greeting !== undefined && !resuming) settings.agent.greeting = greeting;
+  if (greeting !== undefined && (opts.greet ?? !resuming)) settings.agent.greeting = greeting;
   if (resuming) settings.agent.context = { messages: historyEntries(history) };
   return settings;
 }
