@@ -72,11 +72,15 @@ export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json
 const MAX_WS_PAYLOAD = 1024 * 1024;
 
 export async function createGateway(config: Config, deps: GatewayDeps = {}): Promise<Gateway> {
-  const logger = deps.logger ?? createLogger({ level: config.logLevel, file: `${config.dataDir}/service.log` });
+  const logger =
+    deps.logger ??
+    createLogger({ level: config.logLevel, file: `${config.dataDir}/service.log`, maxFileBytes: config.logMaxFileBytes, maxFiles: config.logMaxFiles });
   const telemetry =
     deps.telemetry ??
     new Telemetry({
       file: `${config.dataDir}/telemetry_events.jsonl`,
+      maxFileBytes: config.logMaxFileBytes,
+      maxFiles: config.logMaxFiles,
       noisyEveryN: config.logNoisyEventsEveryN,
       onError: (err) => logger.error('telemetry events can no longer be written; keeping them in memory only', { error: err.message }),
     });
