@@ -10,6 +10,7 @@ import type { Config } from './config.js';
 import type { AgentFactory } from './agents/bridge.js';
 import { selectAgent } from './agents/index.js';
 import { recoverPartialRecordings } from './audio/recording-recovery.js';
+import { assertWritableDirs, listenError } from './startup/checks.js';
 import { CallRegistry } from './call/registry.js';
 import type { CallHooks, CallSessionDeps } from './call/session.js';
 import { cors } from './http/cors.js';
@@ -72,6 +73,11 @@ export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json
 const MAX_WS_PAYLOAD = 1024 * 1024;
 
 export async function createGateway(config: Config, deps: GatewayDeps = {}): Promise<Gateway> {
+  // Before anything writes there: one line naming the variable, not an ENOENT from deep inside.
+  assertWritableDirs([
+    ['DATA_DIR', config.dataDir],
+    ['RECORDINGS_DIR', config.recordingsDir],
+  ]);
   const logger =
     deps.logger ??
     createLogger({ level: config.logLevel, file: `${config.dataDir}/service.log`, maxFileBytes: config.logMaxFileBytes, maxFiles: config.logMaxFiles });
@@ -92,9 +98,6 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
   const startedAt = Date.now();
   let draining = false;
 
-  const repaired = await recoverPartialRecordings(config.recordingsDir);
-  if (repaired.length > 0) logger.warn('repaired recordings left by an earlier run', { files: repaired });
-
   const store = deps.taskStore ?? openSqliteTaskStore(config.dataDir);
   const bus = new LiveBus((taskId, err) => logger.error('a live watcher failed', { taskId, error: err.message }));
   const tasks = createTaskDomain({
@@ -108,6 +111,17 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     callbackHoldMs: deps.callbackHoldMs,
     endLiveCall: (taskId, detail) => endLiveCall(calls, taskId, detail),
   });
+  /** Repairs recordings no live process holds, then closes the tasks whose calls died with their process. */
+  const settleLastRun = async (): Promise<void> => {
+    try {
+      const recovery = await recoverPartialRecordings(config.recordingsDir);
+      if (recovery.repaired.length > 0) logger.warn('repaired recordings left by an earlier run', { files: recovery.repaired });
+      if (recovery.inUse.length > 0) logger.info('left alone recordings another live process is writing', { files: recovery.inUse });
+      await tasks.settleLastRun(recovery);
+    } catch (err) {
+      logger.error('could not settle what an earlier run left', { error: (err as Error).message });
+    }
+  };
   const watchers = new LiveWatchers({ bus, logger, snapshot: (id) => optional(store.get(id), taskView) });
 
   const app = express();
@@ -200,14 +214,18 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     logger,
     telemetry,
     agentKind: agent.kind,
-    listen(port = config.port, host?: string) {
-      return new Promise((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, host, () => {
-          loopMonitor.start();
-          resolve(server.address() as AddressInfo);
-        });
+    /**
+     * Listens, then settles what an earlier run left. In that order: a second gateway started by
+     * mistake fails on the taken port before it looks at the recordings the first one is writing.
+     */
+    async listen(port = config.port, host?: string) {
+      const address = await new Promise<AddressInfo>((resolve, reject) => {
+        server.once('error', (err) => reject(listenError(err, port)));
+        server.listen(port, host, () => resolve(server.address() as AddressInfo));
       });
+      loopMonitor.start();
+      await settleLastRun();
+      return address;
     },
     async drain(timeoutMs) {
       draining = true;
