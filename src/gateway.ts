@@ -150,6 +150,9 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     done(true);
   };
   const ws = expressWs(app, server, { wsOptions: { verifyClient, maxPayload: MAX_WS_PAYLOAD } });
+  // ws re-emits the HTTP server's errors (e.g. EADDRINUSE) on its own server, where an unheard
+  // 'error' would crash the process with a stack trace; listen() reports them instead.
+  ws.getWss().on('error', () => undefined);
 
   const sessionDeps: CallSessionDeps = {
     agentFactory: agent.factory,
