@@ -145,7 +145,7 @@ export function loadConfig(env: Env = readEnv()): Config {
     logLevel: read.oneOf('LOG_LEVEL', ['error', 'warn', 'info', 'debug'], 'info'),
     logNoisyEventsEveryN: read.int('LOG_NOISY_EVENTS_EVERY_N', 100, 1, 1_000_000),
     logMaxFileBytes: Math.round(read.number('LOG_MAX_SIZE_MB', 10, 0.01, 100_000) * 1024 * 1024),
-    logMaxFiles: read.int('LOG_MAX_FILES', 5, 1, 1000),
+    logMaxFiles: read.int('LOG_MAX_FILES', 5, 1, 100),
     drainTimeoutS: read.number('DRAIN_TIMEOUT_S', 30, 0, 86_400),
     streamStartTimeoutS: read.number('STREAM_START_TIMEOUT_S', 10, 0.1, 3600),
     twilio: {

@@ -6,7 +6,8 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { assertWritableDirs, StartupError } from '../../src/startup/checks.js';
-import { freePort, spawnGateway } from '../helpers/gateway-process.js';
+import { findFreePort } from '../benchmark/lib/gateway-child.js';
+import { spawnGateway } from '../helpers/gateway-process.js';
 
 describe('start-up checks', function () {
   this.timeout(30_000);
@@ -25,7 +26,7 @@ describe('start-up checks', function () {
     it(`refuses an unwritable ${variable} with one line naming it, exit code 78`, async () => {
       const bad = path.join(aFile, 'sub');
       const env: Record<string, string> = {
-        PORT: String(await freePort()),
+        PORT: String(await findFreePort()),
         DATA_DIR: path.join(root, 'data'),
         RECORDINGS_DIR: path.join(root, 'recordings'),
         [variable]: bad,

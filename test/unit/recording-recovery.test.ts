@@ -76,7 +76,7 @@ describe('recoverPartialRecordings', () => {
     expect((await readdir(dir)).sort()).to.deep.equal(['junk.wav.corrupt', 'mono.wav.corrupt', 'tiny.wav.corrupt']);
   });
 
-  it('returns [] for a missing directory and ignores other files and subdirectories', async () => {
+  it('finds nothing in a missing directory and ignores other files and subdirectories', async () => {
     expect(await recoverPartialRecordings(path.join(dir, 'nope'))).to.deep.equal({ repaired: [], inUse: [] });
     await writeFile(path.join(dir, 'done.wav'), Buffer.concat([wavHeader(40), dataBytes(10)]));
     await mkdir(path.join(dir, 'sub.wav.part'));

@@ -14,7 +14,8 @@ import { Telemetry } from '../../src/telemetry/events.js';
 import { readMulawWav, readPcmWav } from '../../src/audio/wav-io.js';
 import { FakeDeepgramAgent, REPLY_TEXT } from '../fakes/fake-deepgram-agent.js';
 import { FakeTwilioCaller } from '../fakes/twilio-caller.js';
-import { freePort, spawnGateway, startGatewayProcess, type GatewayProcess } from '../helpers/gateway-process.js';
+import { startGatewayChild, type GatewayChild } from '../benchmark/lib/gateway-child.js';
+import { spawnGateway, type GatewayProcess } from '../helpers/gateway-process.js';
 import { eventually } from '../helpers/task-api.js';
 
 const TO = '+15550002222';
@@ -55,6 +56,7 @@ describe('gateway restarts', function () {
   let root: string;
   let dataDir: string;
   let recordingsDir: string;
+  const children: GatewayChild[] = [];
   const processes: GatewayProcess[] = [];
   const cleanups: Array<() => Promise<unknown> | unknown> = [];
 
@@ -66,6 +68,7 @@ describe('gateway restarts', function () {
 
   afterEach(async () => {
     for (const p of processes.splice(0)) p.child.kill('SIGKILL');
+    for (const child of children.splice(0)) await child.stop(2000);
     for (const clean of cleanups.splice(0).reverse()) await clean();
     await rm(root, { recursive: true, force: true });
   });
@@ -73,17 +76,18 @@ describe('gateway restarts', function () {
   it('after a SIGKILL mid-call, a restart repairs the WAV, settles the task, serves its audio and analyses what was said', async () => {
     const fake = await FakeDeepgramAgent.start({ replyAudio: [reply] });
     cleanups.push(() => fake.close());
-    const port = String(await freePort());
-    const first = await startGatewayProcess({
-      PORT: port,
-      DATA_DIR: dataDir,
-      RECORDINGS_DIR: recordingsDir,
-      AGENT_PROVIDER: 'deepgram',
-      DEEPGRAM_API_KEY: 'test-key',
-      DEEPGRAM_VOICE_AGENT_WS_URL: `${fake.url}/v1/agent/converse`,
-      LOG_LEVEL: 'warn',
+    const first = await startGatewayChild({
+      env: {
+        DATA_DIR: dataDir,
+        RECORDINGS_DIR: recordingsDir,
+        AGENT_PROVIDER: 'deepgram',
+        DEEPGRAM_API_KEY: 'test-key',
+        DEEPGRAM_VOICE_AGENT_WS_URL: `${fake.url}/v1/agent/converse`,
+        LOG_LEVEL: 'warn',
+      },
+      startTimeoutMs: 20_000,
     });
-    processes.push(first);
+    children.push(first);
     const created = await fetch(`${first.baseUrl}/api/tasks`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -103,8 +107,8 @@ describe('gateway restarts', function () {
     }, 15_000, 'two transcript lines');
     const part = await partFileWith(recordingsDir, secondsOnDisk(1));
 
-    first.child.kill('SIGKILL');
-    expect((await first.exited).signal).to.equal('SIGKILL');
+    process.kill(first.pid, 'SIGKILL');
+    expect(await first.exited).to.equal('SIGKILL');
     caller.hangUp();
     expect(await partFiles(recordingsDir)).to.deep.equal([path.basename(part)]);
 
@@ -153,10 +157,10 @@ describe('gateway restarts', function () {
   });
 
   it('a second gateway started while one runs fails on the port in one line and leaves the live recording alone', async () => {
-    const port = String(await freePort());
-    const env = { PORT: port, DATA_DIR: dataDir, RECORDINGS_DIR: recordingsDir, LOG_LEVEL: 'warn', DRAIN_TIMEOUT_S: '1' };
-    const first = await startGatewayProcess(env);
-    processes.push(first);
+    const env = { DATA_DIR: dataDir, RECORDINGS_DIR: recordingsDir, LOG_LEVEL: 'warn', DRAIN_TIMEOUT_S: '1' };
+    const first = await startGatewayChild({ env, startTimeoutMs: 20_000 });
+    children.push(first);
+    const port = String(first.port);
     const caller = new FakeTwilioCaller({ url: first.wsUrl, speed: SPEED });
     cleanups.push(() => caller.hangUp());
     await caller.connect();
@@ -164,7 +168,7 @@ describe('gateway restarts', function () {
     const part = await partFileWith(recordingsDir, secondsOnDisk(2));
     const before = await readFile(part);
 
-    const second = spawnGateway(env);
+    const second = spawnGateway({ ...env, PORT: port });
     processes.push(second);
     expect(await second.exited).to.deep.equal({ code: 1, signal: null });
     expect(second.stderr()).to.equal(`Could not start the gateway: port ${port} is already in use (PORT): is another gateway running?\n`);
