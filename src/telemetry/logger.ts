@@ -117,7 +117,7 @@ class RotatingFileTransport extends TransportBase {
   }
 
   override log(info: winston.Logform.TransformableInfo, next: () => void): void {
-    this.writer.enqueue(String(info[MESSAGE as unknown as string]));
+    this.writer.enqueue(String(info[MESSAGE]));
     next();
   }
 
