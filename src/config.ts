@@ -61,6 +61,10 @@ export interface Config {
   recordingsDir: string;
   logLevel: LogLevel;
   logNoisyEventsEveryN: number;
+  /** service.log and telemetry_events.jsonl are each rotated past this size... */
+  logMaxFileBytes: number;
+  /** ...keeping this many files each, the live one included. */
+  logMaxFiles: number;
   drainTimeoutS: number;
   /** Seconds a media stream may stay open without sending `start`. */
   streamStartTimeoutS: number;
@@ -145,6 +149,8 @@ export function loadConfig(env: Env = readEnv()): Config {
     recordingsDir: path.resolve(read.string('RECORDINGS_DIR', 'recordings')),
     logLevel: read.oneOf('LOG_LEVEL', ['error', 'warn', 'info', 'debug'], 'info'),
     logNoisyEventsEveryN: read.int('LOG_NOISY_EVENTS_EVERY_N', 100, 1, 1_000_000),
+    logMaxFileBytes: Math.round(read.number('LOG_MAX_SIZE_MB', 10, 0.01, 100_000) * 1024 * 1024),
+    logMaxFiles: read.int('LOG_MAX_FILES', 5, 1, 100),
     drainTimeoutS: read.number('DRAIN_TIMEOUT_S', 30, 0, 86_400),
     streamStartTimeoutS: read.number('STREAM_START_TIMEOUT_S', 10, 0.1, 3600),
     maxConcurrentCalls: read.int('MAX_CONCURRENT_CALLS', 150, 1, 100_000),

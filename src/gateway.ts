@@ -11,6 +11,7 @@ import type { AgentFactory } from './agents/bridge.js';
 import { selectAgent } from './agents/index.js';
 import { recoverPartialRecordings } from './audio/recording-recovery.js';
 import { admitAll, type StreamStart } from './call/admission.js';
+import { assertWritableDirs, listenError } from './startup/checks.js';
 import { CallRegistry } from './call/registry.js';
 import type { CallHooks, CallSessionDeps } from './call/session.js';
 import { cors } from './http/cors.js';
@@ -78,11 +79,20 @@ export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json
 const MAX_WS_PAYLOAD = 1024 * 1024;
 
 export async function createGateway(config: Config, deps: GatewayDeps = {}): Promise<Gateway> {
-  const logger = deps.logger ?? createLogger({ level: config.logLevel, file: `${config.dataDir}/service.log` });
+  // Before anything writes there: one line naming the variable, not an ENOENT from deep inside.
+  assertWritableDirs([
+    ['DATA_DIR', config.dataDir],
+    ['RECORDINGS_DIR', config.recordingsDir],
+  ]);
+  const logger =
+    deps.logger ??
+    createLogger({ level: config.logLevel, file: `${config.dataDir}/service.log`, maxFileBytes: config.logMaxFileBytes, maxFiles: config.logMaxFiles });
   const telemetry =
     deps.telemetry ??
     new Telemetry({
       file: `${config.dataDir}/telemetry_events.jsonl`,
+      maxFileBytes: config.logMaxFileBytes,
+      maxFiles: config.logMaxFiles,
       noisyEveryN: config.logNoisyEventsEveryN,
       onError: (err) => logger.error('telemetry events can no longer be written; keeping them in memory only', { error: err.message }),
     });
@@ -93,9 +103,6 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
   const telephony = deps.telephony ?? (accountSid && authToken ? new TwilioCallControl(accountSid, authToken) : undefined);
   const startedAt = Date.now();
   let draining = false;
-
-  const repaired = await recoverPartialRecordings(config.recordingsDir);
-  if (repaired.length > 0) logger.warn('repaired recordings left by an earlier run', { files: repaired });
 
   const store = deps.taskStore ?? openSqliteTaskStore(config.dataDir);
   // With an auth token, every stream URL carries a per-call token (loadConfig guarantees PUBLIC_URL then).
@@ -116,6 +123,17 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     streamTokens,
     endLiveCall: (taskId, detail) => endLiveCall(calls, taskId, detail),
   });
+  /** Repairs recordings no live process holds, then closes the tasks whose calls died with their process. */
+  const settleLastRun = async (): Promise<void> => {
+    try {
+      const recovery = await recoverPartialRecordings(config.recordingsDir);
+      if (recovery.repaired.length > 0) logger.warn('repaired recordings left by an earlier run', { files: recovery.repaired });
+      if (recovery.inUse.length > 0) logger.info('left alone recordings another live process is writing', { files: recovery.inUse });
+      await tasks.settleLastRun(recovery);
+    } catch (err) {
+      logger.error('could not settle what an earlier run left', { error: (err as Error).message });
+    }
+  };
   const watchers = new LiveWatchers({ bus, logger, snapshot: (id) => optional(store.get(id), taskView) });
 
   const app = express();
@@ -157,6 +175,9 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     done(true);
   };
   const ws = expressWs(app, server, { wsOptions: { verifyClient, maxPayload: MAX_WS_PAYLOAD } });
+  // ws re-emits the HTTP server's errors (e.g. EADDRINUSE) on its own server, where an unheard
+  // 'error' would crash the process with a stack trace; listen() reports them instead.
+  ws.getWss().on('error', () => undefined);
 
   const sessionDeps: CallSessionDeps = {
     agentFactory: agent.factory,
@@ -229,14 +250,18 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     logger,
     telemetry,
     agentKind: agent.kind,
-    listen(port = config.port, host?: string) {
-      return new Promise((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, host, () => {
-          loopMonitor.start();
-          resolve(server.address() as AddressInfo);
-        });
+    /**
+     * Listens, then settles what an earlier run left. In that order: a second gateway started by
+     * mistake fails on the taken port before it looks at the recordings the first one is writing.
+     */
+    async listen(port = config.port, host?: string) {
+      const address = await new Promise<AddressInfo>((resolve, reject) => {
+        server.once('error', (err) => reject(listenError(err, port)));
+        server.listen(port, host, () => resolve(server.address() as AddressInfo));
       });
+      loopMonitor.start();
+      await settleLastRun();
+      return address;
     },
     async drain(timeoutMs) {
       draining = true;

@@ -2,6 +2,7 @@
 import { installFaultGuard } from './call/fault-guard.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createGateway, VERSION } from './gateway.js';
+import { StartupError } from './startup/checks.js';
 import { mediaStreamUrl } from './twilio/twiml.js';
 
 function readConfigOrExit(): Config {
@@ -16,15 +17,18 @@ function readConfigOrExit(): Config {
   }
 }
 
+/** One line on stderr, once; a StartupError says which setting to fix and picks the exit code. */
+function exitOnStartFailure(err: Error): never {
+  console.error(`Could not start the gateway: ${err.message}`);
+  process.exit(err instanceof StartupError ? err.exitCode : 1);
+}
+
 async function main(): Promise<void> {
   const config = readConfigOrExit();
-  const gateway = await createGateway(config).catch((err: Error) => {
-    console.error(`Could not start the gateway: ${err.message}`);
-    process.exit(1);
-  });
+  const gateway = await createGateway(config).catch(exitOnStartFailure);
   const { logger } = gateway;
   installFaultGuard(logger);
-  const address = await gateway.listen(config.port);
+  const address = await gateway.listen(config.port).catch(exitOnStartFailure);
   const local = `http://localhost:${address.port}`;
   logger.info(`telephony gateway ${VERSION} listening on ${local}`, {
     agent: gateway.agentKind,

@@ -6,13 +6,21 @@
 // place; each time that trailing point is flushEveryMs past the last flush, the span is decoded,
 // interleaved and appended. Agent audio arrives ahead of time and waits in its lane until the
 // caller clock reaches it. The file always has a valid header layout with zero sizes until
-// finalize, so a killed process leaves a `.wav.part` that recovery can repair.
+// finalize, so a killed process leaves a `.wav.part` that recovery can repair; an owner record
+// beside it (part-owner.ts) tells recovery whether its writer is still alive.
+//
+// A failed write (a full disk, an I/O error) never stops the call: it is reported once, at once,
+// through onWriteError; later blocks are still attempted (a disk that recovers leaves a silent gap,
+// not a shifted call) and failures are counted. Finalize then seals the header to the bytes that
+// actually reached the disk, so what was written stays a valid WAV under the call's name.
 import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { FRAME_BYTES, SAMPLE_RATE } from '../twilio/protocol.js';
 import { MulawLane } from './mulaw-lane.js';
+import { claimPart, releasePart } from './part-owner.js';
 import { MAX_WAV_DATA_BYTES, STEREO_FRAME_BYTES, WAV_HEADER_BYTES, wavHeader } from './wav-header.js';
+import { sealRecording } from './wav-seal.js';
 
 export interface RecordingInfo {
   path: string;
@@ -20,6 +28,8 @@ export interface RecordingInfo {
   /** Size of the finished file, header included. */
   bytes: number;
   droppedLateCallerFrames: number;
+  /** Blocks that could not be written (the file holds silence, or ends, where they belonged). */
+  failedWrites: number;
 }
 
 export interface CallRecorderOptions {
@@ -30,7 +40,14 @@ export interface CallRecorderOptions {
   flushEveryMs?: number;
   /** Told after each block reaches the disk: its size and how long the write took (telemetry). */
   onBlockSaved?: (bytes: number, writeMs: number) => void;
+  /** Told once, at the first failed write, with its error; later failures are only counted. */
+  onWriteError?: (error: Error) => void;
+  /** Creates the part file (exclusively); a seam for tests that simulate a failing disk. */
+  openPart?: (partPath: string) => Promise<FileHandle>;
 }
+
+const openExclusive = (partPath: string): Promise<FileHandle> => open(partPath, 'wx');
+const toError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
 
 const NAME_PATTERN = /^[A-Za-z0-9._-]{1,128}$/;
 const DEFAULT_FLUSH_EVERY_MS = 1000;
@@ -83,10 +100,10 @@ export class CallRecorder {
   /** Samples already handed to the file (both channels); the file's data length once writes land. */
   private flushedUpTo = 0;
   private droppedLate = 0;
-  /** Appends run one at a time, in order; this promise never rejects (errors go to `failure`). */
+  /** Appends run one at a time, in order; this promise never rejects (failures are counted). */
   private writes: Promise<void> = Promise.resolve();
-  /** The first write error, boxed so that "no error" cannot be confused with a thrown undefined. */
-  private failure: { error: unknown } | undefined;
+  /** Appends that failed; the first one was reported through onWriteError. */
+  private failedWrites = 0;
   private finalizing: Promise<RecordingInfo> | undefined;
 
   private constructor(
@@ -95,6 +112,7 @@ export class CallRecorder {
     readonly finalPath: string,
     private readonly flushSamples: number,
     private readonly onBlockSaved: CallRecorderOptions['onBlockSaved'],
+    private readonly onWriteError: CallRecorderOptions['onWriteError'],
   ) {
     // A flush window, the late margin and one frame: the caller lane never grows for 20 ms frames.
     this.blockCapacity = flushSamples + LATE_MARGIN_SAMPLES + FRAME_BYTES;
@@ -113,17 +131,26 @@ export class CallRecorder {
     }
     await mkdir(dir, { recursive: true });
     const partPath = path.join(dir, `${name}.wav.part`);
-    // 'wx': never share a part file with another live recorder or clobber one awaiting recovery.
-    const file = await open(partPath, 'wx');
+    // The owner record first: a part file without one is never a live recorder's.
+    await claimPart(partPath);
+    let file: FileHandle;
+    try {
+      // 'wx': never share a part file with another live recorder or clobber one awaiting recovery.
+      file = await (opts.openPart ?? openExclusive)(partPath);
+    } catch (err) {
+      await releasePart(partPath).catch(() => undefined);
+      throw err;
+    }
     try {
       await writeFully(file, wavHeader(0), 0);
     } catch (err) {
       await file.close().catch(() => undefined);
       await unlink(partPath).catch(() => undefined);
+      await releasePart(partPath).catch(() => undefined);
       throw err;
     }
     const flushSamples = Math.max(1, Math.round(flushEveryMs * SAMPLES_PER_MS));
-    return new CallRecorder(file, partPath, path.join(dir, `${name}.wav`), flushSamples, opts.onBlockSaved);
+    return new CallRecorder(file, partPath, path.join(dir, `${name}.wav`), flushSamples, opts.onBlockSaved, opts.onWriteError);
   }
 
   /** Samples of lane memory in use for the unflushed audio of both channels (for tests and diagnostics). */
@@ -176,8 +203,10 @@ export class CallRecorder {
 
   /**
    * Writes everything up to endAtMs (default: the later of caller end and agent end), seals the
-   * header and renames the part file. Idempotent; rejects with the first write error, leaving the
-   * `.wav.part` in place for recovery. An invalid endAtMs (negative, NaN) means the default.
+   * header and renames the part file. Idempotent. After failed writes the header is sealed to what
+   * reached the disk (`failedWrites` says how many blocks are missing); it rejects only when even
+   * that fails, leaving the `.wav.part` in place for recovery. An invalid endAtMs (negative, NaN)
+   * means the default.
    */
   finalize(endAtMs?: number): Promise<RecordingInfo> {
     this.finalizing ??= this.finish(endAtMs === undefined ? undefined : sampleAt(endAtMs));
@@ -191,24 +220,29 @@ export class CallRecorder {
     // Nothing more will be mixed: let the lanes go even if the session keeps us around.
     this.caller.release();
     this.agent.release();
-    const dataBytes = end * STEREO_FRAME_BYTES;
     await this.writes;
+    let dataBytes = end * STEREO_FRAME_BYTES;
     try {
-      if (this.failure) throw this.failure.error;
+      if (this.failedWrites > 0) throw new Error('some blocks were not written');
       // An end before what was already flushed: cut the file back to it.
       if (end < written) await this.file.truncate(WAV_HEADER_BYTES + dataBytes);
       await writeFully(this.file, wavHeader(dataBytes), 0);
-    } catch (err) {
+      await this.file.close();
+    } catch {
+      // The handle may be what failed: seal the file by its path to what is really on disk.
       await this.file.close().catch(() => undefined);
-      throw err;
+      const sealed = await sealRecording(this.partPath, dataBytes);
+      if (sealed === undefined) throw new Error(`${this.partPath} no longer holds a recording header`);
+      dataBytes = sealed;
     }
-    await this.file.close();
     await rename(this.partPath, this.finalPath);
+    await releasePart(this.partPath).catch(() => undefined);
     return {
       path: this.finalPath,
-      durationMs: end / SAMPLES_PER_MS,
+      durationMs: dataBytes / STEREO_FRAME_BYTES / SAMPLES_PER_MS,
       bytes: WAV_HEADER_BYTES + dataBytes,
       droppedLateCallerFrames: this.droppedLate,
+      failedWrites: this.failedWrites,
     };
   }
 
@@ -234,21 +268,28 @@ export class CallRecorder {
     return bytes;
   }
 
-  /** Queues an append at the block's own offset; after the first error the rest are skipped. */
+  /** Queues an append at the block's own offset. A failure is reported once and counted; later blocks are still tried. */
   private append(bytes: Buffer, fromSample: number): void {
     const position = WAV_HEADER_BYTES + fromSample * STEREO_FRAME_BYTES;
     this.writes = this.writes.then(async () => {
-      if (this.failure) return;
       try {
         const started = performance.now();
         await writeFully(this.file, bytes, position);
         this.onBlockSaved?.(bytes.length, performance.now() - started);
       } catch (error) {
-        this.failure = { error };
+        if (++this.failedWrites === 1) this.reportWriteError(toError(error));
       } finally {
         this.recycle(bytes);
       }
     });
+  }
+
+  private reportWriteError(error: Error): void {
+    try {
+      this.onWriteError?.(error);
+    } catch {
+      // A failing listener must not break the write chain.
+    }
   }
 
   /** A zeroed block for `samples` stereo samples: a spare when one fits, else a new one. */

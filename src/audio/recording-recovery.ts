@@ -1,11 +1,12 @@
 // Crash recovery for call recordings. A recorder killed mid-call leaves `<name>.wav.part`: a
 // canonical header with zero sizes followed by whole blocks of audio, perhaps with a torn last
-// write. Run this at start-up, before any call opens a recorder in the same directory (a live
-// recorder's part file would be taken for a crashed one).
+// write. Only part files whose owner (part-owner.ts) is gone are repaired: a live recorder of this
+// or another process sharing the folder is left alone, so this may run while calls are live.
 import type { Dirent } from 'node:fs';
-import { open, readdir, rename, stat } from 'node:fs/promises';
+import { readdir, rename, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { STEREO_FRAME_BYTES, WAV_HEADER_BYTES, isRecordingHeader, wavHeader } from './wav-header.js';
+import { OWNER_SUFFIX, partOwnerState, releasePart } from './part-owner.js';
+import { sealRecording } from './wav-seal.js';
 
 const PART_SUFFIX = '.wav.part';
 const WAV_SUFFIX = '.wav';
@@ -16,30 +17,46 @@ const MAX_NAME_TRIES = 1000;
 const hasCode = (err: unknown, code: string): boolean =>
   typeof err === 'object' && err !== null && (err as { code?: unknown }).code === code;
 
+export interface RecoveryResult {
+  /** Repaired WAVs, named after their part files (`<name>.wav`, or `<name>.recovered.wav` if taken). */
+  repaired: string[];
+  /** Part files a live process is still writing, left alone. */
+  inUse: string[];
+}
+
 /**
- * Repairs every `*.wav.part` directly in `dir` into a playable `.wav` and returns their paths.
- * Files that are not our recordings become `.wav.corrupt`. Every file is attempted; if any fails,
- * the function rejects with an AggregateError after the others are done.
+ * Repairs every `*.wav.part` directly in `dir` whose writer is gone into a playable `.wav`. Files
+ * that are not our recordings become `.wav.corrupt`. Every file is attempted; if any fails, the
+ * function rejects with an AggregateError after the others are done.
  */
-export async function recoverPartialRecordings(dir: string): Promise<string[]> {
-  const parts = await listPartFiles(dir);
-  const repaired: string[] = [];
+export async function recoverPartialRecordings(dir: string): Promise<RecoveryResult> {
+  const entries = await listFiles(dir);
+  const parts = entries.filter((name) => name.endsWith(PART_SUFFIX));
+  const result: RecoveryResult = { repaired: [], inUse: [] };
   const failures: unknown[] = [];
   for (const fileName of parts) {
     try {
+      const partPath = path.join(dir, fileName);
+      if ((await partOwnerState(partPath)) === 'alive') {
+        result.inUse.push(partPath);
+        continue;
+      }
       const out = await recoverOne(dir, fileName.slice(0, -PART_SUFFIX.length));
-      if (out !== undefined) repaired.push(out);
+      if (out !== undefined) result.repaired.push(out);
+      await releasePart(partPath);
     } catch (err) {
       failures.push(err);
     }
   }
+  await removeOrphanOwnerRecords(dir, entries, parts);
   if (failures.length > 0) {
     throw new AggregateError(failures, `could not recover ${failures.length} of ${parts.length} partial recordings in ${dir}`);
   }
-  return repaired;
+  return result;
 }
 
-async function listPartFiles(dir: string): Promise<string[]> {
+/** Plain files directly in `dir`, sorted; none when it does not exist. */
+async function listFiles(dir: string): Promise<string[]> {
   let entries: Dirent[];
   try {
     entries = await readdir(dir, { withFileTypes: true });
@@ -48,41 +65,32 @@ async function listPartFiles(dir: string): Promise<string[]> {
     throw err;
   }
   return entries
-    .filter((e) => e.isFile() && e.name.endsWith(PART_SUFFIX))
+    .filter((e) => e.isFile())
     .map((e) => e.name)
     .sort();
+}
+
+/** Owner records of a dead process whose part file is gone (it died between the two, or after the rename). */
+async function removeOrphanOwnerRecords(dir: string, entries: string[], parts: string[]): Promise<void> {
+  const ownerSuffix = PART_SUFFIX + OWNER_SUFFIX;
+  for (const name of entries) {
+    if (!name.endsWith(ownerSuffix)) continue;
+    const partPath = path.join(dir, name.slice(0, -OWNER_SUFFIX.length));
+    if (parts.includes(path.basename(partPath))) continue;
+    if ((await partOwnerState(partPath).catch(() => 'alive' as const)) === 'dead') await releasePart(partPath).catch(() => undefined);
+  }
 }
 
 /** The repaired path, or undefined when the file was set aside as corrupt. */
 async function recoverOne(dir: string, stem: string): Promise<string | undefined> {
   const partPath = path.join(dir, stem + PART_SUFFIX);
-  if (!(await repairInPlace(partPath))) {
+  if ((await sealRecording(partPath)) === undefined) {
     await rename(partPath, await freePath(dir, stem, CORRUPT_SUFFIX));
     return undefined;
   }
   const finalPath = await freePath(dir, stem, WAV_SUFFIX);
   await rename(partPath, finalPath);
   return finalPath;
-}
-
-/** Cuts a torn tail to whole stereo frames and writes true sizes; false if it is not our WAV. */
-async function repairInPlace(partPath: string): Promise<boolean> {
-  const file = await open(partPath, 'r+');
-  try {
-    const { size } = await file.stat();
-    if (size < WAV_HEADER_BYTES) return false;
-    const head = Buffer.alloc(WAV_HEADER_BYTES);
-    const { bytesRead } = await file.read(head, 0, WAV_HEADER_BYTES, 0);
-    if (bytesRead < WAV_HEADER_BYTES || !isRecordingHeader(head)) return false;
-    const dataBytes = Math.floor((size - WAV_HEADER_BYTES) / STEREO_FRAME_BYTES) * STEREO_FRAME_BYTES;
-    if (WAV_HEADER_BYTES + dataBytes < size) await file.truncate(WAV_HEADER_BYTES + dataBytes);
-    const header = wavHeader(dataBytes);
-    const { bytesWritten } = await file.write(header, 0, header.length, 0);
-    if (bytesWritten !== header.length) throw new Error(`${partPath}: short header write`);
-    return true;
-  } finally {
-    await file.close();
-  }
 }
 
 /** `<stem><suffix>`, else `<stem>.recovered<suffix>`, `<stem>.recovered-2<suffix>`, ...: never overwrites. */

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { AgentBridge, AgentFactory, AgentSink, CallContext, TranscriptLine, UtterancePlayed } from '../agents/bridge.js';
 import type { VadConfig } from '../config.js';
-import { CallRecorder, type RecordingInfo } from '../audio/recorder.js';
+import type { RecordingInfo } from '../audio/recorder.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Telemetry } from '../telemetry/events.js';
 import {
@@ -24,6 +24,7 @@ import type { Admission, StreamStart } from './admission.js';
 import { CallEnding, DEFAULT_PLAYOUT_TIMEOUT_MS } from './call-ending.js';
 import { inCallScope, type FaultScope } from './fault-guard.js';
 import { Playback, type PlaybackStats } from './playback.js';
+import { RecorderSlot, recordingName } from './recorder-slot.js';
 import { TurnLatencyObserver } from './turn-latency.js';
 
 export type EndReason =
@@ -285,13 +286,14 @@ export class CallSession {
       return;
     }
     this.recorder = new RecorderSlot(
-      CallRecorder.open({
+      {
         dir: this.deps.recordingsDir,
         name: recordingName(this.startedAt, this.call),
         onBlockSaved: (bytes, writeMs) => this.deps.telemetry.record('recorder', 'save_audio_chunk', { ...this.ids(), durationMs: writeMs, bytes }),
-      }),
+      },
+      this.log,
+      this.ids(),
     );
-    this.recorder.failed.then((err) => this.log.error('recording could not be opened', { ...this.ids(), error: err.message }));
     const frames = outboundFrames(event.streamSid);
     this.playback = new Playback(frames, (text) => this.sendToTwilio(text), () => this.nowMs(), {
       scheduled: (audio, atMs) => this.recorder!.agentAudio(audio, atMs),
@@ -506,57 +508,4 @@ export class CallSession {
     this.notify('ended', (h) => h.ended?.(summary));
     return summary;
   }
-}
-
-/** The recorder opens asynchronously; audio that arrives meanwhile is copied and replayed into it in order. */
-class RecorderSlot {
-  private recorder: CallRecorder | undefined;
-  private pending: Array<(r: CallRecorder) => void> | undefined = [];
-  private readonly opened: Promise<CallRecorder | undefined>;
-  /** Resolves with the error if the recording could not be opened; never resolves otherwise. */
-  readonly failed: Promise<Error>;
-
-  constructor(opening: Promise<CallRecorder>) {
-    this.opened = opening.then(
-      (recorder) => {
-        this.recorder = recorder;
-        for (const op of this.pending ?? []) op(recorder);
-        this.pending = undefined;
-        return recorder;
-      },
-      () => {
-        this.pending = undefined;
-        return undefined;
-      },
-    );
-    this.failed = opening.then(() => new Promise<Error>(() => undefined), (err: Error) => err);
-  }
-
-  callerAudio(audio: Buffer, atMs: number): void {
-    if (this.recorder) return this.recorder.callerAudio(audio, atMs);
-    const copy = Buffer.from(audio);
-    this.pending?.push((r) => r.callerAudio(copy, atMs));
-  }
-
-  agentAudio(audio: Buffer, atMs: number): void {
-    if (this.recorder) return this.recorder.agentAudio(audio, atMs);
-    const copy = Buffer.from(audio);
-    this.pending?.push((r) => r.agentAudio(copy, atMs));
-  }
-
-  cutAgentFrom(atMs: number): void {
-    if (this.recorder) return this.recorder.cutAgentFrom(atMs);
-    this.pending?.push((r) => r.cutAgentFrom(atMs));
-  }
-
-  async finalize(endAtMs: number): Promise<RecordingInfo | undefined> {
-    return (await this.opened)?.finalize(endAtMs);
-  }
-}
-
-/** A file stem safe on any filesystem: the UTC start time, then the call and stream ids with anything unusual replaced. */
-export function recordingName(startedAt: Date, call: CallContext): string {
-  const stamp = startedAt.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-  const safe = (id: string) => id.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 40);
-  return `${stamp}_${safe(call.callSid)}_${safe(call.streamSid)}`;
 }

@@ -10,6 +10,8 @@ import { AnalysisRunner } from './analysis-runner.js';
 import { LiveStreams, TaskCallHooks } from './call-hooks.js';
 import { TaskService, type EndLiveCall } from './service.js';
 import { StatusCallbacks } from './status-callbacks.js';
+import { settleLastRun, type SettleReport } from './restart-settle.js';
+import type { RecoveryResult } from '../audio/recording-recovery.js';
 import type { TaskStore } from './store.js';
 import { TaskTransitions } from './transitions.js';
 
@@ -33,6 +35,8 @@ export interface TaskDomain {
   service: TaskService;
   callHooks: TaskCallHooks;
   statusCallbacks: StatusCallbacks;
+  /** At start: attaches repaired recordings and closes the tasks whose stream died with the last run. */
+  settleLastRun(recovery: RecoveryResult): Promise<SettleReport>;
   /** Stops new analyses and pending timers; the store is closed by its owner. */
   stop(): void;
 }
@@ -68,6 +72,7 @@ export function createTaskDomain(deps: TaskDomainDeps): TaskDomain {
     service,
     callHooks,
     statusCallbacks,
+    settleLastRun: (recovery) => settleLastRun({ store, transitions, analysis, telephony, streams, logger }, recovery),
     stop() {
       analysis.stop();
       statusCallbacks.close();

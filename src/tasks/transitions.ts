@@ -6,7 +6,7 @@ import { canTransition, type Task, type TaskStatus } from './model.js';
 import { TaskNotFoundError, type TaskStore, type TransitionPatch } from './store.js';
 
 /** Who caused a change, recorded in the history. */
-export type ChangeSource = 'api' | 'twilio-status' | 'media-stream';
+export type ChangeSource = 'api' | 'twilio-status' | 'media-stream' | 'restart';
 
 export type MoveResult =
   | { moved: true; task: Task }

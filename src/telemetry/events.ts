@@ -1,10 +1,8 @@
 // Structured timing events: kept in memory for the query endpoints and appended to a JSONL file.
 // record() sits on the per-frame hot path, so it only does in-memory work: lines are batched and
 // written asynchronously, memory is bounded when the disk is slow, and nothing in it throws.
-import { mkdir, open } from 'node:fs/promises';
-import type { FileHandle } from 'node:fs/promises';
-import path from 'node:path';
-import { REDACTED, SECRET_KEY } from './logger.js';
+import { DEFAULT_LOG_MAX_FILE_BYTES, DEFAULT_LOG_MAX_FILES, REDACTED, SECRET_KEY } from './logger.js';
+import { RotatingLineWriter } from './rotating-file.js';
 import { DEFAULT_RESERVOIR_SIZE, DurationStats } from './stats.js';
 import type { DurationSummary } from './stats.js';
 
@@ -31,6 +29,10 @@ export interface TelemetryEvent {
 export interface TelemetryOptions {
   /** JSONL file, e.g. data/telemetry_events.jsonl; its directory is created. Omitted: memory only. */
   file?: string;
+  /** Rotation: past this size the file becomes telemetry_events1.jsonl and a new one starts (default 10 MiB). */
+  maxFileBytes?: number;
+  /** Files kept, the live one included (default 5). */
+  maxFiles?: number;
   /** Noisy actions are kept once every N occurrences per component/action (N >= 1). */
   noisyEveryN: number;
   /** Events kept in memory for recent(); default 5000. */
@@ -120,126 +122,6 @@ interface KeyStats {
   readonly durations: DurationStats;
 }
 
-/**
- * Appends lines to a file in batches. Lines wait in `pending` until the previous batch is on disk,
- * so a slow disk shows up as a growing queue, which is capped. Each line gets a sequence number so
- * flush() can wait for exactly the lines recorded before it, even under constant load.
- */
-class JsonlWriter {
-  private pending: string[] = [];
-  private enqueued = 0; // sequence number of the last accepted line
-  private written = 0; // sequence number of the last line on disk
-  private waiters: { seq: number; resolve: () => void }[] = [];
-  private timer: NodeJS.Timeout | undefined;
-  private immediate = false;
-  private writing = false;
-  private failed = false;
-  private closed = false;
-  private readonly handle: Promise<FileHandle>;
-  dropped = 0;
-
-  constructor(
-    file: string,
-    private readonly maxPending: number,
-    private readonly onError: (err: Error) => void,
-  ) {
-    this.handle = mkdir(path.dirname(file), { recursive: true }).then(() => open(file, 'a'));
-    // A failed open is handled when the first batch awaits it; this keeps it from being "unhandled".
-    this.handle.catch(() => undefined);
-  }
-
-  enqueue(line: string): void {
-    if (this.failed || this.closed || this.pending.length >= this.maxPending) {
-      this.dropped += 1;
-      return;
-    }
-    this.pending.push(line);
-    this.enqueued += 1;
-    this.schedule();
-  }
-
-  flush(): Promise<void> {
-    if (this.written >= this.enqueued || this.failed) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.waiters.push({ seq: this.enqueued, resolve });
-      this.schedule(true);
-    });
-  }
-
-  async close(): Promise<void> {
-    await this.flush();
-    this.closed = true;
-    try {
-      await (await this.handle).close();
-    } catch {
-      // Open or close failed: an open error was already reported; nothing is left to release.
-    }
-  }
-
-  /**
-   * Lines gather for up to BATCH_MS before a write: under load that is one write for hundreds of
-   * lines instead of one per event-loop turn (each write is a round trip to the thread pool).
-   * flush() writes at once. The timer is unref'd: a pending batch never keeps the process alive;
-   * close() flushes it.
-   */
-  private schedule(now = false): void {
-    if (this.writing) return;
-    if (now && this.timer) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
-    if (this.timer || this.immediate) return;
-    const run = () => {
-      this.timer = undefined;
-      this.immediate = false;
-      void this.writeBatches();
-    };
-    if (now) {
-      this.immediate = true;
-      setImmediate(run);
-    } else {
-      this.timer = setTimeout(run, BATCH_MS).unref();
-    }
-  }
-
-  private async writeBatches(): Promise<void> {
-    if (this.writing) return;
-    this.writing = true;
-    try {
-      const handle = await this.handle;
-      while (this.pending.length > 0) {
-        const batch = this.pending;
-        const lastSeq = this.enqueued;
-        this.pending = [];
-        await handle.appendFile(`${batch.join('\n')}\n`);
-        this.written = lastSeq;
-        this.releaseWaiters();
-      }
-    } catch (err) {
-      this.fail(toError(err));
-    } finally {
-      this.writing = false;
-    }
-  }
-
-  /** After a failure the file's state is unknown, so file output stops; lines are counted as dropped. */
-  private fail(err: Error): void {
-    this.failed = true;
-    this.dropped += this.enqueued - this.written; // the batch in flight and everything queued
-    this.pending = [];
-    this.written = this.enqueued;
-    this.releaseWaiters();
-    this.onError(err);
-  }
-
-  private releaseWaiters(): void {
-    const ready = this.waiters.filter((w) => w.seq <= this.written);
-    if (ready.length === 0) return;
-    this.waiters = this.waiters.filter((w) => w.seq > this.written);
-    for (const w of ready) w.resolve();
-  }
-}
-
 /** JSON for a line; extras the caller passed may be cyclic or hold a BigInt, which must not throw. */
 function toLine(event: TelemetryEvent): string {
   try {
@@ -264,7 +146,7 @@ export class Telemetry {
   private readonly recentEvents: RecentRing;
   // Nested maps rather than a joined string key: no allocation per record on the hot path.
   private readonly stats = new Map<string, Map<string, KeyStats>>();
-  private readonly writer: JsonlWriter | undefined;
+  private readonly writer: RotatingLineWriter | undefined;
   private readonly onError: ((err: Error) => void) | undefined;
   private firstError: Error | undefined;
   private internalDrops = 0;
@@ -276,7 +158,17 @@ export class Telemetry {
     this.recentEvents = new RecentRing(positiveInt('recentLimit', opts.recentLimit ?? DEFAULT_RECENT_LIMIT));
     this.onError = opts.onError;
     const maxPending = positiveInt('maxPendingLines', opts.maxPendingLines ?? DEFAULT_MAX_PENDING_LINES);
-    this.writer = opts.file === undefined ? undefined : new JsonlWriter(opts.file, maxPending, (err) => this.reportError(err));
+    this.writer =
+      opts.file === undefined
+        ? undefined
+        : new RotatingLineWriter({
+            file: opts.file,
+            maxBytes: opts.maxFileBytes ?? DEFAULT_LOG_MAX_FILE_BYTES,
+            maxFiles: positiveInt('maxFiles', opts.maxFiles ?? DEFAULT_LOG_MAX_FILES),
+            maxPendingLines: maxPending,
+            batchMs: BATCH_MS,
+            onError: (err) => this.reportError(err),
+          });
   }
 
   /** Lines not written to the file: over the pending cap, after a write error, after close(). */

@@ -4,6 +4,8 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import winston from 'winston';
 import type { Logger } from 'winston';
+import type TransportStream from 'winston-transport';
+import { RotatingLineWriter } from './rotating-file.js';
 
 export type { Logger };
 
@@ -13,6 +15,10 @@ export interface LoggerOptions {
   level: LogLevel;
   /** JSON-lines log file, e.g. data/service.log; its directory is created. */
   file?: string;
+  /** Rotation of `file`: past this size it is renamed and a new one started (default 10 MiB). */
+  maxFileBytes?: number;
+  /** Files kept, the live one included: service.log, service1.log, ... (default 5). */
+  maxFiles?: number;
   /** Human-readable console output; default true. */
   console?: boolean;
 }
@@ -79,10 +85,45 @@ function consoleLine(info: winston.Logform.TransformableInfo): string {
   return typeof info['stack'] === 'string' ? `${line}\n${info['stack']}` : line;
 }
 
-function fileTransport(file: string): winston.transport {
-  // Startup only, so a synchronous mkdir is fine and fails loudly on a bad path.
-  mkdirSync(path.dirname(file), { recursive: true });
-  return new winston.transports.File({ filename: file, format: winston.format.json() });
+export const DEFAULT_LOG_MAX_FILE_BYTES = 10 * 1024 * 1024;
+export const DEFAULT_LOG_MAX_FILES = 5;
+/** Log lines waiting for the disk beyond which new ones are dropped: a stalled disk must not grow memory. */
+const MAX_PENDING_LOG_LINES = 10_000;
+const MESSAGE = Symbol.for('message');
+// winston exports its transport base class as `Transport` at runtime; its typings call it `transport`.
+const TransportBase = (winston as unknown as { Transport: typeof TransportStream }).Transport;
+
+/**
+ * JSON lines to a size-rotated file: service.log is the live file (what an operator tails),
+ * service1.log the one before, up to service<maxFiles-1>.log. Not winston's File transport: under a
+ * burst of lines its rotation loses lines and overshoots the size, exactly when the log matters.
+ */
+class RotatingFileTransport extends TransportBase {
+  private readonly writer: RotatingLineWriter;
+
+  constructor(file: string, maxBytes: number, maxFiles: number) {
+    super({ format: winston.format.json() });
+    // Startup only, so a synchronous mkdir is fine and fails loudly on a bad path.
+    mkdirSync(path.dirname(file), { recursive: true });
+    this.writer = new RotatingLineWriter({
+      file,
+      maxBytes,
+      maxFiles,
+      maxPendingLines: MAX_PENDING_LOG_LINES,
+      batchMs: 0,
+      // The log cannot report its own failure; say it once on stderr, never per line.
+      onError: (err) => process.stderr.write(`service log ${file} can no longer be written: ${err.message}\n`),
+    });
+  }
+
+  override log(info: winston.Logform.TransformableInfo, next: () => void): void {
+    this.writer.enqueue(String(info[MESSAGE]));
+    next();
+  }
+
+  override close(): void {
+    void this.writer.close();
+  }
 }
 
 export function createLogger(opts: LoggerOptions): Logger {
@@ -90,7 +131,9 @@ export function createLogger(opts: LoggerOptions): Logger {
   if (opts.console ?? true) {
     transports.push(new winston.transports.Console({ format: winston.format.printf(consoleLine) }));
   }
-  if (opts.file !== undefined) transports.push(fileTransport(opts.file));
+  if (opts.file !== undefined) {
+    transports.push(new RotatingFileTransport(opts.file, opts.maxFileBytes ?? DEFAULT_LOG_MAX_FILE_BYTES, opts.maxFiles ?? DEFAULT_LOG_MAX_FILES));
+  }
   return winston.createLogger({
     level: opts.level,
     // errors() first: it turns a logged Error into a plain info with message and stack.

@@ -35,10 +35,19 @@ export class TwilioApiError extends Error {
 /** The call-progress events Twilio should report, so a task can follow every step. */
 export const STATUS_CALLBACK_EVENTS = ['initiated', 'ringing', 'answered', 'completed'];
 
+/** Twilio's view of a call now. */
+export interface CallOutcome {
+  /** queued, ringing, in-progress, completed, busy, no-answer, failed or canceled. */
+  status: string;
+  durationS: number | undefined;
+}
+
 export interface TwilioCalls extends TelephonyControl {
   place(call: OutboundCall): Promise<PlacedCall>;
   /** Cancels a call that is still queued or ringing. */
   cancel(callSid: string): Promise<void>;
+  /** Reads the call's status (used at start to settle calls a restart left open). */
+  fetchCall?(callSid: string): Promise<CallOutcome>;
 }
 
 export class TwilioCallControl implements TwilioCalls {
@@ -67,6 +76,12 @@ export class TwilioCallControl implements TwilioCalls {
       }),
     );
     return { sid: created.sid, status: created.status };
+  }
+
+  async fetchCall(callSid: string): Promise<CallOutcome> {
+    const call = await wrap(() => this.client.calls(callSid).fetch());
+    const duration = call.duration === null || call.duration === undefined ? NaN : Number(call.duration);
+    return { status: call.status, durationS: Number.isFinite(duration) ? duration : undefined };
   }
 
   async hangup(callSid: string): Promise<void> {

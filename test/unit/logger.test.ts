@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createLogger, silentLogger } from '../../src/telemetry/logger.js';
@@ -130,6 +130,25 @@ describe('logger', () => {
     expect(lines[0]).to.deep.include({ message: 'bridge failed', err: 'Error: socket closed', callSid: 'CA1' });
     expect(lines[1]!['message']).to.equal('boom');
     expect(lines[1]!['stack']).to.be.a('string').that.includes('Error: boom');
+  });
+
+  it('rotates service.log by size, keeps a bounded number of files and loses no line of a burst', async () => {
+    const file = path.join(dir, 'service.log');
+    const logger = createLogger({ level: 'info', file, console: false, maxFileBytes: 4000, maxFiles: 3 });
+    const filler = 'x'.repeat(150);
+    for (let i = 0; i < 200; i++) logger.info('line', { i, filler });
+    const numbers = async (name: string) =>
+      (await readFile(path.join(dir, name), 'utf8').catch(() => '')).split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { i: number }).i);
+    await eventually(async () => ((await numbers('service.log')).at(-1) === 199 ? true : undefined));
+    await closeLogger(logger);
+
+    expect((await readdir(dir)).sort()).to.deep.equal(['service.log', 'service1.log', 'service2.log']);
+    expect((await stat(file)).size).to.be.at.most(4000);
+    for (const name of ['service1.log', 'service2.log']) expect((await stat(path.join(dir, name))).size, name).to.be.within(3000, 4000);
+    // Oldest to newest, the kept files hold one unbroken run of lines that ends with the last one.
+    const kept = [...(await numbers('service2.log')), ...(await numbers('service1.log')), ...(await numbers('service.log'))];
+    expect(kept.at(-1)).to.equal(199);
+    expect(kept).to.deep.equal(kept.map((_, k) => kept[0]! + k));
   });
 
   it('silentLogger writes nothing', async () => {

@@ -1,12 +1,13 @@
 import { expect } from 'chai';
 import type { FileHandle } from 'node:fs/promises';
-import { access, mkdtemp, rm, stat } from 'node:fs/promises';
+import { access, mkdtemp, open, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { CallRecorder } from '../../src/audio/recorder.js';
 import { MULAW_TO_PCM16, encodeMulawSample } from '../../src/audio/mulaw.js';
 import { readPcmWav } from '../../src/audio/wav-io.js';
 import { FRAME_BYTES, FRAME_MS } from '../../src/twilio/protocol.js';
+import { diskOfSize } from '../helpers/full-disk.js';
 
 /** A position-dependent, never-silent test signal: its value at absolute sample s is known. */
 const signal = (s: number): number => 1000 + ((s * 37) % 20000);
@@ -83,6 +84,7 @@ describe('CallRecorder', () => {
       durationMs: 1000,
       bytes: 44 + 8000 * 4,
       droppedLateCallerFrames: 0,
+      failedWrites: 0,
     });
     expect(rec.finalPath).to.equal(info.path);
     expect((await stat(info.path)).size).to.equal(info.bytes);
@@ -305,17 +307,64 @@ describe('CallRecorder', () => {
     await first.finalize();
   });
 
-  it('creates the directory and rejects finalize with a write error without throwing from input', async () => {
+  it('creates the directory, and after every write failed (a broken handle) leaves a valid empty WAV, reporting once', async () => {
     const nested = path.join(dir, 'a', 'b');
-    const rec = await CallRecorder.open({ dir: nested, name: 'broken', flushEveryMs: 100 });
+    const errors: Error[] = [];
+    const rec = await CallRecorder.open({ dir: nested, name: 'broken', flushEveryMs: 100, onWriteError: (err) => errors.push(err) });
     // Break the file under the recorder: every later write fails with EBADF.
     await (rec as unknown as { file: FileHandle }).file.close();
+    expect(() => feedCaller(rec, 0, 500)).not.to.throw();
+    const info = await rec.finalize();
+    expect(errors).to.have.length(1);
+    expect(info.failedWrites).to.be.greaterThan(1);
+    expect(info).to.include({ path: rec.finalPath, bytes: 44, durationMs: 0 });
+    expect((await readPcmWav(rec.finalPath)).samples.length).to.equal(0);
+    expect(await exists(rec.partPath)).to.equal(false);
+    expect(await exists(`${rec.partPath}.owner`)).to.equal(false);
+  });
+
+  it('rejects finalize when the part file cannot even be sealed, without throwing from input', async () => {
+    const rec = await CallRecorder.open({ dir, name: 'gone', flushEveryMs: 100 });
+    await (rec as unknown as { file: FileHandle }).file.close();
+    await rm(rec.partPath);
     expect(() => feedCaller(rec, 0, 500)).not.to.throw();
     let caught: unknown;
     await rec.finalize().catch((err: unknown) => (caught = err));
     expect(caught).to.be.instanceOf(Error);
-    expect(await exists(rec.partPath)).to.equal(true);
     expect(await exists(rec.finalPath)).to.equal(false);
+  });
+
+  it('on a disk that fills mid-call: reports the first failed write at once, counts the rest, keeps a valid WAV of what was written', async () => {
+    // Room for the header and 2.5 s of stereo PCM16: the third 1 s block is cut short.
+    const capacity = 44 + 2.5 * 8000 * 4;
+    let reported: (err: Error) => void = () => undefined;
+    const firstError = new Promise<Error>((resolve) => (reported = resolve));
+    const errors: Error[] = [];
+    const rec = await CallRecorder.open({
+      dir,
+      name: 'full-disk',
+      openPart: async (p) => diskOfSize(await open(p, 'wx'), capacity),
+      onWriteError: (err) => {
+        errors.push(err);
+        reported(err);
+      },
+    });
+    feedCaller(rec, 0, 4000);
+    // Reported while the call goes on, not at its end.
+    expect((await firstError).message).to.match(/ENOSPC/);
+    feedCaller(rec, 4000, 8000);
+    const info = await rec.finalize();
+
+    expect(errors).to.have.length(1);
+    expect(info.failedWrites).to.be.at.least(2);
+    expect(info.path).to.equal(rec.finalPath);
+    expect(info.bytes).to.equal(capacity);
+    expect(info.durationMs).to.equal(2500);
+    const { left, right } = await readChannels(info.path);
+    expect(left.length).to.equal(2.5 * 8000);
+    expect(firstSignalMismatch(left, 0, left.length)).to.equal(-1);
+    expect(firstNonZero(right, 0, right.length)).to.equal(-1);
+    expect(await exists(rec.partPath)).to.equal(false);
   });
 });
 

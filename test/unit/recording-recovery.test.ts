@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { access, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,6 +8,7 @@ import { recoverPartialRecordings } from '../../src/audio/recording-recovery.js'
 import { MULAW_TO_PCM16, encodeMulawSample } from '../../src/audio/mulaw.js';
 import { readPcmWav } from '../../src/audio/wav-io.js';
 import { wavHeader } from '../../src/audio/wav-header.js';
+import { processStartTime } from '../../src/audio/part-owner.js';
 
 const exists = (p: string): Promise<boolean> => access(p).then(() => true, () => false);
 
@@ -36,7 +38,7 @@ describe('recoverPartialRecordings', () => {
     const repaired = await recoverPartialRecordings(dir);
 
     const final = path.join(dir, 'call-7.wav');
-    expect(repaired).to.deep.equal([final]);
+    expect(repaired).to.deep.equal({ repaired: [final], inUse: [] });
     expect(await exists(part)).to.equal(false);
     const bytes = await readFile(final);
     expect(bytes.length).to.equal(44 + 1000);
@@ -56,9 +58,9 @@ describe('recoverPartialRecordings', () => {
 
     const repaired = await recoverPartialRecordings(dir);
 
-    expect(repaired).to.deep.equal([path.join(dir, 'dup.recovered.wav')]);
+    expect(repaired.repaired).to.deep.equal([path.join(dir, 'dup.recovered.wav')]);
     expect(await readFile(path.join(dir, 'dup.wav'), 'utf8')).to.equal('already here');
-    expect((await readPcmWav(repaired[0]!)).samples.length).to.equal(20);
+    expect((await readPcmWav(repaired.repaired[0]!)).samples.length).to.equal(20);
   });
 
   it('sets aside files that are not recordings as .corrupt', async () => {
@@ -70,29 +72,69 @@ describe('recoverPartialRecordings', () => {
 
     const repaired = await recoverPartialRecordings(dir);
 
-    expect(repaired).to.deep.equal([]);
+    expect(repaired).to.deep.equal({ repaired: [], inUse: [] });
     expect((await readdir(dir)).sort()).to.deep.equal(['junk.wav.corrupt', 'mono.wav.corrupt', 'tiny.wav.corrupt']);
   });
 
-  it('returns [] for a missing directory and ignores other files and subdirectories', async () => {
-    expect(await recoverPartialRecordings(path.join(dir, 'nope'))).to.deep.equal([]);
+  it('finds nothing in a missing directory and ignores other files and subdirectories', async () => {
+    expect(await recoverPartialRecordings(path.join(dir, 'nope'))).to.deep.equal({ repaired: [], inUse: [] });
     await writeFile(path.join(dir, 'done.wav'), Buffer.concat([wavHeader(40), dataBytes(10)]));
     await mkdir(path.join(dir, 'sub.wav.part'));
-    expect(await recoverPartialRecordings(dir)).to.deep.equal([]);
+    expect(await recoverPartialRecordings(dir)).to.deep.equal({ repaired: [], inUse: [] });
     expect((await readdir(dir)).sort()).to.deep.equal(['done.wav', 'sub.wav.part']);
   });
 
   it('repairs what a recorder had flushed when its process was killed', async () => {
     const child = spawnSync(process.execPath, ['--import', 'tsx', 'test/helpers/record-then-die.ts', dir, 'killed'], { encoding: 'utf8' });
     expect(child.signal, child.stderr).to.equal('SIGKILL');
-    const repaired = await recoverPartialRecordings(dir);
+    const { repaired } = await recoverPartialRecordings(dir);
 
     expect(repaired).to.deep.equal([path.join(dir, 'killed.wav')]);
+    expect(await exists(path.join(dir, 'killed.wav.part.owner')), 'the dead owner record is removed').to.equal(false);
     const wav = await readPcmWav(repaired[0]!);
     expect(wav.samples.length).to.equal(2 * 8000 * 2);
     const value = MULAW_TO_PCM16[encodeMulawSample(4000)];
     expect(wav.samples[0]).to.equal(value);
     expect(wav.samples[wav.samples.length - 2]).to.equal(value);
     expect(wav.samples[wav.samples.length - 1]).to.equal(0);
+  });
+
+  it('leaves alone a part file a live process is still writing, and repairs it once that process is gone', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/record-then-die.ts', dir, 'live', 'hold'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const [ready] = (await once(child.stdout!, 'data')) as [Buffer];
+      expect(ready.toString()).to.equal('holding\n');
+      const part = path.join(dir, 'live.wav.part');
+      const before = await readFile(part);
+
+      expect(await recoverPartialRecordings(dir)).to.deep.equal({ repaired: [], inUse: [part] });
+      expect(await readFile(part)).to.deep.equal(before);
+      expect(before.readUInt32LE(40), 'the header still says "recording"').to.equal(0);
+
+      child.kill('SIGKILL');
+      await once(child, 'exit');
+      const after = await recoverPartialRecordings(dir);
+      expect(after).to.deep.equal({ repaired: [path.join(dir, 'live.wav')], inUse: [] });
+      expect((await readPcmWav(after.repaired[0]!)).samples.length).to.equal(2 * 8000 * 2);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('takes a reused pid for a dead owner, and leaves alone an owner on another host', async () => {
+    const file = Buffer.concat([wavHeader(0), dataBytes(10)]);
+    await writeFile(path.join(dir, 'reused.wav.part'), file);
+    // pid 1 runs, but it is not the process that started at this time.
+    const wrongStart = String(Number(processStartTime(1) ?? '0') + 12345);
+    await writeFile(path.join(dir, 'reused.wav.part.owner'), JSON.stringify({ host: os.hostname(), pid: 1, startTime: wrongStart }));
+    await writeFile(path.join(dir, 'remote.wav.part'), file);
+    await writeFile(path.join(dir, 'remote.wav.part.owner'), JSON.stringify({ host: `not-${os.hostname()}`, pid: 1, startTime: '1' }));
+    // An owner record of a dead process whose part file is already gone is cleaned up.
+    await writeFile(path.join(dir, 'stale.wav.part.owner'), JSON.stringify({ host: os.hostname(), pid: 1, startTime: wrongStart }));
+
+    const result = await recoverPartialRecordings(dir);
+
+    expect(result).to.deep.equal({ repaired: [path.join(dir, 'reused.wav')], inUse: [path.join(dir, 'remote.wav.part')] });
+    expect((await readdir(dir)).sort()).to.deep.equal(['remote.wav.part', 'remote.wav.part.owner', 'reused.wav']);
   });
 });

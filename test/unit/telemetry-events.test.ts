@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Telemetry } from '../../src/telemetry/events.js';
@@ -258,6 +258,32 @@ describe('telemetry events', () => {
       } finally {
         await t.close();
       }
+    });
+
+    it('rotates the file by size, keeps maxFiles files, and recent() still answers with the newest events', async () => {
+      const file = path.join(dir, 'telemetry_events.jsonl');
+      const t = new Telemetry({ noisyEveryN: 1, file, maxFileBytes: 3000, maxFiles: 3 });
+      for (let i = 0; i < 300; i += 1) t.record('load', 'turn', { i, pad: 'p'.repeat(40) });
+      await t.flush();
+      // A restart appends to the live file and counts what it already holds.
+      await t.close();
+      const again = new Telemetry({ noisyEveryN: 1, file, maxFileBytes: 3000, maxFiles: 3 });
+      for (let i = 300; i < 320; i += 1) again.record('load', 'turn', { i, pad: 'p'.repeat(40) });
+      await again.flush();
+
+      const names = ['telemetry_events2.jsonl', 'telemetry_events1.jsonl', 'telemetry_events.jsonl'];
+      expect((await readdir(dir)).sort()).to.deep.equal([...names].sort());
+      const kept: number[] = [];
+      for (const name of names) {
+        expect((await stat(path.join(dir, name))).size, name).to.be.at.most(3000);
+        kept.push(...(await readJsonl(path.join(dir, name))).map((e) => e['i'] as number));
+      }
+      // Oldest to newest: one unbroken run of events that ends with the last one recorded.
+      expect(kept.at(-1)).to.equal(319);
+      expect(kept).to.deep.equal(kept.map((_, k) => kept[0]! + k));
+      expect(kept.length).to.be.below(320);
+      expect(again.recent({ limit: 3 }).map((e) => e['i'])).to.deep.equal([319, 318, 317]);
+      await again.close();
     });
 
     it('appends across flushes and across instances', async () => {

@@ -1,0 +1,105 @@
+// Which process is writing a `.wav.part`. Node has no flock, and two gateways may share
+// RECORDINGS_DIR (a blue/green deploy, a second instance started by mistake), so each part file
+// has an owner record beside it, `<name>.wav.part.owner`: the writer's host, pid and process start
+// time. Crash recovery repairs a part file only when its owner is gone. The start time (from
+// /proc/<pid>/stat) defeats pid reuse: a new process with the old pid has another start time.
+// An owner on another host cannot be checked from here, so its files are left alone.
+import { readFileSync } from 'node:fs';
+import { link, readFile, unlink, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+
+export interface PartOwner {
+  host: string;
+  pid: number;
+  /** Clock ticks after boot at which the process started; undefined where /proc is missing. */
+  startTime: string | undefined;
+}
+
+export type OwnerState = 'alive' | 'dead' | 'none';
+
+export const OWNER_SUFFIX = '.owner';
+
+export const ownerPathOf = (partPath: string): string => partPath + OWNER_SUFFIX;
+
+const hasCode = (err: unknown, code: string): boolean =>
+  typeof err === 'object' && err !== null && (err as { code?: unknown }).code === code;
+
+/** Field 22 of /proc/<pid>/stat; the command name before it may hold spaces and parentheses. */
+export function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+let self: PartOwner | undefined;
+
+/** This process, as its owner records name it. */
+export function thisProcess(): PartOwner {
+  self ??= { host: os.hostname(), pid: process.pid, startTime: processStartTime(process.pid) };
+  return self;
+}
+
+/** Whether the process an owner record names is still running (when in doubt: alive). */
+export function isOwnerAlive(owner: PartOwner): boolean {
+  if (owner.host !== os.hostname()) return true;
+  try {
+    process.kill(owner.pid, 0);
+  } catch (err) {
+    // EPERM: the pid exists but belongs to another user; it is running.
+    if (hasCode(err, 'ESRCH')) return false;
+  }
+  if (owner.startTime === undefined) return true;
+  const now = processStartTime(owner.pid);
+  return now === undefined || now === owner.startTime;
+}
+
+/**
+ * Records this process as the part file's owner, atomically and only if no record exists
+ * (link() fails with EEXIST): never two owners for one file. Call before creating the part file,
+ * so a part file without a record can only be one that no live gateway is writing.
+ */
+export async function claimPart(partPath: string): Promise<void> {
+  const ownerPath = ownerPathOf(partPath);
+  const draft = `${ownerPath}.${process.pid}.tmp`;
+  await writeFile(draft, JSON.stringify(thisProcess()));
+  try {
+    await link(draft, ownerPath);
+  } finally {
+    await unlink(draft).catch(() => undefined);
+  }
+}
+
+/** Removes the owner record (once the part file is renamed or given up). */
+export async function releasePart(partPath: string): Promise<void> {
+  await unlink(ownerPathOf(partPath)).catch((err: unknown) => {
+    if (!hasCode(err, 'ENOENT')) throw err;
+  });
+}
+
+/** `none`: no record (a file from a build before owner records, or never claimed). */
+export async function partOwnerState(partPath: string): Promise<OwnerState> {
+  let text: string;
+  try {
+    text = await readFile(ownerPathOf(partPath), 'utf8');
+  } catch (err) {
+    if (hasCode(err, 'ENOENT')) return 'none';
+    throw err;
+  }
+  const owner = parseOwner(text);
+  // A record we cannot read is not proof that its writer is gone.
+  if (owner === undefined) return 'alive';
+  return isOwnerAlive(owner) ? 'alive' : 'dead';
+}
+
+function parseOwner(text: string): PartOwner | undefined {
+  try {
+    const value = JSON.parse(text) as Partial<PartOwner>;
+    if (typeof value.host !== 'string' || !Number.isInteger(value.pid) || (value.pid as number) <= 0) return undefined;
+    return { host: value.host, pid: value.pid as number, startTime: typeof value.startTime === 'string' ? value.startTime : undefined };
+  } catch {
+    return undefined;
+  }
+}

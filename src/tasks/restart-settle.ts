@@ -1,0 +1,120 @@
+// After a crash (a SIGKILL, a power cut), settles what the last run left, once, at start: repaired
+// recordings are attached to their tasks, and tasks still `in-progress` whose media stream died
+// with that process are closed, then analysed on the transcript lines stored during the call.
+//
+// "Died with that process" is judged the way recovery judges part files (part-owner.ts): a task
+// whose recording is still held by a live process (another gateway sharing the folders) is not
+// touched, nor one streaming in this process. With Twilio credentials Twilio says how the call
+// ended; a call Twilio still reports live is left to its status callback. Without credentials
+// (simulated calls) the task is completed with the end reason `gateway_restarted`.
+import path from 'node:path';
+import type { RecoveryResult } from '../audio/recording-recovery.js';
+import { isRecordingOfCall } from '../call/recorder-slot.js';
+import type { Logger } from '../telemetry/logger.js';
+import type { TwilioCalls } from '../twilio/call-control.js';
+import type { AnalysisRunner } from './analysis-runner.js';
+import type { LiveStreams } from './call-hooks.js';
+import type { Task } from './model.js';
+import { MAX_LIST_LIMIT, type TaskStore } from './store.js';
+import type { TaskTransitions } from './transitions.js';
+
+export const RESTART_END_REASON = 'gateway_restarted';
+
+export interface RestartSettleDeps {
+  store: TaskStore;
+  transitions: TaskTransitions;
+  analysis: AnalysisRunner;
+  telephony: TwilioCalls | undefined;
+  /** Streams live in this process: their tasks are not the last run's. */
+  streams: LiveStreams;
+  logger: Logger;
+}
+
+export interface SettleReport {
+  /** Task ids that got a repaired recording. */
+  attached: string[];
+  /** Task ids closed here. */
+  settled: string[];
+  /** Task ids left in progress: live elsewhere, or still live at Twilio. */
+  leftLive: string[];
+}
+
+const TWILIO_TERMINAL = new Set(['completed', 'busy', 'no-answer', 'failed', 'canceled']);
+
+export async function settleLastRun(deps: RestartSettleDeps, recovery: RecoveryResult): Promise<SettleReport> {
+  const report: SettleReport = { attached: [], settled: [], leftLive: [] };
+  for (const file of recovery.repaired) {
+    const taskId = attachRecording(deps, file);
+    if (taskId !== undefined) report.attached.push(taskId);
+  }
+  for (const task of inProgressTasks(deps.store)) {
+    if (deps.streams.has(task.id) || isHeldElsewhere(task, recovery.inUse)) {
+      report.leftLive.push(task.id);
+      continue;
+    }
+    if (await settleTask(deps, task)) report.settled.push(task.id);
+    else report.leftLive.push(task.id);
+  }
+  if (report.attached.length + report.settled.length > 0) {
+    deps.logger.warn('settled calls left by an earlier run', { recordingsAttached: report.attached, tasksSettled: report.settled });
+  }
+  return report;
+}
+
+/** Links a repaired WAV to the task whose CallSid its name carries, unless the task already has one. */
+function attachRecording(deps: RestartSettleDeps, file: string): string | undefined {
+  const callSid = callSidOf(path.basename(file));
+  const task = callSid === undefined ? undefined : deps.store.findByCallSid(callSid);
+  if (!task || task.recordingPath !== undefined) return undefined;
+  deps.store.update(task.id, { recordingPath: file });
+  return task.id;
+}
+
+/** `<stamp>_<callSid>_<streamSid>...` → callSid (Twilio's sids hold no underscore). */
+function callSidOf(fileName: string): string | undefined {
+  const part = fileName.split('_')[1];
+  return part === undefined || part === '' ? undefined : part;
+}
+
+function isHeldElsewhere(task: Task, inUse: string[]): boolean {
+  const callSid = task.callSid;
+  return callSid !== undefined && inUse.some((part) => isRecordingOfCall(path.basename(part), callSid));
+}
+
+function* inProgressTasks(store: TaskStore): Generator<Task> {
+  let cursor: string | undefined;
+  do {
+    const page = store.list({ limit: MAX_LIST_LIMIT, status: 'in-progress', cursor });
+    for (const summary of page.tasks) {
+      const task = store.get(summary.id);
+      if (task) yield task;
+    }
+    cursor = page.nextCursor;
+  } while (cursor !== undefined);
+}
+
+/** True when the task was closed. */
+async function settleTask(deps: RestartSettleDeps, task: Task): Promise<boolean> {
+  const { telephony, transitions, logger } = deps;
+  const endReason = task.endReason ?? RESTART_END_REASON;
+  if (telephony?.fetchCall && task.callSid !== undefined) {
+    try {
+      const call = await telephony.fetchCall(task.callSid);
+      if (!TWILIO_TERMINAL.has(call.status)) {
+        logger.info('a call the last run left is still live at Twilio; its status callback will settle it', { taskId: task.id, callSid: task.callSid, status: call.status });
+        return false;
+      }
+      const to = call.status === 'completed' ? 'completed' : 'failed';
+      const detail = to === 'completed' ? endReason : `${endReason}: Twilio reports ${call.status}`;
+      transitions.move(task.id, to, { endReason: detail, durationS: call.durationS }, 'restart');
+      deps.analysis.startIfDue(task.id);
+      return true;
+    } catch (err) {
+      logger.warn('could not ask Twilio how a call the last run left ended; closing it as the restart left it', { taskId: task.id, callSid: task.callSid, error: (err as Error).message });
+    }
+  }
+  // An in-progress task was answered, so its conversation (what was kept of it) is complete.
+  transitions.move(task.id, 'completed', { endReason }, 'restart');
+  deps.analysis.startIfDue(task.id);
+  return true;
+}
