@@ -141,6 +141,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     logger,
     telemetry,
     logEveryN: config.logNoisyEventsEveryN,
+    logDtmfDigits: config.logDtmfDigits,
     // The task service hears of the call first, so the caller's hooks see an up-to-date task.
     hooks: guardedHooks(logger, tasks.callHooks, deps.hooks),
     callOverrides: (taskId) => deps.callOverrides?.(taskId) ?? tasks.service.callOverrides(taskId),
