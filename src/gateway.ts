@@ -3,7 +3,7 @@
 import http, { type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express from 'express';
 import expressWs from 'express-ws';
 import type { VerifyClientCallbackAsync } from 'ws';
 import type { Config } from './config.js';
@@ -13,6 +13,8 @@ import { recoverPartialRecordings } from './audio/recording-recovery.js';
 import { CallRegistry } from './call/registry.js';
 import type { CallHooks, CallSessionDeps } from './call/session.js';
 import { cors } from './http/cors.js';
+import { errorHandler, notFound } from './http/errors.js';
+import { requestLog } from './http/request-log.js';
 import { requireApiKey } from './http/access.js';
 import { LiveBus } from './live/bus.js';
 import { checkLiveUpgrade, liveCallTaskId, mountLiveRoutes } from './live/routes.js';
@@ -149,6 +151,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
   };
 
   app.disable('x-powered-by');
+  app.use(requestLog(logger));
   mountMediaStream(ws.app, calls, () => sessionDeps);
   app.get('/health', (_req, res) => {
     res.json({
@@ -176,19 +179,10 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
   // CORS before the key check: a browser's preflight carries no Authorization header.
   app.use('/api', cors(config.corsOrigins, logger), requireApiKey(config.apiKey, logger));
   app.use('/api/tasks', taskRoutes(tasks.service, logger));
-  app.use('/api/telemetry', telemetryRoutes(telemetry));
+  app.use('/api/telemetry', telemetryRoutes(telemetry, logger, { noisyEveryN: config.logNoisyEventsEveryN, since: new Date(startedAt) }));
 
-  app.use((req, res) => {
-    res.status(404).json({ error: 'not_found', message: `no route for ${req.method} ${req.path}` });
-  });
-  app.use((err: Error & { status?: number; type?: string }, req: Request, res: Response, _next: NextFunction) => {
-    const status = err.status && err.status >= 400 && err.status < 600 ? err.status : 500;
-    if (status >= 500) logger.error('request failed', { method: req.method, path: req.path, error: err.message });
-    res.status(status).json({
-      error: status >= 500 ? 'internal_error' : (err.type ?? 'bad_request'),
-      message: status >= 500 ? 'the gateway could not complete this request' : err.message,
-    });
-  });
+  app.use(notFound(logger));
+  app.use(errorHandler(logger));
 
   return {
     app,

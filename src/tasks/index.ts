@@ -7,6 +7,7 @@ import type { Telemetry } from '../telemetry/events.js';
 import type { TwilioCalls } from '../twilio/call-control.js';
 import { AnalysisRunner } from './analysis-runner.js';
 import { LiveStreams, TaskCallHooks } from './call-hooks.js';
+import { SIMULATED_CALLER_ID } from './model.js';
 import { TaskService, type EndLiveCall } from './service.js';
 import { StatusCallbacks } from './status-callbacks.js';
 import type { TaskStore } from './store.js';
@@ -52,7 +53,7 @@ export function createTaskDomain(deps: TaskDomainDeps): TaskDomain {
     endLiveCall: deps.endLiveCall,
     settings: {
       publicUrl: config.publicUrl,
-      defaultFrom: config.twilio.phoneNumber,
+      defaultFrom: config.twilio.phoneNumber ?? (telephony === undefined ? SIMULATED_CALLER_ID : undefined),
       machineDetection: config.twilio.machineDetection,
       ringTimeoutS: config.twilio.ringTimeoutS,
       recordingsDir: config.recordingsDir,
