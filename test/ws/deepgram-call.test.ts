@@ -2,7 +2,7 @@
 // Voice Agent speaking the real converse protocol on the other, both over real sockets.
 import { expect } from 'chai';
 import nock from 'nock';
-import { FakeTwilioCaller } from '../fakes/twilio-caller.js';
+import { FakeTwilioCaller } from '../../tools/twilio-caller.js';
 import { FakeDeepgramAgent, REPLY_TEXT, type FakeAgentOptions, type FakeAgentSession } from '../fakes/fake-deepgram-agent.js';
 import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
 import { twilioSignature } from '../helpers/twilio-signing.js';

@@ -2,7 +2,7 @@
 // real socket is logged and recorded as "a digit was pressed", and phone numbers show their last
 // four digits only, unless LOG_DTMF_DIGITS=true asks for the digits.
 import { expect } from 'chai';
-import { FakeTwilioCaller } from '../fakes/twilio-caller.js';
+import { FakeTwilioCaller } from '../../tools/twilio-caller.js';
 import { capturingLogger } from '../helpers/capturing-logger.js';
 import { startTestGateway } from '../helpers/test-gateway.js';
 import type { Env } from '../../src/config.js';
