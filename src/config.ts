@@ -239,6 +239,7 @@ export function resolveAgent(
 export function describeConfig(config: Config): Record<string, unknown> {
   return {
     port: config.port,
+    host: config.host ?? null,
     publicUrl: config.publicUrl ?? null,
     agent: config.agent.kind,
     agentRequested: config.agent.requested,

@@ -24,12 +24,12 @@ async function main(): Promise<void> {
   });
   const { logger } = gateway;
   const address = await gateway.listen(config.port, config.host);
-  const local = `http://localhost:${address.port}`;
-  logger.info(`telephony gateway ${VERSION} listening on ${config.host ?? 'every interface'}, port ${address.port}`, {
+  const local = `http://${urlHost(config.host ?? 'localhost')}:${address.port}`;
+  logger.info(`telephony gateway ${VERSION} listening on ${local}${config.host === undefined ? ' (every interface)' : ''}`, {
     agent: gateway.agentKind,
     agentBecause: config.agent.reason,
     voiceWebhook: `${config.publicUrl ?? local}/twilio/voice`,
-    mediaStream: config.publicUrl ? mediaStreamUrl(config.publicUrl) : `ws://localhost:${address.port}/twilio/media-stream`,
+    mediaStream: config.publicUrl ? mediaStreamUrl(config.publicUrl) : `${local.replace('http:', 'ws:')}/twilio/media-stream`,
     dataDir: config.dataDir,
     recordingsDir: config.recordingsDir,
   });
@@ -70,6 +70,11 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+/** An IPv6 literal goes in brackets in a URL. */
+function urlHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
 }
 
 function isLoopback(host: string | undefined): boolean {

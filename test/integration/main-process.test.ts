@@ -62,7 +62,7 @@ describe('src/main.ts', function () {
   it('says why it chose the agent, warns about look-alike variables without their values, and binds HOST', async () => {
     started = startMain({ ...baseEnv(), HOST: '127.0.0.1', DEEPGRAM_API_KEY: 'dg-key', TWILIO_AUTH_TOKN: 'tok-value-123' });
     const banner = await started.line(/listening on/);
-    expect(banner).to.match(/listening on 127\.0\.0\.1, port \d+/);
+    expect(banner).to.match(/listening on http:\/\/127\.0\.0\.1:\d+ /);
     expect(banner).to.contain('agent=echo');
     expect(banner).to.contain('DEEPGRAM_API_KEY is set but DEEPGRAM_VOICE_AGENT_ENABLED is not true');
     expect(await started.line(/TWILIO_AUTH_TOKN/)).to.match(/did you mean TWILIO_AUTH_TOKEN\?/);
@@ -80,7 +80,7 @@ describe('src/main.ts', function () {
 
   it('drains on Ctrl-C, says a second one exits at once, and a second one does', async () => {
     started = startMain({ ...baseEnv(), HOST: '127.0.0.1', DRAIN_TIMEOUT_S: '120' });
-    const port = /port (\d+)/.exec(await started.line(/listening on/))![1];
+    const port = /127\.0\.0\.1:(\d+)/.exec(await started.line(/listening on/))![1];
     const caller = new FakeTwilioCaller({ url: `ws://127.0.0.1:${port}/twilio/media-stream`, speed: 4 });
     await caller.connect();
     await caller.streamSilence(200);
