@@ -3,10 +3,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseEnv } from 'node:util';
-import { LLM_PROVIDERS, type LlmConfig } from './llm/types.js';
 import { BUILT_AGENTS } from './agents/built.js';
-import { closestName } from './util/edit-distance.js';
+import { LLM_PROVIDERS, type LlmConfig } from './llm/types.js';
 import { isE164 } from './twilio/phone-number.js';
+import { closestName } from './util/edit-distance.js';
 import { isPlainObject } from './util/plain-object.js';
 
 export type AgentKind = 'echo' | 'deepgram' | 'livekit';
@@ -131,13 +131,13 @@ export function readEnv(env: Env = process.env, envFile = path.resolve('.env')):
 /** Parses and validates the whole configuration; throws one ConfigError naming every bad variable. */
 export function loadConfig(env: Env = readEnv()): Config {
   const read = new EnvReader(env);
-  const config = readConfig(read);
+  const settings = readSettings(read);
   read.throwIfProblems();
-  config.unknownVariables = unknownVariables(Object.keys(env), read.namesRead);
-  return config;
+  return { ...settings, unknownVariables: unknownVariables(Object.keys(env), read.namesRead) };
 }
 
-function readConfig(read: EnvReader): Config {
+/** Every variable, read through `read`; a bad one is recorded there and replaced by its default. */
+function readSettings(read: EnvReader): Omit<Config, 'unknownVariables'> {
   const deepgram: DeepgramConfig = {
     apiKey: read.optional('DEEPGRAM_API_KEY'),
     enabled: read.bool('DEEPGRAM_VOICE_AGENT_ENABLED', false),
@@ -208,7 +208,6 @@ function readConfig(read: EnvReader): Config {
     },
     deepgram,
     livekit,
-    unknownVariables: [],
   };
 }
 
@@ -269,7 +268,7 @@ export const RESERVED_VARIABLES: readonly string[] = [
 /** Every variable name the gateway knows: what loadConfig reads plus the reserved ones. */
 export function knownVariables(): string[] {
   const read = new EnvReader({});
-  readConfig(read);
+  readSettings(read);
   return [...read.namesRead, ...RESERVED_VARIABLES];
 }
 
@@ -400,7 +399,9 @@ class EnvReader {
         continue;
       }
       const origin = parseOrigin(item);
-      if (origin === undefined) this.problem(name, `"${item}" is not an origin such as https://ops.example.com (scheme, host and port only)`);
+      // An entry with user:password@ is not quoted: it may be a credential pasted by mistake.
+      const shown = item.includes('@') ? 'an entry' : `"${item}"`;
+      if (origin === undefined) this.problem(name, `${shown} is not an origin such as https://ops.example.com (scheme, host and port only)`);
       else origins.push(origin);
     }
     return origins;
