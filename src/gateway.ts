@@ -120,7 +120,8 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
         taskExists: (id) => store.get(id) !== undefined,
       });
       if (verdict.ok) return done(true);
-      logger.warn('refused a live watcher', { status: verdict.status, remote: info.req.socket.remoteAddress });
+      // A missing key or an unknown task is the client's own mistake, like a 4xx on the API: info.
+      logger.info('refused a live watcher', { status: verdict.status, remote: info.req.socket.remoteAddress });
       return done(false, verdict.status, verdict.message);
     }
     if (path !== MEDIA_STREAM_PATH) return done(false, 404, 'Not Found');

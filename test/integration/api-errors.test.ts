@@ -1,6 +1,8 @@
 // What a client sees when a request is wrong, and what the operator's log makes of it: one error
 // shape on every route, no long echo of the request, and a client's own mistakes logged as info.
+import { once } from 'node:events';
 import { expect } from 'chai';
+import WebSocket from 'ws';
 import { api } from '../helpers/task-api.js';
 import { capturingLogger, type CapturingLogger } from '../helpers/capturing-logger.js';
 import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
@@ -77,6 +79,18 @@ describe('API errors', function () {
     const refused = log.lines.filter((line) => line['message'] === 'api request refused');
     expect(refused.map((line) => line['status'])).to.deep.equal([401, 404, 400]);
     for (const line of refused) expect(line['level']).to.equal('info');
+    // The live socket's refusals too.
+    for (const [url, status] of [[`/ws/call/task_nope?token=k`, 404], ['/ws/call/task_nope', 401]] as const) {
+      const ws = new WebSocket(t.baseUrl.replace('http:', 'ws:') + url);
+      const [, res] = (await once(ws, 'unexpected-response')) as [unknown, { statusCode: number }];
+      expect(res.statusCode).to.equal(status);
+    }
+    const watchers = log.lines.filter((line) => line['message'] === 'refused a live watcher');
+    expect(watchers.map((line) => [line['status'], line['level']])).to.deep.equal([
+      [404, 'info'],
+      [401, 'info'],
+    ]);
+    expect(log.lines.filter((line) => line['level'] === 'warn')).to.deep.equal([]);
   });
 
   it('logs one line per HTTP request at debug level, without the query', async () => {
