@@ -1,18 +1,24 @@
-// Places a simulated Twilio call against a running gateway: streams WAV files as the caller's
-// voice, waits for the agent's reply, and saves what the caller heard. See --help.
-import { basename } from 'node:path';
+// Places a simulated Twilio call against a running gateway: waits for the agent's greeting, streams
+// WAV files as the caller's voice, waits for each reply, and saves what the caller heard. See --help.
+import { readdir } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { readMulawWav } from '../src/audio/wav-io.js';
-import { FakeTwilioCaller, randomSid, type CallerEvent } from '../test/fakes/twilio-caller.js';
+import { awaitAgentTurn, callOver } from '../tools/conversation.js';
+import { FakeTwilioCaller, randomSid, type CallerEvent } from '../tools/twilio-caller.js';
 
 const MEDIA_STREAM_PATH = '/twilio/media-stream';
 const DTMF_GAP_MS = 200;
 const STOP_TIMEOUT_MS = 3000;
-/** Without --gap-ms, the next WAV waits for the agent's reply (its mark echoed) at most this long... */
+/** An agent that has not started its greeting this long after the call connects has none (echo). */
+const GREETING_START_MS = 3000;
+/** Without --gap-ms, each WAV waits for the agent's reply (its mark echoed) at most this long... */
 const REPLY_WAIT_MS = 20_000;
 /** ...and then this much more, as a caller pauses before speaking again. */
 const PAUSE_AFTER_REPLY_MS = 500;
-const REPLY_POLL_MS = 100;
+/** How long the gateway may take to finish the recording once the call ends. */
+const RECORDING_WAIT_MS = 3000;
 
 const USAGE = `Usage: npm run simulate-call -- --url ws://127.0.0.1:3001${MEDIA_STREAM_PATH} --wav a.wav [options]
 
@@ -21,7 +27,9 @@ Plays Twilio's side of a <Connect><Stream> call against the gateway's media-stre
   --url URL           media-stream WebSocket URL (required)
   --wav FILE          8 kHz mono mu-law WAV to speak; repeat for several utterances (required)
   --gap-ms MS         silence between WAVs (default: wait until the agent's reply has played,
-                      up to ${REPLY_WAIT_MS / 1000} s of call time, then ${PAUSE_AFTER_REPLY_MS} ms)
+                      up to ${REPLY_WAIT_MS / 1000} s of call time, then ${PAUSE_AFTER_REPLY_MS} ms). The greeting, if
+                      the agent has one, is always heard before the first WAV, and the last
+                      reply before hanging up, each up to ${REPLY_WAIT_MS / 1000} s.
   --speed N           1 = real time, 10 = ten times faster, Infinity = as fast as possible (default 1)
   --dtmf DIGIT        DTMF digit to press after the audio; repeatable
   --param KEY=VALUE   start.customParameters entry; repeatable
@@ -29,7 +37,9 @@ Plays Twilio's side of a <Connect><Stream> call against the gateway's media-stre
   --public-url URL    /twilio/voice, then the call's own stream URL from its TwiML, signed
                       over <this URL's host>); both or neither
   --out FILE          where to save what the caller heard (default recordings/simulated-heard-<time>.wav)
-  --tail-ms MS        silence to keep streaming after the audio, for the agent's reply (default 4000)
+  --tail-ms MS        silence to keep streaming after the last reply, before hanging up (default 500)
+  --recordings-dir D  the gateway's RECORDINGS_DIR, to find its recording of this call
+                      when it runs on this machine (default recordings)
   -h, --help          this text
 `;
 
@@ -44,6 +54,7 @@ interface SimulateOptions {
   signing: { authToken: string; publicUrl: string } | undefined;
   out: string;
   tailMs: number;
+  recordingsDir: string;
 }
 
 function numberArg(name: string, raw: string, allowInfinity = false): number {
@@ -89,7 +100,8 @@ function parseOptions(argv: string[]): SimulateOptions | undefined {
       'auth-token': { type: 'string' },
       'public-url': { type: 'string' },
       out: { type: 'string' },
-      'tail-ms': { type: 'string', default: '4000' },
+      'tail-ms': { type: 'string', default: '500' },
+      'recordings-dir': { type: 'string', default: 'recordings' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -109,6 +121,7 @@ function parseOptions(argv: string[]): SimulateOptions | undefined {
     signing: signingArgs(values['auth-token'], values['public-url']),
     out: values.out ?? defaultOut(),
     tailMs: numberArg('tail-ms', values['tail-ms']),
+    recordingsDir: values['recordings-dir'],
   };
 }
 
@@ -184,37 +197,58 @@ class EventPrinter {
   }
 }
 
-/** The gateway closed the socket, or Ctrl-C already sent `stop`. */
-const callOver = (caller: FakeTwilioCaller): boolean =>
-  caller.events.some((e) => e.kind === 'closed' || e.kind === 'sent-stop');
+/** Logs what a wait for the agent came to, when it is not the usual outcome. */
+function noteTurn(caller: FakeTwilioCaller, what: string, outcome: Awaited<ReturnType<typeof awaitAgentTurn>>): void {
+  if (outcome === 'timeout') console.log(`  ${seconds(caller.now()).padStart(9)}  (no end of the ${what} after ${REPLY_WAIT_MS / 1000} s; going on)`);
+  if (outcome === 'silent') console.log(`  ${seconds(caller.now()).padStart(9)}  (no ${what}: the agent did not speak)`);
+}
 
 /**
  * Keeps the line open (silence) until the agent's reply has played in full, shown by a mark
  * echoed after the caller stopped speaking, then pauses. Speaking over the reply would be a
  * barge-in, which is what --gap-ms is for.
  */
-async function awaitReply(caller: FakeTwilioCaller): Promise<void> {
-  const spokeUntil = caller.now();
-  const replied = () => caller.events.some((e) => e.kind === 'mark-echoed' && e.at > spokeUntil);
-  while (!replied() && !callOver(caller) && caller.now() - spokeUntil < REPLY_WAIT_MS) await caller.streamSilence(REPLY_POLL_MS);
-  await caller.streamSilence(PAUSE_AFTER_REPLY_MS);
+async function awaitReply(caller: FakeTwilioCaller, what: string): Promise<void> {
+  noteTurn(caller, what, await awaitAgentTurn(caller, { sinceMs: caller.now(), timeoutMs: REPLY_WAIT_MS }));
+  if (!callOver(caller)) await caller.streamSilence(PAUSE_AFTER_REPLY_MS);
 }
 
 async function speak(caller: FakeTwilioCaller, opts: SimulateOptions, audio: Buffer[]): Promise<void> {
+  const greeting = await awaitAgentTurn(caller, { sinceMs: 0, startWithinMs: GREETING_START_MS, timeoutMs: REPLY_WAIT_MS });
+  if (greeting !== 'silent') noteTurn(caller, 'greeting', greeting);
   for (const [i, mulaw] of audio.entries()) {
-    if (i > 0) await (opts.gapMs === undefined ? awaitReply(caller) : caller.streamSilence(opts.gapMs));
+    if (callOver(caller)) return;
+    if (i > 0 && opts.gapMs !== undefined) await caller.streamSilence(opts.gapMs);
     console.log(`  ${seconds(caller.now()).padStart(9)}  (caller speaks ${basename(opts.wavs[i]!)}, ${mulaw.length / 8} ms)`);
     await caller.streamAudio(mulaw);
+    if (opts.gapMs === undefined) await awaitReply(caller, 'reply');
   }
   for (const digit of opts.dtmf) {
     await caller.streamSilence(DTMF_GAP_MS);
     if (callOver(caller)) return;
     caller.sendDtmf(digit);
   }
-  await caller.streamSilence(opts.tailMs);
+  if (opts.gapMs !== undefined) await awaitReply(caller, 'last reply');
+  if (!callOver(caller)) await caller.streamSilence(opts.tailMs);
 }
 
-function printSummary(caller: FakeTwilioCaller, out: string): void {
+/**
+ * The gateway names its recording `<start>_<CallSid>_<StreamSid>.wav` and logs its path when the
+ * call ends. When it runs on this machine, the file is found in its recordings folder.
+ */
+async function findRecording(dir: string, caller: FakeTwilioCaller): Promise<string | undefined> {
+  const suffix = `_${caller.callSid}_${caller.streamSid}.wav`;
+  const until = Date.now() + RECORDING_WAIT_MS;
+  while (Date.now() < until) {
+    const names = await readdir(dir).catch(() => [] as string[]);
+    const name = names.find((n) => n.endsWith(suffix));
+    if (name !== undefined) return join(dir, name);
+    await sleep(100);
+  }
+  return undefined;
+}
+
+function printSummary(caller: FakeTwilioCaller, out: string, recording: string | undefined, opts: SimulateOptions): void {
   const mediaFrames = caller.events.filter((e) => e.kind === 'media').length;
   const receivedMs = caller.receivedAudio().length / 8;
   const marks = caller.marksEchoed;
@@ -226,6 +260,11 @@ function printSummary(caller: FakeTwilioCaller, out: string): void {
   console.log(`  invalid frames    ${caller.invalidFrames.length}`);
   for (const reason of caller.invalidFrames) console.log(`    - ${reason}`);
   console.log(`  heard audio       ${out}`);
+  console.log(`  call              CallSid ${caller.callSid}, stream ${caller.streamSid}`);
+  if (recording !== undefined) console.log(`  gateway recording ${recording}`);
+  else console.log(`  gateway recording not in ${opts.recordingsDir}/ (yet): look for *_${caller.callSid}_${caller.streamSid}.wav in its RECORDINGS_DIR, or its "call ended" log line`);
+  const taskId = opts.params['taskId'];
+  if (taskId !== undefined) console.log(`  task              GET /api/tasks/${taskId} (transcript), /api/tasks/${taskId}/audio, /api/tasks/${taskId}/analysis`);
 }
 
 async function simulate(opts: SimulateOptions): Promise<number> {
@@ -253,7 +292,7 @@ async function simulate(opts: SimulateOptions): Promise<number> {
   await caller.stop(STOP_TIMEOUT_MS);
   printer.flush();
   await caller.saveHeardWav(opts.out);
-  printSummary(caller, opts.out);
+  printSummary(caller, opts.out, await findRecording(opts.recordingsDir, caller), opts);
   return 0;
 }
 

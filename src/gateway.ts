@@ -3,7 +3,7 @@
 import http, { type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express from 'express';
 import expressWs from 'express-ws';
 import type { VerifyClientCallbackAsync } from 'ws';
 import type { Config } from './config.js';
@@ -15,6 +15,8 @@ import { assertWritableDirs, listenError } from './startup/checks.js';
 import { CallRegistry } from './call/registry.js';
 import type { CallHooks, CallSessionDeps } from './call/session.js';
 import { cors } from './http/cors.js';
+import { errorHandler, notFound } from './http/errors.js';
+import { requestLog } from './http/request-log.js';
 import { requireApiKey } from './http/access.js';
 import { LiveBus } from './live/bus.js';
 import { checkLiveUpgrade, liveCallTaskId, mountLiveRoutes } from './live/routes.js';
@@ -148,7 +150,8 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
         taskExists: (id) => store.get(id) !== undefined,
       });
       if (verdict.ok) return done(true);
-      logger.warn('refused a live watcher', { status: verdict.status, remote: info.req.socket.remoteAddress });
+      // A missing key or an unknown task is the client's own mistake, like a 4xx on the API: info.
+      logger.info('refused a live watcher', { status: verdict.status, remote: info.req.socket.remoteAddress });
       return done(false, verdict.status, verdict.message);
     }
     const stream = mediaStreamRoute(path);
@@ -187,6 +190,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     logger,
     telemetry,
     logEveryN: config.logNoisyEventsEveryN,
+    logDtmfDigits: config.logDtmfDigits,
     // The task service hears of the call first, so the caller's hooks see an up-to-date task.
     hooks: guardedHooks(logger, tasks.callHooks, deps.hooks),
     callOverrides: (taskId) => deps.callOverrides?.(taskId) ?? tasks.service.callOverrides(taskId),
@@ -200,6 +204,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
   });
 
   app.disable('x-powered-by');
+  app.use(requestLog(logger));
   mountMediaStream(ws.app, calls, streamDeps);
   app.get('/health', (_req, res) => {
     res.json({
@@ -229,19 +234,10 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
   // CORS before the key check: a browser's preflight carries no Authorization header.
   app.use('/api', cors(config.corsOrigins, logger), requireApiKey(config.apiKey, logger));
   app.use('/api/tasks', taskRoutes(tasks.service, logger));
-  app.use('/api/telemetry', telemetryRoutes(telemetry));
+  app.use('/api/telemetry', telemetryRoutes(telemetry, logger, { noisyEveryN: config.logNoisyEventsEveryN, since: new Date(startedAt) }));
 
-  app.use((req, res) => {
-    res.status(404).json({ error: 'not_found', message: `no route for ${req.method} ${req.path}` });
-  });
-  app.use((err: Error & { status?: number; type?: string }, req: Request, res: Response, _next: NextFunction) => {
-    const status = err.status && err.status >= 400 && err.status < 600 ? err.status : 500;
-    if (status >= 500) logger.error('request failed', { method: req.method, path: req.path, error: err.message });
-    res.status(status).json({
-      error: status >= 500 ? 'internal_error' : (err.type ?? 'bad_request'),
-      message: status >= 500 ? 'the gateway could not complete this request' : err.message,
-    });
-  });
+  app.use(notFound(logger));
+  app.use(errorHandler(logger));
 
   return {
     app,

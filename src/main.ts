@@ -10,7 +10,8 @@ function readConfigOrExit(): Config {
     return loadConfig();
   } catch (err) {
     if (err instanceof ConfigError) {
-      console.error(`Configuration error: ${err.message}`);
+      const lines = err.problems.map((p) => `  ${p.variable}: ${p.problem}`);
+      console.error(`Configuration error${err.problems.length > 1 ? 's' : ''}:\n${lines.join('\n')}`);
       process.exit(78); // EX_CONFIG
     }
     throw err;
@@ -28,20 +29,29 @@ async function main(): Promise<void> {
   const gateway = await createGateway(config).catch(exitOnStartFailure);
   const { logger } = gateway;
   installFaultGuard(logger);
-  const address = await gateway.listen(config.port).catch(exitOnStartFailure);
-  const local = `http://localhost:${address.port}`;
-  logger.info(`telephony gateway ${VERSION} listening on ${local}`, {
+  const address = await gateway.listen(config.port, config.host).catch(exitOnStartFailure);
+  const local = `http://${urlHost(config.host ?? 'localhost')}:${address.port}`;
+  logger.info(`telephony gateway ${VERSION} listening on ${local}${config.host === undefined ? ' (every interface)' : ''}`, {
     agent: gateway.agentKind,
+    agentBecause: config.agent.reason,
     voiceWebhook: `${config.publicUrl ?? local}/twilio/voice`,
-    mediaStream: config.publicUrl ? mediaStreamUrl(config.publicUrl) : `ws://localhost:${address.port}/twilio/media-stream`,
+    mediaStream: streamUrlForBanner(config, local),
     dataDir: config.dataDir,
     recordingsDir: config.recordingsDir,
   });
   if (!config.twilio.authToken) {
     logger.warn('TWILIO_AUTH_TOKEN is not set: Twilio webhooks and media streams are NOT signature-checked. Set it before exposing this gateway.');
   }
+  if (config.agent.fallback) logger.warn(`agent=${config.agent.kind}: ${config.agent.reason}`);
+  for (const { name, didYouMean } of config.unknownVariables) {
+    // The name only: a mistyped variable may well hold a secret.
+    logger.warn(`${name} is set but is not a variable this gateway reads${didYouMean ? `: did you mean ${didYouMean}?` : ''}`);
+  }
   if (!config.apiKey) {
-    logger.warn('API_KEY is not set: /api/* (call tasks, recordings, analysis, telemetry) answers anyone who can reach this port. Set it before exposing this gateway.');
+    const exposure = isLoopback(config.host)
+      ? `anyone on this machine (HOST=${config.host})`
+      : 'anyone who can reach this port; set HOST=127.0.0.1 to keep it to this machine';
+    logger.warn(`API_KEY is not set: /api/* (call tasks, recordings, analysis, telemetry) answers ${exposure}. Set API_KEY before exposing this gateway.`);
   }
   if (!config.publicUrl) {
     logger.warn('PUBLIC_URL is not set: TwiML will point Twilio at the Host header of each webhook request.');
@@ -54,7 +64,10 @@ async function main(): Promise<void> {
       process.exit(1);
     }
     stopping = true;
-    logger.info(`${signal}: draining`, { activeCalls: gateway.calls.size, timeoutS: config.drainTimeoutS });
+    logger.info(`${signal}: draining; press Ctrl-C again (or send another signal) to exit now`, {
+      activeCalls: gateway.calls.size,
+      timeoutS: config.drainTimeoutS,
+    });
     const { endedEarly } = await gateway.drain(config.drainTimeoutS * 1000);
     if (endedEarly > 0) logger.warn('ended calls still active at the drain timeout', { calls: endedEarly });
     await gateway.close();
@@ -65,4 +78,20 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void stop('SIGINT'));
 }
 
+/** An IPv6 literal goes in brackets in a URL. */
+function urlHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+function isLoopback(host: string | undefined): boolean {
+  return host === 'localhost' || host === '::1' || (host !== undefined && host.startsWith('127.'));
+}
+
 void main();
+
+/** With signature checks on, every call gets its own single-use stream URL: the banner says so. */
+function streamUrlForBanner(config: Config, local: string): string {
+  if (!config.publicUrl) return `${local.replace('http:', 'ws:')}/twilio/media-stream`;
+  const base = mediaStreamUrl(config.publicUrl);
+  return config.twilio.authToken ? `${base}/<per-call token>` : base;
+}

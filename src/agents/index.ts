@@ -29,8 +29,7 @@ export function selectAgent(config: Config): AgentSelection {
       return { kind: 'deepgram', factory: (call, sink) => new DeepgramAgent(options, call, sink) };
     }
     case 'livekit':
-      throw new AgentUnavailableError(
-        'AGENT_PROVIDER resolved to "livekit", which this build does not include yet; set AGENT_PROVIDER=echo or deepgram',
-      );
+      // `auto` never lands here while the LiveKit agent is not built (it falls back to echo); only an explicit choice does.
+      throw new AgentUnavailableError('AGENT_PROVIDER=livekit: this build does not include the LiveKit agent yet; set AGENT_PROVIDER=echo or deepgram');
   }
 }

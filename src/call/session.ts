@@ -7,6 +7,7 @@ import type { AgentBridge, AgentFactory, AgentSink, CallContext, TranscriptLine,
 import type { VadConfig } from '../config.js';
 import type { RecordingInfo } from '../audio/recorder.js';
 import type { Logger } from '../telemetry/logger.js';
+import { maskPhone } from '../telemetry/redact.js';
 import type { Telemetry } from '../telemetry/events.js';
 import {
   FRAME_BYTES,
@@ -98,6 +99,8 @@ export interface CallSessionDeps {
   logger: Logger;
   telemetry: Telemetry;
   logEveryN: number;
+  /** LOG_DTMF_DIGITS: write the digits themselves to logs and telemetry. */
+  logDtmfDigits?: boolean;
   hooks?: CallHooks;
   /**
    * Per-call agent overrides looked up by task id when the stream starts (a task's prompt may
@@ -278,7 +281,7 @@ export class CallSession {
     this.callIds = { callSid: event.callSid, streamSid: event.streamSid, taskId: this.call.taskId };
     this.lastSequence = event.sequenceNumber;
     this.state = 'live';
-    this.log.info('media stream started', { ...this.ids(), from: params.from, to: params.to, tracks: event.tracks.join(',') });
+    this.log.info('media stream started', { ...this.ids(), from: maskPhone(params.from), to: maskPhone(params.to), tracks: event.tracks.join(',') });
     this.deps.telemetry.record('media_stream', 'start', this.ids());
     if (!isSupportedMediaFormat(event.mediaFormat)) {
       const f = event.mediaFormat;
@@ -359,9 +362,11 @@ export class CallSession {
     this.stats.framesPadded += Math.max(0, missing);
   }
 
+  /** Callers key in PINs and card numbers: logs and telemetry say a digit was pressed, not which, unless asked to. */
   private onDtmf(digit: string): void {
-    this.log.info('dtmf', { ...this.ids(), digit });
-    this.deps.telemetry.record('media_stream', 'dtmf', { ...this.ids(), digit });
+    const shown = this.deps.logDtmfDigits ? { digit } : undefined;
+    this.log.info('dtmf', { ...this.ids(), ...shown });
+    this.deps.telemetry.record('media_stream', 'dtmf', { ...this.ids(), ...shown });
     this.bridge?.pushDtmf(digit);
     this.notify('dtmf', (h) => h.dtmf?.(this.call!, digit));
   }

@@ -2,19 +2,11 @@
 import Anthropic from '@anthropic-ai/sdk';
 import type { Message, MessageCreateParamsNonStreaming } from '@anthropic-ai/sdk/resources/messages';
 import { badResponse, callSdk, systemPrompt } from './common.js';
-import type { AdapterContext } from './common.js';
+import type { AdapterContext, AdapterOptions } from './common.js';
 import { DEFAULT_MAX_TOKENS } from './types.js';
 import type { LlmClient, LlmRequest, LlmResponse } from './types.js';
 
-export interface AnthropicAdapterOptions {
-  apiKey: string;
-  baseURL: string;
-  model: string;
-  timeoutMs: number;
-  maxRetries: number;
-}
-
-export function createAnthropicClient(options: AnthropicAdapterOptions): LlmClient {
+export function createAnthropicClient(options: AdapterOptions): LlmClient {
   // An explicit key and base URL keep the SDK off ANTHROPIC_* variables and profile files; the
   // pinned log level keeps transcripts out of debug logs.
   const sdk = new Anthropic({

@@ -1,7 +1,7 @@
 // What every provider adapter shares: the JSON-mode instruction, a deadline for the whole call,
 // and turning SDK errors into LlmError.
 import { LlmError } from './types.js';
-import type { LlmProvider, LlmRequest, LlmResponse } from './types.js';
+import type { LlmMessage, LlmProvider, LlmRequest, LlmResponse } from './types.js';
 
 /**
  * Appended to the system prompt in JSON mode. OpenAI refuses json_object mode unless the prompt
@@ -12,6 +12,21 @@ const JSON_INSTRUCTION = 'Reply with a single JSON object and nothing else: no p
 export function systemPrompt(request: LlmRequest): string | undefined {
   if (!request.json) return request.system;
   return request.system ? `${request.system}\n\n${JSON_INSTRUCTION}` : JSON_INSTRUCTION;
+}
+
+/** Chat-completions messages (OpenAI's shape, which Groq and local servers share): the system prompt first. */
+export function chatMessages(request: LlmRequest): Array<{ role: 'system'; content: string } | LlmMessage> {
+  const system = systemPrompt(request);
+  return system ? [{ role: 'system', content: system }, ...request.messages] : [...request.messages];
+}
+
+/** What every adapter is built with: an explicit key and base URL, so no SDK reads the environment. */
+export interface AdapterOptions {
+  apiKey: string;
+  baseURL: string;
+  model: string;
+  timeoutMs: number;
+  maxRetries: number;
 }
 
 /** What an adapter tells callSdk; `secret` is scrubbed from any error message. */

@@ -1,24 +1,12 @@
 // Groq chat completions through the official groq-sdk (POST /openai/v1/chat/completions).
 import Groq from 'groq-sdk';
-import type {
-  ChatCompletion,
-  ChatCompletionCreateParamsNonStreaming,
-  ChatCompletionMessageParam,
-} from 'groq-sdk/resources/chat/completions';
-import { callSdk, fromChatCompletion, systemPrompt } from './common.js';
-import type { AdapterContext } from './common.js';
+import type { ChatCompletion, ChatCompletionCreateParamsNonStreaming } from 'groq-sdk/resources/chat/completions';
+import { callSdk, chatMessages, fromChatCompletion } from './common.js';
+import type { AdapterContext, AdapterOptions } from './common.js';
 import { DEFAULT_MAX_TOKENS } from './types.js';
 import type { LlmClient, LlmRequest, LlmResponse } from './types.js';
 
-export interface GroqAdapterOptions {
-  apiKey: string;
-  baseURL: string;
-  model: string;
-  timeoutMs: number;
-  maxRetries: number;
-}
-
-export function createGroqClient(options: GroqAdapterOptions): LlmClient {
+export function createGroqClient(options: AdapterOptions): LlmClient {
   // Explicit key and base URL keep the SDK off GROQ_* variables; the pinned log level keeps
   // transcripts out of debug logs.
   const sdk = new Groq({
@@ -42,12 +30,9 @@ export function createGroqClient(options: GroqAdapterOptions): LlmClient {
 }
 
 function toParams(request: LlmRequest, model: string): ChatCompletionCreateParamsNonStreaming {
-  const system = systemPrompt(request);
-  const messages: ChatCompletionMessageParam[] = system ? [{ role: 'system', content: system }] : [];
-  messages.push(...request.messages);
   return {
     model,
-    messages,
+    messages: chatMessages(request),
     max_completion_tokens: request.maxTokens ?? DEFAULT_MAX_TOKENS,
     ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
     ...(request.json ? { response_format: { type: 'json_object' } } : {}),

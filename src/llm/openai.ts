@@ -1,18 +1,13 @@
 // OpenAI chat completions through the official SDK; also any OpenAI-compatible server (`local`: vLLM).
 import OpenAI from 'openai';
-import type { ChatCompletion, ChatCompletionCreateParamsNonStreaming, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
-import { callSdk, fromChatCompletion, systemPrompt } from './common.js';
-import type { AdapterContext } from './common.js';
+import type { ChatCompletion, ChatCompletionCreateParamsNonStreaming } from 'openai/resources/chat/completions';
+import { callSdk, chatMessages, fromChatCompletion } from './common.js';
+import type { AdapterContext, AdapterOptions } from './common.js';
 import { DEFAULT_MAX_TOKENS } from './types.js';
 import type { LlmClient, LlmRequest, LlmResponse } from './types.js';
 
-export interface OpenAiAdapterOptions {
+export interface OpenAiAdapterOptions extends AdapterOptions {
   provider: 'openai' | 'local';
-  apiKey: string;
-  baseURL: string;
-  model: string;
-  timeoutMs: number;
-  maxRetries: number;
 }
 
 export function createOpenAiClient(options: OpenAiAdapterOptions): LlmClient {
@@ -43,13 +38,10 @@ export function createOpenAiClient(options: OpenAiAdapterOptions): LlmClient {
 }
 
 function toParams(request: LlmRequest, options: OpenAiAdapterOptions): ChatCompletionCreateParamsNonStreaming {
-  const system = systemPrompt(request);
-  const messages: ChatCompletionMessageParam[] = system ? [{ role: 'system', content: system }] : [];
-  messages.push(...request.messages);
   const maxTokens = request.maxTokens ?? DEFAULT_MAX_TOKENS;
   return {
     model: options.model,
-    messages,
+    messages: chatMessages(request),
     // OpenAI deprecated max_tokens; OpenAI-compatible servers have accepted it far longer.
     ...(options.provider === 'openai' ? { max_completion_tokens: maxTokens } : { max_tokens: maxTokens }),
     ...(request.temperature === undefined ? {} : { temperature: request.temperature }),

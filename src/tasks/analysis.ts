@@ -1,6 +1,7 @@
 // Post-call analysis: one LLM request over the transcript, answered as JSON and validated strictly.
 import type { LlmClient, LlmRequest } from '../llm/types.js';
 import type { CallAnalysis, Task, TranscriptLine } from './model.js';
+import { isPlainObject } from '../util/plain-object.js';
 
 export type { CallAnalysis } from './model.js';
 
@@ -144,7 +145,7 @@ function extractJson(text: string): string {
 }
 
 function validateAnalysis(value: unknown): CallAnalysis {
-  if (!isRecord(value)) throw new AnalysisParseError(['the reply is not a JSON object']);
+  if (!isPlainObject(value)) throw new AnalysisParseError(['the reply is not a JSON object']);
   const problems: string[] = [];
   const analysis: CallAnalysis = {
     summary: readSummary(value.summary, problems),
@@ -164,7 +165,7 @@ function readSummary(raw: unknown, problems: string[]): string {
 }
 
 function readOutcome(raw: unknown, problems: string[]): CallAnalysis['outcome'] {
-  if (!isRecord(raw)) {
+  if (!isPlainObject(raw)) {
     problems.push('outcome must be an object with goal_reached and explanation');
     return { goal_reached: null, explanation: '' };
   }
@@ -194,7 +195,7 @@ function readActionItems(raw: unknown, problems: string[]): string[] {
 }
 
 function readKeyFacts(raw: unknown, problems: string[]): Record<string, string> {
-  if (!isRecord(raw)) {
+  if (!isPlainObject(raw)) {
     problems.push('key_facts must be an object of strings');
     return {};
   }
@@ -207,6 +208,3 @@ function readKeyFacts(raw: unknown, problems: string[]): Record<string, string> 
   return facts;
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}

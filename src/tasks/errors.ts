@@ -1,6 +1,7 @@
 // Why a task operation was refused. The service throws these; the routes turn each code into its
 // HTTP status, so the service knows nothing of HTTP.
-import type { FieldError } from './model.js';
+import type { FieldError } from '../util/field-error.js';
+import { clip } from '../util/text.js';
 
 export type TaskErrorCode =
   /** The body or query is not valid; `details` names each bad field. */
@@ -33,4 +34,5 @@ export class TaskError extends Error {
   }
 }
 
-export const taskNotFound = (id: string): TaskError => new TaskError('task_not_found', `no task with id "${id.slice(0, 100)}"`);
+// A client's id is echoed clipped: enough to recognise it, never a 10 kB copy of a bad request.
+export const taskNotFound = (id: string): TaskError => new TaskError('task_not_found', `no task with id "${clip(id)}"`);

@@ -8,6 +8,7 @@ import type { TwilioCalls } from '../twilio/call-control.js';
 import type { StreamTokens } from '../twilio/stream-token.js';
 import { AnalysisRunner } from './analysis-runner.js';
 import { LiveStreams, TaskCallHooks } from './call-hooks.js';
+import { SIMULATED_CALLER_ID } from './model.js';
 import { TaskService, type EndLiveCall } from './service.js';
 import { StatusCallbacks } from './status-callbacks.js';
 import { settleLastRun, type SettleReport } from './restart-settle.js';
@@ -59,7 +60,7 @@ export function createTaskDomain(deps: TaskDomainDeps): TaskDomain {
     endLiveCall: deps.endLiveCall,
     settings: {
       publicUrl: config.publicUrl,
-      defaultFrom: config.twilio.phoneNumber,
+      defaultFrom: config.twilio.phoneNumber ?? (telephony === undefined ? SIMULATED_CALLER_ID : undefined),
       machineDetection: config.twilio.machineDetection,
       ringTimeoutS: config.twilio.ringTimeoutS,
       recordingsDir: config.recordingsDir,

@@ -1,6 +1,8 @@
 // The outbound-call task: its types, its one status state machine, and validation of a new task.
 // Pure: no I/O, so the store, the service and the routes all share the same rules.
 import { E164 } from '../twilio/phone-number.js';
+import type { FieldError, Validation } from '../util/field-error.js';
+import { isPlainObject } from '../util/plain-object.js';
 
 export const TASK_STATUSES = [
   'created',
@@ -126,15 +128,16 @@ export interface Task {
 // ---------------------------------------------------------------------------------------------
 // Validation of a new task
 
+/**
+ * The caller id of a task created without `from` while Twilio is not configured (its calls are
+ * simulated, e.g. with `npm run simulate-call`): Twilio's documented test number, never a
+ * subscriber's. With Twilio configured, TWILIO_PHONE_NUMBER is the default and nothing else is.
+ */
+export const SIMULATED_CALLER_ID = '+15005550006';
+
 export const MAX_PROMPT_CHARS = 8000;
 export const MAX_GREETING_CHARS = 1000;
 export const MAX_METADATA_BYTES = 16 * 1024;
-
-export interface FieldError {
-  field: string;
-  message: string;
-}
-export type Validation<T> = { ok: true; value: T } | { ok: false; errors: FieldError[] };
 
 const NEW_TASK_FIELDS: ReadonlySet<string> = new Set(['to', 'from', 'prompt', 'greeting', 'metadata']);
 
@@ -221,12 +224,6 @@ function checkMetadata(raw: unknown, errors: FieldError[]): JsonObject | undefin
     return undefined;
   }
   return raw as JsonObject;
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
-  const proto = Object.getPrototypeOf(value) as unknown;
-  return proto === Object.prototype || proto === null;
 }
 
 const MAX_JSON_DEPTH = 64;

@@ -2,9 +2,10 @@
 // TaskError code has one HTTP status, listed here and nowhere else.
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { sendError } from '../http/errors.js';
+import { QueryReader } from '../http/query.js';
 import type { Logger } from '../telemetry/logger.js';
 import { TaskError, type TaskErrorCode } from './errors.js';
-import { isTaskStatus, TASK_STATUSES, type AnalysisState, type FieldError } from './model.js';
+import { TASK_STATUSES, type AnalysisState } from './model.js';
 import type { TaskService } from './service.js';
 import { MAX_LIST_LIMIT, type ListOptions } from './store.js';
 import { taskSummaryView, taskView } from './view.js';
@@ -29,7 +30,9 @@ const BODY_LIMIT = '128kb';
 
 export function taskRoutes(service: TaskService, logger: Logger): Router {
   const router = Router();
-  router.use(express.json({ limit: BODY_LIMIT }));
+  // Not strict: a body of `null`, `[]` or `"x"` is valid JSON, so validation answers "body: must be a
+  // JSON object" rather than the parser "not valid JSON".
+  router.use(express.json({ limit: BODY_LIMIT, strict: false }));
 
   router.post('/', (req, res) => {
     res.status(201).json(taskView(service.create(req.body)));
@@ -98,22 +101,12 @@ function replyWithAnalysis(res: Response, logger: Logger, state: AnalysisState):
 }
 
 /** `limit` (1..200, default 50), `cursor` (opaque, from nextCursor), `status`; every bad one is named. */
-function parseListQuery(query: Request['query']): ListOptions {
-  const errors: FieldError[] = [];
-  const single = (field: string): string | undefined => {
-    const raw = query[field];
-    if (raw === undefined || typeof raw === 'string') return raw;
-    errors.push({ field, message: 'must be given once, as a plain value' });
-    return undefined;
-  };
-  const limitRaw = single('limit');
-  const cursor = single('cursor');
-  const status = single('status');
-  // Digits only: '5.0', '+5' and '1e2' are refused rather than guessed at.
-  const limit = limitRaw === undefined ? DEFAULT_LIST_LIMIT : /^\d{1,4}$/.test(limitRaw) ? Number(limitRaw) : NaN;
-  if (!(limit >= 1 && limit <= MAX_LIST_LIMIT)) errors.push({ field: 'limit', message: `must be an integer from 1 to ${MAX_LIST_LIMIT}` });
-  if (cursor === '') errors.push({ field: 'cursor', message: 'must not be empty (omit it for the first page)' });
-  if (status !== undefined && !isTaskStatus(status)) errors.push({ field: 'status', message: `must be one of ${TASK_STATUSES.join(', ')}` });
-  if (errors.length > 0) throw new TaskError('invalid_request', 'the list query is not valid', errors);
-  return { limit, ...(cursor !== undefined && { cursor }), ...(status !== undefined && isTaskStatus(status) && { status }) };
+function parseListQuery(raw: Request['query']): ListOptions {
+  const query = new QueryReader(raw);
+  const limit = query.int('limit', 1, MAX_LIST_LIMIT) ?? DEFAULT_LIST_LIMIT;
+  const cursor = query.string('cursor');
+  if (cursor === '') query.fail('cursor', 'must not be empty (omit it for the first page)');
+  const status = query.oneOf('status', TASK_STATUSES);
+  if (query.errors.length > 0) throw new TaskError('invalid_request', 'the list query is not valid', query.errors);
+  return { limit, ...(cursor !== undefined && { cursor }), ...(status !== undefined && { status }) };
 }

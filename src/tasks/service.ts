@@ -10,7 +10,8 @@ import { TwilioApiError, type PlacedCall, type TwilioCalls } from '../twilio/cal
 import type { StreamTokens } from '../twilio/stream-token.js';
 import type { AnalysisRunner } from './analysis-runner.js';
 import { TaskError, taskNotFound } from './errors.js';
-import { TERMINAL_STATUSES, validateNewTask, type AnalysisState, type FieldError, type Task } from './model.js';
+import type { FieldError } from '../util/field-error.js';
+import { TERMINAL_STATUSES, validateNewTask, type AnalysisState, type Task } from './model.js';
 import { outboundCall } from './outbound-call.js';
 import { InvalidCursorError, type ListOptions, type TaskPage, type TaskStore } from './store.js';
 import type { TaskTransitions } from './transitions.js';

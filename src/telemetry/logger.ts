@@ -5,6 +5,7 @@ import path from 'node:path';
 import winston from 'winston';
 import type { Logger } from 'winston';
 import type TransportStream from 'winston-transport';
+import { isPlainObject } from '../util/plain-object.js';
 import { RotatingLineWriter } from './rotating-file.js';
 
 export type { Logger };
@@ -31,12 +32,6 @@ export const REDACTED = '[redacted]';
 // deep or cyclic object cannot make a log call expensive.
 const MAX_REDACT_DEPTH = 6;
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (value === null || typeof value !== 'object') return false;
-  const proto = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
-}
-
 /** A copy of `value` with secret keys redacted; the caller's objects are never modified. */
 function redactValue(value: unknown, depth: number): unknown {
   // Error properties are not enumerable, so they would log as `{}`; keep what a reader needs.
@@ -52,12 +47,15 @@ function redactValue(value: unknown, depth: number): unknown {
 }
 
 // Winston may hand the caller's own object to formats (`logger.info({ message, token })`), so
-// the format returns a copy; Object.assign keeps winston's symbol keys (level, splat).
+// the format returns a copy; Object.assign keeps winston's symbol keys (level, splat). A field
+// whose value is undefined (an optional id not known yet) is dropped rather than printed as
+// `key=undefined`.
 const redactSecrets = winston.format((info) => {
   const out = Object.assign({}, info);
   for (const key of Object.keys(out)) {
     if (key === 'level' || key === 'message') continue;
-    out[key] = SECRET_KEY.test(key) ? REDACTED : redactValue(out[key], 0);
+    if (out[key] === undefined) delete out[key];
+    else out[key] = SECRET_KEY.test(key) ? REDACTED : redactValue(out[key], 0);
   }
   return out;
 });
@@ -67,7 +65,6 @@ const CONSOLE_FIXED_KEYS = new Set(['timestamp', 'level', 'message', 'stack']);
 
 function consoleValue(value: unknown): string {
   if (typeof value === 'string') return /^[^\s"=]+$/.test(value) ? value : JSON.stringify(value);
-  if (value === undefined) return 'undefined';
   try {
     return JSON.stringify(value) ?? String(value);
   } catch {

@@ -1,68 +1,53 @@
-// Read-only telemetry endpoints, mounted by the app at /api/telemetry. Parse, call, shape.
+// Read-only telemetry endpoints, mounted by the app at /api/telemetry. Parse, call, shape. Field
+// names are snake_case, as in the events themselves and /health.
 import express from 'express';
-import type { Request, Response, Router } from 'express';
-import { RECENT_MAX_LIMIT } from './events.js';
-import type { RecentQuery, Telemetry } from './events.js';
+import type { Router } from 'express';
+import { sendError } from '../http/errors.js';
+import { QueryReader } from '../http/query.js';
+import type { Logger } from './logger.js';
+import { DEFAULT_NOISY_ACTIONS, RECENT_MAX_LIMIT } from './events.js';
+import type { Telemetry } from './events.js';
+import { DEFAULT_RESERVOIR_SIZE } from './stats.js';
 
-interface FieldError {
-  field: string;
-  message: string;
+export interface TelemetryRouteOptions {
+  /** LOG_NOISY_EVENTS_EVERY_N: noisy actions keep one event in this many. */
+  noisyEveryN: number;
+  noisyActions?: readonly string[];
+  /** When the telemetry started counting (the gateway's start). */
+  since: Date;
 }
 
-type Parsed<T> = { ok: true; value: T } | { ok: false; details: FieldError[] };
-
-// Express 5's default query parser yields a string, or an array when a key repeats.
-function singleParam(query: Request['query'], field: string): string | undefined | FieldError {
-  const raw = query[field];
-  if (raw === undefined) return undefined;
-  if (typeof raw !== 'string') return { field, message: 'must be given once, as a plain value' };
-  return raw;
-}
-
-function parseLimit(raw: string | undefined): number | undefined | FieldError {
-  if (raw === undefined) return undefined;
-  // Digits only: '5.0', '+5', ' 5' and '1e2' are rejected rather than guessed at.
-  const limit = /^\d{1,7}$/.test(raw) ? Number(raw) : NaN;
-  if (!(limit >= 1 && limit <= RECENT_MAX_LIMIT)) {
-    return { field: 'limit', message: `must be an integer from 1 to ${RECENT_MAX_LIMIT}` };
-  }
-  return limit;
-}
-
-function isFieldError(value: unknown): value is FieldError {
-  return typeof value === 'object' && value !== null;
-}
-
-function parseRecentQuery(query: Request['query']): Parsed<RecentQuery> {
-  const details: FieldError[] = [];
-  // Collects a field's error and carries on, so one reply lists every bad field.
-  const valid = <T extends string | number | undefined>(result: T | FieldError): T | undefined => {
-    if (!isFieldError(result)) return result;
-    details.push(result);
-    return undefined;
-  };
-  const limit = valid(parseLimit(valid(singleParam(query, 'limit'))));
-  // An empty filter (`?component=`) means no filter.
-  const component = valid(singleParam(query, 'component')) || undefined;
-  const action = valid(singleParam(query, 'action')) || undefined;
-  return details.length > 0 ? { ok: false, details } : { ok: true, value: { limit, component, action } };
-}
-
-function badRequest(res: Response, details: FieldError[]): void {
-  res.status(400).json({ error: 'invalid_request', details });
-}
-
-export function telemetryRoutes(telemetry: Telemetry): Router {
+export function telemetryRoutes(telemetry: Telemetry, logger: Logger, options: TelemetryRouteOptions): Router {
   const router = express.Router();
+  const noisyActions = options.noisyActions ?? DEFAULT_NOISY_ACTIONS;
 
   router.get('/recent', (req, res) => {
-    const parsed = parseRecentQuery(req.query);
-    if (!parsed.ok) return badRequest(res, parsed.details);
-    res.json({ events: telemetry.recent(parsed.value) });
+    const query = new QueryReader(req.query);
+    const limit = query.int('limit', 1, RECENT_MAX_LIMIT);
+    const component = query.filter('component');
+    const action = query.filter('action');
+    if (query.errors.length > 0) {
+      return sendError(res, logger, 400, { error: 'invalid_request', message: 'the query is not valid', details: query.errors });
+    }
+    res.json({ events: telemetry.recent({ limit, component, action }) });
   });
 
   router.get('/summary', (_req, res) => {
-    res.json({ rows: telemetry.summary() });
+    const sampled = new Set(noisyActions);
+    res.json({
+      window: {
+        since: options.since.toISOString(),
+        until: new Date().toISOString(),
+        // What each figure covers, so a reader does not take a percentile for an all-time figure.
+        note: `count, avg, min and max cover every kept event since the start; percentiles cover the last ${DEFAULT_RESERVOIR_SIZE} durations of each row`,
+      },
+      sampling: {
+        every_n: options.noisyEveryN,
+        actions: [...noisyActions],
+        note: 'rows of these actions count one event in every_n (LOG_NOISY_EVENTS_EVERY_N); multiply count by every_n for the real number',
+      },
+      rows: telemetry.summary().map((row) => (sampled.has(row.action) ? { ...row, sampled_every: options.noisyEveryN } : row)),
+    });
   });
 
   return router;

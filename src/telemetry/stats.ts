@@ -25,7 +25,7 @@ export function nearestRank(sorted: ArrayLike<number>, p: number): number {
   return sorted[Math.min(rank, sorted.length) - 1] as number;
 }
 
-/** Averages are rounded to microseconds so JSON stays readable; samples are reported as given. */
+/** Every figure is rounded to microseconds (3 decimals of ms): finer is noise, and JSON stays readable. */
 function roundMs(value: number): number {
   return Math.round(value * 1000) / 1000;
 }
@@ -65,12 +65,12 @@ export class DurationStats {
     const sorted = this.reservoir.slice(0, this.filled).sort();
     return {
       avg_ms: roundMs(this.sum / this.count),
-      min_ms: this.min,
-      max_ms: this.max,
-      p50_ms: nearestRank(sorted, 50),
-      p90_ms: nearestRank(sorted, 90),
-      p95_ms: nearestRank(sorted, 95),
-      p99_ms: nearestRank(sorted, 99),
+      min_ms: roundMs(this.min),
+      max_ms: roundMs(this.max),
+      p50_ms: roundMs(nearestRank(sorted, 50)),
+      p90_ms: roundMs(nearestRank(sorted, 90)),
+      p95_ms: roundMs(nearestRank(sorted, 95)),
+      p99_ms: roundMs(nearestRank(sorted, 99)),
     };
   }
 }

@@ -1,23 +1,32 @@
-// A real winston logger whose lines a test can read back: every line is kept as its info object,
-// synchronously, so a test can assert that a line was (or was never) written.
+// A real gateway logger (its own formats and redaction) whose JSON lines are kept in memory, as the
+// file transport would write them, for assertions on what reaches a log.
 import { Writable } from 'node:stream';
 import winston from 'winston';
-import type { Logger } from '../../src/telemetry/logger.js';
+import { createLogger, type Logger, type LogLevel } from '../../src/telemetry/logger.js';
 
-export interface LogLine {
-  level: string;
-  message: string;
-  [field: string]: unknown;
+export interface CapturingLogger {
+  logger: Logger;
+  /** Every line logged so far, parsed. */
+  lines: Array<Record<string, unknown>>;
+  /** Every line as written, for "never contains" checks. */
+  text(): string;
 }
 
-export function capturingLogger(level = 'debug'): { logger: Logger; lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  const sink = new Writable({
-    objectMode: true,
-    write(info: LogLine, _encoding, done) {
-      lines.push(info);
+export function capturingLogger(level: LogLevel = 'debug'): CapturingLogger {
+  const raw: string[] = [];
+  const lines: Array<Record<string, unknown>> = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString('utf8').split('\n')) {
+        if (line === '') continue;
+        raw.push(line);
+        lines.push(JSON.parse(line) as Record<string, unknown>);
+      }
       done();
     },
   });
-  return { logger: winston.createLogger({ level, transports: [new winston.transports.Stream({ stream: sink })] }), lines };
+  const logger = createLogger({ level, console: false });
+  logger.silent = false;
+  logger.add(new winston.transports.Stream({ stream, format: winston.format.json() }));
+  return { logger, lines, text: () => raw.join('\n') };
 }

@@ -237,8 +237,8 @@ describe('task API', function () {
     });
   });
 
-  it('refuses a task without `from` when no default caller id is configured', async () => {
-    const t = await startTestGateway();
+  it('refuses a task without `from` when Twilio is configured without a default caller id', async () => {
+    const t = await startTestGateway({}, { telephony: new TwilioCallControl(SID, TOKEN) });
     try {
       const res = await api(t, 'POST', '/api/tasks', { body: { to: TO, greeting: '' } });
       expect(res.status).to.equal(400);

@@ -4,8 +4,11 @@ import { once } from 'node:events';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Telemetry } from '../../src/telemetry/events.js';
+import { silentLogger } from '../../src/telemetry/logger.js';
 import type { SummaryRow, TelemetryEvent } from '../../src/telemetry/events.js';
 import { telemetryRoutes } from '../../src/telemetry/routes.js';
+
+const SINCE = new Date('2026-01-01T00:00:00.000Z');
 
 describe('telemetry routes', () => {
   let server: Server;
@@ -17,8 +20,11 @@ describe('telemetry routes', () => {
       telemetry.record('twilio', i % 2 === 0 ? 'start' : 'stop', { callSid: `CA${i}` });
       telemetry.record('agent', 'first_audio', { durationMs: i * 100, callSid: `CA${i}` });
     }
+    const sampled = new Telemetry({ noisyEveryN: 10 });
+    for (let i = 0; i < 25; i += 1) sampled.record('twilio', 'media_event', { durationMs: 0.0123456 * (i + 1) });
     const app = express();
-    app.use('/api/telemetry', telemetryRoutes(telemetry));
+    app.use('/api/telemetry', telemetryRoutes(telemetry, silentLogger(), { noisyEveryN: 1, since: SINCE }));
+    app.use('/api/sampled', telemetryRoutes(sampled, silentLogger(), { noisyEveryN: 10, since: SINCE }));
     server = app.listen(0, '127.0.0.1');
     await once(server, 'listening');
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/telemetry`;
@@ -64,6 +70,7 @@ describe('telemetry routes', () => {
       expect(status).to.equal(400);
       expect(body).to.deep.equal({
         error: 'invalid_request',
+        message: 'the query is not valid',
         details: [{ field: 'limit', message: 'must be an integer from 1 to 1000' }],
       });
     });
@@ -80,7 +87,9 @@ describe('telemetry routes', () => {
   it('GET /summary returns one row per component and action', async () => {
     const { status, body } = await getJson('/summary');
     expect(status).to.equal(200);
-    const { rows } = body as { rows: SummaryRow[] };
+    const { rows, window } = body as { rows: SummaryRow[]; window: { since: string; until: string } };
+    expect(window.since).to.equal(SINCE.toISOString());
+    expect(Date.parse(window.until)).to.be.at.least(SINCE.getTime());
     expect(rows.map((r) => `${r.component}/${r.action}`)).to.deep.equal(['agent/first_audio', 'twilio/start', 'twilio/stop']);
     expect(rows[0]).to.deep.equal({
       component: 'agent',
@@ -95,5 +104,23 @@ describe('telemetry routes', () => {
       p99_ms: 600,
     });
     expect(rows[1]).to.include({ count: 3, avg_ms: null, p50_ms: null });
+  });
+
+  it('GET /summary says which counts are sampled and rounds every figure to microseconds', async () => {
+    const res = await fetch(`${base.replace('/api/telemetry', '/api/sampled')}/summary`);
+    const body = (await res.json()) as {
+      sampling: { every_n: number; actions: string[] };
+      rows: Array<SummaryRow & { sampled_every?: number }>;
+    };
+    expect(body.sampling.every_n).to.equal(10);
+    expect(body.sampling.actions).to.include('media_event');
+    const [row] = body.rows;
+    // Events 1, 11 and 21 of 25 were kept.
+    expect(row).to.deep.include({ component: 'twilio', action: 'media_event', count: 3, sampled_every: 10 });
+    for (const key of ['avg_ms', 'min_ms', 'max_ms', 'p50_ms', 'p90_ms', 'p95_ms', 'p99_ms'] as const) {
+      const value = row![key]!;
+      expect(Math.round(value * 1000) / 1000, key).to.equal(value);
+    }
+    expect(row!.min_ms).to.equal(0.012);
   });
 });

@@ -1,8 +1,9 @@
 import { expect } from 'chai';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ConfigError, describeConfig, loadConfig, readEnv, type Env } from '../../src/config.js';
+import { AgentUnavailableError, selectAgent } from '../../src/agents/index.js';
+import { ConfigError, describeConfig, knownVariables, loadConfig, readEnv, resolveAgent, type Env } from '../../src/config.js';
 
 function configError(env: Env): ConfigError {
   try {
@@ -18,7 +19,9 @@ describe('config', () => {
   it('runs on embedded defaults with an empty environment', () => {
     const config = loadConfig({});
     expect(config.port).to.equal(3001);
-    expect(config.agent).to.deep.equal({ requested: 'auto', kind: 'echo' });
+    expect(config.agent).to.include({ requested: 'auto', kind: 'echo', fallback: false });
+    expect(config.host).to.equal(undefined);
+    expect(config.logDtmfDigits).to.equal(false);
     expect(config.dataDir).to.equal(path.resolve('data'));
     expect(config.recordingsDir).to.equal(path.resolve('recordings'));
     expect(config.logNoisyEventsEveryN).to.equal(100);
@@ -27,13 +30,26 @@ describe('config', () => {
     expect(config.deepgram.wsUrl).to.equal('wss://agent.deepgram.com/v1/agent/converse');
   });
 
-  it('resolves AGENT_PROVIDER=auto: deepgram when enabled with a key, else livekit with keys, else echo', () => {
-    expect(loadConfig({ DEEPGRAM_API_KEY: 'k' }).agent.kind).to.equal('echo');
+  it('resolves AGENT_PROVIDER=auto: deepgram when enabled with a key, else livekit when built, else echo, and says why', () => {
+    const keyOnly = loadConfig({ DEEPGRAM_API_KEY: 'k' }).agent;
+    expect(keyOnly).to.include({ kind: 'echo', reason: 'DEEPGRAM_API_KEY is set but DEEPGRAM_VOICE_AGENT_ENABLED is not true' });
     expect(loadConfig({ DEEPGRAM_API_KEY: 'k', DEEPGRAM_VOICE_AGENT_ENABLED: 'true' }).agent.kind).to.equal('deepgram');
     const livekit = { LIVEKIT_URL: 'wss://lk.example.com', LIVEKIT_API_KEY: 'a', LIVEKIT_API_SECRET: 'b' };
-    expect(loadConfig(livekit).agent.kind).to.equal('livekit');
     expect(loadConfig({ ...livekit, DEEPGRAM_API_KEY: 'k', DEEPGRAM_VOICE_AGENT_ENABLED: '1' }).agent.kind).to.equal('deepgram');
     expect(loadConfig({ ...livekit, AGENT_PROVIDER: 'echo' }).agent.kind).to.equal('echo');
+    // Once the LiveKit agent is built, auto picks it.
+    const { deepgram, livekit: lk } = loadConfig(livekit);
+    expect(resolveAgent('auto', deepgram, lk, new Set(['echo', 'deepgram', 'livekit'])).kind).to.equal('livekit');
+  });
+
+  it('falls back to echo with a warning for AGENT_PROVIDER=auto with LiveKit keys, and starts (no LiveKit agent built)', async () => {
+    const livekit = { LIVEKIT_URL: 'wss://lk.example.com', LIVEKIT_API_KEY: 'a', LIVEKIT_API_SECRET: 'b' };
+    const config = loadConfig(livekit);
+    expect(config.agent).to.include({ kind: 'echo', fallback: true });
+    expect(config.agent.reason).to.match(/LIVEKIT_\* keys are set but this build has no LiveKit agent/);
+    expect(selectAgent(config).kind).to.equal('echo');
+    // An explicit choice still refuses to start, clearly.
+    expect(() => selectAgent(loadConfig({ ...livekit, AGENT_PROVIDER: 'livekit' }))).to.throw(AgentUnavailableError, /AGENT_PROVIDER=livekit/);
   });
 
   it('names the variable and the problem when a value is wrong', () => {
@@ -52,6 +68,98 @@ describe('config', () => {
     expect(err.variable).to.equal('DEEPGRAM_VOICE_AGENT_THINK_ENDPOINT_HEADERS');
     expect(err.message).to.match(/not valid JSON/);
     expect(configError({ DEEPGRAM_VOICE_AGENT_THINK_ENDPOINT_HEADERS: '{"a":1}' }).message).to.match(/must be a string/);
+  });
+
+  it('names the variable and the position of a JSON error in the headers, never their content', () => {
+    const token = 'sk-live-0123456789abcdef';
+    const cases: Array<[string, string]> = [
+      // V8's own message quotes the whole input for this one.
+      [`{"authorization": Bearer ${token}}`, 'syntax error at character 19 of 50'],
+      [`{"authorization":"Bearer ${token}",}`, 'syntax error at character 52 of 52'],
+      [`Bearer ${token}`, 'syntax error at character 1 of 31'],
+      [`{"authorization":"Bearer ${token}"`, 'it ends before the JSON is complete'],
+    ];
+    for (const [value, where] of cases) {
+      const err = configError({ DEEPGRAM_VOICE_AGENT_THINK_ENDPOINT_HEADERS: value });
+      expect(err.message).to.equal(`DEEPGRAM_VOICE_AGENT_THINK_ENDPOINT_HEADERS: is not valid JSON (${where})`);
+      expect(err.message).to.not.contain('sk-live');
+      expect(err.message).to.not.contain('Bearer');
+    }
+  });
+
+  it('never echoes the value of a variable that may hold a secret', () => {
+    const secret = 'hunter2-secret-value';
+    const err = configError({
+      DEEPGRAM_VOICE_AGENT_THINK_ENDPOINT_URL: `not a url ${secret}`,
+      VLLM_BASE_URL: `ftp://user:${secret}@host/`,
+      LIVEKIT_URL: `https://user:${secret}@`,
+      DEEPGRAM_VOICE_AGENT_WS_URL: `ws//${secret}`,
+      TWILIO_ACCOUNT_SID: secret,
+    });
+    expect(err.problems.map((p) => p.variable)).to.have.members([
+      'DEEPGRAM_VOICE_AGENT_THINK_ENDPOINT_URL',
+      'VLLM_BASE_URL',
+      'LIVEKIT_URL',
+      'DEEPGRAM_VOICE_AGENT_WS_URL',
+      'TWILIO_ACCOUNT_SID',
+    ]);
+    expect(err.message).to.not.contain('hunter2');
+    // A value that cannot be a secret is still quoted: it is the quickest way to spot the typo.
+    expect(configError({ LOG_LEVEL: 'verbose' }).message).to.contain('"verbose"');
+  });
+
+  it('reports every bad variable at once, the first as err.variable', () => {
+    const err = configError({ PORT: 'abc', LOG_LEVEL: 'loud', VAD_PADDING_DURATION: '99', CORS_ORIGINS: '*' });
+    expect(err.variable).to.equal('PORT');
+    expect(err.problems.map((p) => p.variable)).to.deep.equal(['PORT', 'LOG_LEVEL', 'CORS_ORIGINS', 'VAD_PADDING_DURATION']);
+    expect(err.message.split('\n')).to.have.length(4);
+    // Cross-checks join the list too.
+    const both = configError({ TWILIO_AUTH_TOKEN: 't', AGENT_PROVIDER: 'deepgram', PORT: '-1' });
+    expect(both.problems.map((p) => p.variable)).to.have.members(['DEEPGRAM_API_KEY', 'PUBLIC_URL', 'PORT']);
+  });
+
+  it('refuses CORS_ORIGINS=* with an explanation, and entries that are not origins', () => {
+    const err = configError({ CORS_ORIGINS: '*' });
+    expect(err.variable).to.equal('CORS_ORIGINS');
+    expect(err.message).to.match(/"\*" is not supported: list each browser origin exactly/);
+    expect(configError({ CORS_ORIGINS: 'https://ops.example.com/app' }).message).to.match(/is not an origin/);
+    expect(loadConfig({ CORS_ORIGINS: 'https://ops.example.com/, http://localhost:5173' }).corsOrigins).to.deep.equal([
+      'https://ops.example.com',
+      'http://localhost:5173',
+    ]);
+  });
+
+  it('reads HOST and LOG_DTMF_DIGITS', () => {
+    const config = loadConfig({ HOST: '127.0.0.1', LOG_DTMF_DIGITS: 'true' });
+    expect(config.host).to.equal('127.0.0.1');
+    expect(config.logDtmfDigits).to.equal(true);
+  });
+
+  it('finds variables that look like ours but are not, by prefix or near miss, without their values', () => {
+    const config = loadConfig({
+      AGENT_PROVIDR: 'deepgram',
+      TWILIO_AUTH_TOKN: 'secret',
+      DEEPGRAM_FOO: 'x',
+      HOME: '/root',
+      PATH: '/bin',
+      HOSTNAME: 'box',
+      NODE_ENV: 'test',
+      PORT: '3001',
+      XAI_API_KEY: 'reserved',
+    });
+    expect(config.unknownVariables).to.deep.equal([
+      { name: 'AGENT_PROVIDR', didYouMean: 'AGENT_PROVIDER' },
+      { name: 'TWILIO_AUTH_TOKN', didYouMean: 'TWILIO_AUTH_TOKEN' },
+      { name: 'DEEPGRAM_FOO' },
+    ]);
+  });
+
+  it('lists in .env.example exactly the variables the code knows', () => {
+    const example = readFileSync(path.resolve('.env.example'), 'utf8');
+    const listed = [...example.matchAll(/^#?\s?([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]!);
+    const known = knownVariables();
+    expect(known).to.include('PORT').and.include('DEEPGRAM_VOICE_AGENT_THINK_ENDPOINT_HEADERS');
+    expect([...new Set(listed)].sort()).to.deep.equal([...new Set(known)].sort());
   });
 
   it('needs PUBLIC_URL when TWILIO_AUTH_TOKEN is set, and a key when deepgram is asked for', () => {

@@ -120,6 +120,17 @@ describe('logger', () => {
     );
   });
 
+  it('drops fields whose value is undefined instead of printing key=undefined', async () => {
+    const logger = createLogger({ level: 'info' });
+    const text = await captureStdout(
+      () => logger.info('media stream started', { callSid: 'CA1', taskId: undefined, nested: { a: undefined, b: 1 } }),
+      (out) => out.includes('\n'),
+    );
+    await closeLogger(logger);
+    expect(text).to.match(/media stream started callSid=CA1 nested=\{"b":1\}\n$/);
+    expect(text).to.not.contain('undefined');
+  });
+
   it('logs an Error with its message and stack', async () => {
     const file = path.join(dir, 'service.log');
     const logger = createLogger({ level: 'info', file, console: false });

@@ -11,7 +11,7 @@ import WebSocket, { WebSocketServer, type ServerOptions } from 'ws';
 import { decodeMulaw } from '../../src/audio/mulaw.js';
 import { readPcmWav } from '../../src/audio/wav-io.js';
 import { isSupportedMediaFormat, parseInbound } from '../../src/twilio/protocol.js';
-import { FakeTwilioCaller, type CallerEvent, type FakeCallerOptions } from '../fakes/twilio-caller.js';
+import { FakeTwilioCaller, type CallerEvent, type FakeCallerOptions } from '../../tools/twilio-caller.js';
 
 type Frame = Record<string, any>;
 

@@ -2,7 +2,7 @@
 // Voice Agent speaking the real converse protocol on the other, both over real sockets.
 import { expect } from 'chai';
 import nock from 'nock';
-import { FakeTwilioCaller, randomSid } from '../fakes/twilio-caller.js';
+import { FakeTwilioCaller, randomSid } from '../../tools/twilio-caller.js';
 import { FakeDeepgramAgent, REPLY_TEXT, type FakeAgentOptions, type FakeAgentSession } from '../fakes/fake-deepgram-agent.js';
 import { capturingLogger } from '../helpers/capturing-logger.js';
 import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js';

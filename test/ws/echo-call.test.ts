@@ -2,7 +2,7 @@
 // gateway with the echo agent, and we check what the caller hears and what the WAV holds.
 import { expect } from 'chai';
 import WebSocket from 'ws';
-import { FakeTwilioCaller, randomSid } from '../fakes/twilio-caller.js';
+import { FakeTwilioCaller, randomSid } from '../../tools/twilio-caller.js';
 import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
 import { inboundStream } from '../helpers/twilio-stream.js';
 import { readMulawWav, readPcmWav } from '../../src/audio/wav-io.js';

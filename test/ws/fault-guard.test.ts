@@ -3,7 +3,7 @@
 // lives on and another call carries on as if nothing happened.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { expect } from 'chai';
-import { FakeTwilioCaller } from '../fakes/twilio-caller.js';
+import { FakeTwilioCaller } from '../../tools/twilio-caller.js';
 import { readMulawWav } from '../../src/audio/wav-io.js';
 
 const SPEED = 8;

@@ -13,7 +13,7 @@ import { silentLogger } from '../../src/telemetry/logger.js';
 import { Telemetry } from '../../src/telemetry/events.js';
 import { readMulawWav, readPcmWav } from '../../src/audio/wav-io.js';
 import { FakeDeepgramAgent, REPLY_TEXT } from '../fakes/fake-deepgram-agent.js';
-import { FakeTwilioCaller } from '../fakes/twilio-caller.js';
+import { FakeTwilioCaller } from '../../tools/twilio-caller.js';
 import { startGatewayChild, type GatewayChild } from '../benchmark/lib/gateway-child.js';
 import { spawnGateway, type GatewayProcess } from '../helpers/gateway-process.js';
 import { eventually } from '../helpers/task-api.js';

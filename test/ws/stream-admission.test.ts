@@ -8,7 +8,7 @@ import path from 'node:path';
 import nock from 'nock';
 import WebSocket from 'ws';
 import type { TaskView } from '../../src/tasks/view.js';
-import { FakeTwilioCaller, randomSid } from '../fakes/twilio-caller.js';
+import { FakeTwilioCaller, randomSid } from '../../tools/twilio-caller.js';
 import { api, eventually } from '../helpers/task-api.js';
 import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
 import { twilioSignature } from '../helpers/twilio-signing.js';

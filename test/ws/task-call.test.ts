@@ -10,7 +10,7 @@ import type { LiveMessage } from '../../src/live/bus.js';
 import type { CallAnalysis } from '../../src/tasks/model.js';
 import type { TaskView } from '../../src/tasks/view.js';
 import { readMulawWav } from '../../src/audio/wav-io.js';
-import { FakeTwilioCaller, randomSid } from '../fakes/twilio-caller.js';
+import { FakeTwilioCaller, randomSid } from '../../tools/twilio-caller.js';
 import { scriptedAgents, type ScriptedAgent } from '../helpers/scripted-agent.js';
 import { api, chatCompletion, eventually, postStatus, Watcher, type CallbackSigning } from '../helpers/task-api.js';
 import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js';

@@ -2,6 +2,7 @@
 // Server messages reuse the SDK's exported types; Settings has our own narrow types, because the
 // SDK's are wider than what we send and awkward in places (see toSdkSettings).
 import type { agent } from '@deepgram/sdk';
+import { isPlainObject } from '../../util/plain-object.js';
 
 // ---------------------------------------------------------------- Settings (client → server)
 
@@ -179,7 +180,7 @@ const isRole: FieldCheck = (v) => v === 'user' || v === 'assistant';
 const arrayOf =
   (item: (v: Record<string, unknown>) => boolean): FieldCheck =>
   (v) =>
-    Array.isArray(v) && v.every((x) => isObject(x) && item(x));
+    Array.isArray(v) && v.every((x) => isPlainObject(x) && item(x));
 
 const isFunctionCallItem = (f: Record<string, unknown>): boolean =>
   isString(f.id) && isString(f.name) && isString(f.arguments) && typeof f.client_side === 'boolean';
@@ -214,9 +215,6 @@ const REQUIRED: { [T in ServerMessageType]: Record<string, FieldCheck> | ((m: Re
   Error: { code: isString, description: isString },
 };
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function isKnownType(type: string): type is ServerMessageType {
   return Object.hasOwn(REQUIRED, type);
@@ -235,7 +233,7 @@ function hasRequiredFields(msg: Record<string, unknown>, type: ServerMessageType
  * than crashing the call.
  */
 export function toServerMessage(value: unknown): ServerMessage | undefined {
-  if (!isObject(value) || typeof value.type !== 'string') return undefined;
+  if (!isPlainObject(value) || typeof value.type !== 'string') return undefined;
   if (isKnownType(value.type) && hasRequiredFields(value, value.type)) return value as unknown as ServerMessage;
   return { type: 'Unknown', raw: value };
 }

@@ -2,6 +2,7 @@
 // shape to ToolCall, then an entry to TOOLS (the compiler asks for it) with its schema, when it is
 // offered, and how its arguments are read.
 import type { AgentFunction, JsonSchemaObject } from './messages.js';
+import { isPlainObject } from '../../util/plain-object.js';
 
 /** A function call the gateway understands, with its arguments checked. */
 export type ToolCall =
@@ -101,8 +102,6 @@ export function parseFunctionCall(name: string, argumentsJson: string): ToolCall
   } catch {
     return { error: `arguments of "${name}" are not valid JSON` };
   }
-  if (typeof args !== 'object' || args === null || Array.isArray(args)) {
-    return { error: `arguments of "${name}" must be a JSON object` };
-  }
-  return TOOLS[name].parse(args as Record<string, unknown>);
+  if (!isPlainObject(args)) return { error: `arguments of "${name}" must be a JSON object` };
+  return TOOLS[name].parse(args);
 }

@@ -1,16 +1,17 @@
-// A fake Twilio for tests and the call simulator. It places a bidirectional <Connect><Stream>
-// call against the gateway's media-stream WebSocket, speaks Twilio's side of the wire exactly,
-// and models how Twilio plays the gateway's audio (buffering, marks, clear), so a test can assert
-// what a caller would really hear and when marks come back.
+// A fake Twilio for the tests and the call simulator (scripts/simulate-call.ts); it lives in tools/
+// so that no script imports from test/. It places a bidirectional <Connect><Stream> call against
+// the gateway's media-stream WebSocket, speaks Twilio's side of the wire exactly, and models how
+// Twilio plays the gateway's audio (buffering, marks, clear), so a test can assert what a caller
+// would really hear and when marks come back.
 import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import WebSocket, { type RawData } from 'ws';
-import { decodeMulaw } from '../../src/audio/mulaw.js';
-import { writePcmWav } from '../../src/audio/wav-io.js';
-import { FRAME_BYTES, FRAME_MS, MULAW_SILENCE, SAMPLE_RATE } from '../../src/twilio/protocol.js';
+import { decodeMulaw } from '../src/audio/mulaw.js';
+import { writePcmWav } from '../src/audio/wav-io.js';
+import { FRAME_BYTES, FRAME_MS, MULAW_SILENCE, SAMPLE_RATE } from '../src/twilio/protocol.js';
 
 const BYTES_PER_MS = SAMPLE_RATE / 1000;
 const DTMF_DIGIT = /^[0-9*#]$/;
