@@ -174,7 +174,7 @@ function readSettings(read: EnvReader): Omit<Config, 'unknownVariables'> {
     read.problem('PUBLIC_URL', 'is required when TWILIO_AUTH_TOKEN is set: Twilio signatures are checked against it');
   }
   if (authToken && publicUrl?.startsWith('http:')) {
-    throw new ConfigError('PUBLIC_URL', 'must be https:// when TWILIO_AUTH_TOKEN is set: Twilio only streams to a wss:// URL, which is derived from it');
+    read.problem('PUBLIC_URL', 'must be https:// when TWILIO_AUTH_TOKEN is set: Twilio only streams to a wss:// URL, which is derived from it');
   }
 
   return {
