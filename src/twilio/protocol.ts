@@ -87,12 +87,26 @@ type Json = Record<string, unknown>;
 
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** Twilio sends sequence numbers, chunks and timestamps as decimal strings; accept numbers too. */
+/** The largest number decimal() takes: 15 digits are exact in a double, and far beyond any real count or time. */
+const MAX_DECIMAL = 999_999_999_999_999;
+const DIGIT_0 = 48;
+const DIGIT_9 = 57;
+
+/**
+ * Twilio sends sequence numbers, chunks and timestamps as strings of decimal digits; a JSON
+ * integer is taken too. Anything Number() would also read (" ", "0x10", "1e3", "-1", "1.5") is
+ * refused: a field Twilio never sends that way is a broken or forged frame, not a number.
+ */
 function decimal(v: unknown): number | undefined {
-  if (typeof v === 'number') return Number.isInteger(v) && v >= 0 ? v : undefined;
+  if (typeof v === 'number') return Number.isInteger(v) && v >= 0 && v <= MAX_DECIMAL ? v + 0 /* -0 is 0 */ : undefined;
   if (typeof v !== 'string' || v.length === 0 || v.length > 15) return undefined;
-  const n = Number(v);
-  return Number.isInteger(n) && n >= 0 ? n : undefined;
+  let n = 0;
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c < DIGIT_0 || c > DIGIT_9) return undefined;
+    n = n * 10 + (c - DIGIT_0);
+  }
+  return n;
 }
 
 class FieldError extends Error {
@@ -126,23 +140,33 @@ function obj(parent: Json, key: string, where = ''): Json {
   return v;
 }
 
-/** The number of bytes a well-formed base64 string of this length (and padding) decodes to. */
+const BASE64_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+/** 1 for each character of the standard base64 alphabet; base64url's '-' and '_' are not in it. */
+const IS_BASE64 = new Uint8Array(128);
+for (let i = 0; i < BASE64_ALPHABET.length; i++) IS_BASE64[BASE64_ALPHABET.charCodeAt(i)] = 1;
+const PAD = 61; /* = */
+
+/**
+ * The number of bytes `b64` decodes to when it is standard base64 (the alphabet above in whole
+ * groups of four, the last group possibly padded with one or two '='), else -1. Node's decoder
+ * would take more (base64url, spaces, junk it skips): what Twilio sends is checked first.
+ */
 function base64DecodedLength(b64: string): number {
   const len = b64.length;
-  if (len === 0) return 0;
+  if (len === 0 || len % 4 !== 0) return -1;
   let pad = 0;
-  if (b64.charCodeAt(len - 1) === 61 /* = */) pad++;
-  if (len > 1 && b64.charCodeAt(len - 2) === 61) pad++;
+  if (b64.charCodeAt(len - 1) === PAD) pad = b64.charCodeAt(len - 2) === PAD ? 2 : 1;
+  for (let i = 0; i < len - pad; i++) {
+    const c = b64.charCodeAt(i);
+    if (c > 127 || IS_BASE64[c] === 0) return -1;
+  }
   return (len / 4) * 3 - pad;
 }
 
-/**
- * Decodes base64 into `scratch` (no allocation when it fits). Node's decoder silently skips
- * characters outside the alphabet, so a short write is how bad input shows.
- */
+/** Decodes standard base64 into `scratch` (no allocation when it fits); undefined when it is not standard base64. */
 function decodePayload(b64: string, scratch: Buffer): Buffer | undefined {
-  if (b64.length % 4 !== 0) return undefined;
   const expected = base64DecodedLength(b64);
+  if (expected < 0) return undefined;
   const target = expected <= scratch.length ? scratch : Buffer.allocUnsafe(expected);
   const written = target.write(b64, 0, 'base64');
   return written === expected ? target.subarray(0, written) : undefined;
