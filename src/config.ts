@@ -64,6 +64,12 @@ export interface Config {
   drainTimeoutS: number;
   /** Seconds a media stream may stay open without sending `start`. */
   streamStartTimeoutS: number;
+  /** Seconds a started stream may go without a caller media frame before the call ends (`media_timeout`). */
+  mediaIdleTimeoutS: number;
+  /** Seconds between WebSocket pings on a media stream; a socket that has not answered the previous one is dropped. */
+  mediaPingIntervalS: number;
+  /** Seconds a caller frame's timestamp may run ahead of the wall clock since the stream opened. */
+  mediaMaxLeadS: number;
   twilio: TwilioConfig;
   /** Operator API key for /api/* and the live sockets; undefined = open. */
   apiKey: string | undefined;
@@ -142,6 +148,9 @@ export function loadConfig(env: Env = readEnv()): Config {
     logNoisyEventsEveryN: read.int('LOG_NOISY_EVENTS_EVERY_N', 100, 1, 1_000_000),
     drainTimeoutS: read.number('DRAIN_TIMEOUT_S', 30, 0, 86_400),
     streamStartTimeoutS: read.number('STREAM_START_TIMEOUT_S', 10, 0.1, 3600),
+    mediaIdleTimeoutS: read.number('MEDIA_IDLE_TIMEOUT_S', 10, 0.1, 3600),
+    mediaPingIntervalS: read.number('MEDIA_PING_INTERVAL_S', 10, 0.1, 3600),
+    mediaMaxLeadS: read.number('MEDIA_MAX_LEAD_S', 5, 0.1, 86_400),
     twilio: {
       accountSid: read.matching('TWILIO_ACCOUNT_SID', /^AC[0-9a-fA-F]{32}$/, 'an account SID: AC followed by 32 hex digits'),
       authToken,

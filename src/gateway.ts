@@ -30,6 +30,7 @@ import { Telemetry } from './telemetry/events.js';
 import { telemetryRoutes } from './telemetry/routes.js';
 import { isValidUpgradeSignature } from './twilio/signature.js';
 import { MEDIA_STREAM_PATH, mountMediaStream } from './twilio/media-stream.js';
+import { MAX_INBOUND_FRAME_BYTES } from './twilio/protocol.js';
 import { twilioWebhookRoutes, type CallStatusUpdate } from './twilio/webhooks.js';
 
 export interface GatewayDeps {
@@ -68,8 +69,14 @@ export interface Gateway {
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
-/** Text frames from Twilio are about 400 bytes; bigger ones up to this are skipped, not fatal. */
-const MAX_WS_PAYLOAD = 1024 * 1024;
+/**
+ * The largest WebSocket message any route takes: the protocol's largest frame plus room for
+ * framing. Twilio's text frames are about 400 bytes; ones over MAX_INBOUND_FRAME_BYTES up to this
+ * are skipped and the call goes on; a bigger one makes ws close that socket alone with 1009 (the
+ * call ends as `frame_too_big`, its recording kept) before it is buffered. express-ws shares one
+ * server for all WebSocket routes: live watchers (/ws/call/{id}) only listen, so they need no more.
+ */
+const MAX_WS_PAYLOAD = MAX_INBOUND_FRAME_BYTES + 4 * 1024;
 
 export async function createGateway(config: Config, deps: GatewayDeps = {}): Promise<Gateway> {
   const logger = deps.logger ?? createLogger({ level: config.logLevel, file: `${config.dataDir}/service.log` });
@@ -138,6 +145,9 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     recordingsDir: config.recordingsDir,
     vad: config.vad,
     streamStartTimeoutS: config.streamStartTimeoutS,
+    mediaIdleTimeoutS: config.mediaIdleTimeoutS,
+    mediaPingIntervalS: config.mediaPingIntervalS,
+    maxMediaLeadMs: config.mediaMaxLeadS * 1000,
     logger,
     telemetry,
     logEveryN: config.logNoisyEventsEveryN,

@@ -20,6 +20,8 @@ export interface RecordingInfo {
   /** Size of the finished file, header included. */
   bytes: number;
   droppedLateCallerFrames: number;
+  /** Caller frames stamped so far past the caller's end that placing them would pad more than maxCallerGapMs. */
+  droppedJumpCallerFrames: number;
 }
 
 export interface CallRecorderOptions {
@@ -28,12 +30,19 @@ export interface CallRecorderOptions {
   name: string;
   /** How much settled caller time to gather before appending to the file. Default 1000. */
   flushEveryMs?: number;
+  /**
+   * The longest silence a caller frame may pad past the caller's end (default 5000 ms). A frame
+   * stamped further ahead (a corrupt or forged timestamp) is dropped and counted: a single frame
+   * could otherwise make the file hours long.
+   */
+  maxCallerGapMs?: number;
   /** Told after each block reaches the disk: its size and how long the write took (telemetry). */
   onBlockSaved?: (bytes: number, writeMs: number) => void;
 }
 
 const NAME_PATTERN = /^[A-Za-z0-9._-]{1,128}$/;
 const DEFAULT_FLUSH_EVERY_MS = 1000;
+const DEFAULT_MAX_CALLER_GAP_MS = 5000;
 /** Bounds the caller window allocation (flushEveryMs worth of samples). */
 const MAX_FLUSH_EVERY_MS = 60_000;
 const SAMPLES_PER_MS = SAMPLE_RATE / 1000;
@@ -83,6 +92,7 @@ export class CallRecorder {
   /** Samples already handed to the file (both channels); the file's data length once writes land. */
   private flushedUpTo = 0;
   private droppedLate = 0;
+  private droppedJumps = 0;
   /** Appends run one at a time, in order; this promise never rejects (errors go to `failure`). */
   private writes: Promise<void> = Promise.resolve();
   /** The first write error, boxed so that "no error" cannot be confused with a thrown undefined. */
@@ -94,6 +104,7 @@ export class CallRecorder {
     readonly partPath: string,
     readonly finalPath: string,
     private readonly flushSamples: number,
+    private readonly maxCallerGapSamples: number,
     private readonly onBlockSaved: CallRecorderOptions['onBlockSaved'],
   ) {
     // A flush window, the late margin and one frame: the caller lane never grows for 20 ms frames.
@@ -111,6 +122,8 @@ export class CallRecorder {
     if (!Number.isFinite(flushEveryMs) || flushEveryMs <= 0 || flushEveryMs > MAX_FLUSH_EVERY_MS) {
       throw new RangeError(`flushEveryMs must be in (0, ${MAX_FLUSH_EVERY_MS}], got ${flushEveryMs}`);
     }
+    const maxCallerGapMs = opts.maxCallerGapMs ?? DEFAULT_MAX_CALLER_GAP_MS;
+    if (!Number.isFinite(maxCallerGapMs) || maxCallerGapMs < 0) throw new RangeError(`maxCallerGapMs must be a number >= 0, got ${maxCallerGapMs}`);
     await mkdir(dir, { recursive: true });
     const partPath = path.join(dir, `${name}.wav.part`);
     // 'wx': never share a part file with another live recorder or clobber one awaiting recovery.
@@ -123,7 +136,8 @@ export class CallRecorder {
       throw err;
     }
     const flushSamples = Math.max(1, Math.round(flushEveryMs * SAMPLES_PER_MS));
-    return new CallRecorder(file, partPath, path.join(dir, `${name}.wav`), flushSamples, opts.onBlockSaved);
+    const maxCallerGapSamples = Math.round(maxCallerGapMs * SAMPLES_PER_MS);
+    return new CallRecorder(file, partPath, path.join(dir, `${name}.wav`), flushSamples, maxCallerGapSamples, opts.onBlockSaved);
   }
 
   /** Samples of lane memory in use for the unflushed audio of both channels (for tests and diagnostics). */
@@ -137,6 +151,10 @@ export class CallRecorder {
     if (this.finalizing || at === undefined || mulaw.length === 0) return;
     const end = at + mulaw.length;
     if (end > MAX_SAMPLES) return;
+    if (at - this.caller.end > this.maxCallerGapSamples) {
+      this.droppedJumps++;
+      return;
+    }
     let start = at;
     if (start < this.flushedUpTo) {
       // The file already holds this span: count the frame, keep any unflushed tail of it.
@@ -209,6 +227,7 @@ export class CallRecorder {
       durationMs: end / SAMPLES_PER_MS,
       bytes: WAV_HEADER_BYTES + dataBytes,
       droppedLateCallerFrames: this.droppedLate,
+      droppedJumpCallerFrames: this.droppedJumps,
     };
   }
 

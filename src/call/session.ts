@@ -9,17 +9,15 @@ import { CallRecorder, type RecordingInfo } from '../audio/recorder.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Telemetry } from '../telemetry/events.js';
 import {
-  FRAME_BYTES,
-  FRAME_MS,
   InboundParser,
   MAX_INBOUND_FRAME_BYTES,
-  MULAW_SILENCE,
   isSupportedMediaFormat,
   outboundFrames,
   type MediaEvent,
   type ProtocolErrorKind,
   type StartEvent,
 } from '../twilio/protocol.js';
+import { CallClock, DEFAULT_MAX_MEDIA_LEAD_MS } from './call-clock.js';
 import { Playback, type PlaybackStats } from './playback.js';
 import { TurnLatencyObserver } from './turn-latency.js';
 
@@ -32,10 +30,25 @@ export type EndReason =
   | 'agent_hangup'
   | 'transferred'
   | 'operator_stop'
-  | 'shutdown';
+  | 'shutdown'
+  /** No caller media for MEDIA_IDLE_TIMEOUT_S: the caller's side is gone though the socket is open. */
+  | 'media_timeout'
+  /** The socket did not answer a WebSocket ping in time. */
+  | 'ping_timeout'
+  /** Twilio stopped reading: our unsent audio for it passed the send-buffer bound. */
+  | 'send_buffer_full'
+  /** A WebSocket frame over the socket's size limit: ws closed the socket (1009). */
+  | 'frame_too_big';
 
 /** Problems with inbound frames, counted per call; the call goes on. */
-export type BadFrameKind = ProtocolErrorKind | 'media_before_start' | 'wrong_stream_sid' | 'duplicate_start' | 'stale_media';
+export type BadFrameKind =
+  | ProtocolErrorKind
+  | 'media_before_start'
+  | 'wrong_stream_sid'
+  | 'duplicate_start'
+  | 'stale_media'
+  /** A caller timestamp further ahead of the wall clock than any real stream runs. */
+  | 'timestamp_jump';
 
 export interface CallStats {
   framesIn: number;
@@ -88,6 +101,10 @@ export interface CallSessionDeps {
   recordingsDir: string;
   vad: VadConfig;
   streamStartTimeoutS: number;
+  /** Seconds without a caller media frame after which the call ends as `media_timeout` (checked by the media-stream route). */
+  mediaIdleTimeoutS?: number;
+  /** Seconds between WebSocket pings on the media socket (sent by the media-stream route). */
+  mediaPingIntervalS?: number;
   logger: Logger;
   telemetry: Telemetry;
   logEveryN: number;
@@ -100,13 +117,15 @@ export interface CallSessionDeps {
   telephony?: TelephonyControl;
   /** How long a hang-up waits for the agent's goodbye to finish playing. */
   goodbyeTimeoutMs?: number;
+  /** How far caller timestamps may lead the wall clock (default DEFAULT_MAX_MEDIA_LEAD_MS); also bounds the recorder's padding. */
+  maxMediaLeadMs?: number;
 }
 
-/** Longest run of missing caller frames replaced with silence for the agent (the recorder pads on its own). */
-const MAX_PAD_FRAMES = 50;
-const SILENCE_FRAME = Buffer.alloc(FRAME_BYTES, MULAW_SILENCE);
 /** Decoded media lands here; 64 KiB of base64 decodes to less than this. */
 const SCRATCH_BYTES = 48 * 1024;
+
+/** Twilio sends a frame every 20 ms even in silence: seconds without one mean the caller is gone. */
+export const DEFAULT_MEDIA_IDLE_TIMEOUT_S = 10;
 
 type State = 'awaiting_start' | 'live' | 'ended';
 type CallIds = { callSid?: string; streamSid?: string; taskId?: string };
@@ -128,10 +147,7 @@ export class CallSession {
   private recorder: RecorderSlot | undefined;
   private startTimer: NodeJS.Timeout | undefined;
   private lastSequence = 0;
-  /** Call clock: end of the newest caller frame, and the wall time it arrived. */
-  private mediaEndMs = 0;
-  private mediaWall = 0;
-  private clockMs = 0;
+  private readonly clock: CallClock;
   private endPromise: Promise<CallSummary> | undefined;
   private hangupPending = false;
   private resolveEnded!: (summary: CallSummary) => void;
@@ -144,6 +160,14 @@ export class CallSession {
   ) {
     this.log = deps.logger.child({ session: this.sessionId });
     this.latencyObserver = new TurnLatencyObserver(deps.vad);
+    this.clock = new CallClock({
+      startedWall: this.startedWall,
+      maxLeadMs: deps.maxMediaLeadMs,
+      padSilence: (frame, atMs) => {
+        this.stats.framesPadded++;
+        this.bridge?.pushCallerAudio(frame, atMs);
+      },
+    });
     this.stats = { framesIn: 0, framesPadded: 0, badFrames: {}, sequenceGaps: 0, playback: { framesSent: 0, marksSent: 0, staleMarks: 0, clears: 0, droppedBytes: 0 } };
     this.startTimer = setTimeout(() => void this.end('start_timeout', 'no start event'), deps.streamStartTimeoutS * 1000);
     this.startTimer.unref();
@@ -157,12 +181,14 @@ export class CallSession {
     return this.state === 'ended';
   }
 
-  /** Call time in ms: driven by caller media timestamps, carried on by the wall clock between frames. */
+  /** Call time in ms (see CallClock). */
   nowMs(): number {
-    const base = this.mediaWall === 0 ? this.startedWall : this.mediaWall;
-    const now = this.mediaEndMs + (performance.now() - base);
-    if (now > this.clockMs) this.clockMs = now;
-    return this.clockMs;
+    return this.clock.now();
+  }
+
+  /** Milliseconds since the last caller media frame, or since the stream opened before the first. */
+  mediaIdleMs(): number {
+    return this.clock.idleMs();
   }
 
   /** One WebSocket message from Twilio. Bad input is counted and skipped; the call goes on. */
@@ -229,6 +255,7 @@ export class CallSession {
       CallRecorder.open({
         dir: this.deps.recordingsDir,
         name: recordingName(this.startedAt, this.call),
+        maxCallerGapMs: maxCallerGapMs(this.deps),
         onBlockSaved: (bytes, writeMs) => this.deps.telemetry.record('recorder', 'save_audio_chunk', { ...this.ids(), durationMs: writeMs, bytes }),
       }),
     );
@@ -272,28 +299,13 @@ export class CallSession {
 
   private onMedia(event: MediaEvent): void {
     if (event.track !== 'inbound') return;
-    const expected = this.mediaEndMs;
-    if (this.stats.framesIn > 0 && event.timestampMs < expected - FRAME_MS / 2) {
-      return this.badFrame('stale_media', `timestamp ${event.timestampMs} < ${expected}`);
-    }
+    const verdict = this.clock.callerFrame(event.timestampMs, event.audio.length);
+    if (verdict !== 'placed') return this.badFrame(verdict, `timestamp ${event.timestampMs} at call time ${Math.round(this.nowMs())}`);
     this.stats.framesIn++;
-    if (this.stats.framesIn > 1) this.padMissingFrames(event.timestampMs - expected);
-    const durationMs = (event.audio.length / FRAME_BYTES) * FRAME_MS;
-    this.mediaEndMs = event.timestampMs + durationMs;
-    this.mediaWall = performance.now();
     this.recorder!.callerAudio(event.audio, event.timestampMs);
     this.latencyObserver.callerFrame(event.audio, event.timestampMs);
     this.bridge?.pushCallerAudio(event.audio, event.timestampMs);
     this.deps.telemetry.record('media_stream', 'media_event', this.ids());
-  }
-
-  /** Frames Twilio never delivered become silence for the agent, so its clock stays in step. */
-  private padMissingFrames(gapMs: number): void {
-    const missing = Math.min(MAX_PAD_FRAMES, Math.floor((gapMs + FRAME_MS / 2) / FRAME_MS));
-    for (let i = 0; i < missing; i++) {
-      this.bridge?.pushCallerAudio(SILENCE_FRAME, this.mediaEndMs + i * FRAME_MS);
-    }
-    this.stats.framesPadded += Math.max(0, missing);
   }
 
   private onDtmf(digit: string): void {
@@ -518,6 +530,15 @@ class RecorderSlot {
   async finalize(endAtMs: number): Promise<RecordingInfo | undefined> {
     return (await this.opened)?.finalize(endAtMs);
   }
+}
+
+/**
+ * The longest silence the recorder may pad before a caller frame. Past the media idle timeout the
+ * call would have ended, and the clock refuses frames that lead the wall clock by more than the
+ * lead: a larger gap cannot come from a live stream.
+ */
+function maxCallerGapMs(deps: CallSessionDeps): number {
+  return (deps.maxMediaLeadMs ?? DEFAULT_MAX_MEDIA_LEAD_MS) + (deps.mediaIdleTimeoutS ?? DEFAULT_MEDIA_IDLE_TIMEOUT_S) * 1000;
 }
 
 /** A file stem safe on any filesystem: the UTC start time, then the call and stream ids with anything unusual replaced. */
