@@ -238,8 +238,10 @@ describe('media stream with the echo agent', function () {
     await t.nextEnded();
     const rows = t.telemetry.summary().filter((r) => r.component === 'agent' && r.action === 'turn_latency');
     expect(rows).to.have.length(1);
-    // The echo agent answers once the VAD's silence window (600 ms) has passed.
-    expect(rows[0]!.p50_ms).to.be.within(500, 900);
+    // The echo agent answers once the VAD's silence window (600 ms) has passed. The upper bound
+    // leaves room for a loaded machine (the clock runs on wall time between frames) and is still
+    // well under the speech's own length, which a latency measured from its start would show.
+    expect(rows[0]!.p50_ms).to.be.within(500, 2000);
   });
 
   it('ends the call when the caller hangs up without stop, with the recording finalized', async () => {
