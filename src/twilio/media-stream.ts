@@ -14,6 +14,7 @@ export const MEDIA_STREAM_PATH = '/twilio/media-stream';
  * reading gets here; without a bound its buffer would grow with every frame the agent speaks.
  */
 const MAX_SEND_BUFFER_BYTES = 2 * 1024 * 1024;
+const STALLED_DETAIL = `over ${MAX_SEND_BUFFER_BYTES} bytes unsent: the peer stopped reading`;
 /** Default seconds between pings when the deps do not say. */
 const DEFAULT_PING_INTERVAL_S = 10;
 
@@ -36,7 +37,7 @@ function mediaSocket(ws: WebSocket, onStalled: () => void): MediaSocket {
 export function mountMediaStream(app: Application, registry: CallRegistry, sessionDeps: () => CallSessionDeps): void {
   app.ws(MEDIA_STREAM_PATH, (ws) => {
     const deps = sessionDeps();
-    const stalled = (): void => void session.end('send_buffer_full', `over ${MAX_SEND_BUFFER_BYTES} bytes unsent`);
+    const stalled = (): void => void session.end('send_buffer_full', STALLED_DETAIL);
     const session = new CallSession(mediaSocket(ws, stalled), deps);
     registry.add(session);
     const stopWatching = watchLiveness(ws, session, {
