@@ -28,30 +28,36 @@ export interface LivenessOptions {
 const MIN_IDLE_CHECK_MS = 50;
 const MAX_IDLE_CHECK_MS = 1000;
 
-/** Starts both checks on a media socket; returns the function that stops them (call it on close). */
+/**
+ * Starts both checks on a media socket; returns the function that stops them (call it on close).
+ * Each verdict waits for setImmediate: after an event-loop stall, timers run before the socket
+ * reads that are already waiting, so a pong or a frame that did arrive is seen before judging.
+ */
 export function watchLiveness(ws: WebSocket, call: WatchedCall, options: LivenessOptions): () => void {
   let answered = true;
   const onPong = (): void => {
     answered = true;
   };
-  ws.on('pong', onPong);
-  const pings = setInterval(() => {
+  const judgePing = (): void => {
     if (call.isEnded) return;
-    if (!answered) {
-      // Ending first keeps the reason; the session's own close cannot finish on a dead socket.
-      void call.end('ping_timeout', `no pong within ${options.pingIntervalMs} ms`);
-      ws.terminate();
+    if (answered) {
+      answered = false;
+      ws.ping();
       return;
     }
-    answered = false;
-    ws.ping();
-  }, options.pingIntervalMs);
-  const idleCheckMs = Math.min(MAX_IDLE_CHECK_MS, Math.max(MIN_IDLE_CHECK_MS, options.idleTimeoutMs / 4));
-  const idleChecks = setInterval(() => {
+    // Ending first keeps the reason; the session's own close could not finish on a dead socket.
+    void call.end('ping_timeout', `no pong within ${options.pingIntervalMs} ms`);
+    ws.terminate();
+  };
+  const judgeIdle = (): void => {
     if (call.isEnded || call.context === undefined) return;
     const idleMs = call.mediaIdleMs();
     if (idleMs >= options.idleTimeoutMs) void call.end('media_timeout', `no caller media for ${Math.round(idleMs)} ms`);
-  }, idleCheckMs);
+  };
+  ws.on('pong', onPong);
+  const pings = setInterval(() => setImmediate(judgePing), options.pingIntervalMs);
+  const idleCheckMs = Math.min(MAX_IDLE_CHECK_MS, Math.max(MIN_IDLE_CHECK_MS, options.idleTimeoutMs / 4));
+  const idleChecks = setInterval(() => setImmediate(judgeIdle), idleCheckMs);
   pings.unref();
   idleChecks.unref();
   return () => {
