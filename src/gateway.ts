@@ -73,7 +73,7 @@ export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json
  * The largest WebSocket message any route takes: the protocol's largest frame plus room for
  * framing. Twilio's text frames are about 400 bytes; ones over MAX_INBOUND_FRAME_BYTES up to this
  * are skipped and the call goes on; a bigger one makes ws close that socket alone with 1009 (the
- * call ends as `frame_too_big`, its recording kept) before it is buffered. express-ws shares one
+ * call ends as `message_too_big`, its recording kept) before it is buffered. express-ws shares one
  * server for all WebSocket routes: live watchers (/ws/call/{id}) only listen, so they need no more.
  */
 const MAX_WS_PAYLOAD = MAX_INBOUND_FRAME_BYTES + 4 * 1024;

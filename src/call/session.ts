@@ -37,8 +37,8 @@ export type EndReason =
   | 'ping_timeout'
   /** Twilio stopped reading: our unsent audio for it passed the send-buffer bound. */
   | 'send_buffer_full'
-  /** A WebSocket frame over the socket's size limit: ws closed the socket (1009). */
-  | 'frame_too_big';
+  /** A WebSocket message over the socket's size limit: ws closed the socket with 1009 (Message Too Big). */
+  | 'message_too_big';
 
 /** Problems with inbound frames, counted per call; the call goes on. */
 export type BadFrameKind =

@@ -49,7 +49,7 @@ export function mountMediaStream(app: Application, registry: CallRegistry, sessi
     // Other socket errors are followed by close, and the session ends there. A message over
     // maxPayload makes ws close this socket with 1009: say so, rather than "socket closed".
     ws.on('error', (err: Error & { code?: string }) => {
-      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') void session.end('frame_too_big', err.message);
+      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') void session.end('message_too_big', err.message);
     });
     session.ended.then(() => {
       stopWatching();

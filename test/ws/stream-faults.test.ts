@@ -110,7 +110,7 @@ describe('media stream faults', function () {
     expect((await bad.waitForClose()).code).to.equal(1009);
     const summary = await t.nextEnded();
     expect(summary.callSid).to.equal(bad.callSid);
-    expect(summary.reason).to.equal('frame_too_big');
+    expect(summary.reason).to.equal('message_too_big');
     expect(summary.recording!.durationMs).to.be.at.least(300);
     const wav = await readPcmWav(summary.recording!.path);
     expect(wav.channels).to.equal(2);
