@@ -86,6 +86,12 @@ export interface Config {
   streamStartTimeoutS: number;
   /** Media streams open at once (started or not); over it calls get a busy signal. */
   maxConcurrentCalls: number;
+  /** Seconds a started stream may go without a caller media frame before the call ends (`media_timeout`). */
+  mediaIdleTimeoutS: number;
+  /** Seconds between WebSocket pings on a media stream; a socket that has not answered the previous one is dropped. */
+  mediaPingIntervalS: number;
+  /** Seconds a caller frame's timestamp may run ahead of the wall clock since the stream opened. */
+  mediaMaxLeadS: number;
   twilio: TwilioConfig;
   /** Operator API key for /api/* and the live sockets; undefined = open. */
   apiKey: string | undefined;
@@ -191,6 +197,9 @@ function readSettings(read: EnvReader): Omit<Config, 'unknownVariables'> {
     logDtmfDigits: read.bool('LOG_DTMF_DIGITS', false),
     streamStartTimeoutS: read.number('STREAM_START_TIMEOUT_S', 10, 0.1, 3600),
     maxConcurrentCalls: read.int('MAX_CONCURRENT_CALLS', 150, 1, 100_000),
+    mediaIdleTimeoutS: read.number('MEDIA_IDLE_TIMEOUT_S', 10, 0.1, 3600),
+    mediaPingIntervalS: read.number('MEDIA_PING_INTERVAL_S', 10, 0.1, 3600),
+    mediaMaxLeadS: read.number('MEDIA_MAX_LEAD_S', 5, 0.1, 86_400),
     twilio: {
       accountSid: read.matching('TWILIO_ACCOUNT_SID', /^AC[0-9a-fA-F]{32}$/, 'an account SID: AC followed by 32 hex digits'),
       authToken,

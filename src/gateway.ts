@@ -33,6 +33,7 @@ import { EventLoopMonitor } from './telemetry/event-loop.js';
 import { Telemetry } from './telemetry/events.js';
 import { telemetryRoutes } from './telemetry/routes.js';
 import { mediaStreamRoute, mountMediaStream } from './twilio/media-stream.js';
+import { MAX_INBOUND_FRAME_BYTES } from './twilio/protocol.js';
 import { openSqliteStreamClaims, type StreamClaims } from './twilio/stream-claims.js';
 import { StreamGate } from './twilio/stream-admission.js';
 import { twilioWebhookRoutes, type CallStatusUpdate } from './twilio/webhooks.js';
@@ -77,8 +78,14 @@ export interface Gateway {
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
-/** Text frames from Twilio are about 400 bytes; bigger ones up to this are skipped, not fatal. */
-const MAX_WS_PAYLOAD = 1024 * 1024;
+/**
+ * The largest WebSocket message any route takes: the protocol's largest frame plus room for
+ * framing. Twilio's text frames are about 400 bytes; ones over MAX_INBOUND_FRAME_BYTES up to this
+ * are skipped and the call goes on; a bigger one makes ws close that socket alone with 1009 (the
+ * call ends as `message_too_big`, its recording kept) before it is buffered. express-ws shares one
+ * server for all WebSocket routes: live watchers (/ws/call/{id}) only listen, so they need no more.
+ */
+const MAX_WS_PAYLOAD = MAX_INBOUND_FRAME_BYTES + 4 * 1024;
 
 export async function createGateway(config: Config, deps: GatewayDeps = {}): Promise<Gateway> {
   // Before anything writes there: one line naming the variable, not an ENOENT from deep inside.
@@ -187,6 +194,9 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     recordingsDir: config.recordingsDir,
     vad: config.vad,
     streamStartTimeoutS: config.streamStartTimeoutS,
+    mediaIdleTimeoutS: config.mediaIdleTimeoutS,
+    mediaPingIntervalS: config.mediaPingIntervalS,
+    maxMediaLeadMs: config.mediaMaxLeadS * 1000,
     logger,
     telemetry,
     logEveryN: config.logNoisyEventsEveryN,

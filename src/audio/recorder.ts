@@ -30,6 +30,8 @@ export interface RecordingInfo {
   droppedLateCallerFrames: number;
   /** Blocks that could not be written (the file holds silence, or ends, where they belonged). */
   failedWrites: number;
+  /** Caller frames stamped so far past the caller's end that placing them would pad more than maxCallerGapMs. */
+  droppedJumpCallerFrames: number;
 }
 
 export interface CallRecorderOptions {
@@ -38,6 +40,12 @@ export interface CallRecorderOptions {
   name: string;
   /** How much settled caller time to gather before appending to the file. Default 1000. */
   flushEveryMs?: number;
+  /**
+   * The longest silence a caller frame may pad past the caller's end (default 5000 ms). A frame
+   * stamped further ahead (a corrupt or forged timestamp) is dropped and counted: a single frame
+   * could otherwise make the file hours long.
+   */
+  maxCallerGapMs?: number;
   /** Told after each block reaches the disk: its size and how long the write took (telemetry). */
   onBlockSaved?: (bytes: number, writeMs: number) => void;
   /** Told once, at the first failed write, with its error; later failures are only counted. */
@@ -51,6 +59,7 @@ const toError = (err: unknown): Error => (err instanceof Error ? err : new Error
 
 const NAME_PATTERN = /^[A-Za-z0-9._-]{1,128}$/;
 const DEFAULT_FLUSH_EVERY_MS = 1000;
+const DEFAULT_MAX_CALLER_GAP_MS = 5000;
 /** Bounds the caller window allocation (flushEveryMs worth of samples). */
 const MAX_FLUSH_EVERY_MS = 60_000;
 const SAMPLES_PER_MS = SAMPLE_RATE / 1000;
@@ -100,6 +109,7 @@ export class CallRecorder {
   /** Samples already handed to the file (both channels); the file's data length once writes land. */
   private flushedUpTo = 0;
   private droppedLate = 0;
+  private droppedJumps = 0;
   /** Appends run one at a time, in order; this promise never rejects (failures are counted). */
   private writes: Promise<void> = Promise.resolve();
   /** Appends that failed; the first one was reported through onWriteError. */
@@ -111,6 +121,7 @@ export class CallRecorder {
     readonly partPath: string,
     readonly finalPath: string,
     private readonly flushSamples: number,
+    private readonly maxCallerGapSamples: number,
     private readonly onBlockSaved: CallRecorderOptions['onBlockSaved'],
     private readonly onWriteError: CallRecorderOptions['onWriteError'],
   ) {
@@ -129,6 +140,8 @@ export class CallRecorder {
     if (!Number.isFinite(flushEveryMs) || flushEveryMs <= 0 || flushEveryMs > MAX_FLUSH_EVERY_MS) {
       throw new RangeError(`flushEveryMs must be in (0, ${MAX_FLUSH_EVERY_MS}], got ${flushEveryMs}`);
     }
+    const maxCallerGapMs = opts.maxCallerGapMs ?? DEFAULT_MAX_CALLER_GAP_MS;
+    if (!Number.isFinite(maxCallerGapMs) || maxCallerGapMs < 0) throw new RangeError(`maxCallerGapMs must be a number >= 0, got ${maxCallerGapMs}`);
     await mkdir(dir, { recursive: true });
     const partPath = path.join(dir, `${name}.wav.part`);
     // The owner record first: a part file without one is never a live recorder's.
@@ -150,7 +163,8 @@ export class CallRecorder {
       throw err;
     }
     const flushSamples = Math.max(1, Math.round(flushEveryMs * SAMPLES_PER_MS));
-    return new CallRecorder(file, partPath, path.join(dir, `${name}.wav`), flushSamples, opts.onBlockSaved, opts.onWriteError);
+    const maxCallerGapSamples = Math.round(maxCallerGapMs * SAMPLES_PER_MS);
+    return new CallRecorder(file, partPath, path.join(dir, `${name}.wav`), flushSamples, maxCallerGapSamples, opts.onBlockSaved, opts.onWriteError);
   }
 
   /** Samples of lane memory in use for the unflushed audio of both channels (for tests and diagnostics). */
@@ -164,6 +178,10 @@ export class CallRecorder {
     if (this.finalizing || at === undefined || mulaw.length === 0) return;
     const end = at + mulaw.length;
     if (end > MAX_SAMPLES) return;
+    if (at - this.caller.end > this.maxCallerGapSamples) {
+      this.droppedJumps++;
+      return;
+    }
     let start = at;
     if (start < this.flushedUpTo) {
       // The file already holds this span: count the frame, keep any unflushed tail of it.
@@ -243,6 +261,7 @@ export class CallRecorder {
       bytes: WAV_HEADER_BYTES + dataBytes,
       droppedLateCallerFrames: this.droppedLate,
       failedWrites: this.failedWrites,
+      droppedJumpCallerFrames: this.droppedJumps,
     };
   }
 

@@ -10,11 +10,8 @@ import type { Logger } from '../telemetry/logger.js';
 import { maskPhone } from '../telemetry/redact.js';
 import type { Telemetry } from '../telemetry/events.js';
 import {
-  FRAME_BYTES,
-  FRAME_MS,
   InboundParser,
   MAX_INBOUND_FRAME_BYTES,
-  MULAW_SILENCE,
   isSupportedMediaFormat,
   outboundFrames,
   type MediaEvent,
@@ -24,6 +21,7 @@ import {
 import type { Admission, StreamStart } from './admission.js';
 import { CallEnding, DEFAULT_PLAYOUT_TIMEOUT_MS } from './call-ending.js';
 import { inCallScope, type FaultScope } from './fault-guard.js';
+import { CallClock, DEFAULT_MAX_MEDIA_LEAD_MS } from './call-clock.js';
 import { Playback, type PlaybackStats } from './playback.js';
 import { RecorderSlot, recordingName } from './recorder-slot.js';
 import { TurnLatencyObserver } from './turn-latency.js';
@@ -40,10 +38,25 @@ export type EndReason =
   | 'shutdown'
   /** `start` named a call its URL's token was not issued for, or a task it may not join. */
   | 'stream_refused'
-  | 'internal_error';
+  | 'internal_error'
+  /** No caller media for MEDIA_IDLE_TIMEOUT_S: the caller's side is gone though the socket is open. */
+  | 'media_timeout'
+  /** The socket did not answer a WebSocket ping in time. */
+  | 'ping_timeout'
+  /** Twilio stopped reading: our unsent audio for it passed the send-buffer bound. */
+  | 'send_buffer_full'
+  /** A WebSocket message over the socket's size limit: ws closed the socket with 1009 (Message Too Big). */
+  | 'message_too_big';
 
 /** Problems with inbound frames, counted per call; the call goes on. */
-export type BadFrameKind = ProtocolErrorKind | 'media_before_start' | 'wrong_stream_sid' | 'duplicate_start' | 'stale_media';
+export type BadFrameKind =
+  | ProtocolErrorKind
+  | 'media_before_start'
+  | 'wrong_stream_sid'
+  | 'duplicate_start'
+  | 'stale_media'
+  /** A caller timestamp further ahead of the wall clock than any real stream runs. */
+  | 'timestamp_jump';
 
 export interface CallStats {
   framesIn: number;
@@ -96,6 +109,10 @@ export interface CallSessionDeps {
   recordingsDir: string;
   vad: VadConfig;
   streamStartTimeoutS: number;
+  /** Seconds without a caller media frame after which the call ends as `media_timeout` (checked by the media-stream route). */
+  mediaIdleTimeoutS?: number;
+  /** Seconds between WebSocket pings on the media socket (sent by the media-stream route). */
+  mediaPingIntervalS?: number;
   logger: Logger;
   telemetry: Telemetry;
   logEveryN: number;
@@ -112,13 +129,15 @@ export interface CallSessionDeps {
   goodbyeTimeoutMs?: number;
   /** Decides at `start` whether this stream may be the call it claims; admitted when absent. */
   admit?: (start: StreamStart) => Admission;
+  /** How far caller timestamps may lead the wall clock (default DEFAULT_MAX_MEDIA_LEAD_MS); also bounds the recorder's padding. */
+  maxMediaLeadMs?: number;
 }
 
-/** Longest run of missing caller frames replaced with silence for the agent (the recorder pads on its own). */
-const MAX_PAD_FRAMES = 50;
-const SILENCE_FRAME = Buffer.alloc(FRAME_BYTES, MULAW_SILENCE);
 /** Decoded media lands here; 64 KiB of base64 decodes to less than this. */
 const SCRATCH_BYTES = 48 * 1024;
+
+/** Twilio sends a frame every 20 ms even in silence: seconds without one mean the caller is gone. */
+export const DEFAULT_MEDIA_IDLE_TIMEOUT_S = 10;
 
 type State = 'awaiting_start' | 'live' | 'ended';
 type CallIds = { callSid?: string; streamSid?: string; taskId?: string };
@@ -140,10 +159,7 @@ export class CallSession {
   private recorder: RecorderSlot | undefined;
   private startTimer: NodeJS.Timeout | undefined;
   private lastSequence = 0;
-  /** Call clock: end of the newest caller frame, and the wall time it arrived. */
-  private mediaEndMs = 0;
-  private mediaWall = 0;
-  private clockMs = 0;
+  private readonly clock: CallClock;
   private endPromise: Promise<CallSummary> | undefined;
   private readonly ending: CallEnding;
   /** This call, for the process-level fault guard: its ids, and how to end it after a fault. */
@@ -168,6 +184,14 @@ export class CallSession {
       },
       { telephony: deps.telephony, log: this.log, telemetry: deps.telemetry, playoutTimeoutMs: deps.goodbyeTimeoutMs ?? DEFAULT_PLAYOUT_TIMEOUT_MS },
     );
+    this.clock = new CallClock({
+      startedWall: this.startedWall,
+      maxLeadMs: deps.maxMediaLeadMs,
+      padSilence: (frame, atMs) => {
+        this.stats.framesPadded++;
+        this.bridge?.pushCallerAudio(frame, atMs);
+      },
+    });
     this.stats = { framesIn: 0, framesPadded: 0, badFrames: {}, sequenceGaps: 0, playback: { framesSent: 0, marksSent: 0, staleMarks: 0, clears: 0, droppedBytes: 0 } };
     this.startTimer = inCallScope(this.scope, () => setTimeout(() => void this.end('start_timeout', 'no start event'), deps.streamStartTimeoutS * 1000));
     this.startTimer.unref();
@@ -181,12 +205,14 @@ export class CallSession {
     return this.state === 'ended';
   }
 
-  /** Call time in ms: driven by caller media timestamps, carried on by the wall clock between frames. */
+  /** Call time in ms (see CallClock). */
   nowMs(): number {
-    const base = this.mediaWall === 0 ? this.startedWall : this.mediaWall;
-    const now = this.mediaEndMs + (performance.now() - base);
-    if (now > this.clockMs) this.clockMs = now;
-    return this.clockMs;
+    return this.clock.now();
+  }
+
+  /** Milliseconds since the last caller media frame, or since the stream opened before the first. */
+  mediaIdleMs(): number {
+    return this.clock.idleMs();
   }
 
   /**
@@ -292,6 +318,7 @@ export class CallSession {
       {
         dir: this.deps.recordingsDir,
         name: recordingName(this.startedAt, this.call),
+        maxCallerGapMs: maxCallerGapMs(this.deps),
         onBlockSaved: (bytes, writeMs) => this.deps.telemetry.record('recorder', 'save_audio_chunk', { ...this.ids(), durationMs: writeMs, bytes }),
       },
       this.log,
@@ -338,28 +365,13 @@ export class CallSession {
 
   private onMedia(event: MediaEvent): void {
     if (event.track !== 'inbound') return;
-    const expected = this.mediaEndMs;
-    if (this.stats.framesIn > 0 && event.timestampMs < expected - FRAME_MS / 2) {
-      return this.badFrame('stale_media', `timestamp ${event.timestampMs} < ${expected}`);
-    }
+    const verdict = this.clock.callerFrame(event.timestampMs, event.audio.length);
+    if (verdict !== 'placed') return this.badFrame(verdict, `timestamp ${event.timestampMs} at call time ${Math.round(this.nowMs())}`);
     this.stats.framesIn++;
-    if (this.stats.framesIn > 1) this.padMissingFrames(event.timestampMs - expected);
-    const durationMs = (event.audio.length / FRAME_BYTES) * FRAME_MS;
-    this.mediaEndMs = event.timestampMs + durationMs;
-    this.mediaWall = performance.now();
     this.recorder!.callerAudio(event.audio, event.timestampMs);
     this.latencyObserver.callerFrame(event.audio, event.timestampMs);
     this.bridge?.pushCallerAudio(event.audio, event.timestampMs);
     this.deps.telemetry.record('media_stream', 'media_event', this.ids());
-  }
-
-  /** Frames Twilio never delivered become silence for the agent, so its clock stays in step. */
-  private padMissingFrames(gapMs: number): void {
-    const missing = Math.min(MAX_PAD_FRAMES, Math.floor((gapMs + FRAME_MS / 2) / FRAME_MS));
-    for (let i = 0; i < missing; i++) {
-      this.bridge?.pushCallerAudio(SILENCE_FRAME, this.mediaEndMs + i * FRAME_MS);
-    }
-    this.stats.framesPadded += Math.max(0, missing);
   }
 
   /** Callers key in PINs and card numbers: logs and telemetry say a digit was pressed, not which, unless asked to. */
@@ -513,4 +525,13 @@ export class CallSession {
     this.notify('ended', (h) => h.ended?.(summary));
     return summary;
   }
+}
+
+/**
+ * The longest silence the recorder may pad before a caller frame. Past the media idle timeout the
+ * call would have ended, and the clock refuses frames that lead the wall clock by more than the
+ * lead: a larger gap cannot come from a live stream.
+ */
+function maxCallerGapMs(deps: CallSessionDeps): number {
+  return (deps.maxMediaLeadMs ?? DEFAULT_MAX_MEDIA_LEAD_MS) + (deps.mediaIdleTimeoutS ?? DEFAULT_MEDIA_IDLE_TIMEOUT_S) * 1000;
 }

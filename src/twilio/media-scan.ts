@@ -2,8 +2,9 @@
 // tokenizer walks the UTF-8 bytes and decodes the base64 payload straight into the scratch
 // buffer: no string for the frame, no JSON.parse, no string for the payload. It accepts a strict
 // subset of JSON on which it agrees with parseInbound's JSON path; for anything else (escapes,
-// non-ASCII, other events, odd numbers or base64, other shapes) it returns undefined and the
-// caller parses the frame with JSON.parse, which gives the result or the exact error.
+// non-ASCII, other events, numbers or base64 outside the plain form, other shapes) it returns
+// undefined and the caller parses the frame with JSON.parse, which gives the result or the exact
+// error. Both follow the same strict rules: decimal digits for numbers, standard base64 payloads.
 import type { MediaEvent } from './protocol.js';
 
 /**
@@ -194,9 +195,9 @@ function scanMediaObject(bytes: Buffer, p: number, scratch: Buffer, cache: Media
 
 /**
  * Decodes the payload string at `p` into `scratch`, setting `audioBytes`; returns the index after
- * the closing quote, or -1. Takes what Node's decoder takes without complaint in the JSON path,
- * restricted to the plain form: the standard alphabet in whole groups of four, the last of them
- * possibly padded. Anything else, an empty payload and one too big for scratch go to JSON.parse.
+ * the closing quote, or -1. Takes standard base64 only, as the JSON path does: the standard
+ * alphabet in whole groups of four, the last of them possibly padded. Anything else, an empty
+ * payload and one too big for scratch go to JSON.parse, which refuses or decodes them.
  */
 function decodePayload(bytes: Buffer, p: number, scratch: Buffer): number {
   const len = bytes.length;
@@ -303,8 +304,8 @@ function scanString(bytes: Buffer, p: number): number {
 
 /**
  * Skips a sequence number, chunk or timestamp at `p`: a string of 1..15 digits or a JSON integer
- * of up to 15 digits. Returns the index after it, or -1. What decimal() also takes (signs,
- * spaces, fractions, exponents, hex in strings) is left to the JSON path.
+ * of up to 15 digits. Returns the index after it, or -1. Anything else (signs, spaces, fractions,
+ * exponents, hex) is left to the JSON path, which refuses it in a string and judges a JSON number.
  */
 function scanDecimal(bytes: Buffer, p: number): number {
   const len = bytes.length;

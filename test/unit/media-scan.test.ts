@@ -33,6 +33,70 @@ function comparable(result: ParseResult): unknown {
   return { ok: true, event: { ...result.event, audio: Array.from(result.event.audio) } };
 }
 
+/**
+ * The oracle: Twilio's media frame rules read on JSON.parse's output with regular expressions, not
+ * with the project's parser. Numbers are strings of 1-15 decimal digits (or a JSON integer of up
+ * to 15 digits), the payload is standard base64, the sid a non-empty string, a non-string track
+ * means 'inbound'. A broken frame may be reported by any of its faults, so the oracle lists them all.
+ */
+type Expected =
+  | { kind: 'media'; event: { type: 'media'; sequenceNumber: number; streamSid: string; track: string; chunk: number; timestampMs: number; audio: number[] } }
+  | { kind: 'error'; faults: Set<string> }
+  | { kind: 'not_media' };
+
+const DECIMAL_STRING = /^[0-9]{1,15}$/;
+const STANDARD_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const OTHER_EVENTS = ['connected', 'start', 'mark', 'dtmf', 'stop'];
+const isJsonObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function oracle(text: string): Expected {
+  let msg: unknown;
+  try {
+    msg = JSON.parse(text);
+  } catch {
+    return { kind: 'error', faults: new Set(['invalid_json']) };
+  }
+  if (!isJsonObject(msg)) return { kind: 'error', faults: new Set(['not_an_object']) };
+  if (msg.event === undefined) return { kind: 'error', faults: new Set(['missing_field']) };
+  if (typeof msg.event === 'string' && OTHER_EVENTS.includes(msg.event)) return { kind: 'not_media' };
+  if (msg.event !== 'media') return { kind: 'error', faults: new Set(['unknown_event']) };
+  const faults = new Set<string>();
+  const present = (v: unknown) => v !== undefined && v !== null;
+  const decimalOf = (v: unknown): number | undefined => {
+    if (!present(v)) return void faults.add('missing_field');
+    if (typeof v === 'string' && DECIMAL_STRING.test(v)) return Number(v);
+    if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 && v <= 999_999_999_999_999) return v === 0 ? 0 : v;
+    faults.add('bad_field');
+    return undefined;
+  };
+  const stringOf = (v: unknown): string | undefined => {
+    if (!present(v)) return void faults.add('missing_field');
+    if (typeof v === 'string' && v !== '') return v;
+    faults.add('bad_field');
+    return undefined;
+  };
+  const sequenceNumber = decimalOf(msg.sequenceNumber);
+  const streamSid = stringOf(msg.streamSid);
+  if (!present(msg.media)) faults.add('missing_field');
+  else if (!isJsonObject(msg.media)) faults.add('bad_field');
+  const media = isJsonObject(msg.media) ? msg.media : {};
+  const chunk = decimalOf(media.chunk);
+  const timestampMs = decimalOf(media.timestamp);
+  const payload = stringOf(media.payload);
+  if (payload !== undefined && !STANDARD_BASE64.test(payload)) faults.add('bad_base64');
+  if (faults.size > 0) return { kind: 'error', faults };
+  const track = typeof media.track === 'string' ? media.track : 'inbound';
+  const audio = Array.from(Buffer.from(payload!, 'base64'));
+  return { kind: 'media', event: { type: 'media', sequenceNumber: sequenceNumber!, streamSid: streamSid!, track, chunk: chunk!, timestampMs: timestampMs!, audio } };
+}
+
+/** Asserts that a parse result is the oracle's verdict. */
+function expectVerdict(result: ParseResult, expected: Expected, what: string): void {
+  if (expected.kind === 'media') return void expect(comparable(result), what).to.deep.equal({ ok: true, event: expected.event });
+  if (expected.kind === 'not_media') return void expect(result.ok && result.event.type === 'media', what).to.equal(false);
+  expect(result.ok ? 'ok' : result.error.kind, what).to.be.oneOf([...expected.faults]);
+}
+
 /** One object as JSON fragments: quoted key and raw value, so values can be anything, even broken. */
 type Entry = [key: string, value: string];
 
@@ -165,8 +229,18 @@ const BREAKERS: Record<string, (rng: Rng, v: Variant) => void> = {
     const value = pick(rng, [
       'null', 'true', '1.5', '-1', '-0', '[]', '{}', '""', '"abc"', '"-1"', '" 4"', '"4 "', '"1e3"', '"0x10"', '"+4"', '"4.0"',
       '1e3', '4.0', '4E0', '007', '00', '1234567890123456', '"1234567890123456"', '"Infinity"', '[1]', '{"a":"b"}',
+      // What Number() reads but Twilio never sends: each a bad field, not 0, 16, 1000, 3, 7, 4 or 1.
+      '" "', '"0x10"', '"0b11"', '"0o7"', '"4\\n"', '"\\t4"', '"1.5"', '""', '"1_000"',
     ]);
     setValue(['sequenceNumber', 'streamSid', 'media'].includes(key) ? v.top : v.media, key, value);
+  },
+  base64url(rng, v) {
+    // The URL-safe alphabet Node's decoder also takes: '-' and '_' for '+' and '/', often unpadded.
+    const at = find(v.media, 'payload');
+    let b64 = v.media[at]![1].slice(1, -1).replace(/\+/g, '-').replace(/\//g, '_');
+    if (!/[-_]/.test(b64)) b64 = pick(rng, ['-', '_']) + b64.slice(1);
+    if (chance(rng, 0.3)) b64 = b64.replace(/=+$/, '');
+    v.media[at]![1] = `"${b64}"`;
   },
   truncated(rng, v) {
     v.text = (text) => text.slice(0, int(rng, text.length));
@@ -332,7 +406,7 @@ describe('twilio/media-scan', () => {
     });
   });
 
-  it('agrees with the JSON path on thousands of generated frames, valid and broken', () => {
+  it('agrees with the JSON path and an independent oracle on thousands of generated frames, valid and broken', () => {
     const rng = prng(0x5eed);
     const bytesParser = new InboundParser(Buffer.alloc(SCRATCH_BYTES));
     const textScratch = Buffer.alloc(SCRATCH_BYTES);
@@ -344,14 +418,16 @@ describe('twilio/media-scan', () => {
       const breaker = chance(rng, 0.4) ? undefined : pick(rng, breakers);
       const { text, unusual } = build(rng, breaker);
       const bytes = Buffer.from(text, 'utf8');
+      const expected = oracle(text);
       const viaJson = parseInbound(text, textScratch);
       const viaBytes = bytesParser.parse(bytes);
+      expectVerdict(viaJson, expected, `JSON path, ${breaker ?? 'valid'}: ${text}`);
       expect(comparable(viaBytes), `${breaker ?? 'valid'}: ${text}`).to.deep.equal(comparable(viaJson));
 
       const scanned = scanMediaFrame(bytes, scanScratch, scanCache);
       if (scanned) {
         counts.fast++;
-        expect(comparable({ ok: true, event: scanned }), `scanner: ${text}`).to.deep.equal(comparable(viaJson));
+        expectVerdict({ ok: true, event: scanned }, expected, `scanner: ${text}`);
       } else counts.fallback++;
       // Every well-formed frame whose audio fits must take the fast path.
       if (!unusual && viaJson.ok && viaJson.event.type === 'media' && viaJson.event.audio.length <= SCRATCH_BYTES) {

@@ -118,6 +118,30 @@ describe('twilio/protocol', () => {
       expect(errorKind(media('AA*A'))).to.equal('bad_base64');
     });
 
+    it('takes numbers only as decimal digits: what Number() would read otherwise is a bad field', () => {
+      for (const value of [' ', '0x10', '1e3', '0b11', '0o7', '-1', '', '1.5', '+4', ' 4', '4\n', 'Infinity', '1234567890123456']) {
+        for (const field of ['sequenceNumber', 'chunk', 'timestamp'] as const) {
+          const frame = JSON.parse(media('AAAA')) as { sequenceNumber: string; media: Record<string, string> };
+          if (field === 'sequenceNumber') frame.sequenceNumber = value;
+          else frame.media[field] = value;
+          expect(errorKind(JSON.stringify(frame)), `${field} ${JSON.stringify(value)}`).to.equal('bad_field');
+        }
+      }
+      // Leading zeros are still digits; a JSON integer is taken as it is.
+      const event = ok(parseInbound(media('AAAA', { sequenceNumber: '007' }), scratch));
+      expect(event).to.include({ sequenceNumber: 7 });
+      expect(ok(parseInbound(media('AAAA', { sequenceNumber: 12 }), scratch))).to.include({ sequenceNumber: 12 });
+    });
+
+    it('takes only standard base64 payloads: base64url and junk Node would skip are bad', () => {
+      const urlSafe = Buffer.from([0xfb, 0xff, 0xbf]).toString('base64url'); // "-_-_"
+      for (const payload of [urlSafe, 'AA-A', 'AA_A', '-_8=', 'AA AA A=', 'AAA\nAAA=', 'A===', '====', 'AA=A']) {
+        expect(errorKind(media(payload)), JSON.stringify(payload)).to.equal('bad_base64');
+      }
+      const event = ok(parseInbound(media(Buffer.from([0xfb, 0xff, 0xbf]).toString('base64')), scratch));
+      expect(event.type === 'media' && [...event.audio]).to.deep.equal([0xfb, 0xff, 0xbf]);
+    });
+
     it('refuses frames over 64 KiB', () => {
       expect(errorKind(media('A'.repeat(70_000)))).to.equal('frame_too_large');
     });

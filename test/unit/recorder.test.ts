@@ -85,6 +85,7 @@ describe('CallRecorder', () => {
       bytes: 44 + 8000 * 4,
       droppedLateCallerFrames: 0,
       failedWrites: 0,
+      droppedJumpCallerFrames: 0,
     });
     expect(rec.finalPath).to.equal(info.path);
     expect((await stat(info.path)).size).to.equal(info.bytes);
@@ -111,6 +112,32 @@ describe('CallRecorder', () => {
     expect(firstNonZero(left, 4800, 8000)).to.equal(-1);
     expect(firstSignalMismatch(left, 8000, 8800)).to.equal(-1);
     expect(firstNonZero(right, 0, 8800)).to.equal(-1);
+  });
+
+  it('drops and counts a caller frame that would pad more than maxCallerGapMs, instead of padding hours of silence', async () => {
+    const rec = await CallRecorder.open({ dir, name: 'jump', flushEveryMs: 100, maxCallerGapMs: 2000 });
+    feedCaller(rec, 0, 200);
+    feedCaller(rec, 3_600_000, 3_600_020); // an hour ahead: dropped
+    feedCaller(rec, 2200, 2300); // a 2 s gap: within the bound, padded
+    feedCaller(rec, 4400, 4420); // 2.1 s past the caller's end: dropped
+    const info = await rec.finalize();
+
+    expect(info.droppedJumpCallerFrames).to.equal(2);
+    expect(info.durationMs).to.equal(2300);
+    expect((await stat(info.path)).size).to.equal(44 + 2300 * 8 * 4);
+    const { left } = await readChannels(info.path);
+    expect(firstSignalMismatch(left, 0, 1600)).to.equal(-1);
+    expect(firstNonZero(left, 1600, 17_600)).to.equal(-1);
+    expect(firstSignalMismatch(left, 17_600, 18_400)).to.equal(-1);
+  });
+
+  it('bounds the padding before the first caller frame by the default too (5 s)', async () => {
+    const rec = await CallRecorder.open({ dir, name: 'first-jump', flushEveryMs: 100 });
+    feedCaller(rec, 3_600_000, 3_600_100);
+    feedCaller(rec, 4000, 4100);
+    const info = await rec.finalize();
+    expect(info.droppedJumpCallerFrames).to.equal(5);
+    expect(info.durationMs).to.equal(4100);
   });
 
   it('places out-of-order frames inside the window and drops frames older than the flushed position', async () => {
