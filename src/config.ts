@@ -90,7 +90,7 @@ export interface Config {
   mediaIdleTimeoutS: number;
   /** Seconds between WebSocket pings on a media stream; a socket that has not answered the previous one is dropped. */
   mediaPingIntervalS: number;
-  /** Seconds a caller frame's timestamp may run ahead of the wall clock since the stream opened. */
+  /** Seconds the caller's missing audio (gaps between frame timestamps, added up) may run ahead of the wall clock. */
   mediaMaxLeadS: number;
   twilio: TwilioConfig;
   /** Operator API key for /api/* and the live sockets; undefined = open. */

@@ -1,15 +1,18 @@
 // A call's clock, driven by the caller's media timestamps. Twilio stamps each frame with its time
 // since the stream started and sends one every 20 ms, even in silence, so the timestamps are the
 // call's time; between frames the wall clock carries it on. The clock also judges each caller
-// frame against that time: one stamped before the last is stale, one stamped far ahead of the wall
-// clock is a jump (a forged or corrupt frame that would otherwise be padded into hours of
-// silence), and a gap of a few missing frames is filled with silence for the agent.
+// frame against that time: one stamped before the last is stale; one whose gap would make the
+// call's missing audio, added up, run further ahead of the wall clock than a few seconds is a jump
+// (a forged or corrupt frame that would otherwise be padded into hours of silence); a gap of a few
+// missing frames is filled with silence for the agent. Only gaps count against the wall clock, not
+// the audio itself: a simulator streaming faster than real time sends no gaps and is never refused.
 import { performance } from 'node:perf_hooks';
 import { FRAME_BYTES, FRAME_MS, MULAW_SILENCE } from '../twilio/protocol.js';
 
 /**
- * How far a caller frame's timestamp may run ahead of the wall clock since the stream opened. Real
- * Twilio streams in real time, so its frames lead by no more than network jitter.
+ * How far the caller's missing audio (the gaps between frame timestamps, added up over the call)
+ * may run ahead of the wall clock since the stream opened. Frames Twilio never delivered cannot
+ * add up to more time than has passed, give or take network jitter.
  */
 export const DEFAULT_MAX_MEDIA_LEAD_MS = 5000;
 /** Longest run of missing caller frames replaced with silence for the agent (the recorder pads on its own). */
@@ -37,6 +40,8 @@ export class CallClock {
   private mediaWall = 0;
   /** The furthest time handed out: the clock never runs backwards. */
   private clockMs = 0;
+  /** Call time covered by no caller frame so far (before the first, and in every gap). */
+  private missingMs = 0;
 
   constructor(options: CallClockOptions) {
     this.startedWall = options.startedWall;
@@ -64,8 +69,10 @@ export class CallClock {
   callerFrame(timestampMs: number, bytes: number): CallerFrameVerdict {
     const wall = performance.now();
     if (this.hasMedia && timestampMs < this.mediaEndMs - FRAME_MS / 2) return 'stale_media';
-    if (timestampMs > wall - this.startedWall + this.maxLeadMs) return 'timestamp_jump';
-    if (this.hasMedia) this.padMissingFrames(timestampMs - this.mediaEndMs);
+    const gapMs = Math.max(0, timestampMs - this.mediaEndMs);
+    if (this.missingMs + gapMs > wall - this.startedWall + this.maxLeadMs) return 'timestamp_jump';
+    this.missingMs += gapMs;
+    if (this.hasMedia) this.padMissingFrames(gapMs);
     this.hasMedia = true;
     this.mediaEndMs = timestampMs + (bytes / FRAME_BYTES) * FRAME_MS;
     this.mediaWall = wall;

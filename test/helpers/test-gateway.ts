@@ -26,8 +26,8 @@ export async function startTestGateway(env: Env = {}, deps: GatewayDeps = {}): P
     DATA_DIR: path.join(root, 'data'),
     RECORDINGS_DIR: path.join(root, 'recordings'),
     LOG_NOISY_EVENTS_EVERY_N: '1',
-    // The fake callers run faster than real time, so their timestamps lead the wall clock; a test
-    // of the lead bound sets its own.
+    // Unlike Twilio, the fake callers pause between turns without sending frames, on a clock
+    // faster than real time, so their gaps outrun the wall clock; a test of the bound sets its own.
     MEDIA_MAX_LEAD_S: '3600',
     ...env,
   });

@@ -43,6 +43,20 @@ describe('CallClock', () => {
     expect(padded).to.deep.equal([]);
   });
 
+  it('places frames streamed faster than real time, however far their timestamps lead the wall clock', () => {
+    const c = clock(1000);
+    for (let t = 0; t < 60_000; t += 20) expect(c.callerFrame(t, FRAME_BYTES)).to.equal('placed');
+    expect(padded).to.deep.equal([]);
+  });
+
+  it('adds the gaps up: several jumps each within the bound still cannot outrun the wall clock', () => {
+    const c = clock(5000);
+    expect(c.callerFrame(0, FRAME_BYTES)).to.equal('placed');
+    expect(c.callerFrame(4000, FRAME_BYTES)).to.equal('placed');
+    expect(c.callerFrame(8000, FRAME_BYTES)).to.equal('timestamp_jump'); // 7.96 s missing after ~0 s
+    expect(c.callerFrame(4020, FRAME_BYTES)).to.equal('placed'); // the stream carries on in step
+  });
+
   it('measures idleness from the newest frame, or from the start before any', () => {
     const c = clock(5000, performance.now() - 3000);
     expect(c.idleMs()).to.be.at.least(3000);
