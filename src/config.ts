@@ -197,9 +197,9 @@ function readSettings(read: EnvReader): Omit<Config, 'unknownVariables'> {
     logDtmfDigits: read.bool('LOG_DTMF_DIGITS', false),
     streamStartTimeoutS: read.number('STREAM_START_TIMEOUT_S', 10, 0.1, 3600),
     maxConcurrentCalls: read.int('MAX_CONCURRENT_CALLS', 150, 1, 100_000),
-    mediaIdleTimeoutS: read.number('MEDIA_IDLE_TIMEOUT_S', 10, 0.1, 3600),
+    mediaIdleTimeoutS: read.number('MEDIA_IDLE_TIMEOUT_S', 10, 0.1, 600),
     mediaPingIntervalS: read.number('MEDIA_PING_INTERVAL_S', 10, 0.1, 3600),
-    mediaMaxLeadS: read.number('MEDIA_MAX_LEAD_S', 5, 0.1, 86_400),
+    mediaMaxLeadS: read.number('MEDIA_MAX_LEAD_S', 5, 0.1, 600),
     twilio: {
       accountSid: read.matching('TWILIO_ACCOUNT_SID', /^AC[0-9a-fA-F]{32}$/, 'an account SID: AC followed by 32 hex digits'),
       authToken,

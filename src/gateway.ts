@@ -186,8 +186,11 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
   };
   const ws = expressWs(app, server, { wsOptions: { verifyClient, maxPayload: MAX_WS_PAYLOAD } });
   // ws re-emits the HTTP server's errors (e.g. EADDRINUSE) on its own server, where an unheard
-  // 'error' would crash the process with a stack trace; listen() reports them instead.
-  ws.getWss().on('error', () => undefined);
+  // 'error' would crash the process with a stack trace. listen() reports a failed start; one
+  // after it is logged once here, and the server goes on.
+  ws.getWss().on('error', (err: Error) => {
+    if (server.listening) logger.error('the HTTP server reported an error', { error: err.message });
+  });
 
   const sessionDeps: CallSessionDeps = {
     agentFactory: agent.factory,
@@ -262,8 +265,13 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
      */
     async listen(port = config.port, host?: string) {
       const address = await new Promise<AddressInfo>((resolve, reject) => {
-        server.once('error', (err) => reject(listenError(err, port)));
-        server.listen(port, host, () => resolve(server.address() as AddressInfo));
+        const failed = (err: Error) => reject(listenError(err, port));
+        server.once('error', failed);
+        server.listen(port, host, () => {
+          // Errors after this point are the server's own, logged below, not a failed start.
+          server.off('error', failed);
+          resolve(server.address() as AddressInfo);
+        });
       });
       loopMonitor.start();
       await settleLastRun();

@@ -4,6 +4,7 @@ import { ConfigError, loadConfig, type Config } from './config.js';
 import { createGateway, VERSION } from './gateway.js';
 import { StartupError } from './startup/checks.js';
 import { mediaStreamUrl } from './twilio/twiml.js';
+import { flushLogs } from './telemetry/logger.js';
 
 function readConfigOrExit(): Config {
   try {
@@ -22,6 +23,13 @@ function readConfigOrExit(): Config {
 function exitOnStartFailure(err: Error): never {
   console.error(`Could not start the gateway: ${err.message}`);
   process.exit(err instanceof StartupError ? err.exitCode : 1);
+}
+
+/** With signature checks on, every call gets its own single-use stream URL: the banner says so. */
+function streamUrlForBanner(config: Config, local: string): string {
+  if (!config.publicUrl) return `${local.replace('http:', 'ws:')}/twilio/media-stream`;
+  const base = mediaStreamUrl(config.publicUrl);
+  return config.twilio.authToken ? `${base}/<per-call token>` : base;
 }
 
 async function main(): Promise<void> {
@@ -61,6 +69,8 @@ async function main(): Promise<void> {
   const stop = async (signal: string) => {
     if (stopping) {
       logger.warn(`${signal} again: exiting now`);
+      // Bounded: a stalled disk must not hold up the exit that was asked for.
+      await Promise.race([flushLogs(logger), new Promise((resolve) => setTimeout(resolve, 500))]);
       process.exit(1);
     }
     stopping = true;
@@ -72,6 +82,7 @@ async function main(): Promise<void> {
     if (endedEarly > 0) logger.warn('ended calls still active at the drain timeout', { calls: endedEarly });
     await gateway.close();
     logger.info('stopped');
+    await flushLogs(logger);
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
@@ -88,10 +99,3 @@ function isLoopback(host: string | undefined): boolean {
 }
 
 void main();
-
-/** With signature checks on, every call gets its own single-use stream URL: the banner says so. */
-function streamUrlForBanner(config: Config, local: string): string {
-  if (!config.publicUrl) return `${local.replace('http:', 'ws:')}/twilio/media-stream`;
-  const base = mediaStreamUrl(config.publicUrl);
-  return config.twilio.authToken ? `${base}/<per-call token>` : base;
-}

@@ -4,6 +4,7 @@
 // `stop` or the socket closing, which our own hang-up or redirect causes, does not replace it.
 import type { AgentAction } from '../agents/bridge.js';
 import type { Logger } from '../telemetry/logger.js';
+import { maskPhone } from '../telemetry/redact.js';
 import type { Telemetry } from '../telemetry/events.js';
 import type { PlayoutResult } from './playback.js';
 import type { CallSummary, EndReason, TelephonyControl } from './session.js';
@@ -39,6 +40,8 @@ export class CallEnding {
   private chosen: { reason: OwnEndReason; detail: string } | undefined;
   /** A hang-up or transfer is under way: a second one is ignored. */
   private busy = false;
+  /** A fatal agent error that arrived while a transfer was under way: it ends the call if the transfer fails. */
+  private deferredError: string | undefined;
 
   constructor(
     private readonly call: EndingCall,
@@ -66,7 +69,10 @@ export class CallEnding {
    * or just closes the stream without credentials (nothing follows <Connect>, so Twilio hangs up).
    */
   async finishAfterPlayback(reason: 'agent_hangup' | 'agent_error', detail: string): Promise<void> {
-    if (this.busy) return;
+    if (this.busy) {
+      if (reason === 'agent_error') this.deferredError ??= detail;
+      return;
+    }
     this.busy = true;
     await this.playedOut();
     if (!this.call.isLive()) return;
@@ -93,16 +99,21 @@ export class CallEnding {
     this.busy = true;
     await this.playedOut();
     if (!this.call.isLive()) return;
-    this.chosen = { reason: 'transferred', detail: to };
+    // The summary and the task's end reason are logged: the number shows its last digits only.
+    const detail = `to ${maskPhone(to)}`;
+    this.chosen = { reason: 'transferred', detail };
     try {
       await telephony.transfer(this.call.callSid(), to);
     } catch (err) {
       this.chosen = undefined;
       this.busy = false;
       log.error('transfer failed', { ...this.call.ids(), error: (err as Error).message });
+      // The agent failed while we waited: with no transfer either, the call cannot go on.
+      const deferred = this.deferredError;
+      if (deferred !== undefined) return this.finishAfterPlayback('agent_error', deferred);
       return;
     }
-    void this.call.end('transferred', to);
+    void this.call.end('transferred', detail);
   }
 
   /** Waits for the caller to hear what was sent, at most `playoutTimeoutMs`. */

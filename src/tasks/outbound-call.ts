@@ -26,7 +26,9 @@ export function statusCallbackUrl(publicUrl: string, taskId: string): string {
 
 /**
  * The call's CallSid is unknown until Twilio answers our request, so its stream token is bound to
- * the task and to this dial (a random attempt nonce): a token of an earlier dial opens nothing new.
+ * the task; a random attempt nonce makes each dial's token distinct. At `start` the token admits
+ * only its task, the task's own admission only the CallSid this dial recorded, and the claim only
+ * one stream.
  */
 export function outboundCall(task: Task, settings: DialSettings): OutboundCall {
   const attempt = randomBytes(9).toString('base64url');

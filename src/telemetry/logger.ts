@@ -118,9 +118,23 @@ class RotatingFileTransport extends TransportBase {
     next();
   }
 
+  /** Resolves once every line logged so far is on disk. */
+  flush(): Promise<void> {
+    return this.writer.flush();
+  }
+
   override close(): void {
     void this.writer.close();
   }
+}
+
+/**
+ * Waits until every line logged so far reached the log file: lines are written asynchronously, so
+ * a process about to exit calls this after its last line ("stopped") or that line is lost.
+ */
+export async function flushLogs(logger: Logger): Promise<void> {
+  const files = logger.transports.filter((t): t is RotatingFileTransport => t instanceof RotatingFileTransport);
+  await Promise.all(files.map((t) => t.flush()));
 }
 
 export function createLogger(opts: LoggerOptions): Logger {

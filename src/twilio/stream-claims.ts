@@ -14,6 +14,8 @@ export interface StreamClaims {
   close(): void;
 }
 
+/** How long a claim waits for a lock held by another process before the stream is refused. */
+const CLAIM_BUSY_TIMEOUT_MS = 50;
 /** Expired claims are deleted at most this often (a token past expiry is refused anyway). */
 const PRUNE_EVERY_MS = 60_000;
 
@@ -23,8 +25,11 @@ export function openSqliteStreamClaims(dataDir: string, now: () => number = Date
   const db = new Database(path.join(dataDir, TASKS_DB_FILE));
   try {
     db.pragma('journal_mode = WAL');
-    db.pragma('busy_timeout = 5000');
+    db.pragma('busy_timeout = 5000'); // start-up: migrations may wait for another process
     runMigrations(db);
+    // The claim is a synchronous write inside the upgrade, on the thread that carries every call's
+    // audio: wait briefly for another process's lock, then refuse this stream (503) instead.
+    db.pragma(`busy_timeout = ${CLAIM_BUSY_TIMEOUT_MS}`);
     return new SqliteStreamClaims(db, now);
   } catch (error) {
     db.close();

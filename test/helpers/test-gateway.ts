@@ -28,7 +28,7 @@ export async function startTestGateway(env: Env = {}, deps: GatewayDeps = {}): P
     LOG_NOISY_EVENTS_EVERY_N: '1',
     // Unlike Twilio, the fake callers pause between turns without sending frames, on a clock
     // faster than real time, so their gaps outrun the wall clock; a test of the bound sets its own.
-    MEDIA_MAX_LEAD_S: '3600',
+    MEDIA_MAX_LEAD_S: '600',
     ...env,
   });
   const telemetry = deps.telemetry ?? new Telemetry({ noisyEveryN: config.logNoisyEventsEveryN });

@@ -63,6 +63,13 @@ describe('config', () => {
     expect(configError({ PUBLIC_URL: 'https://gw.example.com/base' }).message).to.match(/without a path/);
   });
 
+  it('keeps the media bounds bounded: the lead and the idle timeout stop at 10 minutes', () => {
+    // Together they bound the silence one caller frame may add to a recording.
+    expect(configError({ MEDIA_MAX_LEAD_S: '3600' }).variable).to.equal('MEDIA_MAX_LEAD_S');
+    expect(configError({ MEDIA_IDLE_TIMEOUT_S: '3600' }).variable).to.equal('MEDIA_IDLE_TIMEOUT_S');
+    expect(loadConfig({ MEDIA_MAX_LEAD_S: '600', MEDIA_IDLE_TIMEOUT_S: '600' }).mediaMaxLeadS).to.equal(600);
+  });
+
   it('refuses invalid JSON in DEEPGRAM_VOICE_AGENT_THINK_ENDPOINT_HEADERS, naming it', () => {
     const err = configError({ DEEPGRAM_VOICE_AGENT_THINK_ENDPOINT_HEADERS: '{bad' });
     expect(err.variable).to.equal('DEEPGRAM_VOICE_AGENT_THINK_ENDPOINT_HEADERS');

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createLogger, silentLogger } from '../../src/telemetry/logger.js';
+import { createLogger, flushLogs, silentLogger } from '../../src/telemetry/logger.js';
 import type { Logger } from '../../src/telemetry/logger.js';
 
 const DEADLINE_MS = 5000;
@@ -160,6 +160,17 @@ describe('logger', () => {
     const kept = [...(await numbers('service2.log')), ...(await numbers('service1.log')), ...(await numbers('service.log'))];
     expect(kept.at(-1)).to.equal(199);
     expect(kept).to.deep.equal(kept.map((_, k) => kept[0]! + k));
+  });
+
+  it('flushLogs resolves only once the last line is in the file (a process about to exit waits for it)', async () => {
+    const file = path.join(dir, 'service.log');
+    const logger = createLogger({ level: 'info', file, console: false });
+    for (let i = 0; i < 50; i++) logger.info('draining', { i });
+    logger.info('stopped');
+    await flushLogs(logger);
+    const raw = await readFile(file, 'utf8');
+    expect(raw.trim().split('\n').at(-1)).to.contain('"message":"stopped"');
+    await closeLogger(logger);
   });
 
   it('silentLogger writes nothing', async () => {

@@ -286,6 +286,8 @@ describe('media stream with the Deepgram agent', function () {
     await c.streamSilence(1000);
     const summary = await t.nextEnded(15_000);
     expect(summary.reason).to.equal('transferred');
+    // The summary (logged, and a task's end reason) names the number by its last digits only.
+    expect(summary.detail).to.equal('to ***9999');
     expect(updates).to.have.length(1);
     expect(updates[0]!.get('Twiml')).to.contain('<Dial>+15550009999</Dial>');
     // The agent's words after the function call were played before the transfer.
