@@ -3,7 +3,7 @@
 import { expect } from 'chai';
 import nock from 'nock';
 import { FakeTwilioCaller, randomSid } from '../../tools/twilio-caller.js';
-import { FakeDeepgramAgent, REPLY_TEXT, type FakeAgentOptions, type FakeAgentSession } from '../fakes/fake-deepgram-agent.js';
+import { FakeDeepgramAgent, REPLY_TEXT, type FakeAgentOptions, type FakeAgentSession } from '../../tools/fake-deepgram-agent.js';
 import { capturingLogger } from '../helpers/capturing-logger.js';
 import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
 import { inboundStream } from '../helpers/twilio-stream.js';
