@@ -475,6 +475,8 @@ describe('media stream with the Deepgram agent', function () {
     expect(contains(c.receivedAudio(), window(agentUnavailablePrompt(), 8000))).to.equal(true);
   });
 
+  // The session ignores an agent's late results, so this sees the call's side only; the agent's
+  // own settling of its connect is pinned in test/unit/deepgram-agent.test.ts.
   it('a call that ends while the agent is still connecting leaves no connect timer behind, and no log line for it', async () => {
     const { logger, lines } = capturingLogger();
     const { caller: c, t, session } = await setUp({ welcomeDelayMs: 60_000 }, {}, (fake) => ({
