@@ -80,7 +80,7 @@ describe('DeepgramAgent', function () {
     expect((await warned).message).to.match(/TEST/);
     await new Promise(setImmediate);
 
-    await agent.close('twilio_stop');
+    await agent.close();
 
     // Without the pending connect settled by close(), start() would wait out the 8 s timeout.
     expect(await settlesWithin(started, AT_ONCE_MS)).to.equal('settled');
