@@ -19,40 +19,37 @@ interface FakeAgentArgs {
   llmPort: number;
 }
 
+const OPTIONS = {
+  port: { type: 'string' },
+  'llm-port': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 /** A TCP port, 0 (any free port) to 65535. */
 function portArg(name: string, raw: string | undefined): number {
   if (raw === undefined) return 0;
-  const port = Number(raw);
-  if (!/^\d+$/.test(raw) || port > 65535) throw new Error(`--${name} must be a port number 0-65535, got "${raw}"`);
-  return port;
+  if (!/^\d{1,5}$/.test(raw) || Number(raw) > 65535) throw new Error(`--${name} must be a port number 0-65535, got "${raw}"`);
+  return Number(raw);
 }
 
-/** Returns undefined when --help was asked for. */
-function parseOptions(argv: string[]): FakeAgentArgs | undefined {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: false,
-    options: {
-      port: { type: 'string' },
-      'llm-port': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  if (values.help) return undefined;
-  return { port: portArg('port', values.port), llmPort: portArg('llm-port', values['llm-port']) };
+/** The options given; after --help the usage and exit 0, after a bad option the usage and exit 2. */
+function readArgs(argv: string[]): FakeAgentArgs {
+  try {
+    // strict (the default): an unknown option or a positional argument is an error.
+    const { values } = parseArgs({ args: argv, options: OPTIONS });
+    if (values.help) {
+      console.log(USAGE);
+      process.exit(0);
+    }
+    return { port: portArg('port', values.port), llmPort: portArg('llm-port', values['llm-port']) };
+  } catch (err) {
+    console.error(`fake-agent: ${(err as Error).message}\n\n${USAGE}`);
+    process.exit(2);
+  }
 }
 
 async function main(): Promise<void> {
-  let args: FakeAgentArgs | undefined;
-  try {
-    args = parseOptions(process.argv.slice(2));
-  } catch (err) {
-    console.error(`fake-agent: ${(err as Error).message}\n\n${USAGE}`);
-    process.exitCode = 2;
-    return;
-  }
-  if (!args) return void console.log(USAGE);
+  const args = readArgs(process.argv.slice(2));
   const agent = await FakeDeepgramAgent.start({ port: args.port }).catch((err: unknown) => fail(err, '--port', args.port));
   const llm = await startFakeLlm(args.llmPort).catch((err: unknown) => fail(err, '--llm-port', args.llmPort));
   const env = [

@@ -23,6 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { MULAW_TO_PCM16 } from '../src/audio/mulaw.js';
 import { readMulawWav } from '../src/audio/wav-io.js';
+import { seededRandom } from './seeded-random.js';
 
 export interface FakeAgentOptions {
   /** Mu-law 8 kHz replies, used in turn order (cycled). Default: the agent-reply fixture. */
@@ -433,18 +434,6 @@ class EnergyVad {
     this.run = 0;
     return this.isSpeaking ? 'start' : 'end';
   }
-}
-
-/** mulberry32: a tiny seeded generator, so chunk sizes are random yet reproducible. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function toBuffer(data: RawData): Buffer {
