@@ -411,6 +411,14 @@ export class FakeTwilioCaller {
     this.record('sent-dtmf', digit);
   }
 
+  /**
+   * Sends one media frame stamped `timestampMs`, off the caller's own timeline: a jump or a gap
+   * as a lossy network or a faulty peer produces. The stream's sequence numbers stay in order.
+   */
+  sendFrameAt(timestampMs: number, frame: Buffer = Buffer.alloc(FRAME_BYTES, MULAW_SILENCE)): void {
+    this.sendMedia(frame, timestampMs);
+  }
+
   /** Sends anything as is (a Buffer goes as a binary frame): for bad-input tests. */
   sendRaw(data: string | Buffer): void {
     this.openSocket().send(data);

@@ -1,9 +1,9 @@
 // Run as a child process by the fault-guard test: a whole gateway with the process-level fault
 // guard installed, as src/main.ts installs it. Calls get the echo agent, except that a stream
 // whose `customParameters.fault` is `timer` gets an agent that throws from a timer it set going,
-// `frame` one that throws on the first caller frame, and `close` one that throws synchronously
-// while the call ends. Logs go to stdout; the port is
-// printed as `listening PORT` once the gateway listens.
+// `rejection` one that leaves a rejected promise unhandled in a timer, `frame` one that throws on
+// the first caller frame, and `close` one that throws synchronously while the call ends. Logs go
+// to stdout; the port is printed as `listening PORT` once the gateway listens.
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,6 +23,9 @@ class FaultyAgent implements AgentBridge {
       setTimeout(() => {
         throw new Error('the agent broke in a timer');
       }, 50);
+    }
+    if (this.fault === 'rejection') {
+      setTimeout(() => void Promise.reject(new Error('the agent left a rejection unhandled')), 50);
     }
   }
 

@@ -4,7 +4,7 @@ import type { CallContext } from '../../src/agents/bridge.js';
 import { buildSettings, type SettingsOptions } from '../../src/agents/deepgram/settings.js';
 import { AGENT_FUNCTIONS, agentFunctions, parseFunctionCall } from '../../src/agents/deepgram/tools.js';
 import { parseServerMessage, toServerMessage } from '../../src/agents/deepgram/messages.js';
-import { validateSettings } from '../fakes/fake-deepgram-agent.js';
+import { validateSettings } from '../../tools/fake-deepgram-agent.js';
 
 /** The Deepgram part of a configuration parsed from these variables, as the gateway would. */
 function deepgramConfig(env: Env = {}): DeepgramConfig {

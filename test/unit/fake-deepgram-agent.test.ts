@@ -14,7 +14,7 @@ import {
   REPLY_TEXT,
   validateSettings,
   type FakeAgentOptions,
-} from '../fakes/fake-deepgram-agent.js';
+} from '../../tools/fake-deepgram-agent.js';
 
 type AgentConnection = Awaited<ReturnType<DeepgramClient['agent']['v1']['connect']>>;
 type Received = { type: string; [field: string]: unknown };

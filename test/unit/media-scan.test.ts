@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { MediaScanCache, scanMediaFrame } from '../../src/twilio/media-scan.js';
 import { FRAME_BYTES, InboundParser, MAX_INBOUND_FRAME_BYTES, parseInbound, type ParseResult } from '../../src/twilio/protocol.js';
+import { seededRandom } from '../../tools/seeded-random.js';
 
 const SID = 'MZ00000000000000000000000000000001';
 /** Smaller than the largest generated payload, so some variants do not fit and must fall back. */
@@ -9,18 +10,6 @@ const SCRATCH_BYTES = 300;
 /** A Twilio media frame in the exact layout Twilio sends (key order, decimal strings). */
 const twilioFrame = (payload: string, seq = 4, chunk = 2, timestamp = 5, sid = SID) =>
   `{"event":"media","sequenceNumber":"${seq}","media":{"track":"inbound","chunk":"${chunk}","timestamp":"${timestamp}","payload":"${payload}"},"streamSid":"${sid}"}`;
-
-/** mulberry32: a small seeded PRNG, so every run sees the same variants. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Rng = () => number;
 const int = (rng: Rng, n: number) => Math.floor(rng() * n);
@@ -407,7 +396,7 @@ describe('twilio/media-scan', () => {
   });
 
   it('agrees with the JSON path and an independent oracle on thousands of generated frames, valid and broken', () => {
-    const rng = prng(0x5eed);
+    const rng = seededRandom(0x5eed);
     const bytesParser = new InboundParser(Buffer.alloc(SCRATCH_BYTES));
     const textScratch = Buffer.alloc(SCRATCH_BYTES);
     const scanScratch = Buffer.alloc(SCRATCH_BYTES);
@@ -445,7 +434,7 @@ describe('twilio/media-scan', () => {
   });
 
   it('agrees with the JSON path on bytes that are not valid UTF-8', () => {
-    const rng = prng(7);
+    const rng = seededRandom(7);
     const scratch = Buffer.alloc(SCRATCH_BYTES);
     const parser = new InboundParser(Buffer.alloc(SCRATCH_BYTES));
     for (let i = 0; i < 500; i++) {

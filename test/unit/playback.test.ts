@@ -175,6 +175,14 @@ describe('call/Playback.waitForPlayout', () => {
     return Promise.race([wait, new Promise<string>((resolve) => setImmediate(() => resolve('pending')))]);
   }
 
+  /** A playback with one 200 ms utterance sent and ended, and a wait for the caller to hear it. */
+  function waitingForOneUtterance() {
+    const h = harness();
+    h.playback.push(audio(FRAME_BYTES * 10));
+    h.playback.endUtterance();
+    return { h, wait: h.playback.waitForPlayout() };
+  }
+
   it('resolves at once when nothing was sent', async () => {
     const h = harness();
     expect(await settled(h.playback.waitForPlayout())).to.equal('heard');
@@ -208,19 +216,13 @@ describe('call/Playback.waitForPlayout', () => {
   });
 
   it('resolves as cleared when a barge-in discards what was queued', async () => {
-    const h = harness();
-    h.playback.push(audio(FRAME_BYTES * 10));
-    h.playback.endUtterance();
-    const wait = h.playback.waitForPlayout();
+    const { h, wait } = waitingForOneUtterance();
     h.playback.interrupt();
     expect(await settled(wait)).to.equal('cleared');
   });
 
   it('resolves as stopped when the call ends first, and at once after that', async () => {
-    const h = harness();
-    h.playback.push(audio(FRAME_BYTES * 10));
-    h.playback.endUtterance();
-    const wait = h.playback.waitForPlayout();
+    const { h, wait } = waitingForOneUtterance();
     h.playback.stop();
     expect(await settled(wait)).to.equal('stopped');
     expect(await settled(h.playback.waitForPlayout())).to.equal('stopped');

@@ -3,7 +3,7 @@
 import { expect } from 'chai';
 import nock from 'nock';
 import { FakeTwilioCaller, randomSid } from '../../tools/twilio-caller.js';
-import { FakeDeepgramAgent, REPLY_TEXT, type FakeAgentOptions, type FakeAgentSession } from '../fakes/fake-deepgram-agent.js';
+import { FakeDeepgramAgent, REPLY_TEXT, type FakeAgentOptions, type FakeAgentSession } from '../../tools/fake-deepgram-agent.js';
 import { capturingLogger } from '../helpers/capturing-logger.js';
 import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
 import { inboundStream } from '../helpers/twilio-stream.js';
@@ -69,6 +69,26 @@ async function setUp(fakeOptions: FakeAgentOptions = {}, env: Env = {}, deps: (f
   const h = { fake, t, caller, clearWall, session: (i = 0) => fake.waitForSession(i, 5000) };
   harnesses.push(h);
   return h;
+}
+
+/** How far the caller's playback was (marks sent to it, marks it echoed) when the gateway asked Twilio to update the call. */
+interface MarksAtUpdate {
+  /** Set once the caller exists: the mock reads its marks when the request arrives. */
+  caller: FakeTwilioCaller | undefined;
+  readonly seen: { marksSent: number; marksEchoed: number }[];
+}
+
+/** Mocks Twilio's call-update API (hang-up, redirect), answering with `status`, and notes the caller's marks at each request. */
+function marksAtCallUpdate(status: string): MarksAtUpdate {
+  const probe: MarksAtUpdate = { caller: undefined, seen: [] };
+  nock('https://api.twilio.com')
+    .post(/\/Calls\/CA[a-f0-9]+\.json/)
+    .reply(() => {
+      const c = probe.caller!;
+      probe.seen.push({ marksSent: c.events.filter((e) => e.kind === 'mark-sent').length, marksEchoed: c.marksEchoed.length });
+      return [200, { sid: 'CA1', status }];
+    });
+  return probe;
 }
 
 async function turn(c: FakeTwilioCaller, speech: Buffer, marks: number): Promise<void> {
@@ -222,20 +242,12 @@ describe('media stream with the Deepgram agent', function () {
     ['starts 4.5 s after the function call, the agent thinking meanwhile', { afterMs: 4500, thinkingAfterMs: 500 }],
   ] as const) {
     it(`end_call: a goodbye that ${when} is heard in full, then the call is hung up`, async () => {
-      let caller: FakeTwilioCaller | undefined;
-      const atHangup: { marksSent: number; marksEchoed: number }[] = [];
-      nock('https://api.twilio.com')
-        .post(/\/Calls\/CA[a-f0-9]+\.json/)
-        .reply(() => {
-          const c = caller!;
-          atHangup.push({ marksSent: c.events.filter((e) => e.kind === 'mark-sent').length, marksEchoed: c.marksEchoed.length });
-          return [200, { sid: 'CA1', status: 'completed' }];
-        });
+      const hangup = marksAtCallUpdate('completed');
       const { caller: c, t, session } = await setUp(
         { functionCallOnTurn: [{ turn: 1, name: 'end_call', arguments: { reason: 'caller is done' }, reply: goodbye }] },
         { TWILIO_ACCOUNT_SID: ACCOUNT, TWILIO_AUTH_TOKEN: TOKEN, PUBLIC_URL: PUBLIC },
       );
-      caller = c;
+      hangup.caller = c;
       await c.connect();
       const s = await session();
       await c.streamAudio(caller1);
@@ -243,9 +255,9 @@ describe('media stream with the Deepgram agent', function () {
       const summary = await t.nextEnded(20_000);
       expect(summary.reason).to.equal('agent_hangup');
       expect(s.sent.filter((m) => m.type === 'AgentAudioDone')).to.have.length(1); // the goodbye was sent in full
-      expect(atHangup).to.have.length(1);
-      expect(atHangup[0]!.marksSent).to.equal(1);
-      expect(atHangup[0]!.marksEchoed).to.equal(1);
+      expect(hangup.seen).to.have.length(1);
+      expect(hangup.seen[0]!.marksSent).to.equal(1);
+      expect(hangup.seen[0]!.marksEchoed).to.equal(1);
       expect(contains(c.heardAudio(), window(reply, 8000))).to.equal(true);
       expect(contains(c.heardAudio(), window(reply, reply.length - 3600))).to.equal(true);
       expect(summary.transcript.map((l) => [l.role, l.text])).to.deep.equal([
@@ -295,29 +307,21 @@ describe('media stream with the Deepgram agent', function () {
   });
 
   it('transfer_call: the redirect goes out only once the caller heard the last line in full (mark echoed)', async () => {
-    let caller: FakeTwilioCaller | undefined;
-    const atRedirect: { marksSent: number; marksEchoed: number }[] = [];
-    nock('https://api.twilio.com')
-      .post(/\/Calls\/CA[a-f0-9]+\.json/)
-      .reply(() => {
-        const c = caller!;
-        atRedirect.push({ marksSent: c.events.filter((e) => e.kind === 'mark-sent').length, marksEchoed: c.marksEchoed.length });
-        return [200, { sid: 'CA1', status: 'in-progress' }];
-      });
+    const redirect = marksAtCallUpdate('in-progress');
     const { caller: c, t } = await setUp(
       { functionCallOnTurn: [{ turn: 1, name: 'transfer_call', arguments: { reason: 'wants a human' } }] },
       { TWILIO_ACCOUNT_SID: ACCOUNT, TWILIO_AUTH_TOKEN: TOKEN, PUBLIC_URL: PUBLIC, TWILIO_TRANSFER_NUMBER: '+15550009999' },
     );
-    caller = c;
+    redirect.caller = c;
     await c.connect();
     await c.streamAudio(caller1);
     await c.streamSilence(1000);
     const summary = await t.nextEnded(15_000);
     expect(summary.reason).to.equal('transferred');
     // One redirect, sent after Twilio echoed the mark of the agent's last audio.
-    expect(atRedirect).to.have.length(1);
-    expect(atRedirect[0]!.marksSent).to.be.greaterThan(0);
-    expect(atRedirect[0]!.marksEchoed).to.equal(atRedirect[0]!.marksSent);
+    expect(redirect.seen).to.have.length(1);
+    expect(redirect.seen[0]!.marksSent).to.be.greaterThan(0);
+    expect(redirect.seen[0]!.marksEchoed).to.equal(redirect.seen[0]!.marksSent);
     // The caller heard the line to its last words before the stream closed.
     expect(contains(c.heardAudio(), window(reply, reply.length - 3600))).to.equal(true);
   });
@@ -477,6 +481,8 @@ describe('media stream with the Deepgram agent', function () {
     expect(contains(c.receivedAudio(), window(agentUnavailablePrompt(), 8000))).to.equal(true);
   });
 
+  // The session ignores an agent's late results, so this sees the call's side only; the agent's
+  // own settling of its connect is pinned in test/unit/deepgram-agent.test.ts.
   it('a call that ends while the agent is still connecting leaves no connect timer behind, and no log line for it', async () => {
     const { logger, lines } = capturingLogger();
     const { caller: c, t, session } = await setUp({ welcomeDelayMs: 60_000 }, {}, (fake) => ({

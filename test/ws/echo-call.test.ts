@@ -204,14 +204,7 @@ describe('media stream with the echo agent', function () {
     await c.connect();
     await c.streamSilence(100);
     // Jump the caller's timestamps forward by 200 ms, as if Twilio lost ten frames.
-    c.sendRaw(
-      JSON.stringify({
-        event: 'media',
-        sequenceNumber: String(c.framesSent + 2),
-        streamSid: c.streamSid,
-        media: { track: 'inbound', chunk: '99', timestamp: '300', payload: Buffer.alloc(FRAME_BYTES, MULAW_SILENCE).toString('base64') },
-      }),
-    );
+    c.sendFrameAt(300);
     c.hangUp();
     const summary = await t.nextEnded();
     expect(summary.reason).to.equal('socket_closed');

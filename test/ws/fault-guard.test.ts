@@ -1,5 +1,5 @@
 // The process-level fault guard, for real: a gateway in a child process whose agent throws, in a
-// timer or while its call ends. The faulty call is ended and logged with its ids; the process
+// timer or while its call ends, or leaves a rejected promise unhandled. The faulty call is ended and logged with its ids; the process
 // lives on and another call carries on as if nothing happened.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { expect } from 'chai';
@@ -60,16 +60,22 @@ describe('fault guard: an exception in one call', function () {
     await c.stop();
   }
 
-  it('thrown in a timer of that call ends only that call; the process and another call go on', async () => {
-    const healthy = caller();
-    await healthy.connect();
-    const faulty = caller('timer');
-    await faulty.connect();
-    expect(await faulty.waitForClose(10_000)).to.deep.equal({ code: 1000, reason: 'internal_error' });
-    await expectEcho(healthy);
-    expect(child.exitCode).to.equal(null);
-    expect(output).to.match(new RegExp(`uncaught exception in a call; ending that call [^\\n]*callSid=${faulty.callSid}[^\\n]*the agent broke in a timer`));
-  });
+  // Faults that reach the process-level handlers, raised in the call's scope (see faulty-gateway.ts).
+  for (const { fault, what, logged, error } of [
+    { fault: 'timer', what: 'thrown in a timer of that call', logged: 'uncaught exception', error: 'the agent broke in a timer' },
+    { fault: 'rejection', what: 'a rejection left unhandled in that call', logged: 'unhandled rejection', error: 'the agent left a rejection unhandled' },
+  ]) {
+    it(`${what} ends only that call; the process and another call go on`, async () => {
+      const healthy = caller();
+      await healthy.connect();
+      const faulty = caller(fault);
+      await faulty.connect();
+      expect(await faulty.waitForClose(10_000)).to.deep.equal({ code: 1000, reason: 'internal_error' });
+      await expectEcho(healthy);
+      expect(child.exitCode).to.equal(null);
+      expect(output).to.match(new RegExp(`${logged} in a call; ending that call [^\\n]*callSid=${faulty.callSid}[^\\n]*${error}`));
+    });
+  }
 
   it('thrown while handling one of its frames ends only that call', async () => {
     const healthy = caller();

@@ -4,6 +4,7 @@
 // transcript, a latency figure and an analysis.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { createServer, type AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 import { expect } from 'chai';
 import { readMulawWav } from '../../src/audio/wav-io.js';
@@ -18,8 +19,8 @@ const speech = await readMulawWav('fixtures/speech/caller-1-8k-mulaw.wav');
 const greetingAudio = await readMulawWav('fixtures/speech/agent-greeting-8k-mulaw.wav');
 
 /** Starts `npm run fake-agent`'s script and reads the env lines it prints. */
-async function startFakeAgentScript(): Promise<{ child: ChildProcess; env: Env }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/fake-agent.ts'], { stdio: ['ignore', 'pipe', 'inherit'] });
+async function startFakeAgentScript(args: string[] = []): Promise<{ child: ChildProcess; env: Env }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/fake-agent.ts', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   const env: Env = {};
   const lines = createInterface({ input: child.stdout! });
   for await (const line of lines) {
@@ -74,6 +75,28 @@ describe('the keyless Deepgram path (npm run fake-agent + a simulated call)', fu
     expect(latency?.count).to.be.at.least(1);
   });
 
+  it('--port and --llm-port put the fakes where the printed lines say; a bad port is refused with the usage', async () => {
+    const [port, llmPort] = [await freePort(), await freePort()];
+    fake = await startFakeAgentScript(['--port', String(port), '--llm-port', String(llmPort)]);
+    expect(fake.env).to.include({
+      DEEPGRAM_VOICE_AGENT_WS_URL: `ws://127.0.0.1:${port}/v1/agent/converse`,
+      VLLM_BASE_URL: `http://127.0.0.1:${llmPort}/v1`,
+    });
+    t = await startTestGateway(fake.env);
+    const caller = new FakeTwilioCaller({ url: t.wsUrl, speed: SPEED });
+    await caller.connect();
+    expect(await awaitAgentTurn(caller, { sinceMs: 0, startWithinMs: 3000, timeoutMs: 20_000 })).to.equal('heard');
+    await caller.stop();
+    await t.nextEnded();
+
+    const bad = spawn(process.execPath, ['--import', 'tsx', 'scripts/fake-agent.ts', '--port', '70000'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    bad.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const [code] = await once(bad, 'exit');
+    expect(code).to.equal(2);
+    expect(stderr).to.match(/--port must be a port number 0-65535, got "70000"[\s\S]*Usage: npm run fake-agent/);
+  });
+
   it('tells an agent without a greeting (echo) from a slow one, and waits for the echo before hanging up', async () => {
     t = await startTestGateway();
     const caller = new FakeTwilioCaller({ url: t.wsUrl, speed: SPEED });
@@ -86,3 +109,12 @@ describe('the keyless Deepgram path (npm run fake-agent + a simulated call)', fu
     await t.nextEnded();
   });
 });
+
+/** A port nothing listens on right now (the OS picks it; it is released again at once). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}

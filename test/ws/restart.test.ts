@@ -12,7 +12,7 @@ import type { CallAnalysis } from '../../src/tasks/model.js';
 import { silentLogger } from '../../src/telemetry/logger.js';
 import { Telemetry } from '../../src/telemetry/events.js';
 import { readMulawWav, readPcmWav } from '../../src/audio/wav-io.js';
-import { FakeDeepgramAgent, REPLY_TEXT } from '../fakes/fake-deepgram-agent.js';
+import { FakeDeepgramAgent, REPLY_TEXT } from '../../tools/fake-deepgram-agent.js';
 import { FakeTwilioCaller } from '../../tools/twilio-caller.js';
 import { startGatewayChild, type GatewayChild } from '../benchmark/lib/gateway-child.js';
 import { spawnGateway, type GatewayProcess } from '../helpers/gateway-process.js';

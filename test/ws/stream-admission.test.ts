@@ -12,7 +12,7 @@ import { FakeTwilioCaller, randomSid } from '../../tools/twilio-caller.js';
 import { api, eventually } from '../helpers/task-api.js';
 import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
 import { twilioSignature } from '../helpers/twilio-signing.js';
-import { inboundStream, signedStream, type SignedStream } from '../helpers/twilio-stream.js';
+import { inboundStream, mockDial, signedStream, startedCall, type SignedStream } from '../helpers/twilio-stream.js';
 import { scriptedAgents } from '../helpers/scripted-agent.js';
 
 const TOKEN = 'admission-test-token';
@@ -187,15 +187,9 @@ describe('media stream admission', function () {
 
       /** Places the task's call with Twilio's REST API mocked; returns the TwiML Twilio was given. */
       async function dial(t: TestGateway, taskId: string, callSid: string): Promise<string> {
-        let twiml = '';
-        nock('https://api.twilio.com')
-          .post(`/2010-04-01/Accounts/${SID}/Calls.json`)
-          .reply(async (req: Request) => {
-            twiml = new URLSearchParams(await req.text()).get('Twiml')!;
-            return [201, { sid: callSid, status: 'queued' }];
-          });
+        const dialed = mockDial(SID, callSid);
         expect((await api(t, 'POST', `/api/tasks/${taskId}/call`)).status).to.equal(200);
-        return twiml;
+        return dialed.twiml;
       }
 
       it("ends a stream that uses one task's URL for another task, and touches neither", async () => {
@@ -252,13 +246,17 @@ describe('media stream admission', function () {
     const read = async (t: TestGateway, id: string): Promise<TaskView> => (await api<TaskView>(t, 'GET', `/api/tasks/${id}`)).body;
     const audioOf = async (t: TestGateway, id: string): Promise<Buffer> => Buffer.from(await (await fetch(`${t.baseUrl}/api/tasks/${id}/audio`)).arrayBuffer());
 
-    it('leaves a completed task untouched by a second stream naming it: recording, transcript, status, history', async () => {
+    /** A gateway with scripted agents, a new task, and a first call of that task under way. */
+    const firstCallOfNewTask = async () => {
       const scripted = scriptedAgents();
       const t = await start({ TWILIO_PHONE_NUMBER: FROM }, { agentFactory: scripted.factory });
       const task = await newTask(t);
-      const first = caller({ url: t.wsUrl, customParameters: { taskId: task.id } });
-      await first.connect();
-      await first.streamSilence(200);
+      const first = await startedCall({ url: t.wsUrl, speed: SPEED, customParameters: { taskId: task.id } }, 200, callers);
+      return { scripted, t, task, first };
+    };
+
+    it('leaves a completed task untouched by a second stream naming it: recording, transcript, status, history', async () => {
+      const { scripted, t, task, first } = await firstCallOfNewTask();
       const agent = await eventually(() => scripted.agents[0], 3000, 'the agent');
       agent.sink.transcript({ role: 'assistant', text: 'Your appointment is confirmed.' });
       await first.stop();
@@ -284,12 +282,7 @@ describe('media stream admission', function () {
     });
 
     it('refuses a second stream for a task that is live with another CallSid; the first call goes on', async () => {
-      const scripted = scriptedAgents();
-      const t = await start({ TWILIO_PHONE_NUMBER: FROM }, { agentFactory: scripted.factory });
-      const task = await newTask(t);
-      const first = caller({ url: t.wsUrl, customParameters: { taskId: task.id } });
-      await first.connect();
-      await first.streamSilence(200);
+      const { scripted, t, task, first } = await firstCallOfNewTask();
       await eventually(async () => ((await read(t, task.id)).callSid === first.callSid ? true : undefined), 3000, 'the CallSid');
 
       const intruder = caller({ url: t.wsUrl, customParameters: { taskId: task.id } });

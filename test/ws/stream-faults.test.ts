@@ -10,6 +10,7 @@ import WebSocket from 'ws';
 import { FakeTwilioCaller, randomSid } from '../../tools/twilio-caller.js';
 import { scriptedAgents } from '../helpers/scripted-agent.js';
 import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { startedCall } from '../helpers/twilio-stream.js';
 import { readPcmWav } from '../../src/audio/wav-io.js';
 import { FRAME_BYTES, MULAW_SILENCE, SAMPLE_RATE } from '../../src/twilio/protocol.js';
 
@@ -71,19 +72,9 @@ describe('media stream faults', function () {
 
   it('skips a caller frame stamped an hour ahead: the WAV has the call’s real length', async () => {
     t = await startTestGateway({ MEDIA_MAX_LEAD_S: '5' });
-    const c = new FakeTwilioCaller({ url: t.wsUrl, speed: 4 });
-    callers.push(c);
-    await c.connect();
-    await c.streamSilence(400);
+    const c = await startedCall({ url: t.wsUrl, speed: 4 }, 400, callers);
     // One frame at one hour: padded, it would make the recording an hour (115 MB) long.
-    c.sendRaw(
-      JSON.stringify({
-        event: 'media',
-        sequenceNumber: String(c.framesSent + 2),
-        streamSid: c.streamSid,
-        media: { track: 'inbound', chunk: '999', timestamp: '3600000', payload: SILENCE_B64 },
-      }),
-    );
+    c.sendFrameAt(3_600_000);
     await c.streamSilence(400);
     await c.stop();
     const summary = await t.nextEnded();
@@ -99,13 +90,8 @@ describe('media stream faults', function () {
 
   it('closes only the socket that sends a frame over maxPayload (1009), keeping its recording; other calls go on', async () => {
     t = await startTestGateway();
-    const bad = new FakeTwilioCaller({ url: t.wsUrl, speed: 8 });
-    const good = new FakeTwilioCaller({ url: t.wsUrl, speed: 8 });
-    callers.push(bad, good);
-    await bad.connect();
-    await good.connect();
-    await bad.streamSilence(300);
-    await good.streamSilence(300);
+    const started = (): Promise<FakeTwilioCaller> => startedCall({ url: t!.wsUrl, speed: 8 }, 300, callers);
+    const [bad, good] = await Promise.all([started(), started()]);
     bad.sendRaw(`{"event":"media","junk":"${'x'.repeat(100_000)}"}`);
     expect((await bad.waitForClose()).code).to.equal(1009);
     const summary = await t.nextEnded();
@@ -167,10 +153,7 @@ describe('media stream faults', function () {
 
   it('ends a started call whose caller sends nothing more as media_timeout, with its recording', async () => {
     t = await startTestGateway({ MEDIA_IDLE_TIMEOUT_S: '0.4' });
-    const c = new FakeTwilioCaller({ url: t.wsUrl, speed: 8 });
-    callers.push(c);
-    await c.connect();
-    await c.streamSilence(400);
+    const c = await startedCall({ url: t.wsUrl, speed: 8 }, 400, callers);
     // The socket stays open; the caller has gone quiet.
     const summary = await t.nextEnded(10_000);
     expect(summary.reason).to.equal('media_timeout');
@@ -201,10 +184,7 @@ describe('media stream faults', function () {
 
   it('keeps a caller that answers pings and streams in real time', async () => {
     t = await startTestGateway({ MEDIA_PING_INTERVAL_S: '0.1', MEDIA_IDLE_TIMEOUT_S: '2', MEDIA_MAX_LEAD_S: '1' });
-    const c = new FakeTwilioCaller({ url: t.wsUrl, speed: 1 });
-    callers.push(c);
-    await c.connect();
-    await c.streamSilence(800);
+    const c = await startedCall({ url: t.wsUrl, speed: 1 }, 800, callers);
     await c.stop();
     const summary = await t.nextEnded();
     expect(summary.reason).to.equal('twilio_stop');

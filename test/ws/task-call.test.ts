@@ -14,7 +14,7 @@ import { FakeTwilioCaller, randomSid } from '../../tools/twilio-caller.js';
 import { scriptedAgents, type ScriptedAgent } from '../helpers/scripted-agent.js';
 import { api, chatCompletion, eventually, postStatus, Watcher, type CallbackSigning } from '../helpers/task-api.js';
 import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
-import { signedStream } from '../helpers/twilio-stream.js';
+import { mockDial, signedStream } from '../helpers/twilio-stream.js';
 
 const SID = 'AC' + 'fedcba9876543210'.repeat(2);
 const TOKEN = 'call-test-token';
@@ -108,18 +108,12 @@ describe('task calls, end to end', function () {
     const [first, second] = [await watch(t, task.id), await watch(t, task.id)];
 
     const callSid = randomSid('CA');
-    let twiml = '';
-    nock('https://api.twilio.com')
-      .post(`/2010-04-01/Accounts/${SID}/Calls.json`)
-      .reply(async (req: Request) => {
-        twiml = new URLSearchParams(await req.text()).get('Twiml')!;
-        return [201, { sid: callSid, status: 'queued' }];
-      });
+    const dial = mockDial(SID, callSid);
     const placed = await api<TaskView>(t, 'POST', `/api/tasks/${task.id}/call`);
     expect(placed.status).to.equal(200);
     expect(placed.body).to.include({ status: 'queued', callSid });
     // Twilio streams to the URL in the dial's TwiML, signing the upgrade over it.
-    const stream = signedStream(t, TOKEN, twiml);
+    const stream = signedStream(t, TOKEN, dial.twiml);
     const caller = newCaller(t, {
       url: stream.url,
       headers: stream.headers,

@@ -3,7 +3,7 @@
 // and its CPU is measured apart. Prints one line, {"url":"ws://127.0.0.1:PORT"}, once it listens.
 // Exits on SIGTERM, when its stdin closes (the benchmark is gone, however it died), and after
 // BENCH_FAKE_MAX_S seconds at the latest.
-import { FakeDeepgramAgent } from '../../fakes/fake-deepgram-agent.js';
+import { FakeDeepgramAgent } from '../../../tools/fake-deepgram-agent.js';
 
 const DEFAULT_MAX_S = 900;
 const CLOSE_TIMEOUT_MS = 2000;

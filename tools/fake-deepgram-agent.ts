@@ -21,8 +21,9 @@ import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
-import { MULAW_TO_PCM16 } from '../../src/audio/mulaw.js';
-import { readMulawWav } from '../../src/audio/wav-io.js';
+import { MULAW_TO_PCM16 } from '../src/audio/mulaw.js';
+import { readMulawWav } from '../src/audio/wav-io.js';
+import { seededRandom } from './seeded-random.js';
 
 export interface FakeAgentOptions {
   /** Mu-law 8 kHz replies, used in turn order (cycled). Default: the agent-reply fixture. */
@@ -53,6 +54,8 @@ export interface FakeAgentOptions {
   requireAuth?: string;
   /** Seed of the chunk-size generator, so a run is reproducible. Default 1. */
   seed?: number;
+  /** Port to listen on (127.0.0.1). Default 0: any free port. */
+  port?: number;
 }
 
 export interface FunctionCallOnTurn {
@@ -115,7 +118,7 @@ export const ERROR_CLOSE_CODE = 1011;
 /** What the agent-reply fixture says; the fake's assistant ConversationText for every reply. */
 export const REPLY_TEXT = 'Sure. I have booked your flight to Paris for Friday morning. Is there anything else?';
 
-const FIXTURES = fileURLToPath(new URL('../../fixtures/speech/', import.meta.url));
+const FIXTURES = fileURLToPath(new URL('../fixtures/speech/', import.meta.url));
 const VAD_WINDOW_BYTES = 160; // 20 ms of 8 kHz mu-law
 const VAD_WINDOW_MS = 20;
 
@@ -431,18 +434,6 @@ class EnergyVad {
     this.run = 0;
     return this.isSpeaking ? 'start' : 'end';
   }
-}
-
-/** mulberry32: a tiny seeded generator, so chunk sizes are random yet reproducible. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function toBuffer(data: RawData): Buffer {
@@ -877,7 +868,7 @@ export class FakeDeepgramAgent {
     const agent = new FakeDeepgramAgent(server, opts, options.requireAuth);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve());
+      server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
     });
     return agent;
   }
