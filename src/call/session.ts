@@ -15,6 +15,7 @@ import {
   type MediaEvent,
   type StartEvent,
 } from '../twilio/protocol.js';
+import { toError } from '../util/errors.js';
 import { CallEnding, DEFAULT_PLAYOUT_TIMEOUT_MS } from './call-ending.js';
 import { inCallScope, type FaultScope } from './fault-guard.js';
 import { CallClock, DEFAULT_MAX_MEDIA_LEAD_MS } from './call-clock.js';
@@ -154,7 +155,7 @@ export class CallSession {
   /** An unexpected exception in this call's code, already logged by whoever caught it: the call ends. */
   private fault(err: unknown): void {
     if (this.endPromise) return;
-    void this.end('internal_error', err instanceof Error ? err.message : String(err));
+    void this.end('internal_error', toError(err).message);
   }
 
   /**
@@ -394,6 +395,7 @@ export class CallSession {
     return summary;
   }
 
+  /** What the summary is built from. */
   private record(): CallRecord {
     const { sessionId, call, startedAt, startedWall, transcript, stats } = this;
     return { sessionId, call, startedAt, startedWall, transcript, stats };
