@@ -2,8 +2,8 @@
 // Code that only hears about calls (the task service, the routes, the registry) imports these,
 // not the session.
 import type { AgentFactory, CallContext, TranscriptLine } from '../agents/bridge.js';
-import type { VadConfig } from '../config.js';
 import type { RecordingInfo } from '../audio/recorder.js';
+import type { VadConfig } from '../config.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Telemetry } from '../telemetry/events.js';
 import type { ProtocolErrorKind } from '../twilio/protocol.js';
