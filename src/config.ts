@@ -15,7 +15,6 @@ export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 export type ThinkProvider = 'openai' | 'anthropic' | 'google' | 'groq';
 export type MachineDetection = 'off' | 'Enable' | 'DetectMessageEnd';
 
-
 export interface TwilioConfig {
   accountSid: string | undefined;
   authToken: string | undefined;
