@@ -13,7 +13,7 @@ import { recoverPartialRecordings } from './audio/recording-recovery.js';
 import { admitAll, type StreamStart } from './call/admission.js';
 import { assertWritableDirs, listenError } from './startup/checks.js';
 import { CallRegistry } from './call/registry.js';
-import type { CallHooks, CallSessionDeps } from './call/session.js';
+import type { CallHooks, CallSessionDeps } from './call/call-types.js';
 import { cors } from './http/cors.js';
 import { errorHandler, notFound } from './http/errors.js';
 import { requestLog } from './http/request-log.js';

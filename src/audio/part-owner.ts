@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { link, readFile, unlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
+import { hasCode } from '../util/errors.js';
 
 export interface PartOwner {
   host: string;
@@ -20,9 +21,6 @@ export type OwnerState = 'alive' | 'dead' | 'none';
 export const OWNER_SUFFIX = '.owner';
 
 export const ownerPathOf = (partPath: string): string => partPath + OWNER_SUFFIX;
-
-const hasCode = (err: unknown, code: string): boolean =>
-  typeof err === 'object' && err !== null && (err as { code?: unknown }).code === code;
 
 /** Field 22 of /proc/<pid>/stat; the command name before it may hold spaces and parentheses. */
 export function processStartTime(pid: number): string | undefined {

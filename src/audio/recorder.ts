@@ -17,6 +17,7 @@ import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { FRAME_BYTES, SAMPLE_RATE } from '../twilio/protocol.js';
+import { toError } from '../util/errors.js';
 import { MulawLane } from './mulaw-lane.js';
 import { claimPart, releasePart } from './part-owner.js';
 import { MAX_WAV_DATA_BYTES, STEREO_FRAME_BYTES, WAV_HEADER_BYTES, wavHeader } from './wav-header.js';
@@ -55,7 +56,6 @@ export interface CallRecorderOptions {
 }
 
 const openExclusive = (partPath: string): Promise<FileHandle> => open(partPath, 'wx');
-const toError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
 
 const NAME_PATTERN = /^[A-Za-z0-9._-]{1,128}$/;
 const DEFAULT_FLUSH_EVERY_MS = 1000;

@@ -5,6 +5,7 @@
 import type { Dirent } from 'node:fs';
 import { readdir, rename, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { hasCode } from '../util/errors.js';
 import { OWNER_SUFFIX, partOwnerState, releasePart } from './part-owner.js';
 import { sealRecording } from './wav-seal.js';
 
@@ -13,9 +14,6 @@ const WAV_SUFFIX = '.wav';
 const CORRUPT_SUFFIX = '.wav.corrupt';
 /** Attempts at a free file name before giving up. */
 const MAX_NAME_TRIES = 1000;
-
-const hasCode = (err: unknown, code: string): boolean =>
-  typeof err === 'object' && err !== null && (err as { code?: unknown }).code === code;
 
 export interface RecoveryResult {
   /** Repaired WAVs, named after their part files (`<name>.wav`, or `<name>.recovered.wav` if taken). */

@@ -7,7 +7,7 @@ import type { Logger } from '../telemetry/logger.js';
 import { maskPhone } from '../telemetry/redact.js';
 import type { Telemetry } from '../telemetry/events.js';
 import type { PlayoutResult } from './playback.js';
-import type { CallSummary, EndReason, TelephonyControl } from './session.js';
+import type { CallSummary, EndReason, TelephonyControl } from './call-types.js';
 
 /** Reasons a call ends on our side, which Twilio's reaction to them must not overwrite. */
 export type OwnEndReason = Extract<EndReason, 'agent_hangup' | 'agent_error' | 'transferred'>;

@@ -1,6 +1,7 @@
 // The media streams open in this process, so health can count them, the call cap can hold, and
 // a shutdown can drain them.
-import type { CallSession, EndReason } from './session.js';
+import type { EndReason } from './call-types.js';
+import type { CallSession } from './session.js';
 
 export interface StreamCounts {
   /** Streams that sent `start`: calls. */

@@ -3,135 +3,27 @@
 // end always finalizes the recording and reports the call.
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { AgentBridge, AgentFactory, AgentSink, CallContext, TranscriptLine, UtterancePlayed } from '../agents/bridge.js';
-import type { VadConfig } from '../config.js';
+import type { AgentBridge, AgentSink, CallContext, TranscriptLine, UtterancePlayed } from '../agents/bridge.js';
 import type { RecordingInfo } from '../audio/recorder.js';
 import type { Logger } from '../telemetry/logger.js';
 import { maskPhone } from '../telemetry/redact.js';
-import type { Telemetry } from '../telemetry/events.js';
 import {
   InboundParser,
   MAX_INBOUND_FRAME_BYTES,
   isSupportedMediaFormat,
   outboundFrames,
   type MediaEvent,
-  type ProtocolErrorKind,
   type StartEvent,
 } from '../twilio/protocol.js';
-import type { Admission, StreamStart } from './admission.js';
+import { toError } from '../util/errors.js';
 import { CallEnding, DEFAULT_PLAYOUT_TIMEOUT_MS } from './call-ending.js';
 import { inCallScope, type FaultScope } from './fault-guard.js';
 import { CallClock, DEFAULT_MAX_MEDIA_LEAD_MS } from './call-clock.js';
-import { Playback, type PlaybackStats } from './playback.js';
+import { reportCallEnd, summarizeCall, type CallRecord } from './call-summary.js';
+import type { BadFrameKind, CallHooks, CallSessionDeps, CallStats, CallSummary, EndReason, MediaSocket } from './call-types.js';
+import { Playback } from './playback.js';
 import { RecorderSlot, recordingName } from './recorder-slot.js';
 import { TurnLatencyObserver } from './turn-latency.js';
-
-export type EndReason =
-  | 'twilio_stop'
-  | 'socket_closed'
-  | 'start_timeout'
-  | 'unsupported_media_format'
-  | 'agent_error'
-  | 'agent_hangup'
-  | 'transferred'
-  | 'operator_stop'
-  | 'shutdown'
-  /** `start` named a call its URL's token was not issued for, or a task it may not join. */
-  | 'stream_refused'
-  | 'internal_error'
-  /** No caller media for MEDIA_IDLE_TIMEOUT_S: the caller's side is gone though the socket is open. */
-  | 'media_timeout'
-  /** The socket did not answer a WebSocket ping in time. */
-  | 'ping_timeout'
-  /** Twilio stopped reading: our unsent audio for it passed the send-buffer bound. */
-  | 'send_buffer_full'
-  /** A WebSocket message over the socket's size limit: ws closed the socket with 1009 (Message Too Big). */
-  | 'message_too_big';
-
-/** Problems with inbound frames, counted per call; the call goes on. */
-export type BadFrameKind =
-  | ProtocolErrorKind
-  | 'media_before_start'
-  | 'wrong_stream_sid'
-  | 'duplicate_start'
-  | 'stale_media'
-  /** A caller timestamp further ahead of the wall clock than any real stream runs. */
-  | 'timestamp_jump';
-
-export interface CallStats {
-  framesIn: number;
-  /** Caller frames missing from the stream and replaced with silence for the agent. */
-  framesPadded: number;
-  badFrames: Partial<Record<BadFrameKind, number>>;
-  sequenceGaps: number;
-  playback: PlaybackStats;
-}
-
-export interface CallSummary {
-  sessionId: string;
-  streamSid: string | undefined;
-  callSid: string | undefined;
-  taskId: string | undefined;
-  reason: EndReason;
-  detail: string | undefined;
-  startedAt: string;
-  endedAt: string;
-  durationMs: number;
-  recording: RecordingInfo | undefined;
-  transcript: TranscriptLine[];
-  stats: CallStats;
-}
-
-/** Who else hears about a call: the task service, the live event bus. All optional. */
-export interface CallHooks {
-  started?(call: CallContext): void;
-  transcript?(call: CallContext, line: TranscriptLine): void;
-  latency?(call: CallContext, metric: string, ms: number): void;
-  dtmf?(call: CallContext, digit: string): void;
-  ended?(summary: CallSummary): void;
-}
-
-/** Twilio REST control of the live call, when credentials are configured. */
-export interface TelephonyControl {
-  hangup(callSid: string): Promise<void>;
-  transfer(callSid: string, to: string): Promise<void>;
-}
-
-/** The socket Twilio streams on, as the session needs it. */
-export interface MediaSocket {
-  send(text: string): void;
-  close(code: number, reason: string): void;
-  readonly isOpen: boolean;
-}
-
-export interface CallSessionDeps {
-  agentFactory: AgentFactory;
-  recordingsDir: string;
-  vad: VadConfig;
-  streamStartTimeoutS: number;
-  /** Seconds without a caller media frame after which the call ends as `media_timeout` (checked by the media-stream route). */
-  mediaIdleTimeoutS?: number;
-  /** Seconds between WebSocket pings on the media socket (sent by the media-stream route). */
-  mediaPingIntervalS?: number;
-  logger: Logger;
-  telemetry: Telemetry;
-  logEveryN: number;
-  /** LOG_DTMF_DIGITS: write the digits themselves to logs and telemetry. */
-  logDtmfDigits?: boolean;
-  hooks?: CallHooks;
-  /**
-   * Per-call agent overrides looked up by task id when the stream starts (a task's prompt may
-   * be longer than TwiML allows, so it does not travel as a stream parameter).
-   */
-  callOverrides?: (taskId: string) => { prompt?: string; greeting?: string } | undefined;
-  telephony?: TelephonyControl;
-  /** How long a hang-up or transfer waits for the agent's last words to finish playing. */
-  goodbyeTimeoutMs?: number;
-  /** Decides at `start` whether this stream may be the call it claims; admitted when absent. */
-  admit?: (start: StreamStart) => Admission;
-  /** How far caller timestamps may lead the wall clock (default DEFAULT_MAX_MEDIA_LEAD_MS); also bounds the recorder's padding. */
-  maxMediaLeadMs?: number;
-}
 
 /** Decoded media lands here; 64 KiB of base64 decodes to less than this. */
 const SCRATCH_BYTES = 48 * 1024;
@@ -263,7 +155,7 @@ export class CallSession {
   /** An unexpected exception in this call's code, already logged by whoever caught it: the call ends. */
   private fault(err: unknown): void {
     if (this.endPromise) return;
-    void this.end('internal_error', err instanceof Error ? err.message : String(err));
+    void this.end('internal_error', toError(err).message);
   }
 
   /**
@@ -496,34 +388,17 @@ export class CallSession {
       this.log.error('the media socket could not be closed', { ...this.ids(), error: (err as Error).message });
     }
     if (this.playback) this.stats.playback = { ...this.playback.stats };
-    const summary: CallSummary = {
-      sessionId: this.sessionId,
-      streamSid: this.call?.streamSid,
-      callSid: this.call?.callSid,
-      taskId: this.call?.taskId,
-      reason,
-      detail,
-      startedAt: this.startedAt.toISOString(),
-      endedAt: new Date().toISOString(),
-      durationMs: Math.round(performance.now() - this.startedWall),
-      recording,
-      transcript: this.transcript,
-      stats: this.stats,
-    };
-    const level = reason === 'agent_error' || reason === 'unsupported_media_format' || reason === 'internal_error' ? 'warn' : 'info';
-    this.log.log(level, 'call ended', { ...this.ids(), reason, detail, recording: recording?.path, framesIn: this.stats.framesIn });
-    this.deps.telemetry.record('media_stream', 'stop', {
-      ...this.ids(),
-      durationMs: summary.durationMs,
-      reason,
-      frames_in: this.stats.framesIn,
-      frames_padded: this.stats.framesPadded,
-      bad_frames: Object.values(this.stats.badFrames).reduce((a, b) => a + b, 0),
-      was_live: wasLive,
-    });
+    const summary = summarizeCall(this.record(), { reason, detail, recording });
+    reportCallEnd(summary, wasLive, this.ids(), { log: this.log, telemetry: this.deps.telemetry });
     this.resolveEnded(summary);
     this.notify('ended', (h) => h.ended?.(summary));
     return summary;
+  }
+
+  /** What the summary is built from. */
+  private record(): CallRecord {
+    const { sessionId, call, startedAt, startedWall, transcript, stats } = this;
+    return { sessionId, call, startedAt, startedWall, transcript, stats };
   }
 }
 

@@ -3,7 +3,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from '../telemetry/logger.js';
 import type { FieldError } from '../util/field-error.js';
-import { clip } from '../util/text.js';
+import { clipPath } from '../util/text.js';
 
 export interface ApiErrorBody {
   /** A stable snake_case code clients can branch on, e.g. `task_not_found`. */
@@ -17,7 +17,7 @@ export interface ApiErrorBody {
 export function sendError(res: Response, logger: Logger, status: number, body: ApiErrorBody, headers: Record<string, string> = {}): void {
   const req = res.req;
   // The path without its query (a query may carry a key), clipped (a path may be 10 kB long).
-  const path = clip(req.baseUrl + req.path, 200);
+  const path = clipPath(req.baseUrl + req.path);
   logger.log(levelFor(status), 'api request refused', { method: req.method, path, status, error: body.error, reason: body.message });
   // A file reply that failed half-way may have set these already.
   for (const header of ['Content-Type', 'Content-Range', 'Content-Disposition', 'Accept-Ranges']) res.removeHeader(header);
@@ -37,7 +37,7 @@ function levelFor(status: number): 'error' | 'warn' | 'info' {
 /** The 404 for a path no route serves. */
 export function notFound(logger: Logger) {
   return (req: Request, res: Response): void => {
-    sendError(res, logger, 404, { error: 'not_found', message: `no route for ${req.method} ${clip(req.path)}` });
+    sendError(res, logger, 404, { error: 'not_found', message: `no route for ${req.method} ${clipPath(req.path)}` });
   };
 }
 
@@ -50,7 +50,7 @@ export function errorHandler(logger: Logger) {
   return (err: Error & { status?: number; type?: string }, req: Request, res: Response, _next: NextFunction): void => {
     const status = err.status && err.status >= 400 && err.status < 600 ? err.status : 500;
     if (status >= 500) {
-      logger.error('request failed', { method: req.method, path: clip(req.path, 200), status, error: err.message });
+      logger.error('request failed', { method: req.method, path: clipPath(req.path), status, error: err.message });
       res.status(status).json({ error: 'internal_error', message: 'the gateway could not complete this request' } satisfies ApiErrorBody);
       return;
     }

@@ -2,7 +2,7 @@
 // alike), with its status and time. Media frames travel on a WebSocket and never pass here.
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from '../telemetry/logger.js';
-import { clip } from '../util/text.js';
+import { clipPath } from '../util/text.js';
 
 export function requestLog(logger: Logger) {
   return (req: Request, res: Response, next: NextFunction): void => {
@@ -12,7 +12,7 @@ export function requestLog(logger: Logger) {
       // The path without its query: a query may carry a key.
       logger.debug('http request', {
         method: req.method,
-        path: clip(req.originalUrl.split('?')[0] ?? '', 200),
+        path: clipPath(req.originalUrl.split('?')[0] ?? ''),
         status: res.statusCode,
         ms: Math.round((performance.now() - startedAt) * 10) / 10,
       });

@@ -4,7 +4,7 @@
 // that, `admit` decides whether the stream may be the task's call at all.
 import type { CallContext, TranscriptLine } from '../agents/bridge.js';
 import { ADMITTED, refused, type Admission, type StreamStart } from '../call/admission.js';
-import type { CallHooks, CallSummary } from '../call/session.js';
+import type { CallHooks, CallSummary } from '../call/call-types.js';
 import type { LiveBus } from '../live/bus.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { AnalysisRunner } from './analysis-runner.js';

@@ -1,6 +1,7 @@
 // Structured timing events: kept in memory for the query endpoints and appended to a JSONL file.
 // record() sits on the per-frame hot path, so it only does in-memory work: lines are batched and
 // written asynchronously, memory is bounded when the disk is slow, and nothing in it throws.
+import { toError } from '../util/errors.js';
 import { DEFAULT_LOG_MAX_FILE_BYTES, DEFAULT_LOG_MAX_FILES, REDACTED, SECRET_KEY } from './logger.js';
 import { RotatingLineWriter } from './rotating-file.js';
 import { DEFAULT_RESERVOIR_SIZE, DurationStats } from './stats.js';
@@ -80,10 +81,6 @@ const RESERVED_FIELDS = new Set(['ts', 'component', 'action', 'sampled_every', .
 function positiveInt(name: string, value: number): number {
   if (!Number.isInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`);
   return value;
-}
-
-function toError(err: unknown): Error {
-  return err instanceof Error ? err : new Error(String(err));
 }
 
 /** Fixed-capacity ring of the newest events. */

@@ -5,6 +5,7 @@
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import { toError } from '../util/errors.js';
 
 export interface RotatingFileOptions {
   /** The live file; its directory is created. */
@@ -27,8 +28,6 @@ export function rotatedPath(file: string, n: number): string {
   const ext = path.extname(file);
   return path.join(path.dirname(file), `${path.basename(file, ext)}${n}${ext}`);
 }
-
-const toError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
 
 /**
  * Lines wait in `pending` until the previous batch is on disk, so a slow disk shows up as a

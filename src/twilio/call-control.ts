@@ -2,7 +2,7 @@
 // back as TwilioApiError with Twilio's own code and message, and never with credentials.
 import twilio from 'twilio';
 import type { MachineDetection } from '../config.js';
-import type { TelephonyControl } from '../call/session.js';
+import type { TelephonyControl } from '../call/call-types.js';
 
 export interface OutboundCall {
   to: string;

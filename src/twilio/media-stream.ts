@@ -3,7 +3,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { Application } from 'express-ws';
 import type WebSocket from 'ws';
-import { CallSession, DEFAULT_MEDIA_IDLE_TIMEOUT_S, type CallSessionDeps, type MediaSocket } from '../call/session.js';
+import type { CallSessionDeps, MediaSocket } from '../call/call-types.js';
+import { CallSession, DEFAULT_MEDIA_IDLE_TIMEOUT_S } from '../call/session.js';
 import type { CallRegistry } from '../call/registry.js';
 import { watchLiveness } from './stream-liveness.js';
 

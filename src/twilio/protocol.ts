@@ -1,6 +1,7 @@
 // Twilio Media Streams wire format: parse inbound text frames into typed events, build outbound
 // frames. Pure functions and types only (plus InboundParser, which holds one call's buffers);
 // nothing else in the code touches Twilio JSON.
+import { isPlainObject } from '../util/plain-object.js';
 import { MediaScanCache, scanMediaFrame } from './media-scan.js';
 
 /** 20 ms of 8 kHz mu-law: 160 samples, one byte each. */
@@ -85,8 +86,6 @@ const fail = (kind: ProtocolErrorKind, detail: string): ParseResult => ({ ok: fa
 
 type Json = Record<string, unknown>;
 
-const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
-
 /** The largest number decimal() takes: 15 digits are exact in a double, and far beyond any real count or time. */
 const MAX_DECIMAL = 999_999_999_999_999;
 const DIGIT_0 = 48;
@@ -109,7 +108,8 @@ function decimal(v: unknown): number | undefined {
   return n;
 }
 
-class FieldError extends Error {
+/** A required field missing or malformed: thrown inside parseEvent, turned into a bad frame by parseInbound. */
+class ProtocolFieldError extends Error {
   constructor(
     readonly kind: 'missing_field' | 'bad_field',
     field: string,
@@ -120,23 +120,23 @@ class FieldError extends Error {
 
 function str(obj: Json, key: string, where: string): string {
   const v = obj[key];
-  if (v === undefined || v === null) throw new FieldError('missing_field', `${where}${key}`);
-  if (typeof v !== 'string' || v.length === 0) throw new FieldError('bad_field', `${where}${key}`);
+  if (v === undefined || v === null) throw new ProtocolFieldError('missing_field', `${where}${key}`);
+  if (typeof v !== 'string' || v.length === 0) throw new ProtocolFieldError('bad_field', `${where}${key}`);
   return v;
 }
 
 function num(obj: Json, key: string, where: string): number {
   const v = obj[key];
-  if (v === undefined || v === null) throw new FieldError('missing_field', `${where}${key}`);
+  if (v === undefined || v === null) throw new ProtocolFieldError('missing_field', `${where}${key}`);
   const n = decimal(v);
-  if (n === undefined) throw new FieldError('bad_field', `${where}${key}`);
+  if (n === undefined) throw new ProtocolFieldError('bad_field', `${where}${key}`);
   return n;
 }
 
 function obj(parent: Json, key: string, where = ''): Json {
   const v = parent[key];
-  if (v === undefined || v === null) throw new FieldError('missing_field', `${where}${key}`);
-  if (!isObject(v)) throw new FieldError('bad_field', `${where}${key}`);
+  if (v === undefined || v === null) throw new ProtocolFieldError('missing_field', `${where}${key}`);
+  if (!isPlainObject(v)) throw new ProtocolFieldError('bad_field', `${where}${key}`);
   return v;
 }
 
@@ -183,11 +183,11 @@ export function parseInbound(data: string | Buffer, scratch: Buffer, cache?: Med
   } catch {
     return fail('invalid_json', 'frame is not JSON');
   }
-  if (!isObject(msg)) return fail('not_an_object', 'frame is not a JSON object');
+  if (!isPlainObject(msg)) return fail('not_an_object', 'frame is not a JSON object');
   try {
     return parseEvent(msg, scratch);
   } catch (err) {
-    if (err instanceof FieldError) return fail(err.kind, err.message);
+    if (err instanceof ProtocolFieldError) return fail(err.kind, err.message);
     throw err;
   }
 }
@@ -236,7 +236,7 @@ function parseEvent(msg: Json, scratch: Buffer): ParseResult {
           accountSid: str(start, 'accountSid', 'start.'),
           callSid: str(start, 'callSid', 'start.'),
           tracks: Array.isArray(start.tracks) ? start.tracks.filter((t): t is string => typeof t === 'string') : [],
-          customParameters: isObject(params) ? stringValues(params) : {},
+          customParameters: isPlainObject(params) ? stringValues(params) : {},
           mediaFormat: {
             encoding: str(format, 'encoding', 'start.mediaFormat.'),
             sampleRate: num(format, 'sampleRate', 'start.mediaFormat.'),
@@ -266,7 +266,7 @@ function parseEvent(msg: Json, scratch: Buffer): ParseResult {
         },
       };
     case 'stop': {
-      const stop = isObject(msg.stop) ? msg.stop : {};
+      const stop = isPlainObject(msg.stop) ? msg.stop : {};
       return {
         ok: true,
         event: {

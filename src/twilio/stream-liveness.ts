@@ -7,7 +7,7 @@
 //   with no caller frame for the idle timeout has lost its caller.
 // Either way the call ends with a reason that says which, and its recording is kept.
 import type WebSocket from 'ws';
-import type { EndReason } from '../call/session.js';
+import type { EndReason } from '../call/call-types.js';
 
 /** The call as the checks need it (CallSession). */
 export interface WatchedCall {

@@ -1,0 +1,118 @@
+// The call's public shapes: how it ends, what it counts, what it reports, and what it is given.
+// Code that only hears about calls (the task service, the routes, the registry) imports these,
+// not the session.
+import type { AgentFactory, CallContext, TranscriptLine } from '../agents/bridge.js';
+import type { RecordingInfo } from '../audio/recorder.js';
+import type { VadConfig } from '../config.js';
+import type { Logger } from '../telemetry/logger.js';
+import type { Telemetry } from '../telemetry/events.js';
+import type { ProtocolErrorKind } from '../twilio/protocol.js';
+import type { Admission, StreamStart } from './admission.js';
+import type { PlaybackStats } from './playback.js';
+
+export type EndReason =
+  | 'twilio_stop'
+  | 'socket_closed'
+  | 'start_timeout'
+  | 'unsupported_media_format'
+  | 'agent_error'
+  | 'agent_hangup'
+  | 'transferred'
+  | 'operator_stop'
+  | 'shutdown'
+  /** `start` named a call its URL's token was not issued for, or a task it may not join. */
+  | 'stream_refused'
+  | 'internal_error'
+  /** No caller media for MEDIA_IDLE_TIMEOUT_S: the caller's side is gone though the socket is open. */
+  | 'media_timeout'
+  /** The socket did not answer a WebSocket ping in time. */
+  | 'ping_timeout'
+  /** Twilio stopped reading: our unsent audio for it passed the send-buffer bound. */
+  | 'send_buffer_full'
+  /** A WebSocket message over the socket's size limit: ws closed the socket with 1009 (Message Too Big). */
+  | 'message_too_big';
+
+/** Problems with inbound frames, counted per call; the call goes on. */
+export type BadFrameKind =
+  | ProtocolErrorKind
+  | 'media_before_start'
+  | 'wrong_stream_sid'
+  | 'duplicate_start'
+  | 'stale_media'
+  /** A caller timestamp further ahead of the wall clock than any real stream runs. */
+  | 'timestamp_jump';
+
+export interface CallStats {
+  framesIn: number;
+  /** Caller frames missing from the stream and replaced with silence for the agent. */
+  framesPadded: number;
+  badFrames: Partial<Record<BadFrameKind, number>>;
+  sequenceGaps: number;
+  playback: PlaybackStats;
+}
+
+export interface CallSummary {
+  sessionId: string;
+  streamSid: string | undefined;
+  callSid: string | undefined;
+  taskId: string | undefined;
+  reason: EndReason;
+  detail: string | undefined;
+  startedAt: string;
+  endedAt: string;
+  durationMs: number;
+  recording: RecordingInfo | undefined;
+  transcript: TranscriptLine[];
+  stats: CallStats;
+}
+
+/** Who else hears about a call: the task service, the live event bus. All optional. */
+export interface CallHooks {
+  started?(call: CallContext): void;
+  transcript?(call: CallContext, line: TranscriptLine): void;
+  latency?(call: CallContext, metric: string, ms: number): void;
+  dtmf?(call: CallContext, digit: string): void;
+  ended?(summary: CallSummary): void;
+}
+
+/** Twilio REST control of the live call, when credentials are configured. */
+export interface TelephonyControl {
+  hangup(callSid: string): Promise<void>;
+  transfer(callSid: string, to: string): Promise<void>;
+}
+
+/** The socket Twilio streams on, as the session needs it. */
+export interface MediaSocket {
+  send(text: string): void;
+  close(code: number, reason: string): void;
+  readonly isOpen: boolean;
+}
+
+export interface CallSessionDeps {
+  agentFactory: AgentFactory;
+  recordingsDir: string;
+  vad: VadConfig;
+  streamStartTimeoutS: number;
+  /** Seconds without a caller media frame after which the call ends as `media_timeout` (checked by the media-stream route). */
+  mediaIdleTimeoutS?: number;
+  /** Seconds between WebSocket pings on the media socket (sent by the media-stream route). */
+  mediaPingIntervalS?: number;
+  logger: Logger;
+  telemetry: Telemetry;
+  logEveryN: number;
+  /** LOG_DTMF_DIGITS: write the digits themselves to logs and telemetry. */
+  logDtmfDigits?: boolean;
+  hooks?: CallHooks;
+  /**
+   * Per-call agent overrides looked up by task id when the stream starts (a task's prompt may
+   * be longer than TwiML allows, so it does not travel as a stream parameter).
+   */
+  callOverrides?: (taskId: string) => { prompt?: string; greeting?: string } | undefined;
+  telephony?: TelephonyControl;
+  /** How long a hang-up or transfer waits for the agent's last words to finish playing. */
+  goodbyeTimeoutMs?: number;
+  /** Decides at `start` whether this stream may be the call it claims; admitted when absent. */
+  admit?: (start: StreamStart) => Admission;
+  /** How far caller timestamps may lead the wall clock (default DEFAULT_MAX_MEDIA_LEAD_MS); also bounds the recorder's padding. */
+  maxMediaLeadMs?: number;
+}
