@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { CallEnding, type EndingCall } from '../../src/call/call-ending.js';
 import type { PlayoutResult } from '../../src/call/playback.js';
-import type { CallSummary, EndReason, TelephonyControl } from '../../src/call/session.js';
+import type { CallSummary, EndReason, TelephonyControl } from '../../src/call/call-types.js';
 import { silentLogger } from '../../src/telemetry/logger.js';
 import { Telemetry } from '../../src/telemetry/events.js';
 
