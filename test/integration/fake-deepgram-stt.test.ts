@@ -20,8 +20,9 @@ type Event = { type: stt.SpeechEventType; text?: string };
  * `utterances` turns have ended (ending it at once would close the stream before it connects, as a
  * pipeline never does); without that many, the events end only when the plugin gives up.
  */
-async function transcribe(stream: stt.SpeechStream, frames: AudioFrame[], utterances = Infinity): Promise<Event[]> {
+async function transcribe(stream: stt.SpeechStream, frames: AudioFrame[], utterances = Infinity, flush = false): Promise<Event[]> {
   for (const frame of frames) stream.pushFrame(frame);
+  if (flush) stream.flush();
   const events: Event[] = [];
   let ended = 0;
   for await (const event of stream) {
@@ -83,6 +84,19 @@ describe('fake Deepgram streaming STT, driven by the LiveKit deepgram plugin', f
     // Everything up to the end of the speech, plus the quiet the plugin sends before its energy filter stops it.
     expect(session?.audioMs).to.be.within(2900, frames.length * 20);
     expect(session?.controlMessages.at(-1)).to.deep.equal({ type: 'CloseStream' });
+    const speech = Buffer.concat(frames.slice(0, -30).map((f) => Buffer.from(f.data.buffer, f.data.byteOffset, f.data.byteLength)));
+    expect(session?.audio().subarray(0, speech.length).equals(speech)).to.equal(true, 'the caller PCM, byte for byte');
+  });
+
+  it('closes the utterance on Finalize, which the plugin sends when its input is flushed', async () => {
+    fake.transcribeWith(CALLER_1_WORDS);
+    const events = await within(10_000, 'transcription', transcribe(newStt().stream({ connOptions: ONE_TRY }), await phoneFrames(), 1, true));
+
+    expect(events.filter((e) => e.type === stt.SpeechEventType.FINAL_TRANSCRIPT)).to.deep.equal([
+      { type: stt.SpeechEventType.FINAL_TRANSCRIPT, text: CALLER_1_WORDS },
+    ]);
+    expect(fake.sessions[0]?.controlMessages[0]).to.deep.equal({ type: 'Finalize' });
+    expect(fake.sessions[0]?.sent.find((m) => m.json.is_final === true)?.json).to.include({ from_finalize: true });
   });
 
   it('scripts one transcript per utterance, in order', async () => {

@@ -172,6 +172,8 @@ describe('fake OpenAI-compatible provider, driven by the LiveKit openai plugin',
       expect(request?.headers.authorization).to.equal(`Bearer ${API_KEY}`);
       expect(request?.form).to.include({ model: 'whisper-1', language: 'en', response_format: 'json' });
       expect(request?.audio).to.deep.equal({ sampleRate: 8000, channels: 1, durationMs: frames.length * 20 });
+      const speech = Buffer.concat(frames.map((f) => Buffer.from(f.data.buffer, f.data.byteOffset, f.data.byteLength)));
+      expect(request?.wav?.subarray(44).equals(speech)).to.equal(true, 'the caller PCM after a 44-byte WAV header');
     });
 
     it('rejects the recognition on HTTP 500 and on a dropped socket', async () => {

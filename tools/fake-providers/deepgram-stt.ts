@@ -30,6 +30,8 @@ export interface FakeDeepgramSttOptions {
   apiKey?: string;
   /** The transcript of an utterance when none is queued. Default: "hello". */
   defaultTranscript?: string;
+  /** Keep every session's audio for `session.audio()`. Default true; a load test may not want it. */
+  keepAudio?: boolean;
   /** Energy detector over the received audio (20 ms windows). */
   detector?: {
     /** RMS on a 0..1 scale above which a window is speech. Default 0.02. */
@@ -115,7 +117,7 @@ export class FakeDeepgramStt {
     }
     this.listener.hold(socket);
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      this.sessions.push(new FakeSttSession(this, ws, url, headers, sampleRate, this.opts.detector ?? {}, fault));
+      this.sessions.push(new FakeSttSession(this, ws, url, headers, sampleRate, this.opts.detector ?? {}, fault, this.opts.keepAudio ?? true));
     });
   }
 }
@@ -124,6 +126,8 @@ export class FakeSttSession {
   readonly requestId = randomUUID();
   /** Binary audio received, in bytes and in milliseconds at the session's sample rate. */
   audioBytes = 0;
+  /** The audio itself, as received (unless the stand-in was started with `keepAudio: false`). */
+  private readonly audioChunks: Buffer[] = [];
   /** JSON control messages received (KeepAlive, Finalize, CloseStream, …), in order. */
   readonly controlMessages: Record<string, unknown>[] = [];
   readonly sent: SentMessage[] = [];
@@ -146,6 +150,7 @@ export class FakeSttSession {
     readonly sampleRate: number,
     detector: NonNullable<FakeDeepgramSttOptions['detector']>,
     readonly fault: Fault | undefined,
+    private readonly keepAudio: boolean,
   ) {
     this.windowBytes = (sampleRate * WINDOW_MS * 2) / 1000;
     this.threshold = detector.threshold ?? 0.02;
@@ -175,7 +180,13 @@ export class FakeSttSession {
     this.ws.terminate();
   }
 
+  /** The linear16 audio received so far, concatenated. */
+  audio(): Buffer {
+    return Buffer.concat(this.audioChunks);
+  }
+
   private onAudio(bytes: Buffer): void {
+    if (this.keepAudio) this.audioChunks.push(bytes);
     for (let at = 0; at < bytes.length; at += this.windowBytes) {
       const window = bytes.subarray(at, Math.min(at + this.windowBytes, bytes.length));
       this.audioBytes += window.length;

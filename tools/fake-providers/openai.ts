@@ -50,8 +50,9 @@ export interface ReceivedRequest {
   json?: Record<string, unknown>;
   /** The text fields of a multipart body (transcriptions): model, language, response_format, … */
   form?: Record<string, string>;
-  /** The audio file of a transcription, as its WAV header describes it. */
+  /** The audio file of a transcription, as its WAV header describes it, and its bytes. */
   audio?: { sampleRate: number; channels: number; durationMs: number };
+  wav?: Buffer;
   /** The fault this request met instead of an answer, if any. */
   fault?: Fault;
 }
@@ -139,7 +140,10 @@ export class FakeOpenAi {
         const parts = parseMultipart(body, received.headers['content-type'] ?? '');
         received.form = Object.fromEntries(parts.filter((p) => p.filename === undefined).map((p) => [p.name, p.data.toString()]));
         const file = parts.find((p) => p.name === 'file');
-        if (file !== undefined) received.audio = wavFormat(file.data);
+        if (file !== undefined) {
+          received.wav = file.data;
+          received.audio = wavFormat(file.data);
+        }
       } else if (body.length > 0) {
         received.json = JSON.parse(body.toString()) as Record<string, unknown>;
       }
