@@ -21,8 +21,8 @@ interface Spoken {
 }
 
 /** Sends one reply through a streaming synthesis, as a pipeline does, and collects what comes out. */
-async function speak(plugin: cartesia.TTS, text: string): Promise<Spoken> {
-  const stream = plugin.stream({ connOptions: ONE_TRY });
+async function speak(plugin: cartesia.TTS, text: string, connOptions = ONE_TRY): Promise<Spoken> {
+  const stream = plugin.stream({ connOptions });
   stream.pushText(text);
   stream.endInput();
   const spoken: Spoken = { frames: [], words: [], ended: false };
@@ -119,7 +119,7 @@ describe('fake Cartesia streaming TTS, driven by the LiveKit cartesia plugin', f
     fake.faults.fail('websocket', { kind: 'hang' });
     const model = newTts();
     const errors = pluginErrors(model);
-    const spoken = await within(5000, 'synthesis', speak(model, REPLY));
+    const spoken = await within(5000, 'synthesis', speak(model, REPLY, { ...ONE_TRY, timeoutMs: 400 }));
     const { error } = await within(5000, 'error event', errors.first);
 
     expect(spoken.frames).to.deep.equal([]);

@@ -142,7 +142,7 @@ describe('fake Deepgram streaming STT, driven by the LiveKit deepgram plugin', f
     const stream = plugin.stream({ connOptions: ONE_TRY });
 
     const events = transcribe(stream, await phoneFrames());
-    const quietFor = await settlesWithin(1000, events);
+    const quietFor = await settlesWithin(500, events);
     await stream.close();
 
     expect(quietFor).to.equal('still waiting');
@@ -158,7 +158,7 @@ describe('fake Deepgram streaming STT, driven by the LiveKit deepgram plugin', f
 
     const events = transcribe(stream, [...(await phoneFrames()), ...silentFrames(30)]);
     await within(5000, 'the drop', waitForSession(fake).then((session) => session.closed));
-    const quietFor = await settlesWithin(1000, events);
+    const quietFor = await settlesWithin(500, events);
     await stream.close();
 
     expect(quietFor).to.equal('still waiting');

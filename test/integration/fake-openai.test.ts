@@ -35,8 +35,8 @@ function userSays(text: string): llm.ChatContext {
 }
 
 /** Runs one chat turn through the plugin: the text and tool calls a pipeline would see. */
-async function chatTurn(model: llm.LLM, text: string, tools?: typeof END_CALL) {
-  const stream = model.chat({ chatCtx: userSays(text), ...(tools ? { toolCtx: tools } : {}), connOptions: ONE_TRY });
+async function chatTurn(model: llm.LLM, text: string, tools?: typeof END_CALL, connOptions = ONE_TRY) {
+  const stream = model.chat({ chatCtx: userSays(text), ...(tools ? { toolCtx: tools } : {}), connOptions });
   let reply = '';
   const calls: llm.FunctionCall[] = [];
   let chunks = 0;
@@ -127,7 +127,7 @@ describe('fake OpenAI-compatible provider, driven by the LiveKit openai plugin',
       const model = newLlm();
       const errors = pluginErrors(model);
 
-      const turn = await within(5000, 'chat turn', chatTurn(model, 'hello'));
+      const turn = await within(5000, 'chat turn', chatTurn(model, 'hello', undefined, { ...ONE_TRY, timeoutMs: 400 }));
       const { error } = await within(5000, 'error event', errors.first);
 
       expect(turn.reply).to.equal('');
