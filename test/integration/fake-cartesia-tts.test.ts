@@ -7,7 +7,7 @@ import type { AudioFrame } from '@livekit/rtc-node';
 import { expect } from 'chai';
 import { FakeCartesiaTts } from '../../tools/fake-providers/cartesia-tts.js';
 import { replySpeechPcm24k } from '../../tools/fake-providers/speech.js';
-import { pluginErrors, quietLivekitLogger, within } from './lib/livekit-plugins.js';
+import { pluginErrors, quietLivekitLogger, settlesWithin, within } from './lib/livekit-plugins.js';
 
 const API_KEY = 'cartesia-test-key';
 const ONE_TRY = { maxRetry: 0, retryIntervalMs: 0, timeoutMs: 1000 };
@@ -123,6 +123,36 @@ describe('fake Cartesia streaming TTS, driven by the LiveKit cartesia plugin', f
     const { error } = await within(5000, 'error event', errors.first);
 
     expect(spoken.frames).to.deep.equal([]);
+    expect(error.name).to.equal('APITimeoutError');
+  });
+
+  it('stalls forever when a context is accepted but never answered, without an error, until closed', async () => {
+    fake.faults.fail('websocket', { kind: 'hang', afterChunks: 0 });
+    const model = newTts();
+    const errors = pluginErrors(model);
+    const stream = model.stream({ connOptions: ONE_TRY });
+    stream.pushText(REPLY);
+    stream.endInput();
+    const reading = (async () => {
+      for await (const audio of stream) if (audio === tts.SynthesizeStream.END_OF_STREAM) break;
+    })();
+
+    const state = await settlesWithin(1000, reading);
+    await stream.close();
+    await within(5000, 'the stream after close', reading);
+
+    expect(state).to.equal('still waiting', 'its chunk timeout starts only at the first chunk');
+    expect(errors.all).to.deep.equal([]);
+  });
+
+  it('reports a reply that stalls after its first chunks as a timeout after chunkTimeout', async () => {
+    fake.faults.fail('websocket', { kind: 'hang', afterChunks: 2 });
+    plugin = new cartesia.TTS({ baseUrl: fake.baseUrl, apiKey: API_KEY, chunkTimeout: 300 });
+    const errors = pluginErrors(plugin);
+    const spoken = await within(5000, 'synthesis', speak(plugin, REPLY));
+    const { error } = await within(5000, 'error event', errors.first);
+
+    expect(spoken.ended).to.equal(false);
     expect(error.name).to.equal('APITimeoutError');
   });
 

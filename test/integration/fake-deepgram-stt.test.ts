@@ -7,7 +7,7 @@ import * as deepgram from '@livekit/agents-plugin-deepgram';
 import type { AudioFrame } from '@livekit/rtc-node';
 import { expect } from 'chai';
 import { FakeDeepgramStt, type FakeSttSession } from '../../tools/fake-providers/deepgram-stt.js';
-import { phoneFrames, pluginErrors, quietLivekitLogger, silentFrames, within } from './lib/livekit-plugins.js';
+import { phoneFrames, pluginErrors, quietLivekitLogger, settlesWithin, silentFrames, within } from './lib/livekit-plugins.js';
 
 const API_KEY = 'dg-test-key';
 const ONE_TRY = { maxRetry: 0, retryIntervalMs: 0, timeoutMs: 1500 };
@@ -168,21 +168,6 @@ describe('fake Deepgram streaming STT, driven by the LiveKit deepgram plugin', f
     expect(fake.sessions).to.have.length(1, 'it never reconnects');
   });
 });
-
-/** 'settled' if the promise settles within `ms`, else 'still waiting'. */
-async function settlesWithin(ms: number, promise: Promise<unknown>): Promise<'settled' | 'still waiting'> {
-  let timer: NodeJS.Timeout | undefined;
-  const wait = new Promise<'still waiting'>((resolve) => (timer = setTimeout(() => resolve('still waiting'), ms)));
-  const settled = promise.then(
-    () => 'settled' as const,
-    () => 'settled' as const,
-  );
-  try {
-    return await Promise.race([settled, wait]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 async function waitForSession(fake: FakeDeepgramStt): Promise<FakeSttSession> {
   while (fake.sessions.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));

@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import { APIConnectionError, APIUserAbortError } from 'openai';
 import { FakeOpenAi } from '../../tools/fake-providers/openai.js';
 import { replySpeechPcm24k } from '../../tools/fake-providers/speech.js';
-import { phoneFrames, pluginErrors, quietLivekitLogger, unhandledRejectionsDuring, within } from './lib/livekit-plugins.js';
+import { phoneFrames, pluginErrors, quietLivekitLogger, settlesWithin, unhandledRejectionsDuring, within } from './lib/livekit-plugins.js';
 
 const API_KEY = 'sk-test-fake';
 const MODEL = 'gpt-4.1-mini';
@@ -145,6 +145,26 @@ describe('fake OpenAI-compatible provider, driven by the LiveKit openai plugin',
 
       expect(turn.reply).to.equal('one two ', 'the role chunk and two words got through');
       expect(error.name).to.equal('APIConnectionError');
+    });
+
+    it('stalls forever on a server that stops mid-stream: the timeout covers only the wait for headers', async () => {
+      fake.replyWith({ text: 'one two three four five six' });
+      fake.faults.fail('chat', { kind: 'hang', afterChunks: 3 });
+      const model = newLlm();
+      const errors = pluginErrors(model);
+      const stream = model.chat({ chatCtx: userSays('hello'), connOptions: { ...ONE_TRY, timeoutMs: 300 } });
+      let reply = '';
+      const reading = (async () => {
+        for await (const chunk of stream) reply += chunk.delta?.content ?? '';
+      })();
+
+      const state = await settlesWithin(1000, reading);
+      stream.close();
+      await within(5000, 'the stream after close', reading);
+
+      expect(state).to.equal('still waiting', 'past three times the timeout');
+      expect(reply).to.equal('one two ');
+      expect(errors.all).to.deep.equal([]);
     });
 
     it('recovers once the fault is used up: the next request is answered', async () => {

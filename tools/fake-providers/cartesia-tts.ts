@@ -14,7 +14,7 @@ import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
-import { FaultPlan, type Fault } from './faults.js';
+import { FaultPlan, cutOf, failsAtOnce, type Cut, type Fault } from './faults.js';
 import { Listener, headerRecord, refuseUpgrade } from './listener.js';
 import { TTS_SAMPLE_RATE, chunksOf, replySpeechPcm24k } from './speech.js';
 
@@ -95,8 +95,10 @@ export class FakeCartesiaTts {
     if (url.pathname !== TTS_PATH) return refuse(404, `no socket at ${url.pathname}`);
     if (this.opts.apiKey !== undefined && headers['x-api-key'] !== this.opts.apiKey) return refuse(401, 'Invalid API key');
     const fault = this.faults.take('websocket');
-    if (fault?.kind === 'hang') return this.listener.hold(socket);
-    if (fault?.kind === 'status') return refuse(fault.status, fault.message ?? 'The fake provider failed on demand.');
+    if (failsAtOnce(fault)) {
+      if (fault.kind === 'status') return refuse(fault.status, fault.message ?? 'The fake provider failed on demand.');
+      return this.listener.hold(socket);
+    }
     this.listener.hold(socket);
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       this.connections.push(new FakeTtsConnection(ws, url, headers, this.opts, this.speechPcm, fault));
@@ -108,7 +110,7 @@ export class FakeTtsConnection {
   readonly contexts = new Map<string, TtsContext>();
   readonly closed: Promise<{ code: number }>;
   private chunksSent = 0;
-  private readonly dropAfterChunks: number;
+  private readonly cut: Cut | undefined;
   private readonly inputDone = new Set<string>();
   private readonly audioDone = new Set<string>();
 
@@ -121,7 +123,7 @@ export class FakeTtsConnection {
     private readonly speechPcm: Buffer,
     readonly fault: Fault | undefined,
   ) {
-    this.dropAfterChunks = fault?.kind === 'drop' ? (fault.afterChunks ?? DEFAULT_DROP_AFTER_CHUNKS) : Infinity;
+    this.cut = cutOf(fault, 'afterChunks', DEFAULT_DROP_AFTER_CHUNKS);
     this.closed = new Promise((resolve) => ws.once('close', (code) => resolve({ code })));
     ws.on('error', () => {});
     ws.on('message', (data) => this.onMessage(data));
@@ -163,7 +165,7 @@ export class FakeTtsConnection {
     if (this.opts.answerDelayMs) await sleep(this.opts.answerDelayMs);
     for (const chunk of chunksOf(this.speechPcm, this.opts.chunkBytes ?? 4800)) {
       if (context.cancelled || this.ws.readyState !== WebSocket.OPEN) return;
-      if (this.chunksSent === this.dropAfterChunks) return this.drop();
+      if (this.chunksSent === this.cut?.after) return this.cut.how === 'drop' ? this.drop() : undefined; // a hang: silence
       this.send({ type: 'chunk', data: chunk.toString('base64'), done: false, status_code: 206, step_time: 1, context_id: context.id });
       this.chunksSent += 1;
       context.audioBytes += chunk.length;

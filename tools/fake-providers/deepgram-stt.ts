@@ -18,7 +18,7 @@ import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
-import { FaultPlan, type Fault } from './faults.js';
+import { FaultPlan, cutOf, failsAtOnce, type Cut, type Fault } from './faults.js';
 import { Listener, headerRecord, refuseUpgrade } from './listener.js';
 import { rmsOfPcm16 } from './speech.js';
 
@@ -109,8 +109,10 @@ export class FakeDeepgramStt {
       return refuse(401, 'Invalid credentials.');
     }
     const fault = this.faults.take('listen');
-    if (fault?.kind === 'hang') return this.listener.hold(socket);
-    if (fault?.kind === 'status') return refuse(fault.status, fault.message ?? 'The fake provider failed on demand.');
+    if (failsAtOnce(fault)) {
+      if (fault.kind === 'status') return refuse(fault.status, fault.message ?? 'The fake provider failed on demand.');
+      return this.listener.hold(socket);
+    }
     const sampleRate = Number(url.searchParams.get('sample_rate'));
     if (url.searchParams.get('encoding') !== 'linear16' || !(sampleRate > 0) || (url.searchParams.get('channels') ?? '1') !== '1') {
       return refuse(400, 'the fake takes only linear16 mono audio with a sample_rate');
@@ -136,7 +138,7 @@ export class FakeSttSession {
   private readonly threshold: number;
   private readonly minSpeechMs: number;
   private readonly endSilenceMs: number;
-  private readonly dropAfterMs: number;
+  private readonly cut: Cut | undefined;
   private voicedMs = 0;
   private quietMs = 0;
   private utterance: { startMs: number; transcript: string; interimSent: boolean } | undefined;
@@ -156,7 +158,7 @@ export class FakeSttSession {
     this.threshold = detector.threshold ?? 0.02;
     this.minSpeechMs = detector.minSpeechMs ?? 100;
     this.endSilenceMs = detector.endSilenceMs ?? 500;
-    this.dropAfterMs = fault?.kind === 'drop' ? (fault.afterMs ?? DEFAULT_DROP_AFTER_MS) : Infinity;
+    this.cut = cutOf(fault, 'afterMs', DEFAULT_DROP_AFTER_MS);
     this.closed = new Promise((resolve) => ws.once('close', (code) => resolve({ code })));
     ws.on('error', () => {}); // a client that vanishes is normal for a stand-in; 'close' follows
     ws.on('message', (data, isBinary) => (isBinary ? this.onAudio(toBuffer(data)) : this.onControl(data)));
@@ -191,7 +193,7 @@ export class FakeSttSession {
       const window = bytes.subarray(at, Math.min(at + this.windowBytes, bytes.length));
       this.audioBytes += window.length;
       this.detect(rmsOfPcm16(window), (window.length / 2 / this.sampleRate) * 1000);
-      if (this.audioMs >= this.dropAfterMs) return this.drop();
+      if (this.cut?.how === 'drop' && this.audioMs >= this.cut.after) return this.drop();
     }
   }
 
@@ -288,6 +290,7 @@ export class FakeSttSession {
 
   private send(json: Record<string, unknown>): void {
     if (this.ws.readyState !== WebSocket.OPEN) return;
+    if (this.cut?.how === 'hang' && this.audioMs >= this.cut.after) return; // stalled: it listens, says nothing
     this.sent.push({ atAudioMs: this.audioMs, json });
     this.ws.send(JSON.stringify(json));
   }

@@ -4,14 +4,34 @@
 /**
  * - `status`: answer with this HTTP status and an error body in the provider's shape (a WebSocket
  *   upgrade is refused with it).
- * - `hang`: accept the request and never answer it (for a WebSocket: never complete the upgrade).
- * - `drop`: start answering, then destroy the socket without a goodbye: after `afterChunks` chunks
- *   of the reply (HTTP bodies and TTS audio), or after `afterMs` of received audio (streaming STT).
+ * - `hang`: accept the request and never answer it (for a WebSocket: never complete the upgrade);
+ *   with `afterChunks`/`afterMs`, start answering and then stall there, the socket left open.
+ * - `drop`: start answering, then destroy the socket without a goodbye.
+ * Where a reply is cut: after `afterChunks` chunks of it (streamed HTTP bodies, TTS audio), or after
+ * `afterMs` of audio received (streaming STT).
  */
 export type Fault =
   | { kind: 'status'; status: number; message?: string }
-  | { kind: 'hang' }
+  | { kind: 'hang'; afterChunks?: number; afterMs?: number }
   | { kind: 'drop'; afterChunks?: number; afterMs?: number };
+
+/** Where and how a reply that has started is cut short. */
+export interface Cut {
+  after: number;
+  how: 'drop' | 'hang';
+}
+
+/** Whether the fault refuses the request before any answer: a status, or a hang from the start. */
+export function failsAtOnce(fault: Fault | undefined): fault is Fault {
+  return fault?.kind === 'status' || (fault?.kind === 'hang' && fault.afterChunks === undefined && fault.afterMs === undefined);
+}
+
+/** The cut a fault makes in a reply counted in `unit`, if any (a drop without a count: `defaultDrop`). */
+export function cutOf(fault: Fault | undefined, unit: 'afterChunks' | 'afterMs', defaultDrop: number): Cut | undefined {
+  if (fault?.kind === 'drop') return { after: fault[unit] ?? defaultDrop, how: 'drop' };
+  if (fault?.kind === 'hang' && fault[unit] !== undefined) return { after: fault[unit], how: 'hang' };
+  return undefined;
+}
 
 interface Armed {
   fault: Fault;

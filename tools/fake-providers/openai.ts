@@ -1,7 +1,7 @@
 // A stand-in for an OpenAI-compatible HTTP API (OpenAI itself, or Grok/OpenRouter-style gateways
 // reached through the same client) on 127.0.0.1, speaking the wire format the `openai` SDK and the
 // LiveKit openai plugin expect:
-// - GET  /v1/models: the model list (openai.LLM asks for it when constructed, as a prewarm);
+// - GET  /v1/models: the model list (openai.LLM asks for it when prewarmed, as a session start does);
 // - POST /v1/chat/completions: scripted replies, streamed as SSE chunks the way OpenAI streams them
 //   (text deltas; a tool call as a first delta with id and name, then its arguments in pieces;
 //   finish_reason; a usage chunk when asked; `[DONE]`), or as one JSON completion without `stream`;
@@ -13,7 +13,7 @@
 import type http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pcmFromWav } from '../../src/audio/wav-io.js';
-import { FaultPlan, type Fault } from './faults.js';
+import { FaultPlan, cutOf, failsAtOnce, type Cut, type Fault } from './faults.js';
 import { Listener, dropResponse, headerRecord, readBody } from './listener.js';
 import { chunksOf, replySpeechPcm24k } from './speech.js';
 
@@ -150,13 +150,15 @@ export class FakeOpenAi {
 
       const fault = this.faults.take(route);
       if (fault !== undefined) received.fault = fault;
-      if (fault?.kind === 'hang') return this.listener.hold(req.socket);
-      if (fault?.kind === 'status') return sendError(res, fault.status, fault.message ?? 'The fake provider failed on demand.', 'server_error');
+      if (failsAtOnce(fault)) {
+        if (fault.kind === 'status') return sendError(res, fault.status, fault.message ?? 'The fake provider failed on demand.', 'server_error');
+        return this.listener.hold(req.socket);
+      }
       if (this.opts.answerDelayMs) await sleep(this.opts.answerDelayMs);
-      const dropAfter = fault?.kind === 'drop' ? (fault.afterChunks ?? DEFAULT_DROP_AFTER_CHUNKS) : Infinity;
+      const cut = cutOf(fault, 'afterChunks', DEFAULT_DROP_AFTER_CHUNKS);
       // A reply sent whole (the model list, a transcript, a completion without `stream`) is cut before it starts.
       const streamed = route === 'speech' || (route === 'chat' && received.json?.stream === true);
-      if (fault?.kind === 'drop' && !streamed) return dropResponse(res);
+      if (cut !== undefined && !streamed) return this.cutOff(res, cut);
 
       switch (route) {
         case 'models':
@@ -165,11 +167,11 @@ export class FakeOpenAi {
             data: (this.opts.models ?? DEFAULT_MODELS).map((id) => ({ id, object: 'model', created: 0, owned_by: 'fake' })),
           });
         case 'chat':
-          return await this.answerChat(res, received.json ?? {}, dropAfter);
+          return await this.answerChat(res, received.json ?? {}, cut);
         case 'transcriptions':
           return this.answerTranscription(res, received.form ?? {});
         case 'speech':
-          return await this.answerSpeech(res, received.json ?? {}, dropAfter);
+          return await this.answerSpeech(res, received.json ?? {}, cut);
       }
     } catch (error) {
       if (!res.headersSent) sendError(res, 400, (error as Error).message, 'invalid_request_error');
@@ -177,7 +179,13 @@ export class FakeOpenAi {
     }
   }
 
-  private async answerChat(res: http.ServerResponse, body: Record<string, unknown>, dropAfter: number): Promise<void> {
+  /** Ends a reply that has started: the socket destroyed, or left open with nothing more. */
+  private cutOff(res: http.ServerResponse, cut: Cut): void {
+    if (cut.how === 'drop') return dropResponse(res);
+    if (res.socket) this.listener.hold(res.socket);
+  }
+
+  private async answerChat(res: http.ServerResponse, body: Record<string, unknown>, cut: Cut | undefined): Promise<void> {
     const request: ChatRequest = {
       model: String(body.model ?? ''),
       messages: Array.isArray(body.messages) ? (body.messages as ChatRequest['messages']) : [],
@@ -200,11 +208,11 @@ export class FakeOpenAi {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     let sent = 0;
     for (const chunk of chunks) {
-      if (sent === dropAfter) return dropResponse(res);
+      if (sent === cut?.after) return this.cutOff(res, cut);
       await write(res, `data: ${JSON.stringify(chunk)}\n\n`);
       sent += 1;
     }
-    if (sent === dropAfter) return dropResponse(res);
+    if (sent === cut?.after) return this.cutOff(res, cut);
     res.end('data: [DONE]\n\n');
   }
 
@@ -217,7 +225,7 @@ export class FakeOpenAi {
     sendJson(res, 200, { text });
   }
 
-  private async answerSpeech(res: http.ServerResponse, body: Record<string, unknown>, dropAfter: number): Promise<void> {
+  private async answerSpeech(res: http.ServerResponse, body: Record<string, unknown>, cut: Cut | undefined): Promise<void> {
     if (body.response_format !== 'pcm') {
       return sendError(res, 400, `the fake makes only response_format "pcm", not ${JSON.stringify(body.response_format)}`, 'invalid_request_error');
     }
@@ -227,7 +235,7 @@ export class FakeOpenAi {
     res.writeHead(200, { 'content-type': 'audio/pcm' });
     let sent = 0;
     for (const chunk of chunksOf(this.speechPcm, this.opts.speechChunkBytes ?? 4800)) {
-      if (sent === dropAfter) return dropResponse(res);
+      if (sent === cut?.after) return this.cutOff(res, cut);
       await write(res, chunk);
       sent += 1;
     }

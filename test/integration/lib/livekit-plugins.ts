@@ -62,6 +62,21 @@ export async function within<T>(ms: number, what: string, promise: Promise<T>): 
   }
 }
 
+/** 'settled' if the promise settles within `ms`, else 'still waiting'. */
+export async function settlesWithin(ms: number, promise: Promise<unknown>): Promise<'settled' | 'still waiting'> {
+  let timer: NodeJS.Timeout | undefined;
+  const wait = new Promise<'still waiting'>((resolve) => (timer = setTimeout(() => resolve('still waiting'), ms)));
+  const settled = promise.then(
+    () => 'settled' as const,
+    () => 'settled' as const,
+  );
+  try {
+    return await Promise.race([settled, wait]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
  * Runs `fn` and returns the unhandled promise rejections that happened meanwhile (and one macrotask
  * after), instead of letting them reach the process. Some plugin failures surface only that way,
