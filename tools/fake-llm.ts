@@ -1,7 +1,7 @@
-// A stand-in for an OpenAI-compatible LLM server (LLM_PROVIDER=local): every chat completion is a
-// fixed, well-formed call analysis, so the post-call analysis can be tried without an API key.
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+// A stand-in for an OpenAI-compatible LLM server (LLM_PROVIDER=local) that answers every chat
+// completion with a fixed, well-formed call analysis, so the post-call analysis can be tried without
+// an API key. It is the OpenAI stand-in (fake-providers/openai.ts) with that one reply.
+import { FakeOpenAi } from './fake-providers/openai.js';
 
 export const FAKE_LLM_MODEL = 'fake-analyst';
 
@@ -22,41 +22,12 @@ export interface FakeLlm {
 }
 
 export async function startFakeLlm(port = 0): Promise<FakeLlm> {
-  let requests = 0;
-  const server = http.createServer((req, res) => {
-    if (req.method !== 'POST' || req.url !== '/v1/chat/completions') return void res.writeHead(404).end();
-    req.resume();
-    req.on('end', () => {
-      requests += 1;
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(completion(requests)));
-    });
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => resolve());
-  });
-  const { port: bound } = server.address() as AddressInfo;
+  const fake = await FakeOpenAi.start({ port, models: [FAKE_LLM_MODEL], defaultReply: { text: JSON.stringify(ANALYSIS) } });
   return {
-    baseUrl: `http://127.0.0.1:${bound}/v1`,
+    baseUrl: fake.baseUrl,
     get requests() {
-      return requests;
+      return fake.requestsTo('chat').length;
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
-
-/** A chat completion in OpenAI's wire shape. */
-function completion(n: number) {
-  return {
-    id: `chatcmpl-fake-${n}`,
-    object: 'chat.completion',
-    created: Math.floor(Date.now() / 1000),
-    model: FAKE_LLM_MODEL,
-    choices: [{ index: 0, finish_reason: 'stop', message: { role: 'assistant', content: JSON.stringify(ANALYSIS) } }],
-    usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 },
+    close: () => fake.close(),
   };
 }
