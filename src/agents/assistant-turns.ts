@@ -20,7 +20,7 @@ interface Turn {
  * Speaking rate used to guess how long a turn cut off mid-send would have lasted (Deepgram's Aura
  * voices speak about 2.5 to 3 words a second; the reply fixture runs at 2.75).
  */
-const WORDS_PER_SECOND = 2.7;
+export const WORDS_PER_SECOND = 2.7;
 
 /** The first words of `text`, in proportion to how much of its audio played. */
 export function cutToHeard(text: string, playedMs: number, totalMs: number): string {
