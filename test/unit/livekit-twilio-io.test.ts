@@ -230,6 +230,20 @@ describe('LiveKit Twilio IO', () => {
       await input.close();
     });
 
+    it('queues nothing while the session has its audio input turned off', async () => {
+      const input = new TwilioAudioInput(10);
+      input.setAttached(false); // what session.input.setAudioEnabled(false) does
+      for (let i = 0; i < 25; i++) input.pushMulaw(Buffer.alloc(FRAME_BYTES, 0xff));
+      input.setAttached(true);
+      input.pushMulaw(Buffer.alloc(FRAME_BYTES, 0x7f));
+      const reader = input.stream.getReader();
+      const { value } = await reader.read();
+      expect(value!.data[0]).to.equal(decodeMulaw(Buffer.from([0x7f]))[0]);
+      expect(input.droppedFrames).to.equal(0);
+      reader.releaseLock();
+      await input.close();
+    });
+
     it('drops and counts frames beyond its queue when the pipeline does not read them', async () => {
       const input = new TwilioAudioInput(10);
       for (let i = 0; i < 25; i++) input.pushMulaw(Buffer.alloc(FRAME_BYTES, 0xff));

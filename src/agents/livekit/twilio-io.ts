@@ -24,6 +24,8 @@ type TextOutput = NonNullable<voice.AgentSession['output']['transcription']>;
 /** The caller's side: Twilio frames in, PCM16 frames out to the framework. */
 export class TwilioAudioInput extends voice.AudioInput {
   private controller: ReadableStreamDefaultController<AudioFrame> | undefined;
+  /** False while the session has turned its audio input off: the caller's audio is not queued. */
+  private attached = true;
   /** Frames dropped because the pipeline fell more than the queue limit behind. */
   droppedFrames = 0;
 
@@ -42,7 +44,7 @@ export class TwilioAudioInput extends voice.AudioInput {
    */
   pushMulaw(frame: Buffer): void {
     const controller = this.controller;
-    if (!controller) return;
+    if (!controller || !this.attached) return;
     if ((controller.desiredSize ?? 0) <= 0) {
       this.droppedFrames++;
       return;
@@ -50,6 +52,10 @@ export class TwilioAudioInput extends voice.AudioInput {
     const pcm = new Int16Array(frame.length);
     for (let i = 0; i < frame.length; i++) pcm[i] = MULAW_TO_PCM16[frame[i]!]!;
     controller.enqueue(new AudioFrame(pcm, PHONE_SAMPLE_RATE, 1, frame.length));
+  }
+
+  override setAttached(attached: boolean): void {
+    this.attached = attached;
   }
 
   override async close(): Promise<void> {
