@@ -150,23 +150,15 @@ export class TwilioAudioOutput extends voice.AudioOutput {
     // it (Playback copies; a bridge in another thread may transfer it).
     const out = wholeFrames > 0 ? Buffer.allocUnsafe(wholeFrames * FRAME_BYTES) : undefined;
     let outLen = 0;
-    if (out && this.partialLen > 0) outLen = this.partial.copy(out, 0, 0, this.partialLen);
-    let target = out ?? this.partial;
-    let at = out ? outLen : this.partialLen;
     // The framework resamples to our rate but not our channel count: take the first channel.
     for (let i = 0; i < samples; i++) {
-      if (target === out && at === out.length) {
-        target = this.partial;
-        at = 0;
+      this.partial[this.partialLen++] = encodeMulawSample(data[i * channels]!);
+      if (this.partialLen === FRAME_BYTES) {
+        outLen += this.partial.copy(out!, outLen);
+        this.partialLen = 0;
       }
-      target[at++] = encodeMulawSample(data[i * channels]!);
     }
-    if (out) {
-      this.partialLen = target === out ? 0 : at;
-      this.send(segment, out);
-    } else {
-      this.partialLen = at;
-    }
+    if (out) this.send(segment, out);
   }
 
   /** The segment's audio is all captured: pad the last frame and let Playback mark it. */
@@ -194,12 +186,7 @@ export class TwilioAudioOutput extends voice.AudioOutput {
    * which finishes its segment. A segment none of whose audio reached the call finishes here.
    */
   override clearBuffer(): void {
-    const open = this.current;
-    if (open) {
-      super.flush();
-      this.current = undefined;
-      this.partialLen = 0;
-    }
+    const open = this.dropOpenSegment();
     // The framework flushes an aborted segment, then clears it, in one go.
     if (this.justFlushed) this.justFlushed.complete = false;
     if (this.unreported.length > 0) {
@@ -213,12 +200,8 @@ export class TwilioAudioOutput extends voice.AudioOutput {
   utterancePlayed(played: UtterancePlayed): void {
     const segment = this.unreported.shift();
     if (!segment) return; // nothing of ours is playing: a late report
-    if (segment === this.current) {
-      // Cut while still open (a barge-in from elsewhere): later frames form a new segment.
-      super.flush();
-      this.current = undefined;
-      this.partialLen = 0;
-    }
+    // Cut while still open (a barge-in from elsewhere): later frames form a new segment.
+    if (segment === this.current) this.dropOpenSegment();
     this.finish(segment, played.playedMs, played.interrupted);
   }
 
@@ -229,7 +212,8 @@ export class TwilioAudioOutput extends voice.AudioOutput {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.current) this.flushWithoutAudio();
+    const open = this.dropOpenSegment();
+    if (open?.sentMs === 0) this.finish(open, 0, true);
     for (const segment of this.unreported.splice(0)) this.finish(segment, segment.sentMs, true);
   }
 
@@ -249,13 +233,14 @@ export class TwilioAudioOutput extends voice.AudioOutput {
     this.sink.audio(frames);
   }
 
-  /** Ends the open segment at close, without sending its unfinished frame. */
-  private flushWithoutAudio(): void {
-    const segment = this.current!;
+  /** Ends the open segment without sending its unfinished frame. */
+  private dropOpenSegment(): Segment | undefined {
+    const segment = this.current;
+    if (!segment) return undefined;
     super.flush();
     this.current = undefined;
     this.partialLen = 0;
-    if (segment.sentMs === 0) this.finish(segment, 0, true);
+    return segment;
   }
 
   private finish(segment: Segment, playedMs: number, interrupted: boolean): void {
