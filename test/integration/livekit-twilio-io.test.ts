@@ -181,4 +181,26 @@ describe('LiveKit AgentSession on a phone call (Twilio IO, real Playback, provid
     expect(LONG_REPLY.startsWith(heard)).to.equal(true, `"${heard}" is the start of the reply`);
     expect(words).to.be.within(1, LONG_REPLY.split(' ').length - 5, `"${heard}": the words heard, not the whole reply`);
   });
+
+  it('stops the reply when the caller talks over it: clear, and the reply kept only as far as it was heard', async () => {
+    const call = phoneCall();
+    stt.transcribeWith('I would like to book a flight', 'no wait, stop');
+    oa.replyWith({ text: LONG_REPLY }, { text: 'Of course.' });
+    session = await startSession(call);
+    const speaking = nextEvent<voice.AgentStateChangedEvent>(session, voice.AgentSessionEventTypes.AgentStateChanged, (ev) => ev.newState === 'speaking');
+    const reply = nextAssistantMessage(session);
+
+    call.holdMarks(); // the caller is still hearing the reply when they cut in
+    await callerSays(call.input);
+    await within(10_000, 'the agent speaking', speaking);
+    await new Promise((resolve) => setTimeout(resolve, 800)); // the caller hears the first words
+    await callerSays(call.input);
+    const item = await within(10_000, 'the interrupted reply in the chat', reply);
+
+    expect(call.wire.map((m) => m.event)).to.include('clear');
+    expect(item.interrupted).to.equal(true);
+    const heard = item.textContent ?? '';
+    expect(LONG_REPLY.startsWith(heard)).to.equal(true, `"${heard}" is the start of the reply`);
+    expect(heard.split(' ').filter(Boolean).length).to.be.within(1, LONG_REPLY.split(' ').length - 5, `"${heard}"`);
+  });
 });
