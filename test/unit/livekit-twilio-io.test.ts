@@ -24,8 +24,13 @@ function pcm(samples: number, value = SAMPLE): AudioFrame {
   return new AudioFrame(new Int16Array(samples).fill(value), 8000, 1, samples);
 }
 
-/** An output wired to a real Playback the way a call wires its agent, with a clock the test moves. */
-function harness() {
+/**
+ * An output wired to a real Playback the way a call wires its agent, with a clock the test moves.
+ * `deferred`: every call between them arrives a turn of the event loop later, in order, as it
+ * would from a bridge in another thread.
+ */
+function harness({ deferred = false } = {}) {
+  const run = deferred ? (fn: () => void) => void setImmediate(fn) : (fn: () => void) => fn();
   let now = 0;
   const wire: Sent[] = [];
   const sinkCalls: string[] = [];
@@ -37,16 +42,16 @@ function harness() {
     scheduled: () => {},
     cut: () => {},
     utteranceStarted: () => {},
-    played: (played) => output!.utterancePlayed(played),
+    played: (played) => run(() => output!.utterancePlayed(played)),
   });
   const sink: AgentSink = {
     audio: (chunk) => {
       chunkSizes.push(chunk.length);
-      playback.push(chunk);
+      run(() => playback.push(chunk));
     },
-    turnStarted: () => (sinkCalls.push('turnStarted'), playback.beginTurn()),
-    utteranceDone: () => (sinkCalls.push('utteranceDone'), playback.endUtterance()),
-    bargeIn: () => (sinkCalls.push('bargeIn'), playback.interrupt()),
+    turnStarted: () => (sinkCalls.push('turnStarted'), run(() => playback.beginTurn())),
+    utteranceDone: () => (sinkCalls.push('utteranceDone'), run(() => playback.endUtterance())),
+    bargeIn: () => (sinkCalls.push('bargeIn'), run(() => playback.interrupt())),
     transcript: () => {},
     latency: () => {},
     action: () => {},
@@ -72,6 +77,11 @@ function harness() {
       if (flush) output!.flush();
     },
   };
+}
+
+/** Lets deferred calls (and the calls they make in turn) arrive. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 4; i++) await new Promise((resolve) => setImmediate(resolve));
 }
 
 describe('LiveKit Twilio IO', () => {
@@ -135,6 +145,46 @@ describe('LiveKit Twilio IO', () => {
       expect(h.finished.map((f) => [f.playbackPosition, f.interrupted])).to.deep.equal([
         [0.1, true],
         [0.2, false],
+      ]);
+    });
+
+    it('on a clear while a segment is still open: finishes it once at the position heard; its flush afterwards adds nothing', async () => {
+      const h = harness();
+      await h.segment([4000], false); // 500 ms sent, TTS still going
+      h.setNow(300);
+      h.output.clearBuffer();
+      h.output.flush();
+      expect(h.clears()).to.equal(1);
+      expect(h.marks()).to.have.length(0);
+      expect(h.finished.map((f) => [f.playbackPosition, f.interrupted])).to.deep.equal([[0.3, true]]);
+      await h.output.waitForPlayout();
+    });
+
+    it('ignores a report when none of its segments is playing (a late or foreign report)', async () => {
+      const h = harness();
+      await h.segment([1600]);
+      h.playback.onMark(h.marks()[0]!);
+      h.output.utterancePlayed({ utteranceId: 1, playedMs: 200, totalMs: 200, interrupted: false });
+      expect(h.finished).to.have.length(1);
+    });
+
+    it('matches reports that come back later to their segments, as from a bridge in another thread', async () => {
+      const h = harness({ deferred: true });
+      await h.segment([1600]);
+      await settle();
+      h.playback.onMark(h.marks()[0]!); // played in full; the report is on its way
+      h.output.clearBuffer(); // the framework interrupts before it is back
+      await settle();
+      expect(h.clears()).to.equal(0, 'nothing was left playing');
+      expect(h.finished.map((f) => [f.playbackPosition, f.interrupted])).to.deep.equal([[0.2, false]]);
+      await h.segment([800]);
+      await settle();
+      expect(h.playback.stats.droppedBytes).to.equal(0, 'the next segment plays');
+      h.playback.onMark(h.marks()[1]!);
+      await settle();
+      expect(h.finished.map((f) => [f.playbackPosition, f.interrupted])).to.deep.equal([
+        [0.2, false],
+        [0.1, false],
       ]);
     });
 
