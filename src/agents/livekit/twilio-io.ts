@@ -86,7 +86,7 @@ interface Segment {
  */
 export class TwilioTranscriptOutput {
   /** The text segment being received, or the last one. */
-  current: SegmentText | undefined;
+  private current: SegmentText | undefined;
 
   async captureText(text: string | voice.TimedString): Promise<void> {
     if (!this.current || this.current.ended) this.current = new SegmentText();
