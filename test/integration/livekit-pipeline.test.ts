@@ -1,6 +1,7 @@
 // The pipeline factory (src/agents/livekit/pipeline.ts) built from configuration variables that
 // point every provider at a local stand-in (tools/fake-providers): what each part of a call's
 // pipeline answers, which provider it came from, and that each call gets its own instances.
+import type { EventEmitter } from 'node:events';
 import { llm, stt, tts } from '@livekit/agents';
 import { expect } from 'chai';
 import { closePipeline, createPipeline, processVad, type Pipeline } from '../../src/agents/livekit/pipeline.js';
@@ -198,6 +199,39 @@ describe('LiveKit pipeline factory, against the provider stand-ins', function ()
       expect(session?.headers.authorization).to.equal(`Token ${KEYS.deepgram}`);
       expect(session?.query.get('sample_rate')).to.equal('8000');
       expect(session?.query.get('model')).to.equal('nova-3');
+    });
+  });
+
+  describe('STT fallback', () => {
+    it('transcribes with OpenAI when Deepgram refuses the connection', async () => {
+      deepgram.faults.fail('listen', { kind: 'status', status: 500 });
+      openai.transcribeWith(CALLER_1_WORDS);
+      const pipeline = pipelineOf();
+      const stream = pipeline.stt.stream();
+      // The caller starts speaking once Deepgram has failed: audio sent to a provider that then
+      // fails is not replayed to the next one.
+      for (const frame of silentFrames(5)) stream.pushFrame(frame);
+      // The adapter emits this outside its typed events.
+      const adapter = pipeline.stt as unknown as EventEmitter;
+      const available = new Promise((resolve) => adapter.once('stt_availability_changed', resolve));
+      await within(5000, 'Deepgram marked unavailable', available);
+      for (const frame of [...(await phoneFrames()), ...silentFrames(50)]) stream.pushFrame(frame);
+
+      let transcript: string | undefined;
+      await within(15_000, 'transcript', (async () => {
+        for await (const event of stream) {
+          if (event.type !== stt.SpeechEventType.FINAL_TRANSCRIPT) continue;
+          transcript = event.alternatives?.[0]?.text;
+          break;
+        }
+      })());
+      stream.close();
+
+      expect(transcript).to.equal(CALLER_1_WORDS);
+      expect(deepgram.refused.map((r) => r.status)).to.include(500);
+      const [request] = openai.requestsTo('transcriptions');
+      expect(request?.form).to.include({ model: 'whisper-1' });
+      expect(request?.audio?.sampleRate).to.equal(8000);
     });
   });
 
