@@ -2,7 +2,7 @@
 // point every provider at a local stand-in (tools/fake-providers): what each part of a call's
 // pipeline answers, which provider it came from, and that each call gets its own instances.
 import type { EventEmitter } from 'node:events';
-import { llm, stt, tts } from '@livekit/agents';
+import { llm, stt, tokenize, tts } from '@livekit/agents';
 import { expect } from 'chai';
 import { closePipeline, createPipeline, processVad, type Pipeline } from '../../src/agents/livekit/pipeline.js';
 import { livekitTools } from '../../src/agents/livekit/tools.js';
@@ -30,9 +30,13 @@ async function chatTurn(model: llm.LLM, text: string, toolCtx?: llm.ToolContext)
   return reply;
 }
 
-/** One reply spoken through the pipeline's TTS, as a session streams it: the audio frames. */
+/**
+ * One reply spoken through the pipeline's TTS as a session streams it (a TTS that cannot stream is
+ * wrapped in a new StreamAdapter for the turn, as the session's ttsNode does): the audio.
+ */
 async function speak(model: tts.TTS, text: string): Promise<{ samples: number; peak: number }> {
-  const stream = model.stream();
+  const turnTts = model.capabilities.streaming ? model : new tts.StreamAdapter(model, new tokenize.basic.SentenceTokenizer());
+  const stream = turnTts.stream();
   stream.pushText(text);
   stream.endInput();
   let samples = 0;
@@ -173,6 +177,23 @@ describe('LiveKit pipeline factory, against the provider stand-ins', function ()
       expect(spoken.peak).to.be.greaterThan(3000);
       expect(openai.requestsTo('speech')[0]?.json).to.include({ voice: 'nova' });
       expect(cartesia.connections).to.deep.equal([]);
+    });
+
+    it('reports an OpenAI TTS failure to the listener the session keeps, never as an unhandled error event', async () => {
+      openai.faults.fail('speech', { kind: 'status', status: 500 });
+      const pipeline = pipelineOf({ TTS_PROVIDER: 'openai' });
+      const errors = pluginErrors(pipeline.tts);
+      let spoken = { samples: 0, peak: 0 };
+      const rejections = await unhandledRejectionsDuring(async () => {
+        spoken = await within(10_000, 'speech', speak(pipeline.tts, 'Hello.'));
+      });
+
+      expect(spoken.samples).to.equal(0);
+      expect(errors.all.map((e) => e.error)).to.have.length.greaterThan(0);
+      expect(errors.all[0]?.error).to.have.property('status', 500);
+      // The plugin still leaves its own request's rejection unhandled (the bridge must contain
+      // those); what must not happen is an `error` event thrown for want of a listener.
+      expect(rejections.map(String).filter((r) => r.includes('ERR_UNHANDLED_ERROR'))).to.deep.equal([]);
     });
   });
 
