@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { closePipeline, createPipeline, processVad, type Pipeline } from '../../src/agents/livekit/pipeline.js';
 import { livekitTools } from '../../src/agents/livekit/tools.js';
 import { AGENT_FUNCTIONS } from '../../src/agents/deepgram/tools.js';
-import { loadConfig, type Env } from '../../src/config.js';
+import { ConfigError, loadConfig, type Env } from '../../src/config.js';
 import { FakeCartesiaTts } from '../../tools/fake-providers/cartesia-tts.js';
 import { FakeDeepgramStt } from '../../tools/fake-providers/deepgram-stt.js';
 import { FakeOpenAi } from '../../tools/fake-providers/openai.js';
@@ -269,6 +269,11 @@ describe('LiveKit pipeline factory, against the provider stand-ins', function ()
       ];
       expect(instances(first)).to.have.length(6);
       for (const instance of instances(first)) expect(instances(second)).to.not.include(instance);
+    });
+
+    it('refuses to build a pipeline whose chosen provider has no key, naming it', () => {
+      const config = loadConfig(env({ AGENT_PROVIDER: 'echo', CARTESIA_API_KEY: '' }));
+      expect(() => createPipeline(config)).to.throw(ConfigError, /^CARTESIA_API_KEY: is required/);
     });
 
     it('shares one VAD, tuned by VAD_*, between every call', () => {

@@ -9,7 +9,7 @@ import * as cartesia from '@livekit/agents-plugin-cartesia';
 import * as deepgram from '@livekit/agents-plugin-deepgram';
 import * as openai from '@livekit/agents-plugin-openai';
 import OpenAI from 'openai';
-import { providerOrder, type PipelineConfig, type VadConfig } from '../../config.js';
+import { ConfigError, pipelineProblems, providerOrder, type PipelineConfig, type VadConfig } from '../../config.js';
 
 /** The three models of one call's pipeline, to hand to its AgentSession. */
 export interface Pipeline {
@@ -43,8 +43,14 @@ const TTS_RECOVERY_DELAY_MS = 60_000;
  */
 const MAX_UNRECOVERABLE_ERRORS = 20;
 
-/** A fresh pipeline for one call, with the providers the configuration chose, in their order. */
+/**
+ * A fresh pipeline for one call, with the providers the configuration chose, in their order.
+ * Throws a ConfigError naming the missing keys when a chosen provider has none (start-up reports
+ * the same problems for AGENT_PROVIDER=livekit, so a call never meets it).
+ */
 export function createPipeline(config: { pipeline: PipelineConfig; vad: VadConfig }, overrides: PipelineOverrides = {}): Pipeline {
+  const [problem, ...more] = pipelineProblems(config.pipeline);
+  if (problem) throw new ConfigError(problem.variable, problem.problem, more);
   const order = providerOrder(config.pipeline);
   const vad = overrides.vad ?? processVad(config.vad);
   return {
@@ -53,6 +59,7 @@ export function createPipeline(config: { pipeline: PipelineConfig; vad: VadConfi
       order.llm.map((p) => newLlm(config.pipeline, p)),
       (llms) => new llm.FallbackAdapter({ llms, attemptTimeout: LLM_ATTEMPT_TIMEOUT_S, maxRetryPerLLM: 0 }),
     ),
+    // No retry of a failed TTS: the next one speaks at once rather than the caller waiting on retries.
     tts: oneOrFallback(
       order.tts.map((p) => newTts(config.pipeline, p)),
       (ttsInstances) => new tts.FallbackAdapter({ ttsInstances, maxRetryPerTTS: 0, recoveryDelayMs: TTS_RECOVERY_DELAY_MS }),
@@ -60,15 +67,17 @@ export function createPipeline(config: { pipeline: PipelineConfig; vad: VadConfi
   };
 }
 
-/** Closes what a pipeline holds open (sockets, recovery timers) once its call has ended. */
+/**
+ * Closes what a pipeline holds open (sockets, the TTS recovery timers) once its call has ended.
+ * The AgentSession does not: without this a down TTS would go on being probed after the call.
+ */
 export async function closePipeline(pipeline: Pipeline): Promise<void> {
   await Promise.allSettled([pipeline.stt.close(), pipeline.llm.aclose(), pipeline.tts.close()]);
 }
 
 function oneOrFallback<T>(instances: T[], fallback: (instances: T[]) => T): T {
   const [only, ...more] = instances;
-  // Configuration checks the chosen provider's key before any call (pipelineProblems).
-  if (only === undefined) throw new Error('no provider with a key for this part of the pipeline');
+  if (only === undefined) throw new Error('no provider with a key'); // unreachable once pipelineProblems is empty
   return more.length === 0 ? only : fallback(instances);
 }
 
