@@ -4,7 +4,7 @@
 import type { EventEmitter } from 'node:events';
 import { llm, stt, tokenize, tts } from '@livekit/agents';
 import { expect } from 'chai';
-import { closePipeline, createPipeline, processVad, type Pipeline } from '../../src/agents/livekit/pipeline.js';
+import { closePipeline, createPipeline, processVad, type Pipeline, type PipelineOverrides } from '../../src/agents/livekit/pipeline.js';
 import { livekitTools } from '../../src/agents/livekit/tools.js';
 import { AGENT_FUNCTIONS } from '../../src/agents/deepgram/tools.js';
 import { ConfigError, loadConfig, type Env } from '../../src/config.js';
@@ -89,8 +89,8 @@ describe('LiveKit pipeline factory, against the provider stand-ins', function ()
     };
   }
 
-  function pipelineOf(overrides: Env = {}): Pipeline {
-    const pipeline = createPipeline(loadConfig(env(overrides)));
+  function pipelineOf(overrides: Env = {}, build: PipelineOverrides = {}): Pipeline {
+    const pipeline = createPipeline(loadConfig(env(overrides)), build);
     pipelines.push(pipeline);
     return pipeline;
   }
@@ -115,6 +115,29 @@ describe('LiveKit pipeline factory, against the provider stand-ins', function ()
       const [request] = openai.requestsTo('chat');
       expect(request?.headers.authorization).to.equal(`Bearer ${KEYS.openai}`);
       expect(request?.json).to.include({ model: 'gpt-test' });
+    });
+
+    it('answers from OpenAI when Grok sends its headers and then nothing', async () => {
+      grok.faults.fail('chat', { kind: 'hang', afterChunks: 1 });
+      const pipeline = pipelineOf({}, { streamIdleTimeoutMs: 300 });
+      const reply = await within(5000, 'chat turn', chatTurn(pipeline.llm, 'hello'));
+
+      expect(reply).to.equal('OpenAI here.');
+      expect(grok.requestsTo('chat')[0]?.fault).to.deep.equal({ kind: 'hang', afterChunks: 1 });
+    });
+
+    it('ends a turn whose reply stops mid-stream with an error, instead of waiting forever', async () => {
+      grok.replyWith({ text: 'one two three four five six' });
+      grok.faults.fail('chat', { kind: 'hang', afterChunks: 3 }, 1);
+      const pipeline = pipelineOf({}, { streamIdleTimeoutMs: 300 });
+      const errors = pluginErrors(pipeline.llm); // as the session listens
+
+      const reply = await within(5000, 'chat turn', chatTurn(pipeline.llm, 'hello').catch((e: Error) => `failed: ${e.message}`));
+
+      expect(reply).to.equal('one two ');
+      expect(errors.all.map((e) => e.error.message)).to.deep.equal(['the response body stopped for 300 ms']);
+      // What the caller may already hear is not started over by another provider.
+      expect(openai.requestsTo('chat')).to.deep.equal([]);
     });
 
     it('never calls Grok when LLM_PROVIDER=openai', async () => {

@@ -10,6 +10,7 @@ import * as deepgram from '@livekit/agents-plugin-deepgram';
 import * as openai from '@livekit/agents-plugin-openai';
 import OpenAI from 'openai';
 import { ConfigError, pipelineProblems, providerOrder, type PipelineConfig, type VadConfig } from '../../config.js';
+import { idleTimeoutFetch } from './idle-timeout-fetch.js';
 
 /** The three models of one call's pipeline, to hand to its AgentSession. */
 export interface Pipeline {
@@ -21,12 +22,23 @@ export interface Pipeline {
 export interface PipelineOverrides {
   /** Instead of the process's VAD (which cuts the caller's audio into utterances for OpenAI's STT). */
   vad?: VAD;
+  /** Instead of STREAM_IDLE_TIMEOUT_MS (tests make stalls short). */
+  streamIdleTimeoutMs?: number;
+}
+
+/** What building one provider needs. */
+interface BuildContext {
+  cfg: PipelineConfig;
+  vad: VAD;
+  streamIdleTimeoutMs: number;
 }
 
 /** Phone audio: the STT gets the call's 8 kHz as it is, no resampling. */
 const PHONE_SAMPLE_RATE = 8000;
 /** The HTTP requests of OpenAI's STT and TTS: the plugins set no timeout of their own, and a hung one would stall the turn. */
 const OPENAI_REQUEST_TIMEOUT_MS = 10_000;
+/** A response of an OpenAI-compatible provider (Grok included) that stops mid-body fails after this long. */
+const STREAM_IDLE_TIMEOUT_MS = 5_000;
 /** OpenAI's transcription endpoint over HTTP; the plugin's default is the realtime socket. */
 const OPENAI_STT_MODEL = 'whisper-1';
 /** Seconds an LLM may take to start answering before the next one is tried (a hung Grok costs this much of a turn). */
@@ -52,16 +64,20 @@ export function createPipeline(config: { pipeline: PipelineConfig; vad: VadConfi
   const [problem, ...more] = pipelineProblems(config.pipeline);
   if (problem) throw new ConfigError(problem.variable, problem.problem, more);
   const order = providerOrder(config.pipeline);
-  const vad = overrides.vad ?? processVad(config.vad);
+  const ctx: BuildContext = {
+    cfg: config.pipeline,
+    vad: overrides.vad ?? processVad(config.vad),
+    streamIdleTimeoutMs: overrides.streamIdleTimeoutMs ?? STREAM_IDLE_TIMEOUT_MS,
+  };
   return {
-    stt: oneOrFallback(order.stt.map((p) => newStt(config.pipeline, p, vad)), (sttInstances) => new stt.FallbackAdapter({ sttInstances })),
+    stt: oneOrFallback(order.stt.map((p) => newStt(ctx, p)), (sttInstances) => new stt.FallbackAdapter({ sttInstances })),
     llm: oneOrFallback(
-      order.llm.map((p) => newLlm(config.pipeline, p)),
+      order.llm.map((p) => newLlm(ctx, p)),
       (llms) => new llm.FallbackAdapter({ llms, attemptTimeout: LLM_ATTEMPT_TIMEOUT_S, maxRetryPerLLM: 0 }),
     ),
     // No retry of a failed TTS: the next one speaks at once rather than the caller waiting on retries.
     tts: oneOrFallback(
-      order.tts.map((p) => newTts(config.pipeline, p)),
+      order.tts.map((p) => newTts(ctx, p)),
       (ttsInstances) => new tts.FallbackAdapter({ ttsInstances, maxRetryPerTTS: 0, recoveryDelayMs: TTS_RECOVERY_DELAY_MS }),
     ),
   };
@@ -88,7 +104,7 @@ function oneOrFallback<T>(instances: T[], fallback: (instances: T[]) => T): T {
  * re-emitting its errors where nothing listens: one failed request then throws out of the
  * session as an unhandled error. Wrapped once, its errors reach the session's own listener.
  */
-function newStt(cfg: PipelineConfig, provider: PipelineConfig['stt'], vad: VAD): stt.STT {
+function newStt({ cfg, vad, streamIdleTimeoutMs }: BuildContext, provider: PipelineConfig['stt']): stt.STT {
   switch (provider) {
     case 'deepgram':
       return new deepgram.STT({
@@ -100,7 +116,7 @@ function newStt(cfg: PipelineConfig, provider: PipelineConfig['stt'], vad: VAD):
     case 'openai': {
       const whole = new openai.STT({
         apiKey: cfg.openai.apiKey,
-        client: openAiClient(cfg.openai.apiKey, cfg.openai.baseUrl, OPENAI_REQUEST_TIMEOUT_MS),
+        client: openAiClient(cfg.openai.apiKey, cfg.openai.baseUrl, streamIdleTimeoutMs, OPENAI_REQUEST_TIMEOUT_MS),
         useRealtime: false,
         model: OPENAI_STT_MODEL,
         language: 'en',
@@ -110,26 +126,26 @@ function newStt(cfg: PipelineConfig, provider: PipelineConfig['stt'], vad: VAD):
   }
 }
 
-function newLlm(cfg: PipelineConfig, provider: PipelineConfig['llm']): llm.LLM {
+function newLlm({ cfg, streamIdleTimeoutMs }: BuildContext, provider: PipelineConfig['llm']): llm.LLM {
   switch (provider) {
     case 'grok':
       return openai.LLM.withXAI({
         apiKey: cfg.grok.apiKey,
         baseURL: cfg.grok.baseUrl,
         model: cfg.grok.model,
-        client: openAiClient(cfg.grok.apiKey, cfg.grok.baseUrl),
+        client: openAiClient(cfg.grok.apiKey, cfg.grok.baseUrl, streamIdleTimeoutMs),
       });
     case 'openai':
       return new openai.LLM({
         apiKey: cfg.openai.apiKey,
         baseURL: cfg.openai.baseUrl,
         model: cfg.openai.llmModel,
-        client: openAiClient(cfg.openai.apiKey, cfg.openai.baseUrl),
+        client: openAiClient(cfg.openai.apiKey, cfg.openai.baseUrl, streamIdleTimeoutMs),
       });
   }
 }
 
-function newTts(cfg: PipelineConfig, provider: PipelineConfig['tts']): tts.TTS {
+function newTts({ cfg, streamIdleTimeoutMs }: BuildContext, provider: PipelineConfig['tts']): tts.TTS {
   switch (provider) {
     case 'cartesia':
       return new cartesia.TTS({
@@ -140,7 +156,7 @@ function newTts(cfg: PipelineConfig, provider: PipelineConfig['tts']): tts.TTS {
       });
     case 'openai': {
       const whole = new openai.TTS({
-        client: openAiClient(cfg.openai.apiKey, cfg.openai.baseUrl, OPENAI_REQUEST_TIMEOUT_MS),
+        client: openAiClient(cfg.openai.apiKey, cfg.openai.baseUrl, streamIdleTimeoutMs, OPENAI_REQUEST_TIMEOUT_MS),
         model: cfg.openai.ttsModel,
         voice: cfg.openai.ttsVoice,
       });
@@ -150,14 +166,16 @@ function newTts(cfg: PipelineConfig, provider: PipelineConfig['tts']): tts.TTS {
 }
 
 /**
- * An OpenAI-compatible client of our own: no retries (the FallbackAdapter moves on instead), and
- * every option explicit so the SDK reads nothing from the environment (OPENAI_LOG=debug would
- * print what callers said). `timeoutMs` unset: the plugin's per-request timeout applies.
+ * An OpenAI-compatible client of our own: no retries (the FallbackAdapter moves on instead), a
+ * body that stalls fails (the SDK's timeout ends at the headers), and every option explicit so
+ * the SDK reads nothing from the environment (OPENAI_LOG=debug would print what callers said).
+ * `timeoutMs` unset: the plugin's per-request timeout applies.
  */
-function openAiClient(apiKey: string | undefined, baseURL: string, timeoutMs?: number): OpenAI {
+function openAiClient(apiKey: string | undefined, baseURL: string, idleMs: number, timeoutMs?: number): OpenAI {
   return new OpenAI({
     apiKey: apiKey ?? null,
     baseURL,
+    fetch: idleTimeoutFetch(idleMs),
     organization: null,
     project: null,
     adminAPIKey: null,
