@@ -5,9 +5,11 @@ import { BUILT_AGENTS } from './agents/built.js';
 import { LLM_PROVIDERS, type LlmConfig } from './llm/types.js';
 import { EnvReader, readEnv, type Env } from './config/env-reader.js';
 import { RESERVED_VARIABLES, unknownVariables, type UnknownVariable } from './config/lookalikes.js';
+import { pipelineProblems, readPipeline, type PipelineConfig } from './config/pipeline.js';
 
 export { ConfigError, readEnv, type ConfigProblem, type Env } from './config/env-reader.js';
 export type { UnknownVariable } from './config/lookalikes.js';
+export { pipelineProblems, providerOrder, type PipelineConfig, type ProviderOrder } from './config/pipeline.js';
 
 export type AgentKind = 'echo' | 'deepgram' | 'livekit';
 export type AgentChoice = AgentKind | 'auto';
@@ -102,6 +104,8 @@ export interface Config {
   vad: VadConfig;
   deepgram: DeepgramConfig;
   livekit: LiveKitConfig;
+  /** The LiveKit voice pipeline (AGENT_PROVIDER=livekit): its providers, their order, keys and URLs. */
+  pipeline: PipelineConfig;
   /** Names in the environment or `.env` that look like ours but are not read (typos): warned about at start. */
   unknownVariables: UnknownVariable[];
 }
@@ -141,6 +145,10 @@ function readSettings(read: EnvReader): Omit<Config, 'unknownVariables'> {
   const agent = resolveAgent(requested, deepgram, livekit);
   if (agent.kind === 'deepgram' && !deepgram.apiKey) {
     read.problem('DEEPGRAM_API_KEY', 'is required when AGENT_PROVIDER=deepgram');
+  }
+  const pipeline = readPipeline(read);
+  if (agent.kind === 'livekit') {
+    for (const { variable, problem } of pipelineProblems(pipeline)) read.problem(variable, problem);
   }
 
   const publicUrl = read.optionalOrigin('PUBLIC_URL');
@@ -182,12 +190,14 @@ function readSettings(read: EnvReader): Omit<Config, 'unknownVariables'> {
     llm: {
       provider: read.oneOf('LLM_PROVIDER', LLM_PROVIDERS, 'openai'),
       model: read.optional('LLM_MODEL'),
-      openaiApiKey: read.optional('OPENAI_API_KEY'),
+      openaiApiKey: pipeline.openai.apiKey,
       anthropicApiKey: read.optional('ANTHROPIC_API_KEY'),
       groqApiKey: read.optional('GROQ_API_KEY'),
       vllmBaseUrl: read.optionalUrl('VLLM_BASE_URL', ['http:', 'https:']),
       vllmModel: read.optional('VLLM_MODEL'),
       timeoutMs: read.number('LLM_TIMEOUT_S', 30, 1, 600) * 1000,
+      // OPENAI_BASE_URL reaches OpenAI (or a proxy, or a stand-in) for the analysis and the pipeline alike.
+      baseUrls: { openai: pipeline.openai.baseUrl },
     },
     agent,
     systemPrompt: read.string('SYSTEM_PROMPT', DEFAULT_SYSTEM_PROMPT),
@@ -198,6 +208,7 @@ function readSettings(read: EnvReader): Omit<Config, 'unknownVariables'> {
     },
     deepgram,
     livekit,
+    pipeline,
   };
 }
 

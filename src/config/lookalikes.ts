@@ -7,12 +7,7 @@ import { closestName } from '../util/edit-distance.js';
  * ingest): known, so setting them is not warned about as a typo.
  */
 export const RESERVED_VARIABLES: readonly string[] = [
-  'XAI_API_KEY',
   'LIVEKIT_AGENT_NAME',
-  'STT_PROVIDER',
-  'TTS_PROVIDER',
-  'TTS_VOICE',
-  'CARTESIA_API_KEY',
   'DJANGO_BASE_URL',
   'INGEST_TOKEN',
 ];
@@ -24,7 +19,7 @@ export interface UnknownVariable {
 }
 
 // Prefixes only this gateway's variables use; an unknown name with one of them is a typo or a leftover.
-const OUR_PREFIXES = ['TWILIO_', 'DEEPGRAM_', 'LIVEKIT_', 'LLM_', 'VAD_', 'AGENT_'];
+const OUR_PREFIXES = ['TWILIO_', 'DEEPGRAM_', 'LIVEKIT_', 'LLM_', 'VAD_', 'AGENT_', 'STT_', 'TTS_', 'GROK_', 'CARTESIA_'];
 // Shorter names (HOME, PATH, TERM) are too close to each other to guess at.
 const MIN_TYPO_LENGTH = 6;
 

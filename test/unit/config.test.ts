@@ -48,8 +48,9 @@ describe('config', () => {
     expect(config.agent).to.include({ kind: 'echo', fallback: true });
     expect(config.agent.reason).to.match(/LIVEKIT_\* keys are set but this build has no LiveKit agent/);
     expect(selectAgent(config).kind).to.equal('echo');
-    // An explicit choice still refuses to start, clearly.
-    expect(() => selectAgent(loadConfig({ ...livekit, AGENT_PROVIDER: 'livekit' }))).to.throw(AgentUnavailableError, /AGENT_PROVIDER=livekit/);
+    // An explicit choice still refuses to start, clearly, even with the pipeline's keys.
+    const pipelineKeys = { DEEPGRAM_API_KEY: 'd', GROK_API_KEY: 'g', CARTESIA_API_KEY: 'c' };
+    expect(() => selectAgent(loadConfig({ ...livekit, ...pipelineKeys, AGENT_PROVIDER: 'livekit' }))).to.throw(AgentUnavailableError, /AGENT_PROVIDER=livekit/);
   });
 
   it('names the variable and the problem when a value is wrong', () => {

@@ -8,10 +8,11 @@ import type { DeepgramConfig } from '../../config.js';
 import type { AgentBridge, AgentSink, CallContext, UtterancePlayed } from '../bridge.js';
 import { AssistantTurns, type HeardLine } from '../assistant-turns.js';
 import { agentUnavailablePrompt } from '../prompts.js';
+import type { ToolCall } from '../tools.js';
 import { ConverseSocket } from './connection.js';
 import type { FunctionCallRequestItem, ServerMessage } from './messages.js';
 import { buildSettings, type HistoryLine } from './settings.js';
-import { parseFunctionCall, type ToolCall } from './tools.js';
+import { parseFunctionCall } from './tools.js';
 
 export interface DeepgramAgentOptions {
   config: DeepgramConfig;

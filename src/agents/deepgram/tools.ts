@@ -1,107 +1,24 @@
-// The client-side functions the agent may call, declared in one place. To add one: add its call
-// shape to ToolCall, then an entry to TOOLS (the compiler asks for it) with its schema, when it is
-// offered, and how its arguments are read.
-import type { AgentFunction, JsonSchemaObject } from './messages.js';
-import { isPlainObject } from '../../util/plain-object.js';
+// The call's tools (declared once in ../tools.ts) as Deepgram Settings `functions` entries:
+// client-side functions, so no `endpoint`.
+import { allTools, offeredTools, parseToolCall, type ToolAvailability, type ToolCall, type ToolCallError, type ToolDeclaration } from '../tools.js';
+import type { AgentFunction } from './messages.js';
 
-/** A function call the gateway understands, with its arguments checked. */
-export type ToolCall =
-  | { tool: 'end_call'; reason: string | undefined }
-  | { tool: 'transfer_call'; reason: string | undefined };
-
-export type ToolName = ToolCall['tool'];
-
-/** What the call can do, which decides the functions offered to the agent. */
-export interface ToolAvailability {
-  /** A transfer number is configured and the telephony side can redirect the call. */
-  transferAvailable: boolean;
+function toAgentFunction({ name, description, parameters }: ToolDeclaration): AgentFunction {
+  return { name, description, parameters };
 }
 
-/** Arguments the LLM sent, or the reason they are unusable (to send back as the function result). */
-type ArgsResult<C> = C | { error: string };
-
-interface ToolSpec<C extends ToolCall> {
-  description: string;
-  parameters: JsonSchemaObject;
-  offered(availability: ToolAvailability): boolean;
-  parse(args: Record<string, unknown>): ArgsResult<C>;
-}
-
-type ToolSpecs = { [N in ToolName]: ToolSpec<Extract<ToolCall, { tool: N }>> };
-
-const REASON_PARAMETERS: JsonSchemaObject = {
-  type: 'object',
-  properties: {
-    reason: { type: 'string', description: 'A few words on why, for the call log.' },
-  },
-};
-
-/** An optional string argument; `null` counts as absent (some models send it for "no value"). */
-function optionalString(args: Record<string, unknown>, name: string): ArgsResult<{ value: string | undefined }> {
-  const value = args[name];
-  if (value === undefined || value === null) return { value: undefined };
-  if (typeof value !== 'string') return { error: `"${name}" must be a string` };
-  return { value };
-}
-
-function withReason<N extends ToolName>(tool: N) {
-  return (args: Record<string, unknown>): ArgsResult<{ tool: N; reason: string | undefined }> => {
-    const reason = optionalString(args, 'reason');
-    return 'error' in reason ? reason : { tool, reason: reason.value };
-  };
-}
-
-const TOOLS: ToolSpecs = {
-  end_call: {
-    description:
-      'End the phone call. First say a short goodbye to the caller, then call this. ' +
-      'Use it when the caller is done or asks to hang up.',
-    parameters: REASON_PARAMETERS,
-    offered: () => true,
-    parse: withReason('end_call'),
-  },
-  transfer_call: {
-    description:
-      'Transfer the caller to a human colleague. First tell the caller you are transferring them, ' +
-      'then call this. Use it when the caller asks for a person or you cannot help.',
-    parameters: REASON_PARAMETERS,
-    offered: (a) => a.transferAvailable,
-    parse: withReason('transfer_call'),
-  },
-};
-
-const TOOL_NAMES = Object.keys(TOOLS) as ToolName[];
-
-function isToolName(name: string): name is ToolName {
-  return Object.hasOwn(TOOLS, name);
-}
-
-function toAgentFunction(name: ToolName): AgentFunction {
-  const { description, parameters } = TOOLS[name];
-  // A copy, so a Settings message can never alter the declarations shared by every call.
-  return { name, description, parameters: structuredClone(parameters) };
-}
-
-/** Every function we implement, as Settings `functions` entries (no `endpoint`: client-side). */
-export const AGENT_FUNCTIONS: readonly AgentFunction[] = TOOL_NAMES.map(toAgentFunction);
+/** Every function we implement, as Settings `functions` entries. */
+export const AGENT_FUNCTIONS: readonly AgentFunction[] = allTools().map(toAgentFunction);
 
 /** The functions to offer on one call: a tool the call cannot carry out is not offered at all. */
 export function agentFunctions(availability: ToolAvailability): AgentFunction[] {
-  return TOOL_NAMES.filter((name) => TOOLS[name].offered(availability)).map(toAgentFunction);
+  return offeredTools(availability).map(toAgentFunction);
 }
 
 /**
  * Reads a FunctionCallRequest entry. `argumentsJson` is the JSON string the service sends; an
  * empty string counts as `{}`. Extra arguments are ignored; a wrong type or unknown name is an error.
  */
-export function parseFunctionCall(name: string, argumentsJson: string): ToolCall | { error: string } {
-  if (!isToolName(name)) return { error: `unknown function "${name}"` };
-  let args: unknown;
-  try {
-    args = argumentsJson.trim() === '' ? {} : JSON.parse(argumentsJson);
-  } catch {
-    return { error: `arguments of "${name}" are not valid JSON` };
-  }
-  if (!isPlainObject(args)) return { error: `arguments of "${name}" must be a JSON object` };
-  return TOOLS[name].parse(args);
+export function parseFunctionCall(name: string, argumentsJson: string): ToolCall | ToolCallError {
+  return parseToolCall(name, argumentsJson);
 }

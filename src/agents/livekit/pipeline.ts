@@ -1,0 +1,237 @@
+// Turns the configuration into the LiveKit voice pipeline of one call: fresh STT, LLM and TTS
+// instances per call, each a FallbackAdapter over the configured providers when more than one has
+// a key, and the AgentSession options that suit a phone line. Never share the instances between
+// calls: past 10 sessions the plugins warn of listener leaks, and one session's provider error
+// would count against every session. Only the VAD is shared: it is loaded once per process.
+// Instructions and the greeting are the bridge's: they depend on the call.
+import { inference, llm, stt, tokenize, tts, type VAD, type voice } from '@livekit/agents';
+import * as cartesia from '@livekit/agents-plugin-cartesia';
+import * as deepgram from '@livekit/agents-plugin-deepgram';
+import * as openai from '@livekit/agents-plugin-openai';
+import OpenAI from 'openai';
+import { ConfigError, pipelineProblems, providerOrder, type PipelineConfig, type VadConfig } from '../../config.js';
+import { idleTimeoutFetch } from './idle-timeout-fetch.js';
+
+/** The three models of one call's pipeline, to hand to its AgentSession. */
+export interface Pipeline {
+  stt: stt.STT;
+  llm: llm.LLM;
+  tts: tts.TTS;
+}
+
+export interface PipelineOverrides {
+  /** Instead of the process's VAD (which cuts the caller's audio into utterances for OpenAI's STT). */
+  vad?: VAD;
+  /** Instead of STREAM_IDLE_TIMEOUT_MS (tests make stalls short). */
+  streamIdleTimeoutMs?: number;
+}
+
+/** What building one provider needs. */
+interface BuildContext {
+  cfg: PipelineConfig;
+  vad: VAD;
+  streamIdleTimeoutMs: number;
+}
+
+/** Phone audio: the STT gets the call's 8 kHz as it is, no resampling. */
+const PHONE_SAMPLE_RATE = 8000;
+/** The HTTP requests of OpenAI's STT and TTS: the plugins set no timeout of their own, and a hung one would stall the turn. */
+const OPENAI_REQUEST_TIMEOUT_MS = 10_000;
+/** A response of an OpenAI-compatible provider (Grok included) that stops mid-body fails after this long. */
+const STREAM_IDLE_TIMEOUT_MS = 5_000;
+/** OpenAI's transcription endpoint over HTTP; the plugin's default is the realtime socket. */
+const OPENAI_STT_MODEL = 'whisper-1';
+/** Seconds an LLM may take to start answering before the next one is tried (a hung Grok costs this much of a turn). */
+const LLM_ATTEMPT_TIMEOUT_S = 4;
+/**
+ * While a TTS is down, its FallbackAdapter keeps synthesizing a test sentence with it (billable)
+ * every this many ms, past the end of the session; at the default 1 s each failure also counted
+ * towards closing the session. Once a minute is enough for a call.
+ */
+const TTS_RECOVERY_DELAY_MS = 60_000;
+/**
+ * LLM and TTS errors a session takes before it closes itself; the TTS recovery probes above count
+ * too. High, so the bridge (which sees each error) decides when a call is beyond saving.
+ */
+const MAX_UNRECOVERABLE_ERRORS = 20;
+
+/**
+ * A fresh pipeline for one call, with the providers the configuration chose, in their order.
+ * Throws a ConfigError naming the missing keys when a chosen provider has none (start-up reports
+ * the same problems for AGENT_PROVIDER=livekit, so a call never meets it).
+ */
+export function createPipeline(config: { pipeline: PipelineConfig; vad: VadConfig }, overrides: PipelineOverrides = {}): Pipeline {
+  const [problem, ...more] = pipelineProblems(config.pipeline);
+  if (problem) throw new ConfigError(problem.variable, problem.problem, more);
+  const order = providerOrder(config.pipeline);
+  const ctx: BuildContext = {
+    cfg: config.pipeline,
+    vad: overrides.vad ?? processVad(config.vad),
+    streamIdleTimeoutMs: overrides.streamIdleTimeoutMs ?? STREAM_IDLE_TIMEOUT_MS,
+  };
+  return {
+    stt: oneOrFallback(order.stt.map((p) => newStt(ctx, p)), (sttInstances) => new stt.FallbackAdapter({ sttInstances })),
+    llm: oneOrFallback(
+      order.llm.map((p) => newLlm(ctx, p)),
+      (llms) => new llm.FallbackAdapter({ llms, attemptTimeout: LLM_ATTEMPT_TIMEOUT_S, maxRetryPerLLM: 0 }),
+    ),
+    // No retry of a failed TTS: the next one speaks at once rather than the caller waiting on retries.
+    tts: oneOrFallback(
+      order.tts.map((p) => newTts(ctx, p)),
+      (ttsInstances) => new tts.FallbackAdapter({ ttsInstances, maxRetryPerTTS: 0, recoveryDelayMs: TTS_RECOVERY_DELAY_MS }),
+    ),
+  };
+}
+
+/**
+ * Closes what a pipeline holds open (sockets, the TTS recovery timers) once its call has ended.
+ * The AgentSession does not: without this a down TTS would go on being probed after the call.
+ */
+export async function closePipeline(pipeline: Pipeline): Promise<void> {
+  await Promise.allSettled([pipeline.stt.close(), pipeline.llm.aclose(), pipeline.tts.close()]);
+}
+
+function oneOrFallback<T>(instances: T[], fallback: (instances: T[]) => T): T {
+  const [only, ...more] = instances;
+  if (only === undefined) throw new Error('no provider with a key'); // unreachable once pipelineProblems is empty
+  return more.length === 0 ? only : fallback(instances);
+}
+
+/**
+ * A provider that only answers whole requests (OpenAI's STT and TTS) is wrapped once here in the
+ * framework's StreamAdapter, so that it streams like the others. Left bare, the session (or a
+ * FallbackAdapter) wraps it anew for every turn, each wrapper adding a listener to the provider and
+ * re-emitting its errors where nothing listens: one failed request then throws out of the
+ * session as an unhandled error. Wrapped once, its errors reach the session's own listener.
+ */
+function newStt({ cfg, vad, streamIdleTimeoutMs }: BuildContext, provider: PipelineConfig['stt']): stt.STT {
+  switch (provider) {
+    case 'deepgram':
+      return new deepgram.STT({
+        apiKey: cfg.deepgram.apiKey,
+        baseUrl: cfg.deepgram.sttUrl,
+        model: cfg.deepgram.sttModel,
+        sampleRate: PHONE_SAMPLE_RATE,
+      });
+    case 'openai': {
+      const whole = new openai.STT({
+        apiKey: cfg.openai.apiKey,
+        client: openAiClient(cfg.openai.apiKey, cfg.openai.baseUrl, streamIdleTimeoutMs, OPENAI_REQUEST_TIMEOUT_MS),
+        useRealtime: false,
+        model: OPENAI_STT_MODEL,
+        language: 'en',
+      });
+      return new stt.StreamAdapter(whole, vad);
+    }
+  }
+}
+
+function newLlm({ cfg, streamIdleTimeoutMs }: BuildContext, provider: PipelineConfig['llm']): llm.LLM {
+  switch (provider) {
+    case 'grok':
+      return openai.LLM.withXAI({
+        apiKey: cfg.grok.apiKey,
+        baseURL: cfg.grok.baseUrl,
+        model: cfg.grok.model,
+        client: openAiClient(cfg.grok.apiKey, cfg.grok.baseUrl, streamIdleTimeoutMs),
+      });
+    case 'openai':
+      return new openai.LLM({
+        apiKey: cfg.openai.apiKey,
+        baseURL: cfg.openai.baseUrl,
+        model: cfg.openai.llmModel,
+        client: openAiClient(cfg.openai.apiKey, cfg.openai.baseUrl, streamIdleTimeoutMs),
+      });
+  }
+}
+
+function newTts({ cfg, streamIdleTimeoutMs }: BuildContext, provider: PipelineConfig['tts']): tts.TTS {
+  switch (provider) {
+    case 'cartesia':
+      return new cartesia.TTS({
+        apiKey: cfg.cartesia.apiKey,
+        baseUrl: cfg.cartesia.baseUrl,
+        model: cfg.cartesia.model,
+        ...(cfg.cartesia.voice === undefined ? {} : { voice: cfg.cartesia.voice }),
+      });
+    case 'openai': {
+      const whole = new openai.TTS({
+        client: openAiClient(cfg.openai.apiKey, cfg.openai.baseUrl, streamIdleTimeoutMs, OPENAI_REQUEST_TIMEOUT_MS),
+        model: cfg.openai.ttsModel,
+        voice: cfg.openai.ttsVoice,
+      });
+      return new tts.StreamAdapter(whole, new tokenize.basic.SentenceTokenizer());
+    }
+  }
+}
+
+/**
+ * An OpenAI-compatible client of our own: no retries (the FallbackAdapter moves on instead), a
+ * body that stalls fails (the SDK's timeout ends at the headers), and every option explicit so
+ * the SDK reads nothing from the environment (OPENAI_LOG=debug would print what callers said).
+ * `timeoutMs` unset: the plugin's per-request timeout applies.
+ */
+function openAiClient(apiKey: string | undefined, baseURL: string, idleMs: number, timeoutMs?: number): OpenAI {
+  return new OpenAI({
+    apiKey: apiKey ?? null,
+    baseURL,
+    fetch: idleTimeoutFetch(idleMs),
+    organization: null,
+    project: null,
+    adminAPIKey: null,
+    webhookSecret: null,
+    maxRetries: 0,
+    ...(timeoutMs === undefined ? {} : { timeout: timeoutMs }),
+    logLevel: 'warn',
+  });
+}
+
+/** The VADs loaded in this process, by their settings (one, with one configuration per process). */
+const loadedVads = new Map<string, VAD>();
+
+/**
+ * The process's VAD: the core package's Silero (`inference.VAD`), which measured half the CPU of
+ * the silero plugin and needs no onnxruntime. It is created once and shared by every call.
+ */
+export function processVad(cfg: VadConfig): VAD {
+  const key = `${cfg.minSpeechS}/${cfg.minSilenceS}/${cfg.paddingS}`;
+  let vad = loadedVads.get(key);
+  if (vad === undefined) {
+    vad = new inference.VAD({
+      minSpeechDuration: cfg.minSpeechS * 1000,
+      minSilenceDuration: cfg.minSilenceS * 1000,
+      prefixPaddingDuration: cfg.paddingS * 1000,
+    });
+    loadedVads.set(key, vad);
+  }
+  return vad;
+}
+
+/** AgentSession options for a phone call, the pipeline's models aside. */
+export type TelephonySessionOptions = Pick<
+  voice.AgentSessionOptions,
+  'vad' | 'turnHandling' | 'aecWarmupDuration' | 'userAwayTimeout' | 'connOptions'
+>;
+
+/**
+ * How a pipeline session behaves on a phone line:
+ * - turns end by the VAD: the default turn detector needs a job context and otherwise always says
+ *   "the turn is over"; 300 ms after the end of speech for the final transcript;
+ * - barge-in by the VAD after 300 ms of speech, and never "resumed": Twilio cannot pause playback,
+ *   only clear it;
+ * - no 3 s of echo-cancellation warm-up suppressing barge-in at the start of the call, and no
+ *   "user away" state (a phone caller who is silent is still there).
+ */
+export function telephonySessionOptions(cfg: VadConfig, overrides: PipelineOverrides = {}): TelephonySessionOptions {
+  return {
+    vad: overrides.vad ?? processVad(cfg),
+    turnHandling: {
+      turnDetection: 'vad',
+      endpointing: { minDelay: 300 },
+      interruption: { mode: 'vad', resumeFalseInterruption: false, minDuration: 300 },
+    },
+    aecWarmupDuration: null,
+    userAwayTimeout: null,
+    connOptions: { maxUnrecoverableErrors: MAX_UNRECOVERABLE_ERRORS },
+  };
+}
