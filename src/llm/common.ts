@@ -1,5 +1,6 @@
 // What every provider adapter shares: the JSON-mode instruction, a deadline for the whole call,
 // and turning SDK errors into LlmError.
+import { toError } from '../util/errors.js';
 import { LlmError } from './types.js';
 import type { LlmMessage, LlmProvider, LlmRequest, LlmResponse } from './types.js';
 
@@ -84,7 +85,7 @@ function toLlmError(
     const message = `${provider} did not answer within ${context.timeoutMs} ms (${attempts} attempt(s))`;
     return new LlmError('timeout', message, { provider, cause: error });
   }
-  const detail = redact(error instanceof Error ? error.message : String(error), context.secret);
+  const detail = redact(toError(error).message, context.secret);
   const status = error instanceof classes.api ? error.status : undefined;
   const http = status === undefined ? '' : ` with HTTP ${status}`;
   return new LlmError('upstream', `${provider} request failed${http}: ${detail}`, {

@@ -1,6 +1,7 @@
 // Runs each call's post-call analysis once: when the task is `completed` and its media stream has
 // ended, whichever comes last. `pending` is stored synchronously before the LLM is asked, so a
 // second trigger in the same moment sees it and does nothing.
+import { toError } from '../util/errors.js';
 import type { LiveBus } from '../live/bus.js';
 import { LlmError, type LlmClient } from '../llm/types.js';
 import type { Logger } from '../telemetry/logger.js';
@@ -87,5 +88,5 @@ export class AnalysisRunner {
 /** LlmError messages name the provider and variable, never the key (the adapters redact it). */
 function describeFailure(err: unknown): string {
   if (err instanceof LlmError && err.kind === 'missing_key') return `no LLM is configured for analysis: ${err.message}`;
-  return err instanceof Error ? err.message : String(err);
+  return toError(err).message;
 }

@@ -1,6 +1,7 @@
 // The operators' task service: create, list and read tasks, place and stop their calls, serve
 // their recordings and analyses. Routes call one method each; Twilio's callbacks and the media
 // stream reach tasks through StatusCallbacks and TaskCallHooks.
+import { toError } from '../util/errors.js';
 import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import type { MachineDetection } from '../config.js';
@@ -216,7 +217,7 @@ function assertAnalyzable(task: Task): void {
 /** `21211 The 'To' number ... is not valid.`: Twilio's code and message, never credentials. */
 function twilioReason(err: unknown): string {
   if (err instanceof TwilioApiError) return err.code === undefined ? err.message : `${err.code} ${err.message}`;
-  return err instanceof Error ? err.message : String(err);
+  return toError(err).message;
 }
 
 /** Resolves links and `..` on both sides; undefined when the file is missing or lies outside `dir`. */
