@@ -189,4 +189,4 @@ function hold(held: Held[], use: Held): void {
   held.push(use);
 }
 
-void reader.run(callerAudio);
+reader.start(callerAudio);

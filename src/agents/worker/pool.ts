@@ -153,6 +153,11 @@ export class AgentWorkerPool {
     return this.slots.flatMap((w) => (w ? [w.thread] : []));
   }
 
+  /** Caller frames the running workers lost by falling a whole ring behind (none while they keep up). */
+  droppedFrames(): number {
+    return this.slots.reduce((sum, w) => sum + (w?.droppedFrames ?? 0), 0);
+  }
+
   /** Calls per running worker, in slot order. */
   loads(): number[] {
     return this.slots.flatMap((w) => (w ? [w.load] : []));
