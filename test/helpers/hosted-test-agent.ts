@@ -1,7 +1,8 @@
 // A bridge for the agent worker pool's tests, built inside a worker thread. It is the echo agent
 // (so the caller hears their words back and can barge in), plus what a real agent reports: a
 // transcript line and a latency figure per reply, a hang-up on DTMF 9. The call's `behavior`
-// parameter makes it fail on purpose: `throw` throws from pushCallerAudio, `exit` kills its worker.
+// parameter makes it fail on purpose: `throw` throws from pushCallerAudio, `throw-later` from a
+// timer it set going at start, `exit` kills its worker.
 import type { AgentBridge, AgentSink, CallContext } from '../../src/agents/bridge.js';
 import { EchoAgent } from '../../src/agents/echo.js';
 import type { HostedAgentFactory, HostedAgentKind } from '../../src/agents/worker/protocol.js';
@@ -30,7 +31,13 @@ class HostedTestAgent implements AgentBridge {
     });
   }
 
-  async start(): Promise<void> {}
+  async start(): Promise<void> {
+    if (this.behavior === 'throw-later') {
+      setTimeout(() => {
+        throw new Error('the test bridge threw from a timer');
+      }, 300);
+    }
+  }
 
   pushCallerAudio(frame: Buffer, atMs: number): void {
     if (++this.frames === FAIL_AFTER_FRAMES) {

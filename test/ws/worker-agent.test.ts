@@ -112,6 +112,28 @@ describe('media stream with an agent in a worker thread', function () {
     expect((await t.nextEnded()).reason).to.equal('twilio_stop');
   });
 
+  it('an exception in a timer a hosted bridge set going ends its own call only; the worker lives on', async () => {
+    const calm = newCaller();
+    await calm.connect();
+    await calm.streamSilence(200);
+    const [thread] = t.gateway.agentPool.threads();
+    const faulty = newCaller({ behavior: 'throw-later' });
+    await faulty.connect();
+    await faulty.streamSilence(1000);
+    const failed = await t.nextEnded(15_000);
+    expect(failed.reason).to.equal('agent_error');
+    expect(failed.detail).to.match(/the test bridge threw from a timer/);
+    expect(contains(faulty.receivedAudio(), apology())).to.equal(true);
+
+    await calm.streamAudio(speech1);
+    await calm.streamSilence(800);
+    await calm.waitFor((e) => e.kind === 'mark-echoed', 10_000);
+    expect(contains(calm.heardAudio(), middle(speech1))).to.equal(true);
+    expect(t.gateway.agentPool.threads()).to.deep.equal([thread]);
+    await calm.stop();
+    expect((await t.nextEnded()).reason).to.equal('twilio_stop');
+  });
+
   it('a worker that dies mid-call ends every call it hosted with the apology; the next call gets a new worker', async () => {
     const bystander = newCaller();
     await bystander.connect();

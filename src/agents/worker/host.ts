@@ -3,6 +3,8 @@
 // back in order. A bridge that throws loses its own call only; the worker goes on.
 import { parentPort, workerData } from 'node:worker_threads';
 import type { AgentBridge, AgentSink } from '../bridge.js';
+import { inCallScope, installFaultGuard } from '../../call/fault-guard.js';
+import { silentLogger } from '../../telemetry/logger.js';
 import { toError } from '../../util/errors.js';
 import { AudioRingReader } from './audio-ring.js';
 import type { FromWorker, HostedAgentFactory, HostedAgentKind, SinkEvent, ToWorker, WorkerSetup } from './protocol.js';
@@ -26,6 +28,10 @@ interface HostedCall {
 }
 
 const calls = new Map<number, HostedCall>();
+// As on the media thread: an exception in what a call's bridge set going (a timer, a socket
+// callback) ends that call; one outside every call ends the worker, whose calls the pool then
+// fails. The media thread logs both.
+installFaultGuard(silentLogger());
 /**
  * The ring and the message port are separate channels: a call's first frames can arrive before
  * its `start`. Call ids only grow, so a frame for an id above every started one is early, not late.
@@ -109,11 +115,22 @@ async function closeQuietly(bridge: AgentBridge | undefined, reason: string): Pr
   }
 }
 
-async function start(callId: number, kind: HostedAgentKind, context: Parameters<HostedAgentFactory>[0]): Promise<void> {
+function start(callId: number, kind: HostedAgentKind, context: Parameters<HostedAgentFactory>[0]): Promise<void> {
   newestCallId = Math.max(newestCallId, callId);
   const call: HostedCall = { bridge: undefined, held: early.get(callId) ?? [], closed: false };
   early.delete(callId);
   calls.set(callId, call);
+  const scope = {
+    ids: () => ({ callSid: context.callSid }),
+    fault: (err: unknown) => {
+      if (calls.get(callId) === call) crash(callId, call, toError(err));
+    },
+  };
+  // What the bridge sets going from here (timers, sockets, promise chains) is this call's.
+  return inCallScope(scope, () => build(callId, call, kind, context));
+}
+
+async function build(callId: number, call: HostedCall, kind: HostedAgentKind, context: Parameters<HostedAgentFactory>[0]): Promise<void> {
   try {
     const factory = await loadFactory(kind);
     if (call.closed) return;
