@@ -134,6 +134,24 @@ describe('media stream with an agent in a worker thread', function () {
     expect((await t.nextEnded()).reason).to.equal('twilio_stop');
   });
 
+  it('a worker terminated from outside mid-call ends its call with the apology and is replaced at once', async () => {
+    const [first] = t.gateway.agentPool.threads();
+    const c = newCaller();
+    await c.connect();
+    await c.streamSilence(200);
+    // A worker that lived a while is replaced straight away (a young one waits for the next call).
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await first!.terminate();
+    await c.streamSilence(600);
+    const summary = await t.nextEnded(15_000);
+    expect(summary.reason).to.equal('agent_error');
+    expect(contains(c.receivedAudio(), apology())).to.equal(true);
+    const [replacement] = t.gateway.agentPool.threads();
+    expect(replacement).to.not.equal(undefined);
+    expect(replacement!.threadId).to.not.equal(-1);
+    expect(replacement).to.not.equal(first);
+  });
+
   it('a worker that dies mid-call ends every call it hosted with the apology; the next call gets a new worker', async () => {
     const bystander = newCaller();
     await bystander.connect();

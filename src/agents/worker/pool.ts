@@ -25,7 +25,7 @@ export interface AgentWorkerPoolOptions {
   /** Passed to every hosted agent factory (cloned into each worker). */
   config: Config;
   logger: Logger;
-  /** Ring slots per worker (a power of two); tests make it small. */
+  /** Ring slots per worker (a power of two); the benchmark makes it hold a whole run. */
   ringSlots?: number;
 }
 
