@@ -8,6 +8,9 @@ import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
 import { HOSTED_TEST_AGENT } from '../helpers/hosted-test-agent.js';
 import { readMulawWav } from '../../src/audio/wav-io.js';
 import { agentUnavailablePrompt } from '../../src/agents/prompts.js';
+import { AgentWorkerPool } from '../../src/agents/worker/pool.js';
+import { loadConfig } from '../../src/config.js';
+import { silentLogger } from '../../src/telemetry/logger.js';
 
 const SPEED = 8;
 const speech1 = await readMulawWav('fixtures/speech/caller-1-8k-mulaw.wav');
@@ -220,5 +223,28 @@ describe('the agent worker pool and the gateway lifecycle', function () {
       c.close();
       await t.close();
     }
+  });
+});
+
+describe('an off-thread agent that cannot load', function () {
+  this.timeout(30_000);
+  const bad = { ...HOSTED_TEST_AGENT, name: 'broken', export: 'noSuchFactory' };
+
+  it('fails the gateway start-up, naming the kind and the missing export', async () => {
+    const failed = await startTestGateway({ AGENT_WORKERS: '2' }, { offThreadAgent: bad }).then(
+      () => undefined,
+      (err: Error) => err,
+    );
+    expect(failed?.message).to.match(/^agent kind broken: .*hosted-test-agent\.ts has no function export noSuchFactory$/);
+  });
+
+  it('leaves no worker thread behind when it fails', async () => {
+    const pool = new AgentWorkerPool({ size: 2, config: loadConfig({}), logger: silentLogger() });
+    const failed = await pool.factoryFor(bad).then(
+      () => undefined,
+      (err: Error) => err,
+    );
+    expect(failed?.message).to.match(/no function export noSuchFactory/);
+    expect(pool.threads()).to.deep.equal([]);
   });
 });

@@ -49,7 +49,7 @@ function loadFactory(kind: HostedAgentKind): Promise<HostedAgentFactory> {
   if (!factory) {
     factory = import(kind.module).then((mod: Record<string, unknown>) => {
       const found = mod[kind.export];
-      if (typeof found !== 'function') throw new Error(`agent kind ${kind.name}: ${kind.module} has no function export ${kind.export}`);
+      if (typeof found !== 'function') throw new Error(`${kind.module} has no function export ${kind.export}`);
       return found as HostedAgentFactory;
     });
     factories.set(key, factory);
@@ -171,9 +171,14 @@ port.on('message', (message: ToWorker) => {
   switch (message.type) {
     case 'start':
       return void start(message.callId, message.kind, message.call);
-    case 'load':
-      // Warm-up at spawn: the first call should not wait for the agent's code to load.
-      return void loadFactory(message.kind).catch(() => undefined);
+    case 'load': {
+      // At spawn: the first call should not wait for the agent's code, and bad code fails start-up.
+      const { module, export: name } = message.kind;
+      return void loadFactory(message.kind).then(
+        () => post({ type: 'loaded', module, export: name }),
+        (err) => post({ type: 'loaded', module, export: name, error: toError(err).message }),
+      );
+    }
     case 'audio':
       return callerAudio(message.callId, Buffer.from(message.frame.buffer, message.frame.byteOffset, message.frame.length), message.atMs);
     case 'dtmf':

@@ -37,6 +37,8 @@ class AgentWorker implements BridgeHost {
   private readonly ring: AudioRingWriter;
   private nextCallId = 1;
   private lastError: Error | undefined;
+  /** `load` requests waiting for the worker's answer, by module#export. */
+  private readonly loading = new Map<string, { resolve: () => void; reject: (err: Error) => void }>();
 
   constructor(
     setup: WorkerSetup,
@@ -77,6 +79,14 @@ class AgentWorker implements BridgeHost {
     this.thread.postMessage(message);
   }
 
+  /** Has the worker import an agent's code; rejects if it cannot, or if the worker dies first. */
+  loadAgent(kind: HostedAgentKind): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.loading.set(`${kind.module}#${kind.export}`, { resolve, reject });
+      this.post({ type: 'load', kind });
+    });
+  }
+
   pushAudio(callId: number, frame: Buffer, atMs: number): void {
     if (!this.ring.push(callId, frame, atMs)) this.post({ type: 'audio', callId, frame: new Uint8Array(frame), atMs });
   }
@@ -96,6 +106,7 @@ class AgentWorker implements BridgeHost {
   }
 
   private onMessage(message: FromWorker): void {
+    if (message.type === 'loaded') return this.onLoaded(message);
     const bridge = this.calls.get(message.callId);
     if (!bridge) return;
     switch (message.type) {
@@ -113,8 +124,18 @@ class AgentWorker implements BridgeHost {
     }
   }
 
+  private onLoaded({ module, export: name, error }: Extract<FromWorker, { type: 'loaded' }>): void {
+    const key = `${module}#${name}`;
+    const waiting = this.loading.get(key);
+    this.loading.delete(key);
+    if (error) waiting?.reject(new Error(error));
+    else waiting?.resolve();
+  }
+
   private failAll(code: number): void {
     const why = this.lastError?.message ?? `exit code ${code}`;
+    for (const waiting of this.loading.values()) waiting.reject(new Error(`the agent worker stopped before it loaded the agent (${why})`));
+    this.loading.clear();
     if (this.calls.size > 0) this.log.error('an agent worker stopped; ending its calls', { threadId: this.thread.threadId, calls: this.calls.size, error: why });
     const err = new Error(`the agent worker stopped (${why})`);
     for (const bridge of [...this.calls.values()]) bridge.fail(err);
@@ -174,8 +195,15 @@ export class AgentWorkerPool {
       const build = found as HostedAgentFactory;
       return (call, sink) => build(call, sink, this.options.config);
     }
-    this.kinds.push(kind);
     for (let slot = 0; slot < this.slots.length; slot++) this.slots[slot] ??= this.spawn(slot);
+    try {
+      await Promise.all(this.slots.map((w) => w!.loadAgent(kind)));
+    } catch (err) {
+      // A start-up that fails leaves no thread behind.
+      await this.close();
+      throw new Error(`agent kind ${kind.name}: ${(err as Error).message}`);
+    }
+    this.kinds.push(kind);
     return (call, sink) => this.leastLoaded().host(kind, call, sink);
   }
 
@@ -205,7 +233,8 @@ export class AgentWorkerPool {
       this.options.logger.warn(respawn ? 'agent worker exited; starting a new one' : 'agent worker exited young; the next call starts a new one', { slot, code });
       if (respawn) this.slots[slot] = this.spawn(slot);
     });
-    for (const kind of this.kinds) worker.post({ type: 'load', kind });
+    // A replacement loads what its predecessor had, before its first call needs it.
+    for (const kind of this.kinds) void worker.loadAgent(kind).catch(() => undefined);
     this.options.logger.info('agent worker started', { slot, threadId: worker.thread.threadId });
     return worker;
   }

@@ -47,6 +47,8 @@ export type SinkEvent =
   | { type: 'error'; message: string; fatal: boolean };
 
 export type FromWorker =
+  /** The answer to `load`: the agent's code is ready, or why not. */
+  | { type: 'loaded'; module: string; export: string; error?: string }
   | { type: 'sink'; callId: number; event: SinkEvent }
   | { type: 'started'; callId: number }
   | { type: 'startFailed'; callId: number; message: string }
