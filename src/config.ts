@@ -1,5 +1,6 @@
 // The one configuration object. Parsed and validated once at start from the environment and an
 // optional `.env` file (the environment wins). Nothing else in the code reads `process.env`.
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { BUILT_AGENTS } from './agents/built.js';
 import { LLM_PROVIDERS, type LlmConfig } from './llm/types.js';
@@ -100,6 +101,8 @@ export interface Config {
   corsOrigins: string[];
   llm: LlmConfig;
   agent: AgentResolution;
+  /** Worker threads that host off-thread agents (the LiveKit pipeline); 0 = run them in-process. */
+  agentWorkers: number;
   systemPrompt: string;
   vad: VadConfig;
   deepgram: DeepgramConfig;
@@ -200,6 +203,7 @@ function readSettings(read: EnvReader): Omit<Config, 'unknownVariables'> {
       baseUrls: { openai: pipeline.openai.baseUrl },
     },
     agent,
+    agentWorkers: read.int('AGENT_WORKERS', availableParallelism(), 0, 1024),
     systemPrompt: read.string('SYSTEM_PROMPT', DEFAULT_SYSTEM_PROMPT),
     vad: {
       minSpeechS: read.number('VAD_MIN_SPEECH_DURATION', 0.1, 0.02, 5),

@@ -8,7 +8,9 @@ import expressWs from 'express-ws';
 import type { VerifyClientCallbackAsync } from 'ws';
 import type { Config } from './config.js';
 import type { AgentFactory } from './agents/bridge.js';
-import { selectAgent } from './agents/index.js';
+import { offThread, selectAgent } from './agents/index.js';
+import { AgentWorkerPool } from './agents/worker/pool.js';
+import type { HostedAgentKind } from './agents/worker/protocol.js';
 import { recoverPartialRecordings } from './audio/recording-recovery.js';
 import { admitAll, type StreamStart } from './call/admission.js';
 import { assertWritableDirs, listenError } from './startup/checks.js';
@@ -43,6 +45,8 @@ export interface GatewayDeps {
   telemetry?: Telemetry;
   /** Overrides the configured agent (tests inject fakes here). */
   agentFactory?: AgentFactory;
+  /** Overrides the configured agent with one hosted in the gateway's agent worker pool. */
+  offThreadAgent?: HostedAgentKind;
   /** Twilio REST; by default built from TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN when both are set. */
   telephony?: TwilioCalls;
   /** Called after the task service has heard of the call. */
@@ -70,6 +74,8 @@ export interface Gateway {
   readonly logger: Logger;
   readonly telemetry: Telemetry;
   readonly agentKind: string;
+  /** The worker threads that host off-thread agents; closed with the gateway. */
+  readonly agentPool: AgentWorkerPool;
   listen(port?: number, host?: string): Promise<AddressInfo>;
   /** Refuses new streams, lets active calls finish for up to `timeoutMs`, then ends the rest. */
   drain(timeoutMs: number): Promise<{ endedEarly: number }>;
@@ -106,7 +112,13 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
       onError: (err) => logger.error('telemetry events can no longer be written; keeping them in memory only', { error: err.message }),
     });
   const loopMonitor = new EventLoopMonitor(telemetry);
-  const agent = deps.agentFactory ? { kind: 'custom', factory: deps.agentFactory } : selectAgent(config);
+  // Workers start with the first call that needs one: a gateway whose agents all run in-process has none.
+  const agentPool = new AgentWorkerPool({ size: config.agentWorkers, config, logger });
+  const agent = deps.agentFactory
+    ? { kind: 'custom', factory: deps.agentFactory }
+    : deps.offThreadAgent
+      ? await offThread(agentPool, deps.offThreadAgent)
+      : selectAgent(config);
   const calls = new CallRegistry();
   const { accountSid, authToken } = config.twilio;
   const telephony = deps.telephony ?? (accountSid && authToken ? new TwilioCallControl(accountSid, authToken) : undefined);
@@ -259,6 +271,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     logger,
     telemetry,
     agentKind: agent.kind,
+    agentPool,
     /**
      * Listens, then settles what an earlier run left. In that order: a second gateway started by
      * mistake fails on the taken port before it looks at the recordings the first one is writing.
@@ -289,6 +302,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
       // Calls ending now still record their end in the store; no new analysis starts.
       tasks.stop();
       await calls.endAll('shutdown');
+      await agentPool.close();
       for (const client of ws.getWss().clients) client.terminate();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -4,6 +4,8 @@ import type { AgentFactory } from './bridge.js';
 import { DeepgramAgent } from './deepgram/agent.js';
 import { EchoAgent } from './echo.js';
 import { agentUnavailablePrompt } from './prompts.js';
+import type { AgentWorkerPool } from './worker/pool.js';
+import type { HostedAgentKind } from './worker/protocol.js';
 
 export interface AgentSelection {
   kind: AgentKind;
@@ -32,4 +34,12 @@ export function selectAgent(config: Config): AgentSelection {
       // `auto` never lands here while the LiveKit agent is not built (it falls back to echo); only an explicit choice does.
       throw new AgentUnavailableError('AGENT_PROVIDER=livekit: this build does not include the LiveKit agent yet; set AGENT_PROVIDER=echo or deepgram');
   }
+}
+
+/**
+ * An agent run off the media thread, in the pool's worker threads (in-process when AGENT_WORKERS=0).
+ * For agents heavy enough to delay other calls' frames; echo and deepgram stay in-process.
+ */
+export async function offThread(pool: AgentWorkerPool, kind: HostedAgentKind): Promise<{ kind: string; factory: AgentFactory }> {
+  return { kind: kind.name, factory: await pool.factoryFor(kind) };
 }

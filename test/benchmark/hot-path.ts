@@ -7,6 +7,8 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import alawmulaw from 'alawmulaw';
 import { loadConfig } from '../../src/config.js';
+import type { AgentBridge, AgentSink } from '../../src/agents/bridge.js';
+import { AgentWorkerPool } from '../../src/agents/worker/pool.js';
 import { EchoAgent } from '../../src/agents/echo.js';
 import { frameEnergyDb } from '../../src/audio/energy-vad.js';
 import { decodeMulaw, MULAW_TO_PCM16 } from '../../src/audio/mulaw.js';
@@ -20,6 +22,7 @@ import { scanMediaFrame } from '../../src/twilio/media-scan.js';
 import { FRAME_BYTES, FRAME_MS, InboundParser, outboundFrames, parseInbound } from '../../src/twilio/protocol.js';
 import { loadCallScripts, type CallScript } from './lib/call-script.js';
 import { mediaMessage } from './lib/lean-caller.js';
+import { SILENT_OFF_THREAD } from './lib/silent-agent.js';
 import { DEFAULT_MICRO, measure, type MicroCase, type MicroResult } from './lib/microbench.js';
 import { fmt } from './lib/stats.js';
 
@@ -44,12 +47,14 @@ interface Fixture {
   tmp: string;
   /** Telemetry logs opened by the cases, closed when the suite ends. */
   telemetries: Telemetry[];
+  /** Agent worker pools started by the cases, closed when the suite ends. */
+  pools: AgentWorkerPool[];
 }
 
 async function fixture(): Promise<Fixture> {
   const script: CallScript = (await loadCallScripts())[0]!;
   const texts = script.payloads.map((p, j) => mediaMessage(SID, j + 1, j + 1, j * FRAME_MS, p));
-  return { frames: script.frames, texts, tmp: await mkdtemp(path.join(os.tmpdir(), 'gateway-hotpath-')), telemetries: [] };
+  return { frames: script.frames, texts, tmp: await mkdtemp(path.join(os.tmpdir(), 'gateway-hotpath-')), telemetries: [], pools: [] };
 }
 
 function telemetryLog(fx: Fixture, name: string): Telemetry {
@@ -135,6 +140,36 @@ function telemetryCase(fx: Fixture): MicroCase {
   };
 }
 
+/**
+ * The media thread's side of an agent in a worker: one caller frame into the worker's shared ring.
+ * The ring is sized to hold a whole run, and each run starts once the worker has drained the last,
+ * so every push is a real one; a run that overflowed would measure the cheap refusal, and fails.
+ */
+async function workerBridgeCase(fx: Fixture): Promise<MicroCase> {
+  const { frames } = fx;
+  const config = loadConfig({});
+  const pool = new AgentWorkerPool({ size: 1, config, logger: silentLogger(), ringSlots: 1 << 18 });
+  fx.pools.push(pool);
+  const factory = await pool.factoryFor(SILENT_OFF_THREAD);
+  const call = { streamSid: SID, callSid: `CA${SID.slice(2)}`, parameters: {}, taskId: undefined, prompt: undefined, greeting: undefined };
+  const ignore = () => undefined;
+  const sink: AgentSink = { audio: ignore, turnStarted: ignore, utteranceDone: ignore, bargeIn: ignore, transcript: ignore, latency: ignore, action: ignore, error: ignore };
+  let bridge: AgentBridge | undefined;
+  return {
+    name: 'WorkerBridge.pushCallerAudio (160 B into the worker ring)',
+    async before() {
+      await sleep(300); // the worker drains the previous run
+      bridge = factory(call, sink);
+      await bridge.start();
+    },
+    op: (i) => bridge!.pushCallerAudio(frames[i % frames.length]!, i * FRAME_MS),
+    async after() {
+      await bridge!.close('benchmark');
+      if (pool.droppedFrames() > 0) throw new Error(`hot path: the worker ring overflowed (${pool.droppedFrames()} frames refused); the figure would be wrong`);
+    },
+  };
+}
+
 /** A whole CallSession fed media frames as the socket delivers them, echo agent answering. */
 function sessionCase(fx: Fixture): MicroCase {
   const vad = loadConfig({}).vad;
@@ -213,12 +248,13 @@ function withRatios(rows: MicroResult[]): HotPathRow[] {
 export async function runHotPathSuite(): Promise<HotPathResult> {
   const fx = await fixture();
   try {
-    const cases = [...parseCases(fx), ...decodeCases(fx), ...frameCases(fx), recorderCase(fx), telemetryCase(fx), sessionCase(fx)];
+    const cases = [...parseCases(fx), ...decodeCases(fx), ...frameCases(fx), recorderCase(fx), telemetryCase(fx), await workerBridgeCase(fx), sessionCase(fx)];
     const rows: MicroResult[] = [];
     for (const c of cases) rows.push(await measure(c));
     return { runs: DEFAULT_MICRO.runs, minIterations: DEFAULT_MICRO.minIterations, rows: withRatios(rows) };
   } finally {
     await Promise.all(fx.telemetries.map((t) => t.close()));
+    await Promise.all(fx.pools.map((p) => p.close()));
     await rm(fx.tmp, { recursive: true, force: true });
   }
 }
