@@ -1,0 +1,18 @@
+// LiveKit's own logger (pino, to stdout). The framework throws from its audio output until it is
+// initialized, and it is process-wide: the first pipeline call sets it up, once.
+import { initializeLogger } from '@livekit/agents';
+import type { LogLevel } from '../../telemetry/logger.js';
+
+/**
+ * One step quieter than ours: the framework logs every turn at info, and at debug it quotes what
+ * callers said (digits keyed in included), which must stay out of logs.
+ */
+const FRAMEWORK_LEVEL: Record<LogLevel, string> = { error: 'error', warn: 'warn', info: 'warn', debug: 'info' };
+
+let initialized = false;
+
+export function initializeFrameworkLogger(level: LogLevel): void {
+  if (initialized) return;
+  initialized = true;
+  initializeLogger({ pretty: false, level: FRAMEWORK_LEVEL[level] });
+}
