@@ -2,6 +2,7 @@
 // fixtures over a real socket; the pipeline runs in-process against the provider stand-ins
 // (Grok and OpenAI as OpenAI-compatible servers, Deepgram's streaming STT, Cartesia's TTS socket),
 // each over its own real socket. What is asserted is what the caller hears and what the call keeps.
+import { initializeLogger } from '@livekit/agents';
 import { expect } from 'chai';
 import { LivekitAgent } from '../../src/agents/livekit/agent.js';
 import { agentUnavailablePrompt } from '../../src/agents/prompts.js';
@@ -98,6 +99,8 @@ function lastUserMessage(fake: FakeOpenAi, index: number): string | undefined {
 
 describe('media stream with the LiveKit pipeline (in-process, provider stand-ins)', function () {
   this.timeout(45_000);
+  // The framework's own logger, quiet: the failures below are on purpose.
+  before(() => initializeLogger({ pretty: false, level: 'silent' }));
 
   afterEach(async () => {
     for (const h of harnesses.splice(0)) {
@@ -146,5 +149,109 @@ describe('media stream with the LiveKit pipeline (in-process, provider stand-ins
     expect(wav.channels).to.equal(2);
     expect(callerEnergy / (wav.samples.length / 2)).to.be.greaterThan(100, 'the caller channel holds speech');
     expect(agentEnergy / (wav.samples.length / 2)).to.be.greaterThan(100, 'the agent channel holds speech');
+  });
+
+  it('barge-in: the caller talking over a reply clears it, and its transcript line is cut to what was heard', async () => {
+    const { caller: c, t, deepgram, grok } = await setUp();
+    const long =
+      'Let me read you every option we have for that date, starting with the early morning departures and then the afternoon ones, with their prices and seats.';
+    deepgram.transcribeWith('what flights do you have', 'stop, the first one please');
+    grok.replyWith({ text: long }, { text: 'The first one it is.' });
+    await c.connect();
+    await say(c, caller1);
+    await c.waitFor((e) => e.kind === 'media', 20_000);
+    await c.streamSilence(600); // the caller hears the first words of the reply
+    await c.streamAudio(caller2);
+    await c.waitFor((e) => e.kind === 'clear', 20_000);
+    await c.streamSilence(1500);
+    await c.waitFor(() => c.marksEchoed.length >= 1, 20_000);
+    await c.streamSilence(400);
+    await c.stop();
+    const summary = await t.nextEnded(10_000);
+
+    expect(c.clears).to.be.greaterThanOrEqual(1);
+    const cut = summary.transcript.find((l) => l.role === 'assistant' && l.interrupted);
+    expect(cut, JSON.stringify(summary.transcript)).to.not.equal(undefined);
+    expect(long.startsWith(cut!.text)).to.equal(true, `"${cut!.text}" is the start of the reply`);
+    expect(cut!.text.length).to.be.lessThan(long.length - 20, 'only the words heard');
+    expect(summary.transcript.map((l) => l.text)).to.include('stop, the first one please');
+  });
+
+  it('answers from OpenAI when Grok fails with 500', async () => {
+    const { caller: c, t, deepgram, grok, openai } = await setUp();
+    deepgram.transcribeWith('I would like to book a flight');
+    grok.faults.fail('chat', { kind: 'status', status: 500 });
+    await c.connect();
+    await turn(c, caller1, 1);
+    await c.streamSilence(400);
+    await c.stop();
+    const summary = await t.nextEnded(10_000);
+
+    expect(grok.requestsTo('chat')[0]?.fault).to.deep.equal({ kind: 'status', status: 500 });
+    expect(lastUserMessage(openai, 0)).to.equal('I would like to book a flight');
+    expect(summary.transcript.map((l) => [l.role, l.text])).to.deep.include(['assistant', 'OpenAI here.']);
+    expect(c.heardAudio().length / 8000).to.be.greaterThan(1, 'seconds of the reply heard');
+    expect(summary.reason).to.equal('twilio_stop');
+  });
+
+  it('speaks with OpenAI TTS when Cartesia refuses, and the call goes on under the fault guard', async () => {
+    const { caller: c, t, deepgram, cartesia, openai, log } = await setUp();
+    // As in production: an unhandled rejection in a call's scope ends that call (here: it would
+    // end as internal_error); the plugins' provider failures must not reach it.
+    const exits: number[] = [];
+    const uninstall = installFaultGuard(log.logger, (code) => exits.push(code));
+    try {
+      deepgram.transcribeWith('I would like to book a flight', 'thank you');
+      cartesia.faults.fail('websocket', { kind: 'status', status: 500 });
+      await c.connect();
+      await turn(c, caller1, 1);
+      await turn(c, caller2, 2);
+      await c.streamSilence(400);
+      await c.stop();
+      const summary = await t.nextEnded(10_000);
+
+      expect(cartesia.refused.map((r) => r.status)).to.include(500);
+      expect(openai.requestsTo('speech').length).to.be.greaterThanOrEqual(2);
+      expect(c.heardAudio().length / 8000).to.be.greaterThan(4, 'seconds of both replies heard');
+      expect(summary.reason).to.equal('twilio_stop');
+      expect(summary.transcript.filter((l) => l.role === 'assistant').map((l) => l.text)).to.deep.equal(['Grok here.', 'Grok here.']);
+      expect(exits).to.deep.equal([]);
+    } finally {
+      uninstall();
+    }
+  });
+
+  it('every provider down: the caller hears the apology and the call ends cleanly, recording kept', async () => {
+    const { caller: c, t, grok, openai, deepgram, cartesia } = await setUp({}, { greeting: 'Hello, Paris Air.' });
+    grok.faults.fail('chat', { kind: 'status', status: 500 });
+    for (const route of ['chat', 'speech', 'transcriptions'] as const) openai.faults.fail(route, { kind: 'status', status: 500 });
+    deepgram.faults.fail('listen', { kind: 'status', status: 500 });
+    cartesia.faults.fail('websocket', { kind: 'status', status: 500 });
+    await c.connect();
+    await c.streamAudio(caller1);
+    await c.waitFor(() => c.marksEchoed.length >= 1, 20_000);
+    const summary = await t.nextEnded(20_000);
+
+    expect(summary.reason).to.equal('agent_error');
+    expect(summary.detail).to.match(/no .*TTS.* provider left|all TTS/i);
+    expect(contains(c.heardAudio(), window(agentUnavailablePrompt(), 8000))).to.equal(true, 'the apology heard');
+    expect(contains(c.heardAudio(), window(agentUnavailablePrompt(), agentUnavailablePrompt().length - 1000))).to.equal(true, 'all of it');
+    const wav = await readPcmWav(summary.recording!.path);
+    expect(wav.samples.length / 2 / 8000).to.be.greaterThan(1, 'the recording kept');
+  });
+
+  it('no LLM left after the caller speaks: the apology, then a clean end with the transcript kept', async () => {
+    const { caller: c, t, grok, openai, deepgram } = await setUp();
+    deepgram.transcribeWith('I would like to book a flight');
+    grok.faults.fail('chat', { kind: 'status', status: 500 });
+    openai.faults.fail('chat', { kind: 'status', status: 500 });
+    await c.connect();
+    await say(c, caller1);
+    await c.waitFor(() => c.marksEchoed.length >= 1, 20_000);
+    const summary = await t.nextEnded(20_000);
+
+    expect(summary.reason).to.equal('agent_error');
+    expect(contains(c.heardAudio(), window(agentUnavailablePrompt(), 8000))).to.equal(true, 'the apology heard');
+    expect(summary.transcript.map((l) => [l.role, l.text])).to.deep.equal([['user', 'I would like to book a flight']]);
   });
 });

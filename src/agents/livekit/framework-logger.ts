@@ -1,6 +1,6 @@
 // LiveKit's own logger (pino, to stdout). The framework throws from its audio output until it is
 // initialized, and it is process-wide: the first pipeline call sets it up, once.
-import { initializeLogger } from '@livekit/agents';
+import { initializeLogger, loggerOptions } from '@livekit/agents';
 import type { LogLevel } from '../../telemetry/logger.js';
 
 /**
@@ -9,10 +9,8 @@ import type { LogLevel } from '../../telemetry/logger.js';
  */
 const FRAMEWORK_LEVEL: Record<LogLevel, string> = { error: 'error', warn: 'warn', info: 'warn', debug: 'info' };
 
-let initialized = false;
-
+/** Sets the framework's logger up, unless something in this process (a host, a test) already did. */
 export function initializeFrameworkLogger(level: LogLevel): void {
-  if (initialized) return;
-  initialized = true;
+  if (loggerOptions() !== undefined) return;
   initializeLogger({ pretty: false, level: FRAMEWORK_LEVEL[level] });
 }
