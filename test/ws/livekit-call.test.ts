@@ -90,6 +90,15 @@ async function turn(c: FakeTwilioCaller, speech: Buffer, marks: number): Promise
   await c.waitFor(() => c.marksEchoed.length >= marks, 20_000);
 }
 
+/** Resolves once the call's agent has started (the gateway records its connect time). */
+async function agentStarted(t: TestGateway, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!t.telemetry.recent({ limit: 100 }).some((e) => e.component === 'agent' && e.action === 'connect')) {
+    if (Date.now() > deadline) throw new Error('the agent did not start');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 /** The chat request's last user message, as the stand-in received it. */
 function lastUserMessage(fake: FakeOpenAi, index: number): string | undefined {
   const messages = (fake.requestsTo('chat')[index]?.json?.messages ?? []) as { role: string; content: unknown }[];
@@ -253,5 +262,44 @@ describe('media stream with the LiveKit pipeline (in-process, provider stand-ins
     expect(summary.reason).to.equal('agent_error');
     expect(contains(c.heardAudio(), window(agentUnavailablePrompt(), 8000))).to.equal(true, 'the apology heard');
     expect(summary.transcript.map((l) => [l.role, l.text])).to.deep.equal([['user', 'I would like to book a flight']]);
+  });
+
+  it('end_call: the goodbye is heard to its end, then the call ends', async () => {
+    const { caller: c, t, deepgram, grok } = await setUp();
+    deepgram.transcribeWith('that is all, thank you');
+    grok.replyWith({ text: 'Goodbye, and have a nice trip!', toolCalls: [{ name: 'end_call', arguments: { reason: 'the caller is done' } }] });
+    await c.connect();
+    await say(c, caller1);
+    const summary = await t.nextEnded(20_000);
+
+    expect(summary.reason).to.equal('agent_hangup');
+    expect(summary.detail).to.equal('the caller is done');
+    const marksSent = c.events.filter((e) => e.kind === 'mark-sent').length;
+    expect(marksSent).to.be.greaterThanOrEqual(1);
+    expect(c.marksEchoed.length).to.equal(marksSent, 'every mark echoed: the goodbye was heard before the end');
+    expect(c.heardAudio().length / 8000).to.be.greaterThan(4, 'seconds of the goodbye heard');
+    expect(summary.transcript.map((l) => [l.role, l.text])).to.deep.equal([
+      ['user', 'that is all, thank you'],
+      ['assistant', 'Goodbye, and have a nice trip!'],
+    ]);
+    expect(grok.requestsTo('chat')).to.have.length(1, 'no reply asked for after the tool');
+  });
+
+  it('DTMF: the LLM hears the key as a user message; the digit reaches no log line, telemetry or transcript', async () => {
+    const { caller: c, t, grok, log } = await setUp();
+    grok.replyWith({ text: 'You pressed seven.' });
+    await c.connect();
+    await agentStarted(t);
+    c.sendDtmf('7');
+    await c.streamSilence(200);
+    await c.waitFor(() => c.marksEchoed.length >= 1, 20_000);
+    await c.streamSilence(400);
+    await c.stop();
+    const summary = await t.nextEnded(10_000);
+
+    expect(lastUserMessage(grok, 0)).to.equal('The caller pressed 7 on the keypad.');
+    expect(summary.transcript.map((l) => [l.role, l.text])).to.deep.equal([['assistant', 'You pressed seven.']]);
+    const everything = log.text() + JSON.stringify(t.telemetry.recent({ limit: 1000 }));
+    expect(everything).to.not.contain('pressed 7').and.not.match(/"digit"/);
   });
 });
