@@ -141,6 +141,7 @@ export class LivekitAgent implements AgentBridge {
     session.on(E.MetricsCollected, (ev) => this.onMetrics(ev.metrics));
     session.on(E.AgentStateChanged, (ev) => this.onAgentState(ev.newState));
     session.on(E.Error, (ev) => {
+      if (this.phase === 'closed') return;
       const { error, recoverable, label } = ev.error as { error: Error; recoverable: boolean; label?: string };
       if (recoverable || !lastResort.has(label ?? '')) {
         this.sink.error(new Error(`${label ?? 'a provider'} failed: ${error?.message}`), false);
