@@ -57,6 +57,8 @@ export class LivekitAgent implements AgentBridge {
   /** The keypad messages sent to the LLM and not yet seen back in the chat (kept off the transcript). */
   private readonly keypadMessages: string[] = [];
   private teardown: Promise<void> | undefined;
+  /** Playback reported the last audio sent as played to its end (mark echoed), nothing sent since. */
+  private lastHeardInFull = false;
   /** This call's share of the process's fault guard: the plugins' stray rejections land here. */
   private readonly scope: FaultScope = {
     ids: () => ({ callSid: this.call.callSid, streamSid: this.call.streamSid, agent: this.kind }),
@@ -70,7 +72,9 @@ export class LivekitAgent implements AgentBridge {
   ) {
     initializeFrameworkLogger(options.logLevel); // before the IO: the framework's classes log from their constructors
     this.input = new TwilioAudioInput();
-    this.output = new TwilioAudioOutput(sink, this.transcriptOutput);
+    // Audio sent and not yet reported as played: the last reply was not heard in full (yet).
+    const notingAudio: AgentSink = { ...sink, audio: (chunk) => ((this.lastHeardInFull = false), sink.audio(chunk)) };
+    this.output = new TwilioAudioOutput(notingAudio, this.transcriptOutput);
   }
 
   /** Rejects when the pipeline cannot start; the apology is already queued for the caller then. */
@@ -101,6 +105,7 @@ export class LivekitAgent implements AgentBridge {
   }
 
   utterancePlayed(played: UtterancePlayed): void {
+    this.lastHeardInFull = !played.interrupted;
     this.output.utterancePlayed(played);
   }
 
@@ -167,7 +172,10 @@ export class LivekitAgent implements AgentBridge {
       if (text) this.sink.transcript({ role: 'user', text });
       return;
     }
-    if (text || item.interrupted) this.sink.transcript({ role: 'assistant', text, interrupted: item.interrupted || undefined });
+    // A call that ends right after a reply was heard closes the session before the reply is
+    // written, and the framework calls it interrupted: it was not, the caller heard all of it.
+    const interrupted = item.interrupted && !(this.phase === 'closed' && this.lastHeardInFull);
+    if (text || interrupted) this.sink.transcript({ role: 'assistant', text, interrupted: interrupted || undefined });
   }
 
   /** The pipeline's own figures; `turn_latency` is the call's, measured the same for every agent. */
