@@ -224,6 +224,10 @@ describe('media stream with the LiveKit pipeline (in-process, provider stand-ins
       expect(summary.reason).to.equal('twilio_stop');
       expect(summary.transcript.filter((l) => l.role === 'assistant').map((l) => l.text)).to.deep.equal(['Grok here.', 'Grok here.']);
       expect(exits).to.deep.equal([]);
+      // The plugin's own unhandled rejection of the refused request is contained, and said so.
+      const guardLines = log.lines.filter((l) => String(l['message']).includes('in a call'));
+      expect(guardLines.map((l) => l['message'])).to.include('unhandled rejection in a call, contained by it; the call goes on');
+      expect(guardLines.map((l) => l['message'])).to.not.include('unhandled rejection in a call; ending that call');
     } finally {
       uninstall();
     }

@@ -62,7 +62,10 @@ export class LivekitAgent implements AgentBridge {
   /** This call's share of the process's fault guard: the plugins' stray rejections land here. */
   private readonly scope: FaultScope = {
     ids: () => ({ callSid: this.call.callSid, streamSid: this.call.streamSid, agent: this.kind }),
-    fault: (err) => this.onStrayError(err),
+    fault: (err) => this.fail(err instanceof Error ? err : new Error(String(err))),
+    // A provider request failing is already reported to the session and covered by the fallback
+    // (the plugins leave some of theirs unhandled, e.g. a TTS FallbackAdapter's recovery probe).
+    contains: (err) => isAPIError(err),
   };
 
   constructor(
@@ -235,18 +238,6 @@ export class LivekitAgent implements AgentBridge {
     const { tool, reason } = pending.call;
     if (tool === 'end_call') this.sink.action({ type: 'hangup', reason: reason ?? 'the agent ended the call' });
     else this.sink.action({ type: 'transfer', to: this.options.transferNumber!, reason: reason ?? 'the agent transferred the call' });
-  }
-
-  /**
-   * A rejection or exception no one caught, from something this call's pipeline set going. A
-   * provider request failing (the plugins leave some of theirs unhandled, e.g. a TTS recovery
-   * probe) is already reported to the session and covered by the fallback: it is only noted.
-   * Anything else leaves the pipeline in an unknown state: the caller hears the apology.
-   */
-  private onStrayError(err: unknown): void {
-    if (this.phase === 'closed' || this.phase === 'failed') return;
-    if (isAPIError(err)) return this.sink.error(new Error(`a provider request failed: ${err.message}`), false);
-    this.fail(err instanceof Error ? err : new Error(String(err)));
   }
 
   /** The pipeline is beyond saving: the caller hears the apology, and the call ends after it. */
