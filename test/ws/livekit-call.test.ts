@@ -245,7 +245,7 @@ describe('media stream with the LiveKit pipeline (in-process, provider stand-ins
     const summary = await t.nextEnded(20_000);
 
     expect(summary.reason).to.equal('agent_error');
-    expect(summary.detail).to.match(/no .*TTS.* provider left|all TTS/i);
+    expect(summary.detail).to.match(/^no text-to-speech provider left/);
     expect(contains(c.heardAudio(), window(agentUnavailablePrompt(), 8000))).to.equal(true, 'the apology heard');
     expect(contains(c.heardAudio(), window(agentUnavailablePrompt(), agentUnavailablePrompt().length - 1000))).to.equal(true, 'all of it');
     const wav = await readPcmWav(summary.recording!.path);
@@ -263,6 +263,7 @@ describe('media stream with the LiveKit pipeline (in-process, provider stand-ins
     const summary = await t.nextEnded(20_000);
 
     expect(summary.reason).to.equal('agent_error');
+    expect(summary.detail).to.match(/^no LLM provider left/);
     expect(contains(c.heardAudio(), window(agentUnavailablePrompt(), 8000))).to.equal(true, 'the apology heard');
     expect(summary.transcript.map((l) => [l.role, l.text])).to.deep.equal([['user', 'I would like to book a flight']]);
   });

@@ -5,6 +5,7 @@
 // session closes on an error, the caller hears the recorded apology and the call ends. The
 // plugins' stray rejections are caught in this call's own fault scope, so a provider error that
 // the fallback already covered never ends the call.
+import { performance } from 'node:perf_hooks';
 import { isAPIError, llm, voice, type AgentMetrics } from '@livekit/agents';
 import type { PipelineConfig, VadConfig } from '../../config.js';
 import { inCallScope, type FaultScope } from '../../call/fault-guard.js';
@@ -34,6 +35,7 @@ type Phase = 'starting' | 'live' | 'failed' | 'closed';
 /** A hang-up or transfer the agent asked for, waiting for its last words to be heard. */
 interface PendingAction {
   call: ToolCall;
+  requestedAt: number;
   timer: NodeJS.Timeout;
 }
 
@@ -101,7 +103,9 @@ export class LivekitAgent implements AgentBridge {
     const text = dtmfUserMessage(digit);
     this.keypadMessages.push(text);
     try {
-      this.session.generateReply({ userInput: text });
+      // In the call's scope: Twilio's frames arrive outside it, and the reply's work must not.
+      const session = this.session;
+      inCallScope(this.scope, () => session.generateReply({ userInput: text }));
     } catch (err) {
       this.sink.error(new Error(`a keypad press could not reach the agent: ${(err as Error).message}`), false);
     }
@@ -109,7 +113,7 @@ export class LivekitAgent implements AgentBridge {
 
   utterancePlayed(played: UtterancePlayed): void {
     this.lastHeardInFull = !played.interrupted;
-    this.output.utterancePlayed(played);
+    inCallScope(this.scope, () => this.output.utterancePlayed(played));
   }
 
   async close(): Promise<void> {
@@ -144,18 +148,20 @@ export class LivekitAgent implements AgentBridge {
     const E = voice.AgentSessionEventTypes;
     // Each model's own label: an unrecoverable error under it means every provider of that kind
     // failed (a FallbackAdapter reports its providers' failures under theirs, and moves on).
-    const lastResort = new Set([pipeline.stt.label, pipeline.llm.label(), pipeline.tts.label]);
+    const lastResort = new Map([
+      [pipeline.stt.label, 'speech-to-text'],
+      [pipeline.llm.label(), 'LLM'],
+      [pipeline.tts.label, 'text-to-speech'],
+    ]);
     session.on(E.ConversationItemAdded, (ev) => this.onItem(ev.item));
     session.on(E.MetricsCollected, (ev) => this.onMetrics(ev.metrics));
     session.on(E.AgentStateChanged, (ev) => this.onAgentState(ev.newState));
     session.on(E.Error, (ev) => {
       if (this.phase === 'closed') return;
       const { error, recoverable, label } = ev.error as { error: Error; recoverable: boolean; label?: string };
-      if (recoverable || !lastResort.has(label ?? '')) {
-        this.sink.error(new Error(`${label ?? 'a provider'} failed: ${error?.message}`), false);
-        return;
-      }
-      this.fail(new Error(`no ${label} provider left: ${error?.message}`));
+      const kind = recoverable ? undefined : lastResort.get(label ?? '');
+      if (kind === undefined) return this.sink.error(new Error(`${label ?? 'a provider'} failed: ${error?.message}`), false);
+      this.fail(new Error(`no ${kind} provider left (${label}): ${error?.message}`));
     });
     session.on(E.Close, (ev) => {
       if (ev.reason !== voice.CloseReason.ERROR) return;
@@ -216,7 +222,7 @@ export class LivekitAgent implements AgentBridge {
     const producing = state === 'thinking' || state === 'speaking';
     const timer = setTimeout(() => this.completeAction(), producing ? GOODBYE_MAX_WAIT_MS : GOODBYE_FIRST_SIGN_MS);
     timer.unref();
-    this.pendingAction = { call, timer };
+    this.pendingAction = { call, requestedAt: performance.now(), timer };
     return undefined;
   }
 
@@ -224,9 +230,10 @@ export class LivekitAgent implements AgentBridge {
     const pending = this.pendingAction;
     if (!pending) return;
     if (state === 'listening' || state === 'idle') return this.completeAction();
-    // A first sign of the last words: wait for them, up to the overall bound.
+    // A sign of the last words: wait for them, up to the overall bound.
     clearTimeout(pending.timer);
-    pending.timer = setTimeout(() => this.completeAction(), GOODBYE_MAX_WAIT_MS);
+    const left = GOODBYE_MAX_WAIT_MS - (performance.now() - pending.requestedAt);
+    pending.timer = setTimeout(() => this.completeAction(), Math.max(0, left));
     pending.timer.unref();
   }
 
@@ -259,12 +266,12 @@ export class LivekitAgent implements AgentBridge {
 
   /** Output, session, input, then the providers' sockets and timers; once, never throwing. */
   private shutDown(): Promise<void> {
-    this.teardown ??= (async () => {
+    this.teardown ??= inCallScope(this.scope, async () => {
       this.output.close();
       await this.session?.close().catch(() => undefined);
       await this.input.close().catch(() => undefined);
       if (this.pipeline) await closePipeline(this.pipeline);
-    })();
+    });
     return this.teardown;
   }
 }
