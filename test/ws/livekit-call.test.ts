@@ -113,7 +113,6 @@ describe('media stream with the LiveKit pipeline (in-process, provider stand-ins
 
   afterEach(async () => {
     for (const h of harnesses.splice(0)) {
-      if (process.env.DEBUG_LK) console.log(h.log.text());
       h.caller.close();
       await h.t.close();
       await Promise.all([h.grok.close(), h.openai.close(), h.deepgram.close(), h.cartesia.close()]);
