@@ -16,6 +16,11 @@ export interface FaultScope {
   ids(): Record<string, string | undefined>;
   /** Ends the call after an unexpected exception in it; must not throw. */
   fault(err: unknown): void;
+  /**
+   * An error the scope knows to be harmless (e.g. a provider failure its agent already recovered
+   * from, left unhandled by a library): logged as a warning, and the call goes on. Must not throw.
+   */
+  contains?(err: unknown): boolean;
 }
 
 const calls = new AsyncLocalStorage<FaultScope>();
@@ -40,6 +45,10 @@ export function installFaultGuard(logger: Logger, exit: (code: number) => void =
       logger.error(`${kind} outside any call; exiting`, error);
       process.stderr.write(`${error.stack ?? error.error}\n`);
       exit(EXIT_INTERNAL);
+      return;
+    }
+    if (call.contains?.(err)) {
+      logger.warn(`${kind} in a call, contained by it; the call goes on`, { ...call.ids(), ...error });
       return;
     }
     logger.error(`${kind} in a call; ending that call`, { ...call.ids(), ...error });

@@ -7,6 +7,7 @@ import { performance } from 'node:perf_hooks';
 import type { DeepgramConfig } from '../../config.js';
 import type { AgentBridge, AgentSink, CallContext, UtterancePlayed } from '../bridge.js';
 import { AssistantTurns, type HeardLine } from '../assistant-turns.js';
+import { dtmfUserMessage } from '../dtmf.js';
 import { agentUnavailablePrompt } from '../prompts.js';
 import type { ToolCall } from '../tools.js';
 import { ConverseSocket } from './connection.js';
@@ -81,6 +82,8 @@ export class DeepgramAgent implements AgentBridge {
   private readonly turns = new AssistantTurns();
   private readonly history: HistoryLine[] = [];
   private pendingAction: PendingAction | undefined;
+  /** Keypad messages sent and not yet echoed back as the user's ConversationText. */
+  private readonly keypadMessages: string[] = [];
   /** Settles the connect in progress: resolved by SettingsApplied, rejected by a failure. */
   private pendingConnect: { resolve: () => void; reject: (err: Error) => void } | undefined;
 
@@ -122,8 +125,16 @@ export class DeepgramAgent implements AgentBridge {
     this.held.push(Buffer.from(frame));
   }
 
-  pushDtmf(): void {
-    // The converse API has no DTMF message; the call session logs and publishes the digit.
+  /**
+   * The converse API has no DTMF message: the agent hears the key as a user message. The service
+   * sends it back as the user's ConversationText, which stays off the transcript.
+   */
+  pushDtmf(digit: string): void {
+    if (this.phase !== 'ready' || !this.socket?.isOpen) return;
+    const text = dtmfUserMessage(digit);
+    this.keypadMessages.push(text);
+    this.socket.sendInjectUserMessage(text);
+    this.lastSentAt = performance.now();
   }
 
   utterancePlayed(played: UtterancePlayed): void {
@@ -264,7 +275,9 @@ export class DeepgramAgent implements AgentBridge {
   private onConversationText(role: 'user' | 'assistant', content: string): void {
     if (role === 'user') {
       this.history.push({ role, content });
-      this.sink.transcript({ role, text: content });
+      const keypad = this.keypadMessages.indexOf(content);
+      if (keypad >= 0) this.keypadMessages.splice(keypad, 1);
+      else this.sink.transcript({ role, text: content });
       return;
     }
     this.lastWordsStarting();

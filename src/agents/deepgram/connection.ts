@@ -81,6 +81,11 @@ export class ConverseSocket {
     this.sendJson({ type: 'FunctionCallResponse', id, name, content });
   }
 
+  /** Text the agent takes as the user's own turn (it answers it), e.g. a keypad press. */
+  sendInjectUserMessage(content: string): void {
+    this.sendJson({ type: 'InjectUserMessage', content });
+  }
+
   close(): void {
     if (this.closedByUs) return;
     this.closedByUs = true;
