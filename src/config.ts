@@ -145,13 +145,16 @@ function readSettings(read: EnvReader): Omit<Config, 'unknownVariables'> {
     apiSecret: read.optional('LIVEKIT_API_SECRET'),
   };
   const requested = read.oneOf('AGENT_PROVIDER', ['auto', 'echo', 'deepgram', 'livekit'], 'auto');
-  const agent = resolveAgent(requested, deepgram, livekit);
+  const pipeline = readPipeline(read);
+  const agent = resolveAgent(requested, deepgram, livekit, pipeline);
   if (agent.kind === 'deepgram' && !deepgram.apiKey) {
     read.problem('DEEPGRAM_API_KEY', 'is required when AGENT_PROVIDER=deepgram');
   }
-  const pipeline = readPipeline(read);
+  const agentWorkers = read.int('AGENT_WORKERS', availableParallelism(), 0, 1024);
   if (agent.kind === 'livekit') {
     for (const { variable, problem } of pipelineProblems(pipeline)) read.problem(variable, problem);
+    // 30 pipelines on one event loop delay its frames by more than a frame (issue 9): never beside the media.
+    if (agentWorkers === 0) read.problem('AGENT_WORKERS', 'must be at least 1 when AGENT_PROVIDER=livekit: the pipeline runs in worker threads, never on the thread that carries the calls\' audio');
   }
 
   const publicUrl = read.optionalOrigin('PUBLIC_URL');
@@ -203,7 +206,7 @@ function readSettings(read: EnvReader): Omit<Config, 'unknownVariables'> {
       baseUrls: { openai: pipeline.openai.baseUrl },
     },
     agent,
-    agentWorkers: read.int('AGENT_WORKERS', availableParallelism(), 0, 1024),
+    agentWorkers,
     systemPrompt: read.string('SYSTEM_PROMPT', DEFAULT_SYSTEM_PROMPT),
     vad: {
       minSpeechS: read.number('VAD_MIN_SPEECH_DURATION', 0.1, 0.02, 5),
@@ -217,22 +220,26 @@ function readSettings(read: EnvReader): Omit<Config, 'unknownVariables'> {
 }
 
 /**
- * `auto`: Deepgram when enabled with a key, else LiveKit when its keys are set and its agent is
- * built, else echo. The reason says which keys decided it, for the start-up banner.
+ * `auto`: Deepgram when enabled with a key, else the LiveKit pipeline when every provider it is
+ * set to use has its key (it needs no LiveKit room, so LIVEKIT_* decide nothing), else echo. The
+ * reason says which keys decided it, for the start-up banner.
  */
 export function resolveAgent(
   requested: AgentChoice,
   deepgram: DeepgramConfig,
   livekit: LiveKitConfig,
+  pipeline: PipelineConfig,
   built: ReadonlySet<AgentKind> = BUILT_AGENTS,
 ): AgentResolution {
   const pick = (kind: AgentKind, reason: string, fallback = false): AgentResolution => ({ requested, kind, reason, fallback });
   if (requested !== 'auto') return pick(requested, `AGENT_PROVIDER=${requested}`);
   if (deepgram.enabled && deepgram.apiKey) return pick('deepgram', 'DEEPGRAM_VOICE_AGENT_ENABLED is true and DEEPGRAM_API_KEY is set');
-  const livekitKeys = Boolean(livekit.url && livekit.apiKey && livekit.apiSecret);
-  if (livekitKeys && built.has('livekit')) return pick('livekit', 'LIVEKIT_URL, LIVEKIT_API_KEY and LIVEKIT_API_SECRET are set');
-  if (livekitKeys) {
-    return pick('echo', 'LIVEKIT_* keys are set but this build has no LiveKit agent yet; set AGENT_PROVIDER=echo to silence this', true);
+  const missing = pipelineProblems(pipeline).map((p) => p.variable);
+  const providers = `STT_PROVIDER=${pipeline.stt}, LLM ${pipeline.llm}, TTS_PROVIDER=${pipeline.tts}`;
+  if (missing.length === 0 && built.has('livekit')) return pick('livekit', `the LiveKit pipeline's keys are set (${providers})`);
+  if (livekit.url || livekit.apiKey || livekit.apiSecret) {
+    const needs = built.has('livekit') ? `its provider keys: ${missing.join(', ')} (${providers})` : 'an agent this build does not have';
+    return pick('echo', `LIVEKIT_* keys are set, but the LiveKit pipeline needs no room; it needs ${needs}. Set AGENT_PROVIDER=echo to silence this`, true);
   }
   if (deepgram.apiKey) return pick('echo', 'DEEPGRAM_API_KEY is set but DEEPGRAM_VOICE_AGENT_ENABLED is not true');
   if (deepgram.enabled) return pick('echo', 'DEEPGRAM_VOICE_AGENT_ENABLED is true but DEEPGRAM_API_KEY is not set', true);

@@ -8,7 +8,7 @@ import expressWs from 'express-ws';
 import type { VerifyClientCallbackAsync } from 'ws';
 import type { Config } from './config.js';
 import type { AgentFactory } from './agents/bridge.js';
-import { offThread, selectAgent } from './agents/index.js';
+import { configuredAgent, offThread } from './agents/index.js';
 import { AgentWorkerPool } from './agents/worker/pool.js';
 import type { HostedAgentKind } from './agents/worker/protocol.js';
 import { recoverPartialRecordings } from './audio/recording-recovery.js';
@@ -118,7 +118,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     ? { kind: 'custom', factory: deps.agentFactory }
     : deps.offThreadAgent
       ? await offThread(agentPool, deps.offThreadAgent)
-      : selectAgent(config);
+      : await configuredAgent(config, agentPool);
   const calls = new CallRegistry();
   const { accountSid, authToken } = config.twilio;
   const telephony = deps.telephony ?? (accountSid && authToken ? new TwilioCallControl(accountSid, authToken) : undefined);

@@ -2,4 +2,4 @@
 // resolve `AGENT_PROVIDER=auto` without loading any agent's code.
 import type { AgentKind } from '../config.js';
 
-export const BUILT_AGENTS: ReadonlySet<AgentKind> = new Set<AgentKind>(['echo', 'deepgram']);
+export const BUILT_AGENTS: ReadonlySet<AgentKind> = new Set<AgentKind>(['echo', 'deepgram', 'livekit']);

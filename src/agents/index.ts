@@ -4,6 +4,7 @@ import type { AgentFactory } from './bridge.js';
 import { DeepgramAgent } from './deepgram/agent.js';
 import { EchoAgent } from './echo.js';
 import { agentUnavailablePrompt } from './prompts.js';
+import { LIVEKIT_OFF_THREAD } from './worker/hosted-agents.js';
 import type { AgentWorkerPool } from './worker/pool.js';
 import type { HostedAgentKind } from './worker/protocol.js';
 
@@ -31,9 +32,20 @@ export function selectAgent(config: Config): AgentSelection {
       return { kind: 'deepgram', factory: (call, sink) => new DeepgramAgent(options, call, sink) };
     }
     case 'livekit':
-      // `auto` never lands here while the LiveKit agent is not built (it falls back to echo); only an explicit choice does.
-      throw new AgentUnavailableError('AGENT_PROVIDER=livekit: this build does not include the LiveKit agent yet; set AGENT_PROVIDER=echo or deepgram');
+      // Its pipeline never runs on the media thread: configuredAgent hosts it in the worker pool.
+      throw new AgentUnavailableError('AGENT_PROVIDER=livekit runs in the agent worker pool: start it through configuredAgent');
   }
+}
+
+/**
+ * The agent configured for this gateway, heavy ones hosted in `pool`'s worker threads (loadConfig
+ * guarantees the pool has at least one for the LiveKit pipeline). Rejects when the agent's code
+ * cannot load, naming it.
+ */
+export async function configuredAgent(config: Config, pool: AgentWorkerPool): Promise<{ kind: string; factory: AgentFactory }> {
+  if (config.agent.kind !== 'livekit') return selectAgent(config);
+  agentUnavailablePrompt(); // read now, at start-up, rather than on a call that is failing
+  return offThread(pool, LIVEKIT_OFF_THREAD);
 }
 
 /**

@@ -30,27 +30,47 @@ describe('config', () => {
     expect(config.deepgram.wsUrl).to.equal('wss://agent.deepgram.com/v1/agent/converse');
   });
 
-  it('resolves AGENT_PROVIDER=auto: deepgram when enabled with a key, else livekit when built, else echo, and says why', () => {
+  it('resolves AGENT_PROVIDER=auto: deepgram when enabled with a key, else livekit when its pipeline keys are set, else echo, and says why', () => {
     const keyOnly = loadConfig({ DEEPGRAM_API_KEY: 'k' }).agent;
     expect(keyOnly).to.include({ kind: 'echo', reason: 'DEEPGRAM_API_KEY is set but DEEPGRAM_VOICE_AGENT_ENABLED is not true' });
     expect(loadConfig({ DEEPGRAM_API_KEY: 'k', DEEPGRAM_VOICE_AGENT_ENABLED: 'true' }).agent.kind).to.equal('deepgram');
-    const livekit = { LIVEKIT_URL: 'wss://lk.example.com', LIVEKIT_API_KEY: 'a', LIVEKIT_API_SECRET: 'b' };
-    expect(loadConfig({ ...livekit, DEEPGRAM_API_KEY: 'k', DEEPGRAM_VOICE_AGENT_ENABLED: '1' }).agent.kind).to.equal('deepgram');
-    expect(loadConfig({ ...livekit, AGENT_PROVIDER: 'echo' }).agent.kind).to.equal('echo');
-    // Once the LiveKit agent is built, auto picks it.
-    const { deepgram, livekit: lk } = loadConfig(livekit);
-    expect(resolveAgent('auto', deepgram, lk, new Set(['echo', 'deepgram', 'livekit'])).kind).to.equal('livekit');
+    const pipelineKeys = { DEEPGRAM_API_KEY: 'd', GROK_API_KEY: 'g', CARTESIA_API_KEY: 'c' };
+    expect(loadConfig({ ...pipelineKeys, DEEPGRAM_VOICE_AGENT_ENABLED: '1' }).agent.kind).to.equal('deepgram');
+    expect(loadConfig({ ...pipelineKeys, AGENT_PROVIDER: 'echo' }).agent.kind).to.equal('echo');
+    expect(loadConfig(pipelineKeys).agent).to.deep.equal({
+      requested: 'auto',
+      kind: 'livekit',
+      reason: "the LiveKit pipeline's keys are set (STT_PROVIDER=deepgram, LLM grok, TTS_PROVIDER=cartesia)",
+      fallback: false,
+    });
+    const openAiOnly = { OPENAI_API_KEY: 'o', STT_PROVIDER: 'openai', LLM_PROVIDER: 'openai', TTS_PROVIDER: 'openai' };
+    expect(loadConfig(openAiOnly).agent.kind).to.equal('livekit');
+    // A build without the LiveKit agent never picks it.
+    const { deepgram, livekit, pipeline } = loadConfig({ ...pipelineKeys, AGENT_PROVIDER: 'echo' });
+    expect(resolveAgent('auto', deepgram, livekit, pipeline, new Set(['echo', 'deepgram'])).kind).to.equal('echo');
   });
 
-  it('falls back to echo with a warning for AGENT_PROVIDER=auto with LiveKit keys, and starts (no LiveKit agent built)', async () => {
+  it('AGENT_PROVIDER=auto with LIVEKIT_* keys but not the pipeline\'s: echo, with a warning naming the missing keys', async () => {
     const livekit = { LIVEKIT_URL: 'wss://lk.example.com', LIVEKIT_API_KEY: 'a', LIVEKIT_API_SECRET: 'b' };
-    const config = loadConfig(livekit);
+    const config = loadConfig({ ...livekit, DEEPGRAM_API_KEY: 'd' });
     expect(config.agent).to.include({ kind: 'echo', fallback: true });
-    expect(config.agent.reason).to.match(/LIVEKIT_\* keys are set but this build has no LiveKit agent/);
+    expect(config.agent.reason).to.equal(
+      'LIVEKIT_* keys are set, but the LiveKit pipeline needs no room; it needs its provider keys: GROK_API_KEY, CARTESIA_API_KEY ' +
+        '(STT_PROVIDER=deepgram, LLM grok, TTS_PROVIDER=cartesia). Set AGENT_PROVIDER=echo to silence this',
+    );
     expect(selectAgent(config).kind).to.equal('echo');
-    // An explicit choice still refuses to start, clearly, even with the pipeline's keys.
+  });
+
+  it('AGENT_PROVIDER=livekit starts with its pipeline keys, and refuses AGENT_WORKERS=0 (never on the media thread)', () => {
     const pipelineKeys = { DEEPGRAM_API_KEY: 'd', GROK_API_KEY: 'g', CARTESIA_API_KEY: 'c' };
-    expect(() => selectAgent(loadConfig({ ...livekit, ...pipelineKeys, AGENT_PROVIDER: 'livekit' }))).to.throw(AgentUnavailableError, /AGENT_PROVIDER=livekit/);
+    expect(loadConfig({ ...pipelineKeys, AGENT_PROVIDER: 'livekit', AGENT_WORKERS: '1' }).agent.kind).to.equal('livekit');
+    expect(configError({ ...pipelineKeys, AGENT_PROVIDER: 'livekit', AGENT_WORKERS: '0' }).message).to.equal(
+      "AGENT_WORKERS: must be at least 1 when AGENT_PROVIDER=livekit: the pipeline runs in worker threads, never on the thread that carries the calls' audio",
+    );
+    // auto lands on the same check.
+    expect(configError({ ...pipelineKeys, AGENT_WORKERS: '0' }).variable).to.equal('AGENT_WORKERS');
+    // selectAgent is the in-process choice: the pipeline is never built there.
+    expect(() => selectAgent(loadConfig({ ...pipelineKeys, AGENT_PROVIDER: 'livekit' }))).to.throw(AgentUnavailableError, /worker pool/);
   });
 
   it('names the variable and the problem when a value is wrong', () => {

@@ -1,0 +1,26 @@
+// The LiveKit pipeline as a hosted agent: what an agent worker imports to build a LivekitAgent for
+// a call from its cloned Config. Only workers import this module (see LIVEKIT_OFF_THREAD), so the
+// media thread never loads the framework or its plugins.
+import type { HostedAgentFactory } from '../worker/protocol.js';
+import { LivekitAgent } from './agent.js';
+
+export const hostedLivekit: HostedAgentFactory = (call, sink, config) => {
+  // A transfer redirects the call through Twilio's REST API, so it is offered only with credentials.
+  const canTransfer = Boolean(config.twilio.accountSid && config.twilio.authToken);
+  const options = {
+    config: { pipeline: config.pipeline, vad: config.vad },
+    systemPrompt: config.systemPrompt,
+    transferNumber: canTransfer ? config.twilio.transferNumber : undefined,
+    logLevel: config.logLevel,
+  };
+  return new LivekitAgent(options, call, sink);
+};
+
+/**
+ * Run by the worker as it exits, once its bridges are closed: rtc-node's FFI handle keeps a
+ * thread's event loop alive after every session has closed.
+ */
+export async function disposeHosted(): Promise<void> {
+  const rtc = await import('@livekit/rtc-node');
+  await rtc.dispose();
+}
