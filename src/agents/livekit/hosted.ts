@@ -15,12 +15,3 @@ export const hostedLivekit: HostedAgentFactory = (call, sink, config) => {
   };
   return new LivekitAgent(options, call, sink);
 };
-
-/**
- * Run by the worker as it exits, once its bridges are closed: rtc-node's FFI handle keeps a
- * thread's event loop alive after every session has closed.
- */
-export async function disposeHosted(): Promise<void> {
-  const rtc = await import('@livekit/rtc-node');
-  await rtc.dispose();
-}

@@ -39,8 +39,6 @@ installFaultGuard(silentLogger());
 const early = new Map<number, Held[]>();
 let newestCallId = 0;
 const factories = new Map<string, Promise<HostedAgentFactory>>();
-/** The hosted agents' modules, for their `disposeHosted` export at exit. */
-const modules = new Map<string, Record<string, unknown>>();
 const reader = new AudioRingReader(ring);
 
 const post = (message: FromWorker, transfer?: ArrayBuffer[]) => port.postMessage(message, transfer);
@@ -50,7 +48,6 @@ function loadFactory(kind: HostedAgentKind): Promise<HostedAgentFactory> {
   let factory = factories.get(key);
   if (!factory) {
     factory = import(kind.module).then((mod: Record<string, unknown>) => {
-      modules.set(kind.module, mod);
       const found = mod[kind.export];
       if (typeof found !== 'function') throw new Error(`${kind.module} has no function export ${kind.export}`);
       return found as HostedAgentFactory;
@@ -110,25 +107,11 @@ function crash(callId: number, call: HostedCall, err: Error): void {
   void closeQuietly(call.bridge, 'agent_error');
 }
 
-/** How long a hosted bridge may take to close before the worker goes on without it. */
-const CLOSE_BOUND_MS = 4_000;
-
 async function closeQuietly(bridge: AgentBridge | undefined, reason: string): Promise<void> {
   try {
-    await withinBound(bridge?.close(reason));
+    await bridge?.close(reason);
   } catch {
     // close() must not throw; one that does changes nothing: the call is over either way.
-  }
-}
-
-/** Waits for `work` at most CLOSE_BOUND_MS: a provider socket that never answers must not hold the call (or the exit) open. */
-async function withinBound(work: Promise<void> | void): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_BOUND_MS).unref()));
-  try {
-    await Promise.race([work, bound]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 
@@ -181,11 +164,8 @@ async function shutdown(): Promise<void> {
   calls.clear();
   for (const call of open) call.closed = true;
   await Promise.all(open.map((call) => closeQuietly(call.bridge, 'shutdown')));
-  // A hosted agent's native resources (rtc-node's FFI handle) are released before the thread ends.
-  for (const mod of modules.values()) {
-    const dispose = mod.disposeHosted;
-    if (typeof dispose === 'function') await withinBound((dispose as () => Promise<void>)()).catch(() => undefined);
-  }
+  // Ends the thread even if a hosted agent left handles open (rtc-node's FFI handle keeps a loop
+  // alive). Not rtc-node's dispose(): its FFI server is one per process, shared by every thread.
   process.exit(0);
 }
 

@@ -1,0 +1,156 @@
+// AGENT_PROVIDER=livekit as an operator runs it: the gateway chooses the LiveKit pipeline from
+// configuration and hosts it in its agent worker pool, off the media thread. The fake Twilio
+// caller streams the speech fixtures over a real socket; the pipeline in the worker reaches the
+// provider stand-ins over theirs, through the base URLs of the configuration alone.
+import { expect } from 'chai';
+import type { Worker } from 'node:worker_threads';
+import { readMulawWav } from '../../src/audio/wav-io.js';
+import type { Env } from '../../src/config.js';
+import { FakeCartesiaTts } from '../../tools/fake-providers/cartesia-tts.js';
+import { FakeDeepgramStt } from '../../tools/fake-providers/deepgram-stt.js';
+import { FakeOpenAi } from '../../tools/fake-providers/openai.js';
+import { FakeTwilioCaller } from '../../tools/twilio-caller.js';
+import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+
+const SPEED = 4;
+const KEYS = { grok: 'xai-test-key', openai: 'sk-test-openai', deepgram: 'dg-test-key', cartesia: 'cartesia-test-key' };
+const caller1 = await readMulawWav('fixtures/speech/caller-1-8k-mulaw.wav');
+const caller2 = await readMulawWav('fixtures/speech/caller-2-8k-mulaw.wav');
+
+const exited = (thread: Worker) => new Promise<number>((resolve) => thread.once('exit', resolve));
+
+interface Harness {
+  t: TestGateway;
+  caller: FakeTwilioCaller;
+  grok: FakeOpenAi;
+  openai: FakeOpenAi;
+  deepgram: FakeDeepgramStt;
+  cartesia: FakeCartesiaTts;
+}
+
+/** The stand-ins, and a gateway configured for them with AGENT_PROVIDER=livekit and one agent worker. */
+async function setUp(env: Env = {}): Promise<Harness> {
+  const [grok, openai, deepgram, cartesia] = await Promise.all([
+    FakeOpenAi.start({ apiKey: KEYS.grok, defaultReply: { text: 'Grok here.' } }),
+    FakeOpenAi.start({ apiKey: KEYS.openai, defaultReply: { text: 'OpenAI here.' } }),
+    FakeDeepgramStt.start({ apiKey: KEYS.deepgram }),
+    FakeCartesiaTts.start({ apiKey: KEYS.cartesia }),
+  ]);
+  const t = await startTestGateway({
+    AGENT_PROVIDER: 'livekit',
+    AGENT_WORKERS: '1',
+    LOG_LEVEL: 'error',
+    SYSTEM_PROMPT: 'You book flights.',
+    GROK_API_KEY: KEYS.grok,
+    GROK_BASE_URL: grok.baseUrl,
+    GROK_MODEL: 'grok-test',
+    OPENAI_API_KEY: KEYS.openai,
+    OPENAI_BASE_URL: openai.baseUrl,
+    OPENAI_MODEL: 'gpt-test',
+    DEEPGRAM_API_KEY: KEYS.deepgram,
+    DEEPGRAM_STT_URL: deepgram.baseUrl,
+    CARTESIA_API_KEY: KEYS.cartesia,
+    CARTESIA_BASE_URL: cartesia.baseUrl,
+    ...env,
+  });
+  const caller = new FakeTwilioCaller({ url: t.wsUrl, speed: SPEED });
+  return { t, caller, grok, openai, deepgram, cartesia };
+}
+
+async function tearDown(h: Harness): Promise<void> {
+  h.caller.close();
+  await h.t.close();
+  await Promise.all([h.grok.close(), h.openai.close(), h.deepgram.close(), h.cartesia.close()]);
+}
+
+/** The caller says something, then is quiet long enough for the VAD to end the turn. */
+async function say(c: FakeTwilioCaller, speech: Buffer): Promise<void> {
+  await c.streamAudio(speech);
+  await c.streamSilence(1500);
+}
+
+describe('media stream with AGENT_PROVIDER=livekit (the pipeline in an agent worker, provider stand-ins)', function () {
+  this.timeout(60_000);
+  let h: Harness | undefined;
+
+  afterEach(async () => {
+    if (h) await tearDown(h);
+    h = undefined;
+  });
+
+  it('holds a two-turn conversation the caller hears, from a worker thread, with its transcript lines', async () => {
+    h = await setUp();
+    const { caller: c, t, deepgram, grok, cartesia } = h;
+    deepgram.transcribeWith('I would like to book a flight', 'to Paris on Friday');
+    grok.replyWith({ text: 'Sure, where to?' }, { text: 'Booked for Friday.' });
+    expect(t.gateway.agentKind).to.equal('livekit');
+    await c.connect();
+    await say(c, caller1);
+    await c.waitFor(() => c.marksEchoed.length >= 1, 20_000);
+    await say(c, caller2);
+    await c.waitFor(() => c.marksEchoed.length >= 2, 20_000);
+    expect(t.gateway.agentPool.loads()).to.deep.equal([1], 'the call runs in the one worker');
+    await c.stop();
+    const summary = await t.nextEnded(10_000);
+
+    expect(c.heardAudio().length / 8000).to.be.greaterThan(2, 'seconds of agent speech heard');
+    expect(c.invalidFrames).to.deep.equal([]);
+    expect(cartesia.contexts.map((ctx) => ctx.transcript.trim())).to.deep.equal(['Sure, where to?', 'Booked for Friday.']);
+    expect(summary.transcript.map((l) => [l.role, l.text, l.interrupted])).to.deep.equal([
+      ['user', 'I would like to book a flight', undefined],
+      ['assistant', 'Sure, where to?', undefined],
+      ['user', 'to Paris on Friday', undefined],
+      ['assistant', 'Booked for Friday.', undefined],
+    ]);
+    expect(summary.reason).to.equal('twilio_stop');
+    const rows = t.telemetry.summary();
+    expect(rows.find((r) => r.component === 'agent' && r.action === 'turn_latency')?.count).to.equal(2);
+    expect(rows.find((r) => r.action === 'livekit_llm_ttft')?.count).to.be.greaterThanOrEqual(2);
+  });
+
+  it('barge-in: the caller talking over a reply clears it, and its transcript line is cut to what was heard', async () => {
+    h = await setUp();
+    const { caller: c, t, deepgram, grok } = h;
+    const long =
+      'Let me read you every option we have for that date, starting with the early morning departures and then the afternoon ones, with their prices and seats.';
+    deepgram.transcribeWith('what flights do you have', 'stop, the first one please');
+    grok.replyWith({ text: long }, { text: 'The first one it is.' });
+    await c.connect();
+    await say(c, caller1);
+    await c.waitFor((e) => e.kind === 'media', 20_000);
+    await c.streamSilence(600); // the caller hears the first words of the reply
+    await c.streamAudio(caller2);
+    await c.waitFor((e) => e.kind === 'clear', 20_000);
+    await c.streamSilence(1500);
+    await c.waitFor(() => c.marksEchoed.length >= 1, 20_000);
+    await c.streamSilence(400);
+    await c.stop();
+    const summary = await t.nextEnded(10_000);
+
+    expect(c.clears).to.be.greaterThanOrEqual(1);
+    const cut = summary.transcript.find((l) => l.role === 'assistant' && l.interrupted);
+    expect(cut, JSON.stringify(summary.transcript)).to.not.equal(undefined);
+    expect(long.startsWith(cut!.text)).to.equal(true, `"${cut!.text}" is the start of the reply`);
+    expect(cut!.text.length).to.be.lessThan(long.length - 20, 'only the words heard');
+    expect(summary.transcript.map((l) => l.text)).to.include('stop, the first one please');
+  });
+
+  it('the worker exits when the gateway closes, its call in progress included', async () => {
+    h = await setUp();
+    const { caller: c, t, deepgram, grok } = h;
+    deepgram.transcribeWith('I would like to book a flight');
+    grok.replyWith({ text: 'Sure, where to?' });
+    await c.connect();
+    await say(c, caller1);
+    await c.waitFor((e) => e.kind === 'media', 20_000); // the pipeline is live, its sockets open
+    const threads = t.gateway.agentPool.threads();
+    expect(threads).to.have.length(1);
+    const exit = exited(threads[0]!);
+    await t.close();
+    // Exited on its own (code 0), not terminated after the grace period (code 1).
+    expect(await exit).to.equal(0);
+    expect(threads[0]!.threadId).to.equal(-1);
+    expect(t.gateway.agentPool.threads()).to.deep.equal([]);
+    expect(t.ended.map((s) => s.reason)).to.deep.equal(['shutdown']);
+  });
+});
