@@ -63,7 +63,7 @@ export interface AgentResolution {
   requested: AgentChoice;
   kind: AgentKind;
   reason: string;
-  /** `auto` settled for less than the keys ask for (e.g. LiveKit keys set, no LiveKit agent built). */
+  /** `auto` settled for less than the keys ask for (e.g. LIVEKIT_* keys set, the pipeline's provider keys not). */
   fallback: boolean;
 }
 
