@@ -2,7 +2,8 @@
 // (so the caller hears their words back and can barge in), plus what a real agent reports: a
 // transcript line and a latency figure per reply, a hang-up on DTMF 9. The call's `behavior`
 // parameter makes it fail on purpose: `throw` throws from pushCallerAudio, `throw-later` from a
-// timer it set going at start, `exit` kills its worker.
+// timer it set going at start, `exit` kills its worker. `close-line` writes a transcript line as
+// it closes, as the LiveKit session writes the reply just heard when the caller hangs up.
 import type { AgentBridge, AgentSink, CallContext } from '../../src/agents/bridge.js';
 import { EchoAgent } from '../../src/agents/echo.js';
 import type { HostedAgentFactory, HostedAgentKind } from '../../src/agents/worker/protocol.js';
@@ -54,7 +55,11 @@ class HostedTestAgent implements AgentBridge {
 
   utterancePlayed(): void {}
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    if (this.behavior !== 'close-line') return;
+    await new Promise((resolve) => setTimeout(resolve, 50)); // written while closing, not at once
+    this.sink.transcript({ role: 'assistant', text: 'the reply heard before the hang-up' });
+  }
 }
 
 export const hostedTestAgent: HostedAgentFactory = (call, sink, config) => new HostedTestAgent(call, sink, config);

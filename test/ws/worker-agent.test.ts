@@ -94,6 +94,15 @@ describe('media stream with an agent in a worker thread', function () {
     expect(summary.detail).to.equal('the caller pressed 9');
   });
 
+  it('a transcript line the hosted bridge writes as it closes is kept in the call\'s transcript', async () => {
+    const c = newCaller({ behavior: 'close-line' });
+    await c.connect();
+    await c.streamSilence(200);
+    await c.stop();
+    const summary = await t.nextEnded(10_000);
+    expect(summary.transcript.map((l) => [l.role, l.text])).to.deep.equal([['assistant', 'the reply heard before the hang-up']]);
+  });
+
   it('a bridge that throws in the worker ends its own call with the apology; the other call on that worker goes on', async () => {
     const calm = newCaller();
     await calm.connect();

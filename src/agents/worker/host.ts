@@ -25,6 +25,8 @@ interface HostedCall {
   held: Held[];
   /** Set when the media thread closed the call, possibly before its bridge finished starting. */
   closed: boolean;
+  /** The bridge's sink calls go to the media thread: also while it closes, as in-process, until `closed` is posted. */
+  reporting: boolean;
 }
 
 const calls = new Map<number, HostedCall>();
@@ -58,9 +60,9 @@ function loadFactory(kind: HostedAgentKind): Promise<HostedAgentFactory> {
 }
 
 /** The hosted bridge's sink: each call becomes one message; agent audio is copied once and transferred. */
-function sinkFor(callId: number): AgentSink {
+function sinkFor(callId: number, call: HostedCall): AgentSink {
   const send = (event: SinkEvent, transfer?: ArrayBuffer[]) => {
-    if (calls.get(callId)?.closed === false) post({ type: 'sink', callId, event }, transfer);
+    if (call.reporting) post({ type: 'sink', callId, event }, transfer);
   };
   return {
     audio(chunk) {
@@ -102,6 +104,7 @@ function guarded(callId: number, use: Held): void {
 
 function crash(callId: number, call: HostedCall, err: Error): void {
   call.closed = true;
+  call.reporting = false;
   calls.delete(callId);
   post({ type: 'crashed', callId, message: err.message });
   void closeQuietly(call.bridge, 'agent_error');
@@ -117,7 +120,7 @@ async function closeQuietly(bridge: AgentBridge | undefined, reason: string): Pr
 
 function start(callId: number, kind: HostedAgentKind, context: Parameters<HostedAgentFactory>[0]): Promise<void> {
   newestCallId = Math.max(newestCallId, callId);
-  const call: HostedCall = { bridge: undefined, held: early.get(callId) ?? [], closed: false };
+  const call: HostedCall = { bridge: undefined, held: early.get(callId) ?? [], closed: false, reporting: true };
   early.delete(callId);
   calls.set(callId, call);
   const scope = {
@@ -134,7 +137,7 @@ async function build(callId: number, call: HostedCall, kind: HostedAgentKind, co
   try {
     const factory = await loadFactory(kind);
     if (call.closed) return;
-    call.bridge = factory(context, sinkFor(callId), config);
+    call.bridge = factory(context, sinkFor(callId, call), config);
     // As in-process: the session pushes audio as soon as start() is called, not once it resolves.
     const started = call.bridge.start();
     for (const use of call.held.splice(0)) guarded(callId, use);
@@ -143,6 +146,7 @@ async function build(callId: number, call: HostedCall, kind: HostedAgentKind, co
   } catch (err) {
     if (call.closed) return;
     calls.delete(callId);
+    call.reporting = false;
     post({ type: 'startFailed', callId, message: toError(err).message });
     await closeQuietly(call.bridge, 'agent_error');
   }
@@ -154,6 +158,7 @@ async function close(callId: number, reason: string): Promise<void> {
     call.closed = true;
     calls.delete(callId);
     await closeQuietly(call.bridge, reason);
+    call.reporting = false;
   }
   post({ type: 'closed', callId });
 }
@@ -162,7 +167,10 @@ async function shutdown(): Promise<void> {
   reader.stop();
   const open = [...calls.values()];
   calls.clear();
-  for (const call of open) call.closed = true;
+  for (const call of open) {
+    call.closed = true;
+    call.reporting = false; // the media thread is shutting down: nothing is waiting for reports
+  }
   await Promise.all(open.map((call) => closeQuietly(call.bridge, 'shutdown')));
   // Ends the thread even if a hosted agent left handles open (rtc-node's FFI handle keeps a loop
   // alive). Not rtc-node's dispose(): its FFI server is one per process, shared by every thread.

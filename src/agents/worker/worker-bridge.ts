@@ -16,7 +16,8 @@ export interface BridgeHost {
   release(callId: number): void;
 }
 
-type Phase = 'new' | 'starting' | 'live' | 'failed' | 'closed';
+/** `closing`: asked to close, the hosted bridge still reporting what its close adds (a last transcript line). */
+type Phase = 'new' | 'starting' | 'live' | 'failed' | 'closing' | 'closed';
 
 export class WorkerBridge implements AgentBridge {
   readonly kind: string;
@@ -60,18 +61,20 @@ export class WorkerBridge implements AgentBridge {
   }
 
   async close(reason: string): Promise<void> {
-    if (this.phase === 'closed') return;
+    if (this.phase === 'closing' || this.phase === 'closed') return;
     const wasOpen = this.isOpen;
-    this.phase = 'closed';
     this.settleStart(new Error(`the call ended (${reason}) while its agent started`));
     if (wasOpen) {
-      // Let the hosted bridge close as it would in-process (a LiveKit session flushes its metrics).
+      // Let the hosted bridge close as it would in-process: a LiveKit session flushes its metrics
+      // and writes the reply just heard, reported until the worker confirms the close.
+      this.phase = 'closing';
       const acked = new Promise<void>((resolve) => (this.closeAck = resolve));
       this.host.post({ type: 'close', callId: this.callId, reason });
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([acked, new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_ACK_TIMEOUT_MS).unref()))]);
       clearTimeout(timer);
     }
+    this.phase = 'closed';
     this.host.release(this.callId);
   }
 
@@ -94,7 +97,7 @@ export class WorkerBridge implements AgentBridge {
   }
 
   deliver(event: SinkEvent): void {
-    if (!this.isOpen) return;
+    if (!this.isOpen && this.phase !== 'closing') return;
     const sink = this.sink;
     switch (event.type) {
       case 'audio':
@@ -123,7 +126,8 @@ export class WorkerBridge implements AgentBridge {
    */
   fail(err: Error): void {
     if (!this.isOpen) {
-      this.closeAck?.();
+      this.closeAck?.(); // nothing more will come from a closing bridge
+      this.closeAck = undefined;
       return;
     }
     this.phase = 'failed';
