@@ -10,6 +10,7 @@ import { FakeCartesiaTts } from '../../tools/fake-providers/cartesia-tts.js';
 import { FakeDeepgramStt } from '../../tools/fake-providers/deepgram-stt.js';
 import { FakeOpenAi } from '../../tools/fake-providers/openai.js';
 import { FakeTwilioCaller } from '../../tools/twilio-caller.js';
+import { capturingLogger, type CapturingLogger } from '../helpers/capturing-logger.js';
 import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
 
 const SPEED = 4;
@@ -26,6 +27,7 @@ interface Harness {
   openai: FakeOpenAi;
   deepgram: FakeDeepgramStt;
   cartesia: FakeCartesiaTts;
+  log: CapturingLogger;
 }
 
 /** The stand-ins, and a gateway configured for them with AGENT_PROVIDER=livekit and one agent worker. */
@@ -36,7 +38,9 @@ async function setUp(env: Env = {}): Promise<Harness> {
     FakeDeepgramStt.start({ apiKey: KEYS.deepgram }),
     FakeCartesiaTts.start({ apiKey: KEYS.cartesia }),
   ]);
-  const t = await startTestGateway({
+  const log = capturingLogger('debug');
+  const t = await startTestGateway(
+    {
     AGENT_PROVIDER: 'livekit',
     AGENT_WORKERS: '1',
     LOG_LEVEL: 'error',
@@ -52,9 +56,11 @@ async function setUp(env: Env = {}): Promise<Harness> {
     CARTESIA_API_KEY: KEYS.cartesia,
     CARTESIA_BASE_URL: cartesia.baseUrl,
     ...env,
-  });
+    },
+    { logger: log.logger },
+  );
   const caller = new FakeTwilioCaller({ url: t.wsUrl, speed: SPEED });
-  return { t, caller, grok, openai, deepgram, cartesia };
+  return { t, caller, grok, openai, deepgram, cartesia, log };
 }
 
 async function tearDown(h: Harness): Promise<void> {
@@ -67,6 +73,15 @@ async function tearDown(h: Harness): Promise<void> {
 async function say(c: FakeTwilioCaller, speech: Buffer): Promise<void> {
   await c.streamAudio(speech);
   await c.streamSilence(1500);
+}
+
+/** Resolves once the call's agent has started (the gateway records its connect time). */
+async function agentStarted(t: TestGateway, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!t.telemetry.recent({ limit: 100 }).some((e) => e.component === 'agent' && e.action === 'connect')) {
+    if (Date.now() > deadline) throw new Error('the agent did not start');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 describe('media stream with AGENT_PROVIDER=livekit (the pipeline in an agent worker, provider stand-ins)', function () {
@@ -133,6 +148,26 @@ describe('media stream with AGENT_PROVIDER=livekit (the pipeline in an agent wor
     expect(long.startsWith(cut!.text)).to.equal(true, `"${cut!.text}" is the start of the reply`);
     expect(cut!.text.length).to.be.lessThan(long.length - 20, 'only the words heard');
     expect(summary.transcript.map((l) => l.text)).to.include('stop, the first one please');
+  });
+
+  it('DTMF reaches the LLM in the worker as a user message; the digit reaches no log line, telemetry or transcript', async () => {
+    h = await setUp({ LOG_LEVEL: 'debug' });
+    const { caller: c, t, grok, log } = h;
+    grok.replyWith({ text: 'You pressed seven.' });
+    await c.connect();
+    await agentStarted(t);
+    c.sendDtmf('7');
+    await c.streamSilence(200);
+    await c.waitFor(() => c.marksEchoed.length >= 1, 20_000);
+    await c.streamSilence(400);
+    await c.stop();
+    const summary = await t.nextEnded(10_000);
+
+    const messages = (grok.requestsTo('chat')[0]?.json?.messages ?? []) as { role: string; content: unknown }[];
+    expect(messages.filter((m) => m.role === 'user').at(-1)?.content).to.equal('The caller pressed 7 on the keypad.');
+    expect(summary.transcript.map((l) => [l.role, l.text])).to.deep.equal([['assistant', 'You pressed seven.']]);
+    const everything = log.text() + JSON.stringify(t.telemetry.recent({ limit: 1000 }));
+    expect(everything).to.not.contain('pressed 7').and.not.match(/"digit"/);
   });
 
   it('the worker exits when the gateway closes, its call in progress included', async () => {
