@@ -1,5 +1,5 @@
 // npm run bench -- [--calls N] [--seconds D] [--mode echo|deepgram|all] [--target gateway|relay|both]
-//                  [--suite load|hotpath|all] [--warmup S] [--pin] [--node-args="FLAGS"] [--json]
+//                  [--suite load|hotpath|all] [--warmup S] [--workers W] [--pin] [--node-args="FLAGS"] [--json]
 // Parses arguments, runs the chosen suites from test/benchmark/, prints their reports. Exit code 1
 // only when a run itself broke (a child did not start, sockets failed), never for a missed goal.
 import { parseArgs } from 'node:util';
@@ -7,7 +7,7 @@ import { formatDeepgramReport, runDeepgramSuite, TARGETS, type DeepgramResult, t
 import { formatHotPathReport, runHotPathSuite, type HotPathResult } from '../test/benchmark/hot-path.js';
 import { formatLoadReport, runLoadSuite, type LoadResult } from '../test/benchmark/load.js';
 import { pinBenchmark, type CpuLayout } from '../test/benchmark/lib/cpu-pinning.js';
-import { MODES } from '../test/benchmark/lib/modes.js';
+import { DEFAULT_AGENT_WORKERS, MODES } from '../test/benchmark/lib/modes.js';
 
 const SUITES = ['load', 'hotpath', 'all'] as const;
 type Suite = (typeof SUITES)[number];
@@ -25,6 +25,8 @@ const TARGET_CHOICES = [...TARGETS, 'both'];
 const DEFAULT_LOAD: Readonly<Record<string, { calls: number; seconds: number; tickMs: number }>> = {
   echo: { calls: 100, seconds: 30, tickMs: 5 },
   deepgram: { calls: 200, seconds: 20, tickMs: 1 },
+  // A pipeline session costs a few % of a core: tens of them fill this machine.
+  livekit: { calls: 20, seconds: 20, tickMs: 5 },
 };
 const FALLBACK_LOAD = { calls: 100, seconds: 30, tickMs: 5 };
 /** A gateway in service runs warm: its hot code compiled and its heap sized long ago. */
@@ -32,17 +34,21 @@ const DEEPGRAM_WARMUP_S = 5;
 
 const USAGE = `Usage: npm run bench -- [options]
 
-  --calls N        concurrent simulated calls in each load run (default: echo 100, deepgram 200; 1..1000)
-  --seconds D      seconds each call streams at real time (default: echo 30, deepgram 20; 2..600)
+  --calls N        concurrent simulated calls in each load run (default: echo 100, deepgram 200, livekit 20; 1..1000)
+  --seconds D      seconds each call streams at real time (default: echo 30, deepgram 20, livekit 20; 2..600)
   --mode M         what answers the calls: ${MODE_CHOICES.join(', ')} (default all)
                    deepgram: a fake Deepgram agent echoing audio, behind the gateway and behind a
                    bare relay of the benchmark's own, compared in the same run
+                   livekit: the LiveKit pipeline in the gateway's agent workers, provider stand-ins
+                   in a process of their own; its relay latency is a turn latency (end of the
+                   caller's speech to the first agent frame)
   --target T       deepgram mode only: ${TARGET_CHOICES.join(', ')} (default both)
   --suite S        load, hotpath or all (default all)
   --tick-ms T      load scheduler period in ms (default: echo 5, deepgram 1; 1..20)
   --warmup S       deepgram mode: seconds of the same load, unmeasured, before each measured run
                    (default ${DEEPGRAM_WARMUP_S}; 0 measures from a cold start: JIT warm-up and heap
                    growth then land in the figures)
+  --workers W      livekit mode: the gateway's AGENT_WORKERS (default ${DEFAULT_AGENT_WORKERS}; 1..64)
   --pin            run the measured process alone on CPU 0 and the load generator and fakes on the
                    other CPUs (Linux taskset), as the gateway would have a machine to itself
   --node-args=F    Node flags for each measured process, e.g. --node-args="--cpu-prof --cpu-prof-dir=/tmp/prof"
@@ -60,6 +66,8 @@ interface BenchOptions {
   targets: Target[];
   suite: Suite;
   warmupS: number;
+  /** Undefined: the livekit mode's default. */
+  agentWorkers: number | undefined;
   pin: boolean;
   nodeArgs: string[];
   json: boolean;
@@ -90,6 +98,7 @@ function parseOptions(argv: string[]): BenchOptions | undefined {
       'node-args': { type: 'string', default: '' },
       pin: { type: 'boolean', default: false },
       warmup: { type: 'string' },
+      workers: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -106,6 +115,7 @@ function parseOptions(argv: string[]): BenchOptions | undefined {
     targets: target === 'both' ? [...TARGETS] : [target as Target],
     suite: choice('suite', values.suite, SUITES) as Suite,
     warmupS: intArg('warmup', values.warmup, 0, 120) ?? DEEPGRAM_WARMUP_S,
+    agentWorkers: intArg('workers', values.workers, 1, 64),
     pin: values.pin,
     nodeArgs: values['node-args'].split(/\s+/).filter(Boolean),
     json: values.json,
@@ -143,7 +153,7 @@ async function runMode(opts: BenchOptions, mode: string, results: Results, layou
       console.log(formatDeepgramReport(results.deepgram).join('\n'));
       return !results.deepgram.broken;
     }
-    results.load = await runLoadSuite({ calls, seconds, mode: MODES[mode]!, tickMs, nodeArgs: opts.nodeArgs, layout });
+    results.load = await runLoadSuite({ calls, seconds, mode: MODES[mode]!, tickMs, nodeArgs: opts.nodeArgs, layout, agentWorkers: opts.agentWorkers });
     console.log(formatLoadReport(results.load).join('\n'));
     return !results.load.broken;
   } catch (err) {

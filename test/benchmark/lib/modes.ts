@@ -6,6 +6,8 @@
 // with a bare relay in the same run; it lives in ../deepgram.ts.
 import { loadConfig, type VadConfig } from '../../../src/config.js';
 import { EnergyVad } from '../../../src/audio/energy-vad.js';
+import { startFakeChild } from './fake-agent-child.js';
+import { CHILD_START_TIMEOUT_MS } from './load-shape.js';
 
 /** Watches one call's outgoing caller frames, in send order. */
 export interface TurnOracle {
@@ -18,15 +20,35 @@ export interface ModeRun {
   env: Record<string, string>;
   /** A fresh oracle for each call. */
   newTurnOracle(): TurnOracle;
+  /** The report's line for this run, when it says more than the mode's description. */
+  description?: string;
   /** Stops whatever the mode started. */
   close(): Promise<void>;
+}
+
+/** What a run asks of its mode. */
+export interface ModeOptions {
+  /** How long the run lasts at most, in seconds: a fake the mode starts exits after it by itself. */
+  plannedS: number;
+  /** The gateway's AGENT_WORKERS for modes that host agents in workers; undefined: the mode's default. */
+  agentWorkers: number | undefined;
+}
+
+/** What a load run must show to pass. */
+export interface LoadGoals {
+  maxLostFrames: number;
+  /** Relay latency p99; undefined when the agent answers a turn late by design (a pipeline's turn). */
+  maxP99Ms: number | undefined;
+  maxCpuPctPerCall: number;
 }
 
 export interface LoadMode {
   readonly name: string;
   /** One line for the report, e.g. what answers the calls. */
   readonly description: string;
-  start(): Promise<ModeRun>;
+  /** Undefined: the load suite's own goals (load.ts GOALS). */
+  readonly goals?: LoadGoals;
+  start(opts: ModeOptions): Promise<ModeRun>;
 }
 
 /** The VAD settings as environment variables, so the gateway and the oracle cannot disagree. */
@@ -36,6 +58,12 @@ function vadEnv(vad: VadConfig): Record<string, string> {
     VAD_MIN_SILENCE_DURATION: String(vad.minSilenceS),
     VAD_PADDING_DURATION: String(vad.paddingS),
   };
+}
+
+/** An EnergyVad with the gateway's settings: the turn ends on the frame that ends the caller's speech. */
+function speechEndOracle(vad: VadConfig): TurnOracle {
+  const detector = new EnergyVad(vad);
+  return { completesTurn: (frame) => detector.push(frame) === 'speech_end' };
 }
 
 /**
@@ -49,13 +77,70 @@ const echoMode: LoadMode = {
     const vad = loadConfig({}).vad;
     return {
       env: { AGENT_PROVIDER: 'echo', ...vadEnv(vad) },
-      newTurnOracle() {
-        const detector = new EnergyVad(vad);
-        return { completesTurn: (frame) => detector.push(frame) === 'speech_end' };
-      },
+      newTurnOracle: () => speechEndOracle(vad),
       close: async () => undefined,
     };
   },
 };
 
-export const MODES: Readonly<Record<string, LoadMode>> = { echo: echoMode };
+const LIVEKIT_KEYS = { GROK_API_KEY: 'xai-bench-key', OPENAI_API_KEY: 'sk-bench-openai', DEEPGRAM_API_KEY: 'dg-bench-key', CARTESIA_API_KEY: 'cartesia-bench-key' };
+/** A worker per core of this 2-core machine, as AGENT_WORKERS defaults to. */
+export const DEFAULT_AGENT_WORKERS = 2;
+/** The stand-ins outlive the planned run by this much before they exit by themselves. */
+const FAKE_LIFETIME_SLACK_S = 120;
+const STANDIN_ROUTES = ['grok', 'openai', 'deepgram', 'cartesia'] as const;
+
+/**
+ * The LiveKit pipeline (VAD, STT, LLM, TTS) in the gateway's agent workers, against the provider
+ * stand-ins in a process of their own (fake-providers-main.ts), reached through the base URLs alone.
+ * The pipeline answers some time after the caller's speech ends (its VAD's silence, STT, LLM and
+ * TTS), so the relay latency here is a turn latency: end of speech to the first agent frame. The
+ * stand-ins add no delay of their own.
+ */
+const livekitMode: LoadMode = {
+  name: 'livekit',
+  description: 'LiveKit pipeline in the agent workers, provider stand-ins in their own process',
+  // Issue 9's goal: at most 1.5 % of a core per pipeline call. The relay latency here is a turn's
+  // (the pipeline's own VAD, STT, LLM and TTS), not a relay's: no 20 ms goal.
+  goals: { maxLostFrames: 0, maxP99Ms: undefined, maxCpuPctPerCall: 1.5 },
+  async start(opts) {
+    const vad = loadConfig({}).vad;
+    const standIns = await startFakeChild({
+      entry: 'test/benchmark/lib/fake-providers-main.ts',
+      what: 'the provider stand-ins',
+      env: LIVEKIT_KEYS,
+      maxLifetimeS: Math.ceil(opts.plannedS) + FAKE_LIFETIME_SLACK_S,
+      startTimeoutMs: CHILD_START_TIMEOUT_MS,
+    });
+    const urls: Partial<Record<(typeof STANDIN_ROUTES)[number], string>> = {};
+    for (const route of STANDIN_ROUTES) {
+      const url = standIns.ready[route];
+      if (typeof url !== 'string') {
+        await standIns.stop(1000);
+        throw new Error(`the provider stand-ins printed no ${route} URL: ${JSON.stringify(standIns.ready).slice(0, 200)}`);
+      }
+      urls[route] = url;
+    }
+    return {
+      env: {
+        AGENT_PROVIDER: 'livekit',
+        AGENT_WORKERS: String(opts.agentWorkers ?? DEFAULT_AGENT_WORKERS),
+        ...vadEnv(vad),
+        ...LIVEKIT_KEYS,
+        GROK_BASE_URL: urls.grok!,
+        GROK_MODEL: 'grok-bench',
+        OPENAI_BASE_URL: urls.openai!,
+        OPENAI_MODEL: 'gpt-bench',
+        DEEPGRAM_STT_URL: urls.deepgram!,
+        CARTESIA_BASE_URL: urls.cartesia!,
+      },
+      description: `LiveKit pipeline in ${opts.agentWorkers ?? DEFAULT_AGENT_WORKERS} agent worker(s), provider stand-ins in their own process`,
+      newTurnOracle: () => speechEndOracle(vad),
+      close: async () => {
+        await standIns.stop(5000);
+      },
+    };
+  },
+};
+
+export const MODES: Readonly<Record<string, LoadMode>> = { echo: echoMode, livekit: livekitMode };
