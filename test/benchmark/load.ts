@@ -322,8 +322,10 @@ function eventLoopLine(reports: LoadResult['eventLoop']): string {
   if (reports.length === 0) return 'no runtime/event_loop report (the run was under 10 s)';
   const worstP99 = Math.max(...reports.map((r) => r.p99Ms));
   const worstMax = Math.max(...reports.map((r) => r.maxMs));
-  const each = reports.map((r) => `${fmt(r.p99Ms, '')}/${fmt(r.maxMs, '')}`).join(', ');
-  return `delay p99 ${fmt(worstP99, ' ms')}  max ${fmt(worstMax, ' ms')}  (worst of ${reports.length} reports per 10 s; each p99/max ms: ${each})`;
+  // Busy: the thread's own work. A delay well past what its busy share explains is time it waited
+  // for a core (other threads or processes on a saturated machine), not work on it.
+  const each = reports.map((r) => `${fmt(r.p99Ms, '')}/${fmt(r.maxMs, '')}/${fmt(r.utilization * 100, '%')}`).join(', ');
+  return `delay p99 ${fmt(worstP99, ' ms')}  max ${fmt(worstMax, ' ms')}  (worst of ${reports.length} reports per 10 s; each p99 ms/max ms/busy: ${each})`;
 }
 
 /** The human report, one line per figure. */
