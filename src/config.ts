@@ -150,7 +150,8 @@ function readSettings(read: EnvReader): Omit<Config, 'unknownVariables'> {
   if (agent.kind === 'deepgram' && !deepgram.apiKey) {
     read.problem('DEEPGRAM_API_KEY', 'is required when AGENT_PROVIDER=deepgram');
   }
-  const agentWorkers = read.int('AGENT_WORKERS', availableParallelism(), 0, 1024);
+  // One core is left to the media thread: on 2 cores, 2 busy workers tripled its p99 delay (bench --mode livekit).
+  const agentWorkers = read.int('AGENT_WORKERS', defaultAgentWorkers(), 0, 1024);
   if (agent.kind === 'livekit') {
     for (const { variable, problem } of pipelineProblems(pipeline)) read.problem(variable, problem);
     // 30 pipelines on one event loop delay its frames by more than a frame (issue 9): never beside the media.
@@ -267,4 +268,9 @@ export function knownVariables(): string[] {
   const read = new EnvReader({});
   readSettings(read);
   return [...read.namesRead, ...RESERVED_VARIABLES];
+}
+
+/** Worker threads for off-thread agents: every core but the one the media thread needs, at least one. */
+export function defaultAgentWorkers(cores: number = availableParallelism()): number {
+  return Math.max(1, cores - 1);
 }

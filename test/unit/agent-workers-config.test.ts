@@ -1,12 +1,18 @@
 // AGENT_WORKERS: how many worker threads host off-thread agents.
 import { expect } from 'chai';
 import { availableParallelism } from 'node:os';
-import { ConfigError, knownVariables, loadConfig } from '../../src/config.js';
+import { ConfigError, defaultAgentWorkers, knownVariables, loadConfig } from '../../src/config.js';
 
 describe('config: AGENT_WORKERS', () => {
+  it('leaves one core to the media thread by default, and always has a worker', () => {
+    expect(defaultAgentWorkers(2)).to.equal(1);
+    expect(defaultAgentWorkers(8)).to.equal(7);
+    expect(defaultAgentWorkers(1)).to.equal(1);
+  });
+
   it('defaults to the number of cores; 0 (in-process) and a count are taken', () => {
-    expect(loadConfig({}).agentWorkers).to.equal(availableParallelism());
-    expect(loadConfig({ AGENT_WORKERS: '' }).agentWorkers).to.equal(availableParallelism());
+    expect(loadConfig({}).agentWorkers).to.equal(Math.max(1, availableParallelism() - 1));
+    expect(loadConfig({ AGENT_WORKERS: '' }).agentWorkers).to.equal(Math.max(1, availableParallelism() - 1));
     expect(loadConfig({ AGENT_WORKERS: '0' }).agentWorkers).to.equal(0);
     expect(loadConfig({ AGENT_WORKERS: '6' }).agentWorkers).to.equal(6);
     expect(knownVariables()).to.include('AGENT_WORKERS');
