@@ -166,6 +166,11 @@ export class LivekitAgent implements AgentBridge {
       if (kind === undefined) return this.sink.error(new Error(`${label ?? 'a provider'} failed: ${error?.message}`), false);
       this.fail(new Error(`no ${kind} provider left (${label}): ${error?.message}`));
     });
+    for (const provider of pipeline.fallbackStts) {
+      provider.on('error', ({ error, label }) => {
+        if (this.phase !== 'closed') this.sink.error(new Error(`${label} failed, the next speech-to-text takes over: ${error.message}`), false);
+      });
+    }
     session.on(E.Close, (ev) => {
       if (ev.reason !== voice.CloseReason.ERROR) return;
       const cause = (ev.error as { error?: Error } | null)?.error?.message ?? 'unknown';

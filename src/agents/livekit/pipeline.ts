@@ -20,6 +20,11 @@ export interface Pipeline {
   tts: tts.TTS;
   /** The bridge tells it when the caller speaks: the streaming STT's watchdog arms on it. */
   callerSpeech: CallerSpeech;
+  /**
+   * The STTs behind the STT FallbackAdapter, in order (none for a lone STT). The adapter moves on
+   * from a failed one without telling the session: the bridge listens to them for the log.
+   */
+  fallbackStts: stt.STT[];
 }
 
 export interface PipelineOverrides {
@@ -84,13 +89,12 @@ export function createPipeline(config: { pipeline: PipelineConfig; vad: VadConfi
     callerSpeech: new CallerSpeech(),
     sttStallMs: overrides.sttStallMs ?? STT_STALL_MS,
   };
+  const stts = order.stt.map((p) => newStt(ctx, p));
   return {
     callerSpeech: ctx.callerSpeech,
+    fallbackStts: stts.length > 1 ? stts : [],
     // No retry of a failed STT: the caller's next words go to the next one at once.
-    stt: oneOrFallback(
-      order.stt.map((p) => newStt(ctx, p)),
-      (sttInstances) => new stt.FallbackAdapter({ sttInstances, maxRetryPerSTT: 0 }),
-    ),
+    stt: oneOrFallback(stts, (sttInstances) => new stt.FallbackAdapter({ sttInstances, maxRetryPerSTT: 0 })),
     llm: oneOrFallback(
       order.llm.map((p) => newLlm(ctx, p)),
       (llms) => new llm.FallbackAdapter({ llms, attemptTimeout: LLM_ATTEMPT_TIMEOUT_S, maxRetryPerLLM: 0 }),
