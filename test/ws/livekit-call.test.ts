@@ -316,18 +316,23 @@ describe('media stream with the LiveKit pipeline (in-process, provider stand-ins
     expect(summary.reason).to.equal('twilio_stop');
   });
 
-  it('a lone Deepgram STT dropping its socket: the apology, then agent_error naming speech-to-text', async () => {
-    const { caller: c, t, deepgram } = await setUp({ OPENAI_API_KEY: '' });
-    deepgram.faults.fail('listen', { kind: 'drop', afterMs: 300 });
-    await c.connect();
-    await say(c, caller1);
-    await c.waitFor(() => c.marksEchoed.length >= 1, 20_000);
-    const summary = await t.nextEnded(20_000);
+  for (const [what, fault] of [
+    ['dropping its socket', { kind: 'drop', afterMs: 300 }],
+    ['never answering its upgrade', { kind: 'hang' }],
+  ] as const) {
+    it(`a lone Deepgram STT ${what}: the apology, then agent_error naming speech-to-text`, async () => {
+      const { caller: c, t, deepgram } = await setUp({ OPENAI_API_KEY: '' });
+      deepgram.faults.fail('listen', fault);
+      await c.connect();
+      await say(c, caller1);
+      await c.waitFor(() => c.marksEchoed.length >= 1, 20_000);
+      const summary = await t.nextEnded(20_000);
 
-    expect(summary.reason).to.equal('agent_error');
-    expect(summary.detail).to.match(/^no speech-to-text provider left \(stt\.Watchdog<deepgram\.STT>\)/);
-    expect(contains(c.heardAudio(), window(agentUnavailablePrompt(), 8000))).to.equal(true, 'the apology heard');
-  });
+      expect(summary.reason).to.equal('agent_error');
+      expect(summary.detail).to.match(/^no speech-to-text provider left \(stt\.Watchdog<deepgram\.STT>\)/);
+      expect(contains(c.heardAudio(), window(agentUnavailablePrompt(), 8000))).to.equal(true, 'the apology heard');
+    });
+  }
 
   it('end_call: the goodbye is heard to its end, then the call ends', async () => {
     const { caller: c, t, deepgram, grok } = await setUp();
