@@ -267,6 +267,73 @@ describe('media stream with the LiveKit pipeline (in-process, provider stand-ins
     expect(summary.transcript.map((l) => [l.role, l.text])).to.deep.equal([['user', 'I would like to book a flight']]);
   });
 
+  it('no speech-to-text left (Deepgram refused, OpenAI STT failing): the apology, then agent_error naming speech-to-text, recording kept', async () => {
+    const { caller: c, t, openai, deepgram } = await setUp();
+    deepgram.faults.fail('listen', { kind: 'status', status: 500 });
+    openai.faults.fail('transcriptions', { kind: 'status', status: 500 });
+    await c.connect();
+    await say(c, caller1);
+    await c.waitFor(() => c.marksEchoed.length >= 1, 20_000);
+    const summary = await t.nextEnded(20_000);
+
+    expect(openai.requestsTo('transcriptions')[0]?.fault).to.deep.equal({ kind: 'status', status: 500 });
+    expect(summary.reason).to.equal('agent_error');
+    expect(summary.detail).to.match(/^no speech-to-text provider left/);
+    expect(contains(c.heardAudio(), window(agentUnavailablePrompt(), 8000))).to.equal(true, 'the apology heard');
+    const wav = await readPcmWav(summary.recording!.path);
+    expect(wav.samples.length / 2 / 8000).to.be.greaterThan(1, 'the recording kept');
+  });
+
+  it('Deepgram dropping its socket mid-call: the next turn is transcribed by OpenAI and answered', async () => {
+    const { caller: c, t, openai, deepgram, log } = await setUp();
+    // The socket drops a moment into the second turn's speech (the plugin sends the caller's audio
+    // and about 1 s of the quiet after it), and the plugin reports nothing.
+    const firstTurnMs = (caller1.length / 8000) * 1000 + 1000;
+    deepgram.faults.fail('listen', { kind: 'drop', afterMs: firstTurnMs + 500 }, 1);
+    deepgram.transcribeWith('I would like to book a flight');
+    openai.transcribeWith('to Paris on Friday');
+    await c.connect();
+    await turn(c, caller1, 1);
+    await say(c, caller2); // lost with the socket
+    const deadline = Date.now() + 20_000;
+    const fellBack = () => log.text().includes('stt.Watchdog<deepgram.STT> failed, the next speech-to-text takes over');
+    while (!fellBack() && Date.now() < deadline) await c.streamSilence(200);
+    expect(fellBack(), 'the drop found and logged').to.equal(true);
+    await turn(c, caller1, 2);
+    await c.streamSilence(400);
+    await c.stop();
+    const summary = await t.nextEnded(10_000);
+
+    expect(deepgram.sessions[0]?.fault).to.deep.include({ kind: 'drop' });
+    expect(deepgram.sessions[0]?.finals).to.deep.equal(['I would like to book a flight'], 'nothing after the drop');
+    expect(openai.requestsTo('transcriptions').length).to.be.greaterThanOrEqual(1);
+    expect(summary.transcript.map((l) => [l.role, l.text])).to.deep.equal([
+      ['user', 'I would like to book a flight'],
+      ['assistant', 'Grok here.'],
+      ['user', 'to Paris on Friday'],
+      ['assistant', 'Grok here.'],
+    ]);
+    expect(summary.reason).to.equal('twilio_stop');
+  });
+
+  for (const [what, fault] of [
+    ['dropping its socket', { kind: 'drop', afterMs: 300 }],
+    ['never answering its upgrade', { kind: 'hang' }],
+  ] as const) {
+    it(`a lone Deepgram STT ${what}: the apology, then agent_error naming speech-to-text`, async () => {
+      const { caller: c, t, deepgram } = await setUp({ OPENAI_API_KEY: '' });
+      deepgram.faults.fail('listen', fault);
+      await c.connect();
+      await say(c, caller1);
+      await c.waitFor(() => c.marksEchoed.length >= 1, 20_000);
+      const summary = await t.nextEnded(20_000);
+
+      expect(summary.reason).to.equal('agent_error');
+      expect(summary.detail).to.match(/^no speech-to-text provider left \(stt\.Watchdog<deepgram\.STT>\)/);
+      expect(contains(c.heardAudio(), window(agentUnavailablePrompt(), 8000))).to.equal(true, 'the apology heard');
+    });
+  }
+
   it('end_call: the goodbye is heard to its end, then the call ends', async () => {
     const { caller: c, t, deepgram, grok } = await setUp();
     deepgram.transcribeWith('that is all, thank you');

@@ -128,7 +128,9 @@ export class LivekitAgent implements AgentBridge {
     const pipeline = createPipeline(this.options.config, this.options.overrides);
     this.pipeline = pipeline;
     const session = new voice.AgentSession({
-      ...pipeline,
+      stt: pipeline.stt,
+      llm: pipeline.llm,
+      tts: pipeline.tts,
       ...telephonySessionOptions(this.options.config.vad, this.options.overrides),
     });
     this.session = session;
@@ -156,6 +158,7 @@ export class LivekitAgent implements AgentBridge {
     session.on(E.ConversationItemAdded, (ev) => this.onItem(ev.item));
     session.on(E.MetricsCollected, (ev) => this.onMetrics(ev.metrics));
     session.on(E.AgentStateChanged, (ev) => this.onAgentState(ev.newState));
+    session.on(E.UserStateChanged, (ev) => pipeline.callerSpeech.set(ev.newState === 'speaking'));
     session.on(E.Error, (ev) => {
       if (this.phase === 'closed') return;
       const { error, recoverable, label } = ev.error as { error: Error; recoverable: boolean; label?: string };
@@ -163,6 +166,11 @@ export class LivekitAgent implements AgentBridge {
       if (kind === undefined) return this.sink.error(new Error(`${label ?? 'a provider'} failed: ${error?.message}`), false);
       this.fail(new Error(`no ${kind} provider left (${label}): ${error?.message}`));
     });
+    for (const provider of pipeline.fallbackStts) {
+      provider.on('error', ({ error, label }) => {
+        if (this.phase !== 'closed') this.sink.error(new Error(`${label} failed, the next speech-to-text takes over: ${error.message}`), false);
+      });
+    }
     session.on(E.Close, (ev) => {
       if (ev.reason !== voice.CloseReason.ERROR) return;
       const cause = (ev.error as { error?: Error } | null)?.error?.message ?? 'unknown';

@@ -11,12 +11,20 @@ import * as openai from '@livekit/agents-plugin-openai';
 import OpenAI from 'openai';
 import { ConfigError, pipelineProblems, providerOrder, type PipelineConfig, type VadConfig } from '../../config.js';
 import { idleTimeoutFetch } from './idle-timeout-fetch.js';
+import { CallerSpeech, SttWatchdog, WholeRequestStt } from './stt-guards.js';
 
 /** The three models of one call's pipeline, to hand to its AgentSession. */
 export interface Pipeline {
   stt: stt.STT;
   llm: llm.LLM;
   tts: tts.TTS;
+  /** The bridge tells it when the caller speaks: the streaming STT's watchdog arms on it. */
+  callerSpeech: CallerSpeech;
+  /**
+   * The STTs behind the STT FallbackAdapter, in order (none for a lone STT). The adapter moves on
+   * from a failed one without telling the session: the bridge listens to them for the log.
+   */
+  fallbackStts: stt.STT[];
 }
 
 export interface PipelineOverrides {
@@ -24,6 +32,8 @@ export interface PipelineOverrides {
   vad?: VAD;
   /** Instead of STREAM_IDLE_TIMEOUT_MS (tests make stalls short). */
   streamIdleTimeoutMs?: number;
+  /** Instead of STT_STALL_MS. */
+  sttStallMs?: number;
 }
 
 /** What building one provider needs. */
@@ -31,6 +41,8 @@ interface BuildContext {
   cfg: PipelineConfig;
   vad: VAD;
   streamIdleTimeoutMs: number;
+  callerSpeech: CallerSpeech;
+  sttStallMs: number;
 }
 
 /** Phone audio: the STT gets the call's 8 kHz as it is, no resampling. */
@@ -41,6 +53,12 @@ const OPENAI_REQUEST_TIMEOUT_MS = 10_000;
 const STREAM_IDLE_TIMEOUT_MS = 5_000;
 /** OpenAI's transcription endpoint over HTTP; the plugin's default is the realtime socket. */
 const OPENAI_STT_MODEL = 'whisper-1';
+/**
+ * A streaming STT (Deepgram) that has said nothing for this long since the caller started speaking
+ * (or since its last word while they speak) has lost its socket, or never had one: the next STT
+ * takes over. Deepgram sends interim results about every second of speech.
+ */
+const STT_STALL_MS = 5_000;
 /** Seconds an LLM may take to start answering before the next one is tried (a hung Grok costs this much of a turn). */
 const LLM_ATTEMPT_TIMEOUT_S = 4;
 /**
@@ -68,9 +86,15 @@ export function createPipeline(config: { pipeline: PipelineConfig; vad: VadConfi
     cfg: config.pipeline,
     vad: overrides.vad ?? processVad(config.vad),
     streamIdleTimeoutMs: overrides.streamIdleTimeoutMs ?? STREAM_IDLE_TIMEOUT_MS,
+    callerSpeech: new CallerSpeech(),
+    sttStallMs: overrides.sttStallMs ?? STT_STALL_MS,
   };
+  const stts = order.stt.map((p) => newStt(ctx, p));
   return {
-    stt: oneOrFallback(order.stt.map((p) => newStt(ctx, p)), (sttInstances) => new stt.FallbackAdapter({ sttInstances })),
+    callerSpeech: ctx.callerSpeech,
+    fallbackStts: stts.length > 1 ? stts : [],
+    // No retry of a failed STT: the caller's next words go to the next one at once.
+    stt: oneOrFallback(stts, (sttInstances) => new stt.FallbackAdapter({ sttInstances, maxRetryPerSTT: 0 })),
     llm: oneOrFallback(
       order.llm.map((p) => newLlm(ctx, p)),
       (llms) => new llm.FallbackAdapter({ llms, attemptTimeout: LLM_ATTEMPT_TIMEOUT_S, maxRetryPerLLM: 0 }),
@@ -98,21 +122,24 @@ function oneOrFallback<T>(instances: T[], fallback: (instances: T[]) => T): T {
 }
 
 /**
- * A provider that only answers whole requests (OpenAI's STT and TTS) is wrapped once here in the
- * framework's StreamAdapter, so that it streams like the others. Left bare, the session (or a
- * FallbackAdapter) wraps it anew for every turn, each wrapper adding a listener to the provider and
- * re-emitting its errors where nothing listens: one failed request then throws out of the
- * session as an unhandled error. Wrapped once, its errors reach the session's own listener.
+ * A provider that only answers whole requests (OpenAI's STT and TTS) is wrapped once here, so that
+ * it streams like the others. Left bare, the session (or a FallbackAdapter) wraps it anew for every
+ * turn, each wrapper adding a listener to the provider and re-emitting its errors where nothing
+ * listens: one failed request then throws out of the session as an unhandled error. The STT is
+ * wrapped in our own WholeRequestStt, not the framework's StreamAdapter, which only logs a failed
+ * request (stt-guards.ts); Deepgram's socket is watched for the failures its plugin never reports.
  */
-function newStt({ cfg, vad, streamIdleTimeoutMs }: BuildContext, provider: PipelineConfig['stt']): stt.STT {
+function newStt({ cfg, vad, streamIdleTimeoutMs, callerSpeech, sttStallMs }: BuildContext, provider: PipelineConfig['stt']): stt.STT {
   switch (provider) {
-    case 'deepgram':
-      return new deepgram.STT({
+    case 'deepgram': {
+      const streaming = new deepgram.STT({
         apiKey: cfg.deepgram.apiKey,
         baseUrl: cfg.deepgram.sttUrl,
         model: cfg.deepgram.sttModel,
         sampleRate: PHONE_SAMPLE_RATE,
       });
+      return new SttWatchdog(streaming, callerSpeech, sttStallMs);
+    }
     case 'openai': {
       const whole = new openai.STT({
         apiKey: cfg.openai.apiKey,
@@ -121,7 +148,7 @@ function newStt({ cfg, vad, streamIdleTimeoutMs }: BuildContext, provider: Pipel
         model: OPENAI_STT_MODEL,
         language: 'en',
       });
-      return new stt.StreamAdapter(whole, vad);
+      return new WholeRequestStt(whole, vad);
     }
   }
 }
@@ -232,6 +259,8 @@ export function telephonySessionOptions(cfg: VadConfig, overrides: PipelineOverr
     },
     aecWarmupDuration: null,
     userAwayTimeout: null,
-    connOptions: { maxUnrecoverableErrors: MAX_UNRECOVERABLE_ERRORS },
+    // The STT is not retried as a whole: its FallbackAdapter has tried every provider by then, and
+    // a whole-request STT fails only after the caller has spoken (each retry would cost a turn).
+    connOptions: { maxUnrecoverableErrors: MAX_UNRECOVERABLE_ERRORS, sttConnOptions: { maxRetry: 0 } },
   };
 }
