@@ -344,6 +344,11 @@ export class FakeTwilioCaller {
     return this.clearCount;
   }
 
+  /** Call time where the next streamed frame would go: the end of the last one sent. */
+  get streamEndMs(): number {
+    return this.nextFrameMs;
+  }
+
   /** Media frames sent so far. */
   get framesSent(): number {
     return this.sent;
