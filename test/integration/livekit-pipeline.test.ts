@@ -11,9 +11,9 @@ import { ConfigError, loadConfig, type Env } from '../../src/config.js';
 import { FakeCartesiaTts } from '../../tools/fake-providers/cartesia-tts.js';
 import { FakeDeepgramStt } from '../../tools/fake-providers/deepgram-stt.js';
 import { FakeOpenAi } from '../../tools/fake-providers/openai.js';
-import { phoneFrames, pluginErrors, quietLivekitLogger, silentFrames, unhandledRejectionsDuring, within } from './lib/livekit-plugins.js';
+import { phoneFrames, pluginErrors, quietLivekitLogger, silentFrames, STAND_IN_KEYS, standInEnv, unhandledRejectionsDuring, within } from './lib/livekit-plugins.js';
 
-const KEYS = { grok: 'xai-test-key', openai: 'sk-test-openai', deepgram: 'dg-test-key', cartesia: 'cartesia-test-key' };
+const KEYS = STAND_IN_KEYS;
 const CALLER_1_WORDS = 'he was not an ill disposed young man';
 
 function userSays(text: string): llm.ChatContext {
@@ -75,16 +75,7 @@ describe('LiveKit pipeline factory, against the provider stand-ins', function ()
   function env(overrides: Env = {}): Env {
     return {
       AGENT_PROVIDER: 'livekit',
-      GROK_API_KEY: KEYS.grok,
-      GROK_BASE_URL: grok.baseUrl,
-      GROK_MODEL: 'grok-test',
-      OPENAI_API_KEY: KEYS.openai,
-      OPENAI_BASE_URL: openai.baseUrl,
-      OPENAI_MODEL: 'gpt-test',
-      DEEPGRAM_API_KEY: KEYS.deepgram,
-      DEEPGRAM_STT_URL: deepgram.baseUrl,
-      CARTESIA_API_KEY: KEYS.cartesia,
-      CARTESIA_BASE_URL: cartesia.baseUrl,
+      ...standInEnv({ grok, openai, deepgram, cartesia }),
       ...overrides,
     };
   }

@@ -15,9 +15,10 @@ import { FakeOpenAi } from '../../tools/fake-providers/openai.js';
 import { FakeTwilioCaller } from '../../tools/twilio-caller.js';
 import { capturingLogger, type CapturingLogger } from '../helpers/capturing-logger.js';
 import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { STAND_IN_KEYS, standInEnv } from '../integration/lib/livekit-plugins.js';
 
 const SPEED = 4;
-const KEYS = { grok: 'xai-test-key', openai: 'sk-test-openai', deepgram: 'dg-test-key', cartesia: 'cartesia-test-key' };
+const KEYS = STAND_IN_KEYS;
 const caller1 = await readMulawWav('fixtures/speech/caller-1-8k-mulaw.wav');
 const caller2 = await readMulawWav('fixtures/speech/caller-2-8k-mulaw.wav');
 
@@ -48,19 +49,10 @@ async function setUp(env: Env = {}, customParameters: Record<string, string> = {
   let gateway: TestGateway | undefined;
   const t = await startTestGateway(
     {
-      AGENT_PROVIDER: 'echo', // the pipeline is not selectable yet: the factory below is injected
+      AGENT_PROVIDER: 'echo', // the bridge runs in-process here: the factory below is injected
       LOG_LEVEL: 'error',
       SYSTEM_PROMPT: 'You book flights.',
-      GROK_API_KEY: KEYS.grok,
-      GROK_BASE_URL: grok.baseUrl,
-      GROK_MODEL: 'grok-test',
-      OPENAI_API_KEY: KEYS.openai,
-      OPENAI_BASE_URL: openai.baseUrl,
-      OPENAI_MODEL: 'gpt-test',
-      DEEPGRAM_API_KEY: KEYS.deepgram,
-      DEEPGRAM_STT_URL: deepgram.baseUrl,
-      CARTESIA_API_KEY: KEYS.cartesia,
-      CARTESIA_BASE_URL: cartesia.baseUrl,
+      ...standInEnv({ grok, openai, deepgram, cartesia }),
       ...env,
     },
     {

@@ -12,9 +12,10 @@ import { FakeOpenAi } from '../../tools/fake-providers/openai.js';
 import { FakeTwilioCaller } from '../../tools/twilio-caller.js';
 import { capturingLogger, type CapturingLogger } from '../helpers/capturing-logger.js';
 import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { STAND_IN_KEYS, standInEnv } from '../integration/lib/livekit-plugins.js';
 
 const SPEED = 4;
-const KEYS = { grok: 'xai-test-key', openai: 'sk-test-openai', deepgram: 'dg-test-key', cartesia: 'cartesia-test-key' };
+const KEYS = STAND_IN_KEYS;
 const caller1 = await readMulawWav('fixtures/speech/caller-1-8k-mulaw.wav');
 const caller2 = await readMulawWav('fixtures/speech/caller-2-8k-mulaw.wav');
 
@@ -45,16 +46,7 @@ async function setUp(env: Env = {}): Promise<Harness> {
     AGENT_WORKERS: '1',
     LOG_LEVEL: 'error',
     SYSTEM_PROMPT: 'You book flights.',
-    GROK_API_KEY: KEYS.grok,
-    GROK_BASE_URL: grok.baseUrl,
-    GROK_MODEL: 'grok-test',
-    OPENAI_API_KEY: KEYS.openai,
-    OPENAI_BASE_URL: openai.baseUrl,
-    OPENAI_MODEL: 'gpt-test',
-    DEEPGRAM_API_KEY: KEYS.deepgram,
-    DEEPGRAM_STT_URL: deepgram.baseUrl,
-    CARTESIA_API_KEY: KEYS.cartesia,
-    CARTESIA_BASE_URL: cartesia.baseUrl,
+    ...standInEnv({ grok, openai, deepgram, cartesia }),
     ...env,
     },
     { logger: log.logger },

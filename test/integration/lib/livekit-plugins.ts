@@ -94,3 +94,22 @@ export async function unhandledRejectionsDuring(fn: () => Promise<void>): Promis
   }
   return seen;
 }
+
+/** The keys the stand-ins check, one per provider. */
+export const STAND_IN_KEYS = { grok: 'xai-test-key', openai: 'sk-test-openai', deepgram: 'dg-test-key', cartesia: 'cartesia-test-key' };
+
+/** The pipeline's configuration pointed at the stand-ins: every key, base URL and test model. */
+export function standInEnv(stands: { grok: { baseUrl: string }; openai: { baseUrl: string }; deepgram: { baseUrl: string }; cartesia: { baseUrl: string } }): Record<string, string> {
+  return {
+    GROK_API_KEY: STAND_IN_KEYS.grok,
+    GROK_BASE_URL: stands.grok.baseUrl,
+    GROK_MODEL: 'grok-test',
+    OPENAI_API_KEY: STAND_IN_KEYS.openai,
+    OPENAI_BASE_URL: stands.openai.baseUrl,
+    OPENAI_MODEL: 'gpt-test',
+    DEEPGRAM_API_KEY: STAND_IN_KEYS.deepgram,
+    DEEPGRAM_STT_URL: stands.deepgram.baseUrl,
+    CARTESIA_API_KEY: STAND_IN_KEYS.cartesia,
+    CARTESIA_BASE_URL: stands.cartesia.baseUrl,
+  };
+}
