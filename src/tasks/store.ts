@@ -1,10 +1,9 @@
-// The task store seam. SQLite serves today (sqlite-store.ts); another engine can implement this later.
+// The task store seam: SQLite by default (sqlite-store.ts), PostgreSQL with DATABASE_URL (pg-store.ts).
 //
-// Synchronous on purpose: better-sqlite3 runs each statement in microseconds, and in WAL mode with
-// synchronous=NORMAL a commit does not wait for fsync. The store is called on task events (an API
-// request, a Twilio status callback, one transcript line per utterance), never per audio frame,
-// so a call blocks the event loop for far less than one 20 ms media frame. A synchronous API also
-// makes read-check-write sequences in one tick atomic with respect to other callbacks.
+// Asynchronous because PostgreSQL is a network round trip; SQLite implements it with its
+// synchronous driver behind resolved promises. Nothing may rely on a read-check-write across two
+// calls being atomic: several processes or machines share one store. What must happen once
+// (a status move, claiming the analysis) is decided inside one store call, in one transaction.
 import type { AnalysisState, NewTask, Task, TaskStatus, TranscriptLine } from './model.js';
 
 /** Fields a status change may carry along (from Twilio's status callback, or our own call end). */
@@ -41,20 +40,37 @@ export const MAX_LIST_LIMIT = 200;
 
 export interface TaskStore {
   /** Stores a new task in status `created`. `from` must be resolved (default caller id) by then. */
-  create(task: NewTask & { from: string }): Task;
-  get(id: string): Task | undefined;
-  /** Newest first, without transcripts; stable under equal creation times. Throws InvalidCursorError, RangeError (limit). */
-  list(options: ListOptions): TaskPage;
-  /** Moves the status and records it in the history. Throws TaskNotFoundError, InvalidTransitionError. */
-  transition(id: string, to: TaskStatus, patch?: TransitionPatch, source?: string): Task;
-  /** Sets non-status fields; undefined fields are left unchanged. Throws TaskNotFoundError. */
-  update(id: string, patch: TaskPatch): Task;
-  /** Throws TaskNotFoundError. */
-  appendTranscript(id: string, line: TranscriptLine): void;
-  /** Throws TaskNotFoundError. */
-  setAnalysis(id: string, state: AnalysisState): Task;
-  findByCallSid(callSid: string): Task | undefined;
-  close(): void;
+  create(task: NewTask & { from: string }): Promise<Task>;
+  get(id: string): Promise<Task | undefined>;
+  /** Newest first, without transcripts; stable under equal creation times. Rejects with InvalidCursorError, RangeError (limit). */
+  list(options: ListOptions): Promise<TaskPage>;
+  /**
+   * Moves the status and records it in the history, checking the move against the state machine
+   * inside the same transaction. Rejects with TaskNotFoundError, InvalidTransitionError.
+   */
+  transition(id: string, to: TaskStatus, patch?: TransitionPatch, source?: string): Promise<Task>;
+  /** Sets non-status fields; undefined fields are left unchanged. Rejects with TaskNotFoundError. */
+  update(id: string, patch: TaskPatch): Promise<Task>;
+  /** Rejects with TaskNotFoundError. */
+  appendTranscript(id: string, line: TranscriptLine): Promise<void>;
+  /** Rejects with TaskNotFoundError. */
+  setAnalysis(id: string, state: AnalysisState): Promise<Task>;
+  /**
+   * Marks the analysis `pending` for this caller, atomically, if it may start now: never started,
+   * or `pending` since before `claim.staleBefore` (its maker died), or `failed` when
+   * `claim.retryFailed`. Resolves with the task when this caller took the claim, undefined when
+   * not (someone else holds it, or it is ready). Rejects with TaskNotFoundError.
+   */
+  claimAnalysis(id: string, claim: AnalysisClaim): Promise<Task | undefined>;
+  findByCallSid(callSid: string): Promise<Task | undefined>;
+  close(): Promise<void>;
+}
+
+export interface AnalysisClaim {
+  /** A `pending` analysis claimed before this instant is taken over. */
+  staleBefore: Date;
+  /** An operator asked again: a `failed` analysis may start over. */
+  retryFailed: boolean;
 }
 
 export class TaskNotFoundError extends Error {
