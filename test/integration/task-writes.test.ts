@@ -16,7 +16,9 @@ import { AnalysisRunner } from '../../src/tasks/analysis-runner.js';
 import { LiveStreams, TaskCallHooks } from '../../src/tasks/call-hooks.js';
 import { openSqliteTaskStore } from '../../src/tasks/sqlite-store.js';
 import type { TaskStore } from '../../src/tasks/store.js';
+import { StatusCallbacks } from '../../src/tasks/status-callbacks.js';
 import { TaskTransitions } from '../../src/tasks/transitions.js';
+import type { CallStatusUpdate } from '../../src/twilio/webhooks.js';
 import { taskView } from '../../src/tasks/view.js';
 import { Telemetry } from '../../src/telemetry/events.js';
 import { silentLogger } from '../../src/telemetry/logger.js';
@@ -69,7 +71,7 @@ describe('task writes that race', () => {
       staleAfterMs: 60_000,
     });
     const hooks = new TaskCallHooks({ store, transitions, bus, analysis, streams, logger, streamEndsTask: true });
-    return { bus, transitions, hooks };
+    return { bus, transitions, hooks, analysis };
   }
 
   const callOf = (taskId: string): CallContext => ({ streamSid: 'MZ1', callSid: CALL_SID, parameters: {}, taskId, prompt: undefined, greeting: undefined });
@@ -127,6 +129,38 @@ describe('task writes that race', () => {
         ['in-progress', 2],
         [final, 3],
       ]);
+    });
+  });
+
+  describe('StatusCallbacks', () => {
+    const callback = (sequenceNumber: number, callStatus: string): CallStatusUpdate => ({
+      callSid: CALL_SID,
+      callStatus,
+      sequenceNumber,
+      callDuration: undefined,
+      answeredBy: undefined,
+      timestamp: undefined,
+      taskId: undefined,
+      params: {},
+    });
+
+    it("applies one call's callbacks one after another in sequence order, though the store answers a later move first", async () => {
+      const real = openStore();
+      const { id } = await real.create({ to: TO, from: FROM });
+      await real.transition(id, 'queued', { callSid: CALL_SID }, 'api');
+      // The first move takes 30 ms, later ones none: applied side by side, the second would land first.
+      const store = laggingStore(real, { transition: (nth) => (nth === 0 ? 30 : 0) });
+      const { transitions, analysis } = domain(store);
+      const callbacks = new StatusCallbacks({ store, transitions, analysis, logger: silentLogger(), holdMs: 10_000 });
+
+      // Twilio delivers `in-progress` before `ringing`: it waits, then both are released together.
+      const early = callbacks.handle(callback(1, 'in-progress'));
+      await callbacks.handle(callback(0, 'ringing'));
+      await early;
+      await callbacks.idle();
+      callbacks.close();
+
+      expect((await real.get(id))!.history.map((change) => change.status)).to.deep.equal(['created', 'queued', 'ringing', 'in-progress']);
     });
   });
 
