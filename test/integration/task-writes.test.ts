@@ -11,7 +11,9 @@ import type { CallContext, TranscriptLine } from '../../src/agents/bridge.js';
 import type { CallSummary } from '../../src/call/call-types.js';
 import { LiveBus, type LiveEvent, type LiveMessage } from '../../src/live/bus.js';
 import { LiveWatchers } from '../../src/live/watch.js';
-import { LlmError } from '../../src/llm/types.js';
+import { createLlmClient } from '../../src/llm/index.js';
+import { LlmError, type LlmClient } from '../../src/llm/types.js';
+import type { CallAnalysis } from '../../src/tasks/model.js';
 import { AnalysisRunner } from '../../src/tasks/analysis-runner.js';
 import { LiveStreams, TaskCallHooks } from '../../src/tasks/call-hooks.js';
 import { openSqliteTaskStore } from '../../src/tasks/sqlite-store.js';
@@ -23,10 +25,20 @@ import { taskView } from '../../src/tasks/view.js';
 import { Telemetry } from '../../src/telemetry/events.js';
 import { silentLogger } from '../../src/telemetry/logger.js';
 import { laggingStore } from '../helpers/lagging-store.js';
+import { chatCompletion, eventually } from '../helpers/task-api.js';
+import nock from 'nock';
 
 const TO = '+14155550123';
 const FROM = '+14155550100';
 const CALL_SID = 'CA' + 'f'.repeat(32);
+const STALE_AFTER_MS = 60_000;
+const ANALYSIS: CallAnalysis = {
+  summary: 'The caller moved their appointment to Tuesday at ten.',
+  outcome: { goal_reached: true, explanation: 'A new slot was agreed.' },
+  sentiment: 'positive',
+  action_items: ['Send the new time by SMS'],
+  key_facts: { new_slot: 'Tuesday 10:00' },
+};
 const LINES: TranscriptLine[] = [
   { role: 'assistant', text: 'Hello, this is the clinic.', atMs: 100 },
   { role: 'user', text: 'I need to move my appointment.', atMs: 1800 },
@@ -54,8 +66,9 @@ describe('task writes that race', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  /** The task domain's pieces around one store, as createTaskDomain wires them (no LLM key: analyses fail). */
-  function domain(store: TaskStore, bus = new LiveBus()) {
+  /** The task domain's pieces around one store, as createTaskDomain wires them (by default no LLM key: analyses fail). */
+  function domain(store: TaskStore, options: { llm?: () => LlmClient; now?: () => Date } = {}) {
+    const bus = new LiveBus();
     const logger = silentLogger();
     const transitions = new TaskTransitions(store, bus, logger);
     const streams = new LiveStreams();
@@ -64,11 +77,14 @@ describe('task writes that race', () => {
       bus,
       logger,
       telemetry: new Telemetry({ noisyEveryN: 1 }),
-      llm: () => {
-        throw new LlmError('missing_key', 'LLM_PROVIDER=openai needs OPENAI_API_KEY');
-      },
+      llm:
+        options.llm ??
+        (() => {
+          throw new LlmError('missing_key', 'LLM_PROVIDER=openai needs OPENAI_API_KEY');
+        }),
       streamLive: (taskId) => streams.has(taskId),
-      staleAfterMs: 60_000,
+      staleAfterMs: STALE_AFTER_MS,
+      now: options.now,
     });
     const hooks = new TaskCallHooks({ store, transitions, bus, analysis, streams, logger, streamEndsTask: true });
     return { bus, transitions, hooks, analysis };
@@ -161,6 +177,60 @@ describe('task writes that race', () => {
       callbacks.close();
 
       expect((await real.get(id))!.history.map((change) => change.status)).to.deep.equal(['created', 'queued', 'ringing', 'in-progress']);
+    });
+  });
+
+  describe('AnalysisRunner', () => {
+    before(() => nock.disableNetConnect());
+    after(() => nock.enableNetConnect());
+    afterEach(() => nock.cleanAll());
+
+    const llm = () => createLlmClient({ provider: 'openai', openaiApiKey: 'sk-test-analysis-0123456789' });
+
+    /** A completed call with its transcript, in the shared file. */
+    async function completedTask(store: TaskStore): Promise<string> {
+      const { id } = await store.create({ to: TO, from: FROM });
+      await store.transition(id, 'in-progress', { callSid: `CA${id.slice(5)}` }, 'media-stream');
+      for (const line of LINES) await store.appendTranscript(id, line);
+      await store.transition(id, 'completed', {}, 'twilio-status');
+      return id;
+    }
+
+    const stateOf = async (store: TaskStore, id: string) => (await store.get(id))?.analysis?.state;
+
+    it('of two processes told at once that a call is over, one asks the LLM; the other finds it claimed', async () => {
+      const stores = [openStore(), openStore()];
+      const id = await completedTask(stores[0]!);
+      let requests = 0;
+      nock('https://api.openai.com')
+        .post('/v1/chat/completions')
+        .times(2)
+        .reply(200, () => (requests++, chatCompletion(JSON.stringify(ANALYSIS))));
+      const runners = stores.map((store) => domain(store, { llm }).analysis);
+
+      await Promise.all(runners.map((runner) => runner.startIfDue(id)));
+      await eventually(async () => ((await stateOf(stores[1]!, id)) === 'ready' ? true : undefined), 5000, 'the analysis');
+      expect((await stores[1]!.get(id))?.analysis).to.deep.equal({ state: 'ready', analysis: ANALYSIS });
+      expect(requests).to.equal(1);
+    });
+
+    it('takes over an analysis left pending by a process that died, once its claim is older than the stale window', async () => {
+      const store = openStore();
+      const id = await completedTask(store);
+      // The dead process claimed it and never finished.
+      expect(await openStore().claimAnalysis(id, { staleBefore: new Date(0), retryFailed: false })).not.to.equal(undefined);
+      nock('https://api.openai.com').post('/v1/chat/completions').reply(200, chatCompletion(JSON.stringify(ANALYSIS)));
+
+      const now = domain(store, { llm }).analysis;
+      await now.startIfDue(id);
+      // Claimed a moment ago: it may still be under way elsewhere, so nothing starts here.
+      expect(now.isRunning(id)).to.equal(false);
+      expect(await stateOf(store, id)).to.equal('pending');
+
+      const later = new Date(Date.now() + STALE_AFTER_MS + 1000);
+      await domain(store, { llm, now: () => later }).analysis.startIfDue(id);
+      await eventually(async () => ((await stateOf(store, id)) === 'ready' ? true : undefined), 5000, 'the analysis');
+      expect(nock.isDone()).to.equal(true);
     });
   });
 
