@@ -18,6 +18,7 @@ import { AnalysisRunner } from '../../src/tasks/analysis-runner.js';
 import { LiveStreams, TaskCallHooks } from '../../src/tasks/call-hooks.js';
 import { openSqliteTaskStore } from '../../src/tasks/sqlite-store.js';
 import type { TaskStore } from '../../src/tasks/store.js';
+import { settleLastRun } from '../../src/tasks/restart-settle.js';
 import { StatusCallbacks } from '../../src/tasks/status-callbacks.js';
 import { TaskTransitions } from '../../src/tasks/transitions.js';
 import type { CallStatusUpdate } from '../../src/twilio/webhooks.js';
@@ -87,7 +88,7 @@ describe('task writes that race', () => {
       now: options.now,
     });
     const hooks = new TaskCallHooks({ store, transitions, bus, analysis, streams, logger, streamEndsTask: true });
-    return { bus, transitions, hooks, analysis };
+    return { bus, transitions, hooks, analysis, streams, logger };
   }
 
   const callOf = (taskId: string): CallContext => ({ streamSid: 'MZ1', callSid: CALL_SID, parameters: {}, taskId, prompt: undefined, greeting: undefined });
@@ -231,6 +232,30 @@ describe('task writes that race', () => {
       await domain(store, { llm, now: () => later }).analysis.startIfDue(id);
       await eventually(async () => ((await stateOf(store, id)) === 'ready' ? true : undefined), 5000, 'the analysis');
       expect(nock.isDone()).to.equal(true);
+    });
+  });
+
+  describe('settleLastRun', () => {
+    it('run by two processes at once over what a dead one left, closes each task once', async () => {
+      const real = openStore();
+      const ids: string[] = [];
+      for (let i = 0; i < 6; i++) {
+        const { id } = await real.create({ to: TO, from: FROM });
+        await real.transition(id, 'in-progress', { callSid: `CA${id.slice(5)}` }, 'media-stream');
+        ids.push(id);
+      }
+      const survivors = [laggingStore(openStore(), {}, 1), laggingStore(openStore(), {}, 1)].map((store) => ({ store, ...domain(store) }));
+      const reports = await Promise.all(
+        survivors.map(({ store, transitions, analysis, streams, logger }) =>
+          settleLastRun({ store, transitions, analysis, streams, logger, telephony: undefined }, { repaired: [], inUse: [] }),
+        ),
+      );
+
+      const settled = reports.flatMap((report) => report.settled);
+      expect([...settled].sort()).to.deep.equal([...ids].sort());
+      for (const id of ids) {
+        expect((await real.get(id))!.history.map((change) => change.status), id).to.deep.equal(['created', 'in-progress', 'completed']);
+      }
     });
   });
 
