@@ -103,6 +103,8 @@ export interface Config {
   agent: AgentResolution;
   /** Worker threads that host off-thread agents (the LiveKit pipeline); 0 = run them in-process. */
   agentWorkers: number;
+  /** WORKERS: gateway processes sharing the port (node:cluster); 1 = this process serves alone. */
+  workers: number;
   systemPrompt: string;
   vad: VadConfig;
   deepgram: DeepgramConfig;
@@ -208,6 +210,7 @@ function readSettings(read: EnvReader): Omit<Config, 'unknownVariables'> {
     },
     agent,
     agentWorkers,
+    workers: readWorkers(read),
     systemPrompt: read.string('SYSTEM_PROMPT', DEFAULT_SYSTEM_PROMPT),
     vad: {
       minSpeechS: read.number('VAD_MIN_SPEECH_DURATION', 0.1, 0.02, 5),
@@ -271,6 +274,12 @@ export function knownVariables(): string[] {
 }
 
 /** Worker threads for off-thread agents: every core but the one the media thread needs, at least one. */
+/** WORKERS: a whole number, or `auto` for one process per core. */
+function readWorkers(read: EnvReader, cores: number = availableParallelism()): number {
+  if (read.optional('WORKERS')?.trim().toLowerCase() === 'auto') return cores;
+  return read.int('WORKERS', 1, 1, 1024);
+}
+
 export function defaultAgentWorkers(cores: number = availableParallelism()): number {
   return Math.max(1, cores - 1);
 }

@@ -20,6 +20,9 @@ import { cors } from './http/cors.js';
 import { errorHandler, notFound } from './http/errors.js';
 import { requestLog } from './http/request-log.js';
 import { requireApiKey } from './http/access.js';
+import { LocalChannel, type FleetChannel } from './fleet/channel.js';
+import { GatewayFleet } from './fleet/gateway-fleet.js';
+import { healthRoutes, refuseWhileDraining, type Readiness } from './health/routes.js';
 import { LiveBus } from './live/bus.js';
 import { checkLiveUpgrade, liveCallTaskId, mountLiveRoutes } from './live/routes.js';
 import { LiveWatchers } from './live/watch.js';
@@ -65,6 +68,13 @@ export interface GatewayDeps {
   streamClaims?: StreamClaims;
   /** Wall clock (epoch ms) for stream-token expiry; tests move it forward. */
   clock?: () => number;
+  /** Messages between the members of the fleet; by default this process alone. The gateway closes it. */
+  fleet?: FleetChannel;
+}
+
+export interface ListenOptions {
+  /** Settle what the last run left (default true); in a fleet, one member does it for all. */
+  settleLastRun?: boolean;
 }
 
 export interface Gateway {
@@ -76,7 +86,9 @@ export interface Gateway {
   readonly agentKind: string;
   /** The worker threads that host off-thread agents; closed with the gateway. */
   readonly agentPool: AgentWorkerPool;
-  listen(port?: number, host?: string): Promise<AddressInfo>;
+  /** This member's id in the fleet (the X-Gateway-Worker header of every response). */
+  readonly memberId: string;
+  listen(port?: number, host?: string, options?: ListenOptions): Promise<AddressInfo>;
   /** Refuses new streams, lets active calls finish for up to `timeoutMs`, then ends the rest. */
   drain(timeoutMs: number): Promise<{ endedEarly: number }>;
   close(): Promise<void>;
@@ -124,6 +136,10 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
   const telephony = deps.telephony ?? (accountSid && authToken ? new TwilioCallControl(accountSid, authToken) : undefined);
   const startedAt = Date.now();
   let draining = false;
+  // Ready once listening and done settling: a load balancer sends nothing new before, nor while draining.
+  let started = false;
+  const readiness: Readiness = { isDraining: () => draining, isStarted: () => started };
+  const channel = deps.fleet ?? new LocalChannel();
 
   const store = deps.taskStore ?? openSqliteTaskStore(config.dataDir);
   // With an auth token, every stream URL carries a per-call token (loadConfig guarantees PUBLIC_URL then).
@@ -131,7 +147,27 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     ? new StreamGate({ authToken, publicUrl: config.publicUrl! }, deps.streamClaims ?? openSqliteStreamClaims(config.dataDir, deps.clock), deps.clock)
     : undefined;
   const streamTokens = gate?.tokens;
-  const bus = new LiveBus((taskId, err) => logger.error('a live watcher failed', { taskId, error: err.message }));
+  const bus = new LiveBus((taskId, err) => logger.error('a live watcher failed', { taskId, error: err.message }), channel);
+  const fleet: GatewayFleet = new GatewayFleet({
+    channel,
+    logger,
+    local: {
+      endLiveCall: (taskId, detail) => endLiveCall(calls, taskId, detail),
+      health: () => ({ ...streamFigures(calls, config.maxConcurrentCalls), uptime_s: Math.round((Date.now() - startedAt) / 1000) }),
+      telemetrySummary: () => telemetry.summary(),
+      telemetryRecent: (query) => telemetry.recent(query),
+      handleStatusCallback: (update) => {
+        tasks.statusCallbacks.handle(update);
+        // Tests hear of a callback where it was applied; a failing listener is not Twilio's business.
+        void Promise.resolve(deps.onCallStatus?.(update)).catch((err: Error) => logger.error('a status callback listener failed', { error: err.message }));
+      },
+      runAnalysis: (taskId, op) => {
+        if (op === 'due') return tasks.analysis.startIfDueHere(taskId);
+        const task = store.get(taskId);
+        if (task) tasks.analysis.retryHere(task);
+      },
+    },
+  });
   const tasks = createTaskDomain({
     config,
     store,
@@ -142,7 +178,8 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     llm: deps.llm,
     callbackHoldMs: deps.callbackHoldMs,
     streamTokens,
-    endLiveCall: (taskId, detail) => endLiveCall(calls, taskId, detail),
+    endLiveCall: (taskId, detail) => fleet.endLiveCall(taskId, detail),
+    fleet,
   });
   /** Repairs recordings no live process holds, then closes the tasks whose calls died with their process. */
   const settleLastRun = async (): Promise<void> => {
@@ -217,7 +254,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     logEveryN: config.logNoisyEventsEveryN,
     logDtmfDigits: config.logDtmfDigits,
     // The task service hears of the call first, so the caller's hooks see an up-to-date task.
-    hooks: guardedHooks(logger, tasks.callHooks, deps.hooks),
+    hooks: guardedHooks(logger, fleet.callHooks, tasks.callHooks, deps.hooks),
     callOverrides: (taskId) => deps.callOverrides?.(taskId) ?? tasks.service.callOverrides(taskId),
     telephony,
   };
@@ -229,17 +266,14 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
   });
 
   app.disable('x-powered-by');
+  // Which worker served: operators (and the fleet's tests) can see requests spread.
+  app.use((_req, res, next) => {
+    res.setHeader('X-Gateway-Worker', channel.memberId);
+    next();
+  });
   app.use(requestLog(logger));
   mountMediaStream(ws.app, calls, streamDeps);
-  app.get('/health', (_req, res) => {
-    res.json({
-      status: draining ? 'draining' : 'ok',
-      version: VERSION,
-      uptime_s: Math.round((Date.now() - startedAt) / 1000),
-      agent: agent.kind,
-      ...streamFigures(calls, config.maxConcurrentCalls),
-    });
-  });
+  app.use(healthRoutes({ readiness, version: VERSION, agent: agent.kind, figures: () => fleet.health() }));
   app.use(
     '/twilio',
     twilioWebhookRoutes({
@@ -249,17 +283,23 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
       isDraining: () => draining,
       atCapacity: () => calls.size >= config.maxConcurrentCalls,
       streamTokens,
-      onCallStatus: async (update) => {
-        tasks.statusCallbacks.handle(update);
-        await deps.onCallStatus?.(update);
-      },
+      // One worker per CallSid puts a call's callbacks in order; Twilio gets its 204 here either way.
+      onCallStatus: (update) => fleet.routeStatusCallback(update),
     }),
   );
   mountLiveRoutes(ws.app, watchers);
   // CORS before the key check: a browser's preflight carries no Authorization header.
   app.use('/api', cors(config.corsOrigins, logger), requireApiKey(config.apiKey, logger));
+  app.post('/api/tasks/:id/call', refuseWhileDraining(readiness, logger));
   app.use('/api/tasks', taskRoutes(tasks.service, logger));
-  app.use('/api/telemetry', telemetryRoutes(telemetry, logger, { noisyEveryN: config.logNoisyEventsEveryN, since: new Date(startedAt) }));
+  app.use(
+    '/api/telemetry',
+    telemetryRoutes(telemetry, logger, {
+      noisyEveryN: config.logNoisyEventsEveryN,
+      since: new Date(startedAt),
+      source: { summary: () => fleet.telemetrySummary(), recent: (query) => fleet.telemetryRecent(query) },
+    }),
+  );
 
   app.use(notFound(logger));
   app.use(errorHandler(logger));
@@ -272,11 +312,12 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     telemetry,
     agentKind: agent.kind,
     agentPool,
+    memberId: channel.memberId,
     /**
      * Listens, then settles what an earlier run left. In that order: a second gateway started by
      * mistake fails on the taken port before it looks at the recordings the first one is writing.
      */
-    async listen(port = config.port, host?: string) {
+    async listen(port = config.port, host?: string, options: ListenOptions = {}) {
       const address = await new Promise<AddressInfo>((resolve, reject) => {
         const failed = (err: Error) => reject(listenError(err, port));
         server.once('error', failed);
@@ -287,7 +328,8 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
         });
       });
       loopMonitor.start();
-      await settleLastRun();
+      if (options.settleLastRun ?? true) await settleLastRun();
+      started = true;
       return address;
     },
     async drain(timeoutMs) {
@@ -308,6 +350,8 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
         server.close(() => resolve());
         server.closeAllConnections();
       });
+      fleet.close();
+      channel.close();
       store.close();
       gate?.close();
       loopMonitor.stop();
@@ -317,7 +361,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
 }
 
 /** Calls (streams that sent `start`) apart from sockets still waiting for one; both count toward the cap. */
-function streamFigures(calls: CallRegistry, max: number): Record<string, number> {
+function streamFigures(calls: CallRegistry, max: number): { active_calls: number; pending_streams: number; max_concurrent_calls: number } {
   const { calls: active, pending } = calls.counts();
   return { active_calls: active, pending_streams: pending, max_concurrent_calls: max };
 }

@@ -19,6 +19,11 @@ export interface AnalysisRunnerDeps {
   llm: () => LlmClient;
   /** Whether a media stream of this task is still live (its transcript may still grow). */
   streamLive: (taskId: string) => boolean;
+  /**
+   * With several members in the fleet, one owns each task's analysis: this sends a trigger there
+   * and answers true, or answers false when the owner is this process. Absent: always here.
+   */
+  forward?: (taskId: string, op: 'due' | 'retry') => boolean;
 }
 
 export class AnalysisRunner {
@@ -30,12 +35,22 @@ export class AnalysisRunner {
 
   /** Starts the analysis if it is due and was never started (or was left behind by a restart). */
   startIfDue(taskId: string): void {
+    if (!this.deps.forward?.(taskId, 'due')) this.startIfDueHere(taskId);
+  }
+
+  /** startIfDue in this process, which owns the task's analysis. */
+  startIfDueHere(taskId: string): void {
     const task = this.deps.store.get(taskId);
     if (task && this.isDue(task) && (task.analysis === undefined || this.isStale(task))) this.start(task);
   }
 
   /** Starts it again after a failure; an operator asked for it. */
   retry(task: Task): void {
+    if (!this.deps.forward?.(task.id, 'retry')) this.retryHere(task);
+  }
+
+  /** retry in this process, which owns the task's analysis. */
+  retryHere(task: Task): void {
     if (this.isDue(task) && (task.analysis?.state === 'failed' || task.analysis === undefined || this.isStale(task))) this.start(task);
   }
 

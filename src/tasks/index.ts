@@ -30,12 +30,21 @@ export interface TaskDomainDeps {
   callbackHoldMs?: number;
   /** Mints outbound calls' stream tokens; undefined without TWILIO_AUTH_TOKEN. */
   streamTokens: StreamTokens | undefined;
+  /** With several worker processes: where each task's analysis runs, and streams live in other workers. */
+  fleet?: TaskFleet;
+}
+
+export interface TaskFleet {
+  forwardAnalysis(taskId: string, op: 'due' | 'retry'): boolean;
+  streamLiveElsewhere(taskId: string): boolean;
 }
 
 export interface TaskDomain {
   service: TaskService;
   callHooks: TaskCallHooks;
   statusCallbacks: StatusCallbacks;
+  /** The analyses this process owns; the fleet hands it triggers sent from other workers. */
+  analysis: AnalysisRunner;
   /** At start: attaches repaired recordings and closes the tasks whose stream died with the last run. */
   settleLastRun(recovery: RecoveryResult): Promise<SettleReport>;
   /** Stops new analyses and pending timers; the store is closed by its owner. */
@@ -49,7 +58,16 @@ export function createTaskDomain(deps: TaskDomainDeps): TaskDomain {
   // Made once on first use; a missing key throws each time (and fails that analysis) until set.
   const lazyLlm = (): LlmClient => (llm ??= createLlmClient(config.llm));
   const streams = new LiveStreams();
-  const analysis = new AnalysisRunner({ store, bus, logger, telemetry, llm: lazyLlm, streamLive: (taskId) => streams.has(taskId) });
+  const { fleet } = deps;
+  const analysis = new AnalysisRunner({
+    store,
+    bus,
+    logger,
+    telemetry,
+    llm: lazyLlm,
+    streamLive: (taskId) => streams.has(taskId) || (fleet?.streamLiveElsewhere(taskId) ?? false),
+    forward: fleet && ((taskId, op) => fleet.forwardAnalysis(taskId, op)),
+  });
   const callHooks = new TaskCallHooks({ store, transitions, bus, analysis, streams, logger, streamEndsTask: telephony === undefined });
   const statusCallbacks = new StatusCallbacks({ store, transitions, analysis, logger, holdMs: deps.callbackHoldMs });
   const service = new TaskService({
@@ -73,6 +91,7 @@ export function createTaskDomain(deps: TaskDomainDeps): TaskDomain {
     service,
     callHooks,
     statusCallbacks,
+    analysis,
     settleLastRun: (recovery) => settleLastRun({ store, transitions, analysis, telephony, streams, logger }, recovery),
     stop() {
       analysis.stop();
