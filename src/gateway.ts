@@ -70,6 +70,8 @@ export interface GatewayDeps {
   clock?: () => number;
   /** Messages between the members of the fleet; by default this process alone. The gateway closes it. */
   fleet?: FleetChannel;
+  /** Folder of service.log and telemetry_events.jsonl (default DATA_DIR): each worker of a fleet rotates its own. */
+  logDir?: string;
 }
 
 export interface ListenOptions {
@@ -111,13 +113,14 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     ['DATA_DIR', config.dataDir],
     ['RECORDINGS_DIR', config.recordingsDir],
   ]);
+  const logDir = deps.logDir ?? config.dataDir;
   const logger =
     deps.logger ??
-    createLogger({ level: config.logLevel, file: `${config.dataDir}/service.log`, maxFileBytes: config.logMaxFileBytes, maxFiles: config.logMaxFiles });
+    createLogger({ level: config.logLevel, file: `${logDir}/service.log`, maxFileBytes: config.logMaxFileBytes, maxFiles: config.logMaxFiles });
   const telemetry =
     deps.telemetry ??
     new Telemetry({
-      file: `${config.dataDir}/telemetry_events.jsonl`,
+      file: `${logDir}/telemetry_events.jsonl`,
       maxFileBytes: config.logMaxFileBytes,
       maxFiles: config.logMaxFiles,
       noisyEveryN: config.logNoisyEventsEveryN,
