@@ -143,6 +143,8 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
   let started = false;
   const readiness: Readiness = { isDraining: () => draining, isStarted: () => started };
   const channel = deps.fleet ?? new LocalChannel();
+  // In a fleet every line says which worker wrote it: they share one console.
+  if (deps.fleet) logger.defaultMeta = { ...logger.defaultMeta, worker: channel.memberId };
 
   const store = deps.taskStore ?? openSqliteTaskStore(config.dataDir);
   // With an auth token, every stream URL carries a per-call token (loadConfig guarantees PUBLIC_URL then).
@@ -276,7 +278,16 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
   });
   app.use(requestLog(logger));
   mountMediaStream(ws.app, calls, streamDeps);
-  app.use(healthRoutes({ readiness, version: VERSION, agent: agent.kind, figures: () => fleet.health() }));
+  app.use(
+    healthRoutes({
+      readiness,
+      version: VERSION,
+      agent: agent.kind,
+      memberId: channel.memberId,
+      figures: () => fleet.health(),
+      ownCalls: () => calls.counts().calls,
+    }),
+  );
   app.use(
     '/twilio',
     twilioWebhookRoutes({

@@ -1,6 +1,7 @@
 // Health for people and for load balancers:
 //   GET /health        the fleet's figures (calls summed over every worker) and this worker's status;
-//   GET /health/live   200 while this process serves at all, draining included (do not restart it);
+//   GET /health/live   200 while this process serves at all, draining included (do not restart it),
+//                      with this worker's id and its own calls;
 //   GET /health/ready  200 only when it should get new calls: 503 before it has listened and settled
 //                      what the last run left, and while it drains, so a load balancer moves new
 //                      calls elsewhere before streams would be refused.
@@ -19,6 +20,10 @@ export interface HealthRouteOptions {
   readiness: Readiness;
   version: string;
   agent: string;
+  /** This worker (X-Gateway-Worker). */
+  memberId: string;
+  /** Calls in this worker alone. */
+  ownCalls: () => number;
   /** Calls and streams over every worker of the fleet. */
   figures: () => Promise<FleetHealth>;
 }
@@ -31,7 +36,7 @@ export function healthRoutes(options: HealthRouteOptions): Router {
     res.json({ status: readiness.isDraining() ? 'draining' : 'ok', version: options.version, uptime_s, agent: options.agent, workers, ...streams });
   });
   router.get('/health/live', (_req, res) => {
-    res.json({ status: readiness.isDraining() ? 'draining' : 'ok' });
+    res.json({ status: readiness.isDraining() ? 'draining' : 'ok', worker: options.memberId, active_calls: options.ownCalls() });
   });
   router.get('/health/ready', (_req, res) => {
     const status = readiness.isDraining() ? 'draining' : readiness.isStarted() ? 'ready' : 'starting';
