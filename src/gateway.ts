@@ -242,6 +242,8 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
   // ws re-emits the HTTP server's errors (e.g. EADDRINUSE) on its own server, where an unheard
   // 'error' would crash the process with a stack trace. listen() reports a failed start; one
   // after it is logged once here, and the server goes on.
+  // The upgrade's 101 names the worker too: a watcher or a stream can tell where it landed.
+  ws.getWss().on('headers', (headers: string[]) => headers.push(`X-Gateway-Worker: ${channel.memberId}`));
   ws.getWss().on('error', (err: Error) => {
     if (server.listening) logger.error('the HTTP server reported an error', { error: err.message });
   });
