@@ -227,6 +227,13 @@ describe('WORKERS=2: one port, two worker processes, one fleet', function () {
     expect(events.filter((m) => m.type === 'analysis')).to.have.length(1);
     expect(events.map((m) => m.type).at(-1)).to.equal('analysis');
 
+    // A worker that dies is replaced, its exit logged; the fleet answers meanwhile, and is two again.
+    const pid = Number(/worker ready worker=worker-2 pid=(\d+)/.exec(gateway.stdout())![1]);
+    process.kill(pid, 'SIGKILL');
+    await until('the dead worker replaced', async () => (/worker ready worker=worker-3 /.test(gateway.stdout()) ? true : undefined), 60_000);
+    expect(gateway.stdout()).to.match(/a worker died; starting another worker=worker-2 pid=\d+ exitCode=null signal=SIGKILL/);
+    await until('two workers again', async () => ((await request(base, 'GET', '/health')).body.workers === 2 ? true : undefined));
+
     // SIGTERM with a call still on: the fleet drains; ready says 503, live stays 200; the primary exits 0.
     const late = new FakeTwilioCaller({ url: `${wsBase}/twilio/media-stream`, speed: 4 });
     open.push(late);
