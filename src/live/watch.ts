@@ -5,6 +5,7 @@ import type WebSocket from 'ws';
 import type { Logger } from '../telemetry/logger.js';
 import type { TaskView } from '../tasks/view.js';
 import type { LiveBus, LiveEvent, LiveMessage } from './bus.js';
+import { inSnapshot } from './snapshot-overlap.js';
 
 /** Bytes a watcher may leave unread before it is dropped. */
 export const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024;
@@ -35,7 +36,9 @@ export class LiveWatchers {
     const task = this.deps.snapshot(taskId);
     if (!task) return socket.close(CLOSE_TASK_NOT_FOUND, 'task not found');
     socket.send(JSON.stringify({ type: 'snapshot', task } satisfies LiveMessage));
-    const unsubscribe = this.deps.bus.subscribe(taskId, (event) => this.deliver(socket, taskId, event, unsubscribe));
+    // In a fleet an event may arrive after the snapshot already showed it: never twice.
+    const shown = inSnapshot(task);
+    const unsubscribe = this.deps.bus.subscribe(taskId, (event) => shown(event) || this.deliver(socket, taskId, event, unsubscribe));
     socket.on('close', unsubscribe);
     // Watchers only listen; anything they send is ignored.
   }
