@@ -64,7 +64,9 @@ function startPrimary(config: Config): void {
 }
 
 async function serve(config: Config, member: FleetMember | undefined): Promise<void> {
-  let drainAsked: (why: string) => void = () => undefined;
+  // A drain asked for while starting is kept, and begins once the gateway is up.
+  let drainAskedEarly: string | undefined;
+  let drainAsked = (why: string): void => void (drainAskedEarly ??= why);
   const fleet = member && new ClusterChannel({ memberId: member.id, port: primaryPort(), onDrain: () => drainAsked('the primary') });
   const gateway = await createGateway(config, {
     fleet,
@@ -80,6 +82,7 @@ async function serve(config: Config, member: FleetMember | undefined): Promise<v
     drainAsked = drainOnce(config, gateway, member.id);
     process.on('SIGTERM', () => drainAsked('SIGTERM'));
     process.on('SIGINT', () => drainAsked('SIGINT'));
+    if (drainAskedEarly !== undefined) drainAsked(drainAskedEarly);
     if (!member.settles) {
       logger.info('worker listening', { worker: member.id, port: address.port });
       return;

@@ -15,14 +15,16 @@ import { FleetRelay } from './relay.js';
 /** node:cluster numbers workers from 1 in fork order, never reusing an id: the first forked is 1. */
 export const SETTLING_WORKER_ID = 1;
 
+/** A worker that dies this soon after it was forked is replaced after RESTART_DELAY_MS: a crash loop must not spin. */
+const QUICK_DEATH_MS = 5000;
+const RESTART_DELAY_MS = 1000;
+
 export interface PrimaryOptions {
   config: Config;
   logger: Logger;
-  /** Where the process ends; tests of the lifecycle never run one, main.ts passes process.exit. */
-  exit?: (code: number) => never;
 }
 
-export function runPrimary({ config, logger, exit = (code) => process.exit(code) }: PrimaryOptions): void {
+export function runPrimary({ config, logger }: PrimaryOptions): void {
   const relay = new FleetRelay((memberId) => onReady(memberId));
   const workers = new Set<Worker>();
   /** Workers that ever said they were ready: a worker that dies before is not restarted (it would fail again). */
@@ -31,8 +33,11 @@ export function runPrimary({ config, logger, exit = (code) => process.exit(code)
   /** Set when a worker failed to start: the primary then exits with its code. */
   let failure: number | undefined;
 
+  const forkedAt = new Map<number, number>();
   const fork = (): void => {
+    if (stopping) return;
     const worker = cluster.fork();
+    forkedAt.set(worker.id, Date.now());
     workers.add(worker);
     relay.attach(memberIdOf(worker.id), ipcPortOf(worker));
     // A send to a worker whose link just closed reports here; its exit follows.
@@ -67,14 +72,17 @@ export function runPrimary({ config, logger, exit = (code) => process.exit(code)
       return;
     }
     logger.error('a worker died; starting another', details);
-    fork();
+    const livedMs = Date.now() - (forkedAt.get(worker.id) ?? 0);
+    forkedAt.delete(worker.id);
+    if (livedMs < QUICK_DEATH_MS) setTimeout(fork, RESTART_DELAY_MS);
+    else fork();
   };
 
   const finish = async (code: number): Promise<void> => {
     if (code === 0) logger.info('stopped');
     // Bounded: a stalled disk must not hold up the exit.
     await Promise.race([flushLogs(logger), new Promise((resolve) => setTimeout(resolve, 1000))]);
-    exit(code);
+    process.exit(code);
   };
 
   const stop = (signal: string): void => {

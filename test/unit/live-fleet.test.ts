@@ -14,7 +14,7 @@ import { startTestFleet, type TestFleet } from '../helpers/ipc-link.js';
 const AT = '2026-01-01T00:00:01.000Z';
 const stored = { role: 'user' as const, text: 'hello there', atMs: 1200 };
 const fresh = { role: 'assistant' as const, text: 'hi, how can I help?', atMs: 2400 };
-const ready = { state: 'ready' as const, analysis: { summary: 's', outcome: { goal_reached: null, explanation: 'e' }, sentiment: 'neutral', action_items: [], key_facts: {} } };
+const ready = { state: 'ready' as const, analysis: { summary: 's', outcome: { goal_reached: null, explanation: 'e' }, sentiment: 'neutral' as const, action_items: [], key_facts: {} } };
 
 /** The task as the store shows it once the line, the move to in-progress and the analysis are kept. */
 const snapshot = {
