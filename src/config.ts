@@ -273,13 +273,13 @@ export function knownVariables(): string[] {
   return [...read.namesRead, ...RESERVED_VARIABLES];
 }
 
-/** Worker threads for off-thread agents: every core but the one the media thread needs, at least one. */
 /** WORKERS: a whole number, or `auto` for one process per core. */
 function readWorkers(read: EnvReader, cores: number = availableParallelism()): number {
-  if (read.optional('WORKERS')?.trim().toLowerCase() === 'auto') return cores;
+  if (read.optional('WORKERS')?.toLowerCase() === 'auto') return cores;
   return read.int('WORKERS', 1, 1, 1024);
 }
 
+/** Worker threads for off-thread agents: every core but the one the media thread needs, at least one. */
 export function defaultAgentWorkers(cores: number = availableParallelism()): number {
   return Math.max(1, cores - 1);
 }

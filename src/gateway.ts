@@ -239,11 +239,11 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     done(true);
   };
   const ws = expressWs(app, server, { wsOptions: { verifyClient, maxPayload: MAX_WS_PAYLOAD } });
+  // The upgrade's 101 names the worker too: a watcher or a stream can tell where it landed.
+  ws.getWss().on('headers', (headers: string[]) => headers.push(`X-Gateway-Worker: ${channel.memberId}`));
   // ws re-emits the HTTP server's errors (e.g. EADDRINUSE) on its own server, where an unheard
   // 'error' would crash the process with a stack trace. listen() reports a failed start; one
   // after it is logged once here, and the server goes on.
-  // The upgrade's 101 names the worker too: a watcher or a stream can tell where it landed.
-  ws.getWss().on('headers', (headers: string[]) => headers.push(`X-Gateway-Worker: ${channel.memberId}`));
   ws.getWss().on('error', (err: Error) => {
     if (server.listening) logger.error('the HTTP server reported an error', { error: err.message });
   });
@@ -260,7 +260,8 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     telemetry,
     logEveryN: config.logNoisyEventsEveryN,
     logDtmfDigits: config.logDtmfDigits,
-    // The task service hears of the call first, so the caller's hooks see an up-to-date task.
+    // The fleet hears first (a stream's end is on the channel before the analysis trigger it
+    // causes), then the task service, so the caller's hooks see an up-to-date task.
     hooks: guardedHooks(logger, fleet.callHooks, tasks.callHooks, deps.hooks),
     callOverrides: (taskId) => deps.callOverrides?.(taskId) ?? tasks.service.callOverrides(taskId),
     telephony,
