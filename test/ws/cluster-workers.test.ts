@@ -5,7 +5,7 @@
 // the worker that does not hold it; its analysis is made once (a fake LLM counts requests); then
 // SIGTERM drains the fleet (/health/ready 503 while /health/live stays 200) and the primary exits 0.
 import http from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
@@ -256,5 +256,15 @@ describe('WORKERS=2: one port, two worker processes, one fleet', function () {
     const exit = await gateway.exited;
     expect(exit).to.deep.equal({ code: 0, signal: null });
     expect(gateway.stdout()).to.match(/SIGTERM: draining 2 workers/);
+  });
+
+  it('stops with the worker\'s exit code and its one line when a worker cannot start, rather than forking it again and again', async () => {
+    const notADir = path.join(root, 'a-file');
+    writeFileSync(notADir, '');
+    const failing = spawnGateway({ PORT: '0', HOST: '127.0.0.1', WORKERS: '2', DATA_DIR: path.join(root, 'data2'), RECORDINGS_DIR: path.join(notADir, 'recordings') });
+    const exit = await failing.exited;
+    expect(exit.code).to.equal(78);
+    expect(failing.stderr()).to.contain(`RECORDINGS_DIR=${path.join(notADir, 'recordings')} is not writable: ENOTDIR`);
+    expect(failing.stdout()).to.match(/a worker failed to start; stopping the gateway worker=worker-1 pid=\d+ exitCode=78/);
   });
 });
