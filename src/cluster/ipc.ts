@@ -23,11 +23,8 @@ export interface IpcPort {
   off(event: 'message', listener: (message: unknown) => void): unknown;
 }
 
-export function isWorkerMessage(message: unknown): message is WorkerMessage {
-  return typeof message === 'object' && message !== null && typeof (message as { fleet?: unknown }).fleet === 'string';
-}
-
-export function isPrimaryMessage(message: unknown): message is PrimaryMessage {
+/** One of ours (it carries `fleet`), not one of node:cluster's own (`cmd`). Each end knows which way it flows. */
+export function isFleetMessage<T extends WorkerMessage | PrimaryMessage>(message: unknown): message is T {
   return typeof message === 'object' && message !== null && typeof (message as { fleet?: unknown }).fleet === 'string';
 }
 

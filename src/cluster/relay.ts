@@ -3,7 +3,7 @@
 // primary received it; since each IPC link keeps order, every worker sees one and the same order,
 // and each message once. The primary also keeps the member list (workers that said they are
 // ready) and tells every worker when it changes.
-import { isWorkerMessage, type IpcPort, type PrimaryMessage, type WorkerMessage } from './ipc.js';
+import { isFleetMessage, type IpcPort, type PrimaryMessage, type WorkerMessage } from './ipc.js';
 
 interface Link {
   port: IpcPort;
@@ -19,7 +19,7 @@ export class FleetRelay {
   /** Starts relaying for a worker as soon as it is forked: its publishes during start are relayed too. */
   attach(memberId: string, port: IpcPort): void {
     const listener = (message: unknown) => {
-      if (isWorkerMessage(message)) this.receive(memberId, message);
+      if (isFleetMessage<WorkerMessage>(message)) this.receive(memberId, message);
     };
     port.on('message', listener);
     this.links.set(memberId, { port, ready: false, listener });

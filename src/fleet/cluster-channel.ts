@@ -1,7 +1,7 @@
 // The fleet channel of a cluster worker: publishing goes to the primary, which relays every
 // message to every worker in the order it received them (src/cluster/relay.ts). The sender hears
 // its own message only when the relay sends it back, so it sees the same order as everyone else.
-import { isPrimaryMessage, type IpcPort, type PrimaryMessage } from '../cluster/ipc.js';
+import { isFleetMessage, type IpcPort, type PrimaryMessage } from '../cluster/ipc.js';
 import { TopicHandlers, type FleetChannel, type FleetHandler, type MembersHandler } from './channel.js';
 
 export interface ClusterChannelOptions {
@@ -59,16 +59,17 @@ export class ClusterChannel implements FleetChannel {
   }
 
   private receive(message: unknown): void {
-    if (this.closed || !isPrimaryMessage(message)) return;
-    const m = message as PrimaryMessage;
-    switch (m.fleet) {
+    if (this.closed || !isFleetMessage<PrimaryMessage>(message)) return;
+    switch (message.fleet) {
       case 'deliver':
-        return this.handlers.deliver(m.topic, m.payload, m.from);
-      case 'members':
+        return this.handlers.deliver(message.topic, message.payload, message.from);
+      case 'members': {
         // A worker that has not said it is ready is not listed yet, but it is still a member to itself.
-        this.current = m.members.includes(this.memberId) ? m.members : [...m.members, this.memberId].sort();
+        const { members } = message;
+        this.current = members.includes(this.memberId) ? members : [...members, this.memberId].sort();
         for (const watcher of [...this.memberWatchers]) watcher(this.current);
         return;
+      }
       case 'drain':
         return this.options.onDrain?.();
     }
