@@ -103,6 +103,8 @@ export interface Config {
   agent: AgentResolution;
   /** Worker threads that host off-thread agents (the LiveKit pipeline); 0 = run them in-process. */
   agentWorkers: number;
+  /** WORKERS: gateway processes sharing the port (node:cluster); 1 = this process serves alone. */
+  workers: number;
   systemPrompt: string;
   vad: VadConfig;
   deepgram: DeepgramConfig;
@@ -208,6 +210,7 @@ function readSettings(read: EnvReader): Omit<Config, 'unknownVariables'> {
     },
     agent,
     agentWorkers,
+    workers: readWorkers(read),
     systemPrompt: read.string('SYSTEM_PROMPT', DEFAULT_SYSTEM_PROMPT),
     vad: {
       minSpeechS: read.number('VAD_MIN_SPEECH_DURATION', 0.1, 0.02, 5),
@@ -268,6 +271,12 @@ export function knownVariables(): string[] {
   const read = new EnvReader({});
   readSettings(read);
   return [...read.namesRead, ...RESERVED_VARIABLES];
+}
+
+/** WORKERS: a whole number, or `auto` for one process per core. */
+function readWorkers(read: EnvReader, cores: number = availableParallelism()): number {
+  if (read.optional('WORKERS')?.toLowerCase() === 'auto') return cores;
+  return read.int('WORKERS', 1, 1, 1024);
 }
 
 /** Worker threads for off-thread agents: every core but the one the media thread needs, at least one. */

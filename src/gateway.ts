@@ -20,6 +20,9 @@ import { cors } from './http/cors.js';
 import { errorHandler, notFound } from './http/errors.js';
 import { requestLog } from './http/request-log.js';
 import { requireApiKey } from './http/access.js';
+import { LocalChannel, type FleetChannel } from './fleet/channel.js';
+import { GatewayFleet } from './fleet/gateway-fleet.js';
+import { healthRoutes, refuseWhileDraining, type Readiness } from './health/routes.js';
 import { LiveBus } from './live/bus.js';
 import { checkLiveUpgrade, liveCallTaskId, mountLiveRoutes } from './live/routes.js';
 import { LiveWatchers } from './live/watch.js';
@@ -67,6 +70,15 @@ export interface GatewayDeps {
   streamClaims?: StreamClaims;
   /** Wall clock (epoch ms) for stream-token expiry; tests move it forward. */
   clock?: () => number;
+  /** Messages between the members of the fleet; by default this process alone. The gateway closes it. */
+  fleet?: FleetChannel;
+  /** Folder of service.log and telemetry_events.jsonl (default DATA_DIR): each worker of a fleet rotates its own. */
+  logDir?: string;
+}
+
+export interface ListenOptions {
+  /** Settle what the last run left (default true); in a fleet, one member does it for all. */
+  settleLastRun?: boolean;
 }
 
 export interface Gateway {
@@ -78,7 +90,9 @@ export interface Gateway {
   readonly agentKind: string;
   /** The worker threads that host off-thread agents; closed with the gateway. */
   readonly agentPool: AgentWorkerPool;
-  listen(port?: number, host?: string): Promise<AddressInfo>;
+  /** This member's id in the fleet (the X-Gateway-Worker header of every response). */
+  readonly memberId: string;
+  listen(port?: number, host?: string, options?: ListenOptions): Promise<AddressInfo>;
   /** Refuses new streams, lets active calls finish for up to `timeoutMs`, then ends the rest. */
   drain(timeoutMs: number): Promise<{ endedEarly: number }>;
   close(): Promise<void>;
@@ -101,13 +115,14 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     ['DATA_DIR', config.dataDir],
     ['RECORDINGS_DIR', config.recordingsDir],
   ]);
+  const logDir = deps.logDir ?? config.dataDir;
   const logger =
     deps.logger ??
-    createLogger({ level: config.logLevel, file: `${config.dataDir}/service.log`, maxFileBytes: config.logMaxFileBytes, maxFiles: config.logMaxFiles });
+    createLogger({ level: config.logLevel, file: `${logDir}/service.log`, maxFileBytes: config.logMaxFileBytes, maxFiles: config.logMaxFiles });
   const telemetry =
     deps.telemetry ??
     new Telemetry({
-      file: `${config.dataDir}/telemetry_events.jsonl`,
+      file: `${logDir}/telemetry_events.jsonl`,
       maxFileBytes: config.logMaxFileBytes,
       maxFiles: config.logMaxFiles,
       noisyEveryN: config.logNoisyEventsEveryN,
@@ -126,6 +141,12 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
   const telephony = deps.telephony ?? (accountSid && authToken ? new TwilioCallControl(accountSid, authToken) : undefined);
   const startedAt = Date.now();
   let draining = false;
+  // Ready once listening and done settling: a load balancer sends nothing new before, nor while draining.
+  let started = false;
+  const readiness: Readiness = { isDraining: () => draining, isStarted: () => started };
+  const channel = deps.fleet ?? new LocalChannel();
+  // In a fleet every line says which worker wrote it: they share one console.
+  if (deps.fleet) logger.defaultMeta = { ...logger.defaultMeta, worker: channel.memberId };
 
   const store = deps.taskStore ?? openSqliteTaskStore(config.dataDir);
   // With an auth token, every stream URL carries a per-call token (loadConfig guarantees PUBLIC_URL then).
@@ -133,7 +154,22 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     ? new StreamGate({ authToken, publicUrl: config.publicUrl! }, deps.streamClaims ?? openSqliteStreamClaims(config.dataDir, deps.clock), deps.clock)
     : undefined;
   const streamTokens = gate?.tokens;
-  const bus = new LiveBus((taskId, err) => logger.error('a live watcher failed', { taskId, error: err.message }));
+  const bus = new LiveBus((taskId, err) => logger.error('a live watcher failed', { taskId, error: err.message }), channel);
+  const fleet: GatewayFleet = new GatewayFleet({
+    channel,
+    logger,
+    local: {
+      endLiveCall: (taskId, detail) => endLiveCall(calls, taskId, detail),
+      health: () => ({ ...streamFigures(calls, config.maxConcurrentCalls), uptime_s: Math.round((Date.now() - startedAt) / 1000) }),
+      telemetrySummary: () => telemetry.summary(),
+      telemetryRecent: (query) => telemetry.recent(query),
+      handleStatusCallback: (update) => {
+        tasks.statusCallbacks.handle(update);
+        // Tests hear of a callback where it was applied; a failing listener is not Twilio's business.
+        void Promise.resolve(deps.onCallStatus?.(update)).catch((err: Error) => logger.error('a status callback listener failed', { error: err.message }));
+      },
+    },
+  });
   const tasks = createTaskDomain({
     config,
     store,
@@ -144,7 +180,8 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     llm: deps.llm,
     callbackHoldMs: deps.callbackHoldMs,
     streamTokens,
-    endLiveCall: (taskId, detail) => endLiveCall(calls, taskId, detail),
+    endLiveCall: (taskId, detail) => fleet.endLiveCall(taskId, detail),
+    fleet,
   });
   /** Repairs recordings no live process holds, then closes the tasks whose calls died with their process. */
   const settleLastRun = async (): Promise<void> => {
@@ -209,6 +246,8 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     );
   };
   const ws = expressWs(app, server, { wsOptions: { verifyClient, maxPayload: MAX_WS_PAYLOAD } });
+  // The upgrade's 101 names the worker too: a watcher or a stream can tell where it landed.
+  ws.getWss().on('headers', (headers: string[]) => headers.push(`X-Gateway-Worker: ${channel.memberId}`));
   // ws re-emits the HTTP server's errors (e.g. EADDRINUSE) on its own server, where an unheard
   // 'error' would crash the process with a stack trace. listen() reports a failed start; one
   // after it is logged once here, and the server goes on.
@@ -228,8 +267,9 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     telemetry,
     logEveryN: config.logNoisyEventsEveryN,
     logDtmfDigits: config.logDtmfDigits,
-    // The task service hears of the call first, so the caller's hooks see an up-to-date task.
-    hooks: guardedHooks(logger, tasks.callHooks, deps.hooks),
+    // The fleet hears first (a stream's end is on the channel before the analysis trigger it
+    // causes), then the task service, so the caller's hooks see an up-to-date task.
+    hooks: guardedHooks(logger, fleet.callHooks, tasks.callHooks, deps.hooks),
     callOverrides: deps.callOverrides,
     telephony,
   };
@@ -242,17 +282,23 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
   });
 
   app.disable('x-powered-by');
+  // Which worker served: operators (and the fleet's tests) can see requests spread.
+  app.use((_req, res, next) => {
+    res.setHeader('X-Gateway-Worker', channel.memberId);
+    next();
+  });
   app.use(requestLog(logger));
   mountMediaStream(ws.app, calls, streamDeps);
-  app.get('/health', (_req, res) => {
-    res.json({
-      status: draining ? 'draining' : 'ok',
+  app.use(
+    healthRoutes({
+      readiness,
       version: VERSION,
-      uptime_s: Math.round((Date.now() - startedAt) / 1000),
       agent: agent.kind,
-      ...streamFigures(calls, config.maxConcurrentCalls),
-    });
-  });
+      memberId: channel.memberId,
+      figures: () => fleet.health(),
+      ownCalls: () => calls.counts().calls,
+    }),
+  );
   app.use(
     '/twilio',
     twilioWebhookRoutes({
@@ -262,17 +308,23 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
       isDraining: () => draining,
       atCapacity: () => calls.size >= config.maxConcurrentCalls,
       streamTokens,
-      onCallStatus: async (update) => {
-        await tasks.statusCallbacks.handle(update);
-        await deps.onCallStatus?.(update);
-      },
+      // One worker per CallSid puts a call's callbacks in order; Twilio gets its 204 here either way.
+      onCallStatus: (update) => fleet.routeStatusCallback(update),
     }),
   );
   mountLiveRoutes(ws.app, watchers);
   // CORS before the key check: a browser's preflight carries no Authorization header.
   app.use('/api', cors(config.corsOrigins, logger), requireApiKey(config.apiKey, logger));
+  app.post('/api/tasks/:id/call', refuseWhileDraining(readiness, logger));
   app.use('/api/tasks', taskRoutes(tasks.service, logger));
-  app.use('/api/telemetry', telemetryRoutes(telemetry, logger, { noisyEveryN: config.logNoisyEventsEveryN, since: new Date(startedAt) }));
+  app.use(
+    '/api/telemetry',
+    telemetryRoutes(telemetry, logger, {
+      noisyEveryN: config.logNoisyEventsEveryN,
+      since: new Date(startedAt),
+      source: { summary: () => fleet.telemetrySummary(), recent: (query) => fleet.telemetryRecent(query) },
+    }),
+  );
 
   app.use(notFound(logger));
   app.use(errorHandler(logger));
@@ -285,11 +337,12 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     telemetry,
     agentKind: agent.kind,
     agentPool,
+    memberId: channel.memberId,
     /**
      * Listens, then settles what an earlier run left. In that order: a second gateway started by
      * mistake fails on the taken port before it looks at the recordings the first one is writing.
      */
-    async listen(port = config.port, host?: string) {
+    async listen(port = config.port, host?: string, options: ListenOptions = {}) {
       const address = await new Promise<AddressInfo>((resolve, reject) => {
         const failed = (err: Error) => reject(listenError(err, port));
         server.once('error', failed);
@@ -300,7 +353,8 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
         });
       });
       loopMonitor.start();
-      await settleLastRun();
+      if (options.settleLastRun ?? true) await settleLastRun();
+      started = true;
       return address;
     },
     async drain(timeoutMs) {
@@ -323,6 +377,8 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
       });
       // The ended calls' last writes are queued behind the store's answers: let them land first.
       await tasks.idle();
+      fleet.close();
+      channel.close();
       await store.close();
       await gate?.close();
       loopMonitor.stop();
@@ -332,7 +388,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
 }
 
 /** Calls (streams that sent `start`) apart from sockets still waiting for one; both count toward the cap. */
-function streamFigures(calls: CallRegistry, max: number): Record<string, number> {
+function streamFigures(calls: CallRegistry, max: number): { active_calls: number; pending_streams: number; max_concurrent_calls: number } {
   const { calls: active, pending } = calls.counts();
   return { active_calls: active, pending_streams: pending, max_concurrent_calls: max };
 }

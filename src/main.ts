@@ -1,10 +1,17 @@
 // Entry point: read configuration, listen, print one start-up summary, drain on SIGTERM/SIGINT.
+// With WORKERS > 1 this process becomes the cluster's primary (src/cluster/primary.ts), and each
+// worker it forks runs this file again as one member of the fleet.
+import cluster from 'node:cluster';
+import path from 'node:path';
 import { installFaultGuard } from './call/fault-guard.js';
+import { memberIdOf, type IpcPort } from './cluster/ipc.js';
+import { runPrimary, SETTLING_WORKER_ID } from './cluster/primary.js';
+import { ClusterChannel } from './fleet/cluster-channel.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
-import { createGateway, VERSION } from './gateway.js';
-import { StartupError } from './startup/checks.js';
+import { createGateway, VERSION, type Gateway } from './gateway.js';
+import { assertWritableDirs, StartupError } from './startup/checks.js';
 import { mediaStreamUrl } from './twilio/twiml.js';
-import { flushLogs } from './telemetry/logger.js';
+import { createLogger, flushLogs } from './telemetry/logger.js';
 
 function readConfigOrExit(): Config {
   try {
@@ -32,12 +39,55 @@ function streamUrlForBanner(config: Config, local: string): string {
   return config.twilio.authToken ? `${base}/<per-call token>` : base;
 }
 
+/** A member of a WORKERS > 1 fleet, as this worker process knows itself. */
+interface FleetMember {
+  id: string;
+  /** The first worker forked settles what the last run left, for the whole fleet. */
+  settles: boolean;
+}
+
 async function main(): Promise<void> {
   const config = readConfigOrExit();
-  const gateway = await createGateway(config).catch(exitOnStartFailure);
+  if (config.workers > 1 && cluster.isPrimary) return startPrimary(config);
+  const worker = cluster.worker;
+  await serve(config, worker && { id: memberIdOf(worker.id), settles: worker.id === SETTLING_WORKER_ID });
+}
+
+function startPrimary(config: Config): void {
+  try {
+    assertWritableDirs([['DATA_DIR', config.dataDir]]);
+  } catch (err) {
+    exitOnStartFailure(err as Error);
+  }
+  const logger = createLogger({ level: config.logLevel, file: `${config.dataDir}/service.log`, maxFileBytes: config.logMaxFileBytes, maxFiles: config.logMaxFiles });
+  runPrimary({ config, logger });
+}
+
+async function serve(config: Config, member: FleetMember | undefined): Promise<void> {
+  // A drain asked for while starting is kept, and begins once the gateway is up.
+  let drainAskedEarly: string | undefined;
+  let drainAsked = (why: string): void => void (drainAskedEarly ??= why);
+  const fleet = member && new ClusterChannel({ memberId: member.id, port: primaryPort(), onDrain: () => drainAsked('the primary') });
+  const gateway = await createGateway(config, {
+    fleet,
+    // Each worker rotates its own service.log and telemetry file: two processes must not rotate one.
+    logDir: member && path.join(config.dataDir, 'workers', member.id),
+  }).catch(exitOnStartFailure);
   const { logger } = gateway;
   installFaultGuard(logger);
-  const address = await gateway.listen(config.port, config.host).catch(exitOnStartFailure);
+  const address = await gateway.listen(config.port, config.host, { settleLastRun: member?.settles ?? true }).catch(exitOnStartFailure);
+  if (member) {
+    process.send?.({ fleet: 'ready' });
+    // The primary drains the fleet; a signal to a worker itself (a process manager signals the whole group) drains it the same way, once.
+    drainAsked = drainOnce(config, gateway, member.id);
+    process.on('SIGTERM', () => drainAsked('SIGTERM'));
+    process.on('SIGINT', () => drainAsked('SIGINT'));
+    if (drainAskedEarly !== undefined) drainAsked(drainAskedEarly);
+    if (!member.settles) {
+      logger.info('worker listening', { worker: member.id, port: address.port });
+      return;
+    }
+  }
   const local = `http://${urlHost(config.host ?? 'localhost')}:${address.port}`;
   logger.info(`telephony gateway ${VERSION} listening on ${local}${config.host === undefined ? ' (every interface)' : ''}`, {
     agent: gateway.agentKind,
@@ -64,6 +114,7 @@ async function main(): Promise<void> {
   if (!config.publicUrl) {
     logger.warn('PUBLIC_URL is not set: TwiML will point Twilio at the Host header of each webhook request.');
   }
+  if (member) return;
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -87,6 +138,32 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+/** A fleet worker's drain: refuse new streams, let calls finish, exit 0. A second request changes nothing: the primary cuts it short. */
+function drainOnce(config: Config, gateway: Gateway, memberId: string): (why: string) => void {
+  let draining = false;
+  return (why) => {
+    if (draining) return;
+    draining = true;
+    gateway.logger.info(`${why}: draining`, { worker: memberId, activeCalls: gateway.calls.size, timeoutS: config.drainTimeoutS });
+    void (async () => {
+      const { endedEarly } = await gateway.drain(config.drainTimeoutS * 1000);
+      if (endedEarly > 0) gateway.logger.warn('ended calls still active at the drain timeout', { worker: memberId, calls: endedEarly });
+      await gateway.close();
+      await flushLogs(gateway.logger);
+      process.exit(0);
+    })();
+  };
+}
+
+/** This worker's end of the IPC link to the primary: a send after the link closed is dropped. */
+function primaryPort(): IpcPort {
+  return {
+    send: (message) => (process.connected ? process.send?.(message) : false),
+    on: (event, listener) => process.on(event, listener),
+    off: (event, listener) => process.off(event, listener),
+  };
 }
 
 /** An IPv6 literal goes in brackets in a URL. */

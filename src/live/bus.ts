@@ -1,6 +1,9 @@
-// The in-process event bus behind WS /ws/call/{id}: what happens to a task, as typed messages,
-// fanned out to whoever watches it. Publishing is called from the call's hot path (transcript
-// lines, latency), so it never throws and costs one map lookup when nobody watches.
+// The event bus behind WS /ws/call/{id}: what happens to a task, as typed messages, fanned out to
+// whoever watches it, in any member of the fleet. Publishing goes through the fleet channel and
+// delivery comes back from it, so a watcher on one worker sees every event of a call on another,
+// once and in the channel's one order. Publishing is called from the call's path (transcript
+// lines, latency), so it never throws; in one process (LocalChannel) delivery is synchronous.
+import { LocalChannel, type FleetChannel } from '../fleet/channel.js';
 import type { AnalysisState, TaskStatus, TranscriptLine } from '../tasks/model.js';
 import type { TaskView } from '../tasks/view.js';
 
@@ -60,11 +63,23 @@ export type LiveMessage = SnapshotMessage | StatusMessage | TranscriptMessage | 
 
 export type LiveListener = (event: LiveEvent) => void;
 
+const LIVE_TOPIC = 'live';
+
+interface LiveEnvelope {
+  taskId: string;
+  event: LiveEvent;
+}
+
 export class LiveBus {
   private readonly listeners = new Map<string, Set<LiveListener>>();
 
   /** `onListenerError` hears about a listener that threw; the publisher never does. */
-  constructor(private readonly onListenerError: (taskId: string, error: Error) => void = () => undefined) {}
+  constructor(
+    private readonly onListenerError: (taskId: string, error: Error) => void = () => undefined,
+    private readonly channel: FleetChannel = new LocalChannel(),
+  ) {
+    channel.subscribe<LiveEnvelope>(LIVE_TOPIC, ({ taskId, event }) => this.deliver(taskId, event));
+  }
 
   /** Returns the unsubscribe function; calling it twice is harmless. */
   subscribe(taskId: string, listener: LiveListener): () => void {
@@ -78,6 +93,10 @@ export class LiveBus {
   }
 
   publish(taskId: string, event: LiveEvent): void {
+    this.channel.publish(LIVE_TOPIC, { taskId, event } satisfies LiveEnvelope);
+  }
+
+  private deliver(taskId: string, event: LiveEvent): void {
     const set = this.listeners.get(taskId);
     if (!set) return;
     // A copy: a listener may unsubscribe itself (a slow watcher being dropped) mid-loop.

@@ -52,7 +52,7 @@ export class LiveWatchers {
     /** How much of the task the snapshot showed; undefined until it is sent. */
     let shown: Shown | undefined;
     const unsubscribe = this.deps.bus.subscribe(taskId, (event) => {
-      if (shown !== undefined) return placedIn(shown, event) ? undefined : this.deliver(socket, taskId, event, unsubscribe);
+      if (shown !== undefined) return shownBy(shown, event) ? undefined : this.deliver(socket, taskId, event, unsubscribe);
       if (held.length < MAX_HELD_EVENTS) return void held.push(event);
       this.deps.logger.warn('dropped a live watcher whose snapshot took too long', { taskId, heldEvents: held.length });
       unsubscribe();
@@ -73,8 +73,8 @@ export class LiveWatchers {
     }
     if (socket.readyState !== socket.OPEN) return unsubscribe();
     socket.send(JSON.stringify({ type: 'snapshot', task } satisfies LiveMessage));
-    shown = { history: task.history.length, transcript: task.transcript.length };
-    for (const event of held.splice(0)) if (!inSnapshot(task, shown, event)) this.deliver(socket, taskId, event, unsubscribe);
+    shown = { history: task.history.length, transcript: task.transcript.length, analysis: task.analysis };
+    for (const event of held.splice(0)) if (!shownBy(shown, event)) this.deliver(socket, taskId, event, unsubscribe);
     // Watchers only listen; anything they send is ignored.
   }
 
@@ -105,10 +105,12 @@ function toMessage(event: LiveEvent): LiveMessage {
   return event;
 }
 
-/** The snapshot's extent: its history entries and transcript lines. */
+/** The snapshot's extent: its history entries and transcript lines, and the analysis it showed. */
 interface Shown {
   history: number;
   transcript: number;
+  /** Cleared once an identical result has been dropped: a later one is news (an operator's retry). */
+  analysis: TaskView['analysis'];
 }
 
 /** Whether `event` is a stored one the snapshot holds: a status change or line at a place it shows. */
@@ -119,12 +121,14 @@ function placedIn(shown: Shown, event: LiveEvent): boolean {
 }
 
 /**
- * Whether the snapshot already shows an event that arrived while it was read. Latency figures and
- * the stream's end are not part of a task, so it never holds them; an analysis is there when it
- * is the same result (only while the snapshot is read: a later identical result is news).
+ * Whether the snapshot already shows `event`, which may have arrived while it was read or, relayed
+ * from another process, after. Latency figures and the stream's end are not part of a task, so it
+ * never holds them; an analysis is there when it is the same result, the first time it comes.
  */
-function inSnapshot(task: TaskView, shown: Shown, event: LiveEvent): boolean {
+function shownBy(shown: Shown, event: LiveEvent): boolean {
   if (event.type !== 'analysis') return placedIn(shown, event);
   const { type: _type, ...state } = event;
-  return isDeepStrictEqual(task.analysis, state);
+  if (shown.analysis === undefined || !isDeepStrictEqual(shown.analysis, state)) return false;
+  shown.analysis = undefined;
+  return true;
 }

@@ -30,6 +30,12 @@ export interface TaskDomainDeps {
   callbackHoldMs?: number;
   /** Mints outbound calls' stream tokens; undefined without TWILIO_AUTH_TOKEN. */
   streamTokens: StreamTokens | undefined;
+  /** With several worker processes: the task streams live in other workers. */
+  fleet?: TaskFleet;
+}
+
+export interface TaskFleet {
+  streamLiveElsewhere(taskId: string): boolean;
 }
 
 export interface TaskDomain {
@@ -51,13 +57,15 @@ export function createTaskDomain(deps: TaskDomainDeps): TaskDomain {
   // Made once on first use; a missing key throws each time (and fails that analysis) until set.
   const lazyLlm = (): LlmClient => (llm ??= createLlmClient(config.llm));
   const streams = new LiveStreams();
+  const { fleet } = deps;
   const analysis = new AnalysisRunner({
     store,
     bus,
     logger,
     telemetry,
     llm: lazyLlm,
-    streamLive: (taskId) => streams.has(taskId),
+    // Made once across processes by the store's claim; it waits for the stream's end wherever it runs.
+    streamLive: (taskId) => streams.has(taskId) || (fleet?.streamLiveElsewhere(taskId) ?? false),
     staleAfterMs: analysisStaleAfterMs(config.llm),
   });
   const callHooks = new TaskCallHooks({ store, transitions, bus, analysis, streams, logger, streamEndsTask: telephony === undefined });

@@ -6,7 +6,7 @@ import { sendError } from '../http/errors.js';
 import { QueryReader } from '../http/query.js';
 import type { Logger } from './logger.js';
 import { DEFAULT_NOISY_ACTIONS, RECENT_MAX_LIMIT } from './events.js';
-import type { Telemetry } from './events.js';
+import type { RecentQuery, SummaryRow, Telemetry, TelemetryEvent } from './events.js';
 import { DEFAULT_RESERVOIR_SIZE } from './stats.js';
 
 export interface TelemetryRouteOptions {
@@ -15,13 +15,22 @@ export interface TelemetryRouteOptions {
   noisyActions?: readonly string[];
   /** When the telemetry started counting (the gateway's start). */
   since: Date;
+  /** Where the figures come from; by default `telemetry` alone (with several workers: all of them). */
+  source?: TelemetrySource;
+}
+
+/** The figures the routes serve: one process's, or a fleet's combined. */
+export interface TelemetrySource {
+  recent(query: RecentQuery): TelemetryEvent[] | Promise<TelemetryEvent[]>;
+  summary(): SummaryRow[] | Promise<SummaryRow[]>;
 }
 
 export function telemetryRoutes(telemetry: Telemetry, logger: Logger, options: TelemetryRouteOptions): Router {
   const router = express.Router();
   const noisyActions = options.noisyActions ?? DEFAULT_NOISY_ACTIONS;
+  const source: TelemetrySource = options.source ?? telemetry;
 
-  router.get('/recent', (req, res) => {
+  router.get('/recent', async (req, res) => {
     const query = new QueryReader(req.query);
     const limit = query.int('limit', 1, RECENT_MAX_LIMIT);
     const component = query.filter('component');
@@ -29,11 +38,12 @@ export function telemetryRoutes(telemetry: Telemetry, logger: Logger, options: T
     if (query.errors.length > 0) {
       return sendError(res, logger, 400, { error: 'invalid_request', message: 'the query is not valid', details: query.errors });
     }
-    res.json({ events: telemetry.recent({ limit, component, action }) });
+    res.json({ events: await source.recent({ limit, component, action }) });
   });
 
-  router.get('/summary', (_req, res) => {
+  router.get('/summary', async (_req, res) => {
     const sampled = new Set(noisyActions);
+    const rows = await source.summary();
     res.json({
       window: {
         since: options.since.toISOString(),
@@ -46,7 +56,7 @@ export function telemetryRoutes(telemetry: Telemetry, logger: Logger, options: T
         actions: [...noisyActions],
         note: 'rows of these actions count one event in every_n (LOG_NOISY_EVENTS_EVERY_N); multiply count by every_n for the real number',
       },
-      rows: telemetry.summary().map((row) => (sampled.has(row.action) ? { ...row, sampled_every: options.noisyEveryN } : row)),
+      rows: rows.map((row) => (sampled.has(row.action) ? { ...row, sampled_every: options.noisyEveryN } : row)),
     });
   });
 
