@@ -11,6 +11,8 @@ export interface PoolOptions {
   applicationName: string;
   /** An idle connection broke (the server restarted, a proxy cut it): the pool replaces it. */
   onIdleError: (error: Error) => void;
+  /** A query not answered by then rejects (and the server cancels it); default: no bound. */
+  queryTimeoutMs?: number;
 }
 
 /** How long a call waits for a connection before it fails instead of hanging the request. */
@@ -24,6 +26,7 @@ export function createPool(connectionString: string, options: PoolOptions): Pool
     application_name: options.applicationName,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     idleTimeoutMillis: IDLE_TIMEOUT_MS,
+    ...(options.queryTimeoutMs === undefined ? {} : { statement_timeout: options.queryTimeoutMs, query_timeout: options.queryTimeoutMs + 1000 }),
   });
   // Unheard, this event would crash the process over a connection no call was using.
   pool.on('error', options.onIdleError);

@@ -5,6 +5,11 @@ import { createPool, type Pool } from '../db/pool.js';
 import { PG_MIGRATIONS } from '../tasks/pg-migrations.js';
 import type { StreamClaims } from './stream-claims.js';
 
+/**
+ * A claim runs inside a call's WebSocket upgrade, which Twilio waits on: past this the upgrade is
+ * refused (503, the call can be retried) rather than left hanging on a slow or locked database.
+ */
+const CLAIM_TIMEOUT_MS = 2000;
 /** Expired claims are deleted at most this often (a token past expiry is refused anyway). */
 const PRUNE_EVERY_MS = 60_000;
 
@@ -17,7 +22,12 @@ export interface PgStreamClaimsOptions {
 
 export async function openPgStreamClaims(url: string, options: PgStreamClaimsOptions = {}): Promise<StreamClaims> {
   // One claim per call's upgrade: two connections are plenty.
-  const pool = createPool(url, { max: 2, applicationName: 'telephony-gateway stream claims', onIdleError: options.onIdleError ?? (() => undefined) });
+  const pool = createPool(url, {
+    max: 2,
+    applicationName: 'telephony-gateway stream claims',
+    onIdleError: options.onIdleError ?? (() => undefined),
+    queryTimeoutMs: CLAIM_TIMEOUT_MS,
+  });
   try {
     await runMigrations(pool, PG_MIGRATIONS);
     return new PgStreamClaims(pool, options.now ?? Date.now);
