@@ -179,14 +179,8 @@ class PgTaskStore implements TaskStore {
   }
 
   async setAnalysis(id: string, state: AnalysisState): Promise<Task> {
-    // A pending analysis records when it was claimed, so another instance can tell a stale one.
-    return this.updateOne(
-      id,
-      `UPDATE tasks t SET analysis = $2, updated_at = $3,
-         analysis_claimed_at = CASE WHEN $4 THEN $3 ELSE analysis_claimed_at END
-       WHERE t.id = $1`,
-      [id, JSON.stringify(state), this.timestamp(), state.state === 'pending'],
-    );
+    // Only claimAnalysis stamps a claim time, as on SQLite: a pending state set here is nobody's claim.
+    return this.updateOne(id, 'UPDATE tasks t SET analysis = $2, updated_at = $3 WHERE t.id = $1', [id, JSON.stringify(state), this.timestamp()]);
   }
 
   async claimAnalysis(id: string, claim: AnalysisClaim): Promise<Task | undefined> {

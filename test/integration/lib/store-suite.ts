@@ -207,6 +207,13 @@ export function defineStoreSuite(engine: StoreEngine): void {
       expect((await store.claimAnalysis(id, later))?.analysis).to.deep.equal({ state: 'pending' });
     });
 
+    it('treats a pending analysis nobody claimed (one left by a build before claims) as free to claim', async () => {
+      const { id } = await store.create({ to: TO, from: FROM });
+      await store.setAnalysis(id, { state: 'pending' });
+      expect((await store.claimAnalysis(id, fresh()))?.analysis).to.deep.equal({ state: 'pending' });
+      expect(await store.claimAnalysis(id, fresh())).to.equal(undefined);
+    });
+
     it('leaves a ready analysis alone, and a failed one unless asked to retry', async () => {
       const { id } = await store.create({ to: TO, from: FROM });
       await store.setAnalysis(id, { state: 'failed', error: 'timeout' });
