@@ -12,7 +12,7 @@ import { configuredAgent, offThread } from './agents/index.js';
 import { AgentWorkerPool } from './agents/worker/pool.js';
 import type { HostedAgentKind } from './agents/worker/protocol.js';
 import { recoverPartialRecordings } from './audio/recording-recovery.js';
-import { admitAll, type StreamStart } from './call/admission.js';
+import { admitAll, type AdmissionCheck, type StreamStart } from './call/admission.js';
 import { assertWritableDirs, listenError } from './startup/checks.js';
 import { CallRegistry } from './call/registry.js';
 import type { CallHooks, CallSessionDeps } from './call/call-types.js';
@@ -53,6 +53,8 @@ export interface GatewayDeps {
   hooks?: CallHooks;
   /** Consulted before the task's own prompt and greeting. */
   callOverrides?: CallSessionDeps['callOverrides'];
+  /** An extra admission check at each stream's `start`, before the task's (tests delay it here). */
+  admit?: AdmissionCheck;
   /** Called after the task service has applied the callback. */
   onCallStatus?: (update: CallStatusUpdate) => void | Promise<void>;
   /** The task store; by default PostgreSQL with DATABASE_URL, else SQLite in DATA_DIR. The gateway closes it. */
@@ -155,7 +157,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
       logger.error('could not settle what an earlier run left', { error: (err as Error).message });
     }
   };
-  const watchers = new LiveWatchers({ bus, logger, snapshot: (id) => optional(store.get(id), taskView) });
+  const watchers = new LiveWatchers({ bus, logger, snapshot: async (id) => optional(await store.get(id), taskView) });
 
   const app = express();
   const server = http.createServer(app);
@@ -163,15 +165,20 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     const path = new URL(info.req.url ?? '/', 'http://gateway').pathname;
     const liveTaskId = liveCallTaskId(path);
     if (liveTaskId !== undefined) {
-      const verdict = checkLiveUpgrade(info.req, liveTaskId, {
-        apiKey: config.apiKey,
-        allowedOrigins: config.corsOrigins,
-        taskExists: (id) => store.get(id) !== undefined,
-      });
-      if (verdict.ok) return done(true);
-      // A missing key or an unknown task is the client's own mistake, like a 4xx on the API: info.
-      logger.info('refused a live watcher', { status: verdict.status, remote: info.req.socket.remoteAddress });
-      return done(false, verdict.status, verdict.message);
+      const policy = { apiKey: config.apiKey, allowedOrigins: config.corsOrigins, taskExists: async (id: string) => (await store.get(id)) !== undefined };
+      checkLiveUpgrade(info.req, liveTaskId, policy).then(
+        (verdict) => {
+          if (verdict.ok) return done(true);
+          // A missing key or an unknown task is the client's own mistake, like a 4xx on the API: info.
+          logger.info('refused a live watcher', { status: verdict.status, remote: info.req.socket.remoteAddress });
+          done(false, verdict.status, verdict.message);
+        },
+        (err: Error) => {
+          logger.error('could not check a live watcher', { error: err.message });
+          done(false, 503, 'Service Unavailable');
+        },
+      );
+      return;
     }
     const stream = mediaStreamRoute(path);
     // Tokens are issued only with signature checks on; without them only the bare URL exists.
@@ -183,18 +190,17 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
       telemetry.record('media_stream', 'stream_refused', { reason: 'at_capacity' });
       return done(false, 503, 'Service Unavailable');
     }
-    if (gate) {
-      const verdict = gate.checkUpgrade(info.req, stream.token);
-      if (!verdict.ok) {
-        // A bad signature usually means PUBLIC_URL no longer matches the URL Twilio calls (a new tunnel).
-        const checked = verdict.why === 'bad_signature' ? { checkedUrl: gate.checkedUrl() } : {};
-        const error = verdict.error === undefined ? {} : { error: verdict.error };
-        logger.log(verdict.status >= 500 ? 'error' : 'warn', 'refused a media-stream upgrade', { why: verdict.why, ...checked, ...error, remote });
-        telemetry.record('media_stream', 'stream_refused', { reason: verdict.why });
-        return done(false, verdict.status, verdict.message);
-      }
-    }
-    done(true);
+    if (!gate) return done(true);
+    // checkUpgrade never rejects: a claim the store cannot make is a 503 verdict.
+    void gate.checkUpgrade(info.req, stream.token).then((verdict) => {
+      if (verdict.ok) return done(true);
+      // A bad signature usually means PUBLIC_URL no longer matches the URL Twilio calls (a new tunnel).
+      const checked = verdict.why === 'bad_signature' ? { checkedUrl: gate.checkedUrl() } : {};
+      const error = verdict.error === undefined ? {} : { error: verdict.error };
+      logger.log(verdict.status >= 500 ? 'error' : 'warn', 'refused a media-stream upgrade', { why: verdict.why, ...checked, ...error, remote });
+      telemetry.record('media_stream', 'stream_refused', { reason: verdict.why });
+      done(false, verdict.status, verdict.message);
+    });
   };
   const ws = expressWs(app, server, { wsOptions: { verifyClient, maxPayload: MAX_WS_PAYLOAD } });
   // ws re-emits the HTTP server's errors (e.g. EADDRINUSE) on its own server, where an unheard
@@ -218,14 +224,15 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     logDtmfDigits: config.logDtmfDigits,
     // The task service hears of the call first, so the caller's hooks see an up-to-date task.
     hooks: guardedHooks(logger, tasks.callHooks, deps.hooks),
-    callOverrides: (taskId) => deps.callOverrides?.(taskId) ?? tasks.service.callOverrides(taskId),
+    callOverrides: deps.callOverrides,
     telephony,
   };
   const taskAdmission = (start: StreamStart) => tasks.callHooks.admit(start);
+  const checks = deps.admit ? [deps.admit, taskAdmission] : [taskAdmission];
   // Per stream: its start must match its URL's token (when there is one) and may not take over a task.
   const streamDeps = (req: IncomingMessage): CallSessionDeps => ({
     ...sessionDeps,
-    admit: gate ? admitAll(gate.admission(req), taskAdmission) : taskAdmission,
+    admit: gate ? admitAll(gate.admission(req), ...checks) : admitAll(...checks),
   });
 
   app.disable('x-powered-by');
@@ -250,7 +257,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
       atCapacity: () => calls.size >= config.maxConcurrentCalls,
       streamTokens,
       onCallStatus: async (update) => {
-        tasks.statusCallbacks.handle(update);
+        await tasks.statusCallbacks.handle(update);
         await deps.onCallStatus?.(update);
       },
     }),
@@ -308,8 +315,10 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
         server.close(() => resolve());
         server.closeAllConnections();
       });
-      store.close();
-      gate?.close();
+      // The ended calls' last writes are queued behind the store's answers: let them land first.
+      await tasks.idle();
+      await store.close();
+      await gate?.close();
       loopMonitor.stop();
       await telemetry.close();
     },

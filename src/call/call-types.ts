@@ -7,7 +7,7 @@ import type { VadConfig } from '../config.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Telemetry } from '../telemetry/events.js';
 import type { ProtocolErrorKind } from '../twilio/protocol.js';
-import type { Admission, StreamStart } from './admission.js';
+import type { AdmissionCheck, CallOverrides } from './admission.js';
 import type { PlaybackStats } from './playback.js';
 
 export type EndReason =
@@ -40,7 +40,9 @@ export type BadFrameKind =
   | 'duplicate_start'
   | 'stale_media'
   /** A caller timestamp further ahead of the wall clock than any real stream runs. */
-  | 'timestamp_jump';
+  | 'timestamp_jump'
+  /** More frames arrived while the stream's admission was pending than are held (MAX_HELD_FRAMES). */
+  | 'held_overflow';
 
 export interface CallStats {
   framesIn: number;
@@ -104,15 +106,19 @@ export interface CallSessionDeps {
   logDtmfDigits?: boolean;
   hooks?: CallHooks;
   /**
-   * Per-call agent overrides looked up by task id when the stream starts (a task's prompt may
-   * be longer than TwiML allows, so it does not travel as a stream parameter).
+   * Per-call agent overrides looked up by task id when the stream is admitted, before those the
+   * admission verdict carries (the task's own: a task's prompt may be longer than TwiML allows,
+   * so it does not travel as a stream parameter).
    */
-  callOverrides?: (taskId: string) => { prompt?: string; greeting?: string } | undefined;
+  callOverrides?: (taskId: string) => CallOverrides | undefined;
   telephony?: TelephonyControl;
   /** How long a hang-up or transfer waits for the agent's last words to finish playing. */
   goodbyeTimeoutMs?: number;
-  /** Decides at `start` whether this stream may be the call it claims; admitted when absent. */
-  admit?: (start: StreamStart) => Admission;
+  /**
+   * Decides at `start` whether this stream may be the call it claims; admitted when absent. A
+   * verdict that comes later (a store read) holds the stream's frames until it does.
+   */
+  admit?: AdmissionCheck;
   /** How far caller timestamps may lead the wall clock (default DEFAULT_MAX_MEDIA_LEAD_MS); also bounds the recorder's padding. */
   maxMediaLeadMs?: number;
 }

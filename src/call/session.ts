@@ -16,6 +16,7 @@ import {
   type StartEvent,
 } from '../twilio/protocol.js';
 import { toError } from '../util/errors.js';
+import { ADMITTED, refused, type Admission, type CallOverrides } from './admission.js';
 import { CallEnding, DEFAULT_PLAYOUT_TIMEOUT_MS } from './call-ending.js';
 import { inCallScope, type FaultScope } from './fault-guard.js';
 import { CallClock, DEFAULT_MAX_MEDIA_LEAD_MS } from './call-clock.js';
@@ -31,7 +32,17 @@ const SCRATCH_BYTES = 48 * 1024;
 /** Twilio sends a frame every 20 ms even in silence: seconds without one mean the caller is gone. */
 export const DEFAULT_MEDIA_IDLE_TIMEOUT_S = 10;
 
-type State = 'awaiting_start' | 'live' | 'ended';
+/**
+ * Frames held while the stream's admission is pending (the store is asked whether its task may
+ * take it): 10 s of Twilio's 20 ms frames, at most about 200 KB of JSON per stream. Admission normally
+ * answers within milliseconds and STREAM_START_TIMEOUT_S bounds it; frames past this are dropped
+ * and counted (`held_overflow`).
+ */
+export const MAX_HELD_FRAMES = 500;
+
+/** `admitting`: `start` came and the verdict on it is pending; frames are held, not played. */
+type State = 'awaiting_start' | 'admitting' | 'live' | 'ended';
+type HeldFrame = { data: Buffer | string; isBinary: boolean };
 type CallIds = { callSid?: string; streamSid?: string; taskId?: string };
 
 export class CallSession {
@@ -50,6 +61,7 @@ export class CallSession {
   private playback: Playback | undefined;
   private recorder: RecorderSlot | undefined;
   private startTimer: NodeJS.Timeout | undefined;
+  private held: HeldFrame[] = [];
   private lastSequence = 0;
   private readonly clock: CallClock;
   private endPromise: Promise<CallSummary> | undefined;
@@ -85,7 +97,9 @@ export class CallSession {
       },
     });
     this.stats = { framesIn: 0, framesPadded: 0, badFrames: {}, sequenceGaps: 0, playback: { framesSent: 0, marksSent: 0, staleMarks: 0, clears: 0, droppedBytes: 0 } };
-    this.startTimer = inCallScope(this.scope, () => setTimeout(() => void this.end('start_timeout', 'no start event'), deps.streamStartTimeoutS * 1000));
+    this.startTimer = inCallScope(this.scope, () =>
+      setTimeout(() => void this.end('start_timeout', this.state === 'admitting' ? 'no admission verdict' : 'no start event'), deps.streamStartTimeoutS * 1000),
+    );
     this.startTimer.unref();
   }
 
@@ -114,7 +128,8 @@ export class CallSession {
    */
   handleMessage(data: Buffer | string, isBinary: boolean): void {
     try {
-      if (this.state === 'awaiting_start') inCallScope(this.scope, () => this.dispatch(data, isBinary));
+      if (this.state === 'admitting') this.hold(data, isBinary);
+      else if (this.state === 'awaiting_start') inCallScope(this.scope, () => this.dispatch(data, isBinary));
       else this.dispatch(data, isBinary);
     } catch (err) {
       this.log.error('a frame from Twilio could not be handled; ending the call', { ...this.ids(), error: (err as Error).message });
@@ -176,25 +191,47 @@ export class CallSession {
 
   private onStart(event: StartEvent): void {
     if (this.state !== 'awaiting_start') return this.badFrame('duplicate_start', 'second start event');
-    clearTimeout(this.startTimer);
     const params = event.customParameters;
     const taskId = params.taskId || params.task_id || undefined;
-    const verdict = this.deps.admit?.({ callSid: event.callSid, streamSid: event.streamSid, taskId });
-    if (verdict?.ok === false) {
+    // Named from here on: a refused or abandoned stream's logs still say which call it was.
+    this.callIds = { callSid: event.callSid, streamSid: event.streamSid, ...(taskId && { taskId }) };
+    const verdict = this.deps.admit?.({ callSid: event.callSid, streamSid: event.streamSid, taskId }) ?? ADMITTED;
+    if (!(verdict instanceof Promise)) return this.onVerdict(event, taskId, verdict);
+    // The start timer keeps running: it bounds the wait for the verdict too.
+    this.state = 'admitting';
+    verdict
+      .catch((err: unknown) => refused(`admission failed: ${toError(err).message}`))
+      .then((answer) => {
+        try {
+          this.onVerdict(event, taskId, answer);
+        } catch (err) {
+          this.log.error('the call could not start; ending it', { ...this.ids(), error: (err as Error).message });
+          this.fault(err);
+        }
+      });
+  }
+
+  /** Builds the call once admitted, then plays the frames held meanwhile into it, in order. */
+  private onVerdict(event: StartEvent, taskId: string | undefined, verdict: Admission): void {
+    // `stop`, a socket close or the start timeout ended the stream while admission was pending.
+    if (this.state === 'ended') return;
+    clearTimeout(this.startTimer);
+    if (!verdict.ok) {
       // No call context: the refused stream's end names no task, so no task hears of it.
-      this.callIds = { callSid: event.callSid, streamSid: event.streamSid, ...(taskId && { taskId }) };
+      this.held = [];
       this.log.warn('refused a media stream', { ...this.callIds, reason: verdict.reason });
       void this.end('stream_refused', verdict.reason);
       return;
     }
-    const overrides = taskId ? this.lookUpOverrides(taskId) : undefined;
+    const params = event.customParameters;
+    const injected = taskId ? this.lookUpOverrides(taskId) : undefined;
     this.call = {
       streamSid: event.streamSid,
       callSid: event.callSid,
       parameters: params,
       taskId,
-      prompt: overrides?.prompt || params.prompt || undefined,
-      greeting: overrides?.greeting || params.greeting || undefined,
+      prompt: injected?.prompt || verdict.overrides?.prompt || params.prompt || undefined,
+      greeting: injected?.greeting || verdict.overrides?.greeting || params.greeting || undefined,
     };
     this.callIds = { callSid: event.callSid, streamSid: event.streamSid, taskId: this.call.taskId };
     this.lastSequence = event.sequenceNumber;
@@ -225,13 +262,27 @@ export class CallSession {
     });
     this.notify('started', (h) => h.started?.(this.call!));
     this.startBridge(this.call);
+    this.replayHeld();
   }
 
-  private lookUpOverrides(taskId: string): { prompt?: string; greeting?: string } | undefined {
+  /** While admission is pending. */
+  private hold(data: Buffer | string, isBinary: boolean): void {
+    if (this.held.length < MAX_HELD_FRAMES) this.held.push({ data, isBinary });
+    else this.badFrame('held_overflow', `over ${MAX_HELD_FRAMES} frames arrived before the stream was admitted`);
+  }
+
+  private replayHeld(): void {
+    const held = this.held;
+    this.held = [];
+    for (const frame of held) this.handleMessage(frame.data, frame.isBinary);
+  }
+
+  /** Overrides a gateway's embedder injects; the task's own come with the admission verdict. */
+  private lookUpOverrides(taskId: string): CallOverrides | undefined {
     try {
       return this.deps.callOverrides?.(taskId);
     } catch (err) {
-      this.log.error('could not look up the task for this call; using the default prompt', { taskId, error: (err as Error).message });
+      this.log.error('could not look up the overrides for this call; using the task\'s or the default prompt', { taskId, error: (err as Error).message });
       return undefined;
     }
   }

@@ -41,11 +41,22 @@ export interface CallEndedMessage {
 /** Sent once the analysis settles: ready, or failed with a reason. */
 export type AnalysisMessage = { type: 'analysis' } & Exclude<AnalysisState, { state: 'pending' }>;
 
-/** Everything the bus carries after the snapshot. */
-export type LiveEvent = StatusMessage | TranscriptMessage | LatencyMessage | CallEndedMessage | AnalysisMessage;
+/**
+ * Where a stored event sits in its task: the index of the status change in the task's history,
+ * of the line in its transcript. A watcher's snapshot is read after it subscribed, so an event
+ * may reach it both in the snapshot and on the bus; the index tells which ones the snapshot
+ * already holds. Carried by the bus (and whatever relays it between processes), never sent to
+ * watchers.
+ */
+export interface Placed {
+  seq: number;
+}
+
+/** Everything the bus carries: what a watcher receives after the snapshot, stored events placed. */
+export type LiveEvent = (StatusMessage & Placed) | (TranscriptMessage & Placed) | LatencyMessage | CallEndedMessage | AnalysisMessage;
 
 /** Everything a watcher socket receives. */
-export type LiveMessage = SnapshotMessage | LiveEvent;
+export type LiveMessage = SnapshotMessage | StatusMessage | TranscriptMessage | LatencyMessage | CallEndedMessage | AnalysisMessage;
 
 export type LiveListener = (event: LiveEvent) => void;
 

@@ -22,20 +22,21 @@ export interface LiveUpgradePolicy {
   apiKey: string | undefined;
   /** CORS_ORIGINS: a browser page elsewhere must not read live transcripts. */
   allowedOrigins: readonly string[];
-  taskExists: (taskId: string) => boolean;
+  taskExists: (taskId: string) => Promise<boolean>;
 }
 
 export type UpgradeVerdict = { ok: true } | { ok: false; status: 401 | 403 | 404; message: string };
 
-export function checkLiveUpgrade(req: IncomingMessage, taskId: string, policy: LiveUpgradePolicy): UpgradeVerdict {
+/** The key and the origin are checked before the store is asked whether the task exists. */
+export async function checkLiveUpgrade(req: IncomingMessage, taskId: string, policy: LiveUpgradePolicy): Promise<UpgradeVerdict> {
   if (policy.apiKey !== undefined && !upgradeCarriesKey(policy.apiKey, req)) return { ok: false, status: 401, message: 'Unauthorized' };
   // Browsers always send Origin on a WebSocket; other clients usually send none.
   const origin = req.headers.origin;
   if (origin !== undefined && !policy.allowedOrigins.includes(origin)) return { ok: false, status: 403, message: 'Forbidden' };
-  if (!policy.taskExists(taskId)) return { ok: false, status: 404, message: 'Not Found' };
+  if (!(await policy.taskExists(taskId))) return { ok: false, status: 404, message: 'Not Found' };
   return { ok: true };
 }
 
 export function mountLiveRoutes(app: Application, watchers: LiveWatchers): void {
-  app.ws('/ws/call/:id', (socket, req) => watchers.attach(socket, String(req.params.id)));
+  app.ws('/ws/call/:id', (socket, req) => void watchers.attach(socket, String(req.params.id)));
 }

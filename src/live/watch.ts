@@ -1,24 +1,35 @@
-// One watcher socket on a task: the snapshot first, then every event the bus carries for it.
-// A watcher that reads too slowly is dropped, so its buffer can never grow without bound and
-// the call that feeds it never waits.
+// One watcher socket on a task: the snapshot first, then every event the bus carries for it,
+// each once and in order. A watcher that reads too slowly is dropped, so its buffer can never
+// grow without bound and the call that feeds it never waits.
+import { isDeepStrictEqual } from 'node:util';
 import type WebSocket from 'ws';
 import type { Logger } from '../telemetry/logger.js';
 import type { TaskView } from '../tasks/view.js';
+import { toError } from '../util/errors.js';
 import type { LiveBus, LiveEvent, LiveMessage } from './bus.js';
 
 /** Bytes a watcher may leave unread before it is dropped. */
 export const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024;
 
+/**
+ * Events a watcher may hold while its snapshot is read (a store round trip). A call makes a few
+ * events a second, so only a store stuck for minutes gets here; the watcher is then dropped
+ * rather than held without bound.
+ */
+export const MAX_HELD_EVENTS = 1000;
+
 export interface LiveWatchersDeps {
   bus: LiveBus;
   /** The task as a watcher first sees it; undefined when there is no such task. */
-  snapshot: (taskId: string) => TaskView | undefined;
+  snapshot: (taskId: string) => Promise<TaskView | undefined>;
   logger: Logger;
   maxBufferedBytes?: number;
 }
 
 /** Close code for a task that vanished between the upgrade check and the socket opening. */
 export const CLOSE_TASK_NOT_FOUND = 4404;
+/** Close code when the task could not be read (the store failed). */
+export const CLOSE_SNAPSHOT_FAILED = 1011;
 
 export class LiveWatchers {
   /** Each event is serialized once, however many watchers it goes to. */
@@ -29,14 +40,39 @@ export class LiveWatchers {
     this.maxBufferedBytes = deps.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
   }
 
-  attach(socket: WebSocket, taskId: string): void {
+  /**
+   * Subscribes first and reads the snapshot after, holding what the bus carries meanwhile: an
+   * event stored before the read is in the snapshot, one stored after it is held, and the held
+   * ones the snapshot already has are dropped by their place in the task (see Placed).
+   */
+  async attach(socket: WebSocket, taskId: string): Promise<void> {
     socket.on('error', () => undefined);
-    // Snapshot and subscription in the same tick: no event can fall between them.
-    const task = this.deps.snapshot(taskId);
-    if (!task) return socket.close(CLOSE_TASK_NOT_FOUND, 'task not found');
-    socket.send(JSON.stringify({ type: 'snapshot', task } satisfies LiveMessage));
-    const unsubscribe = this.deps.bus.subscribe(taskId, (event) => this.deliver(socket, taskId, event, unsubscribe));
+    let held: LiveEvent[] | undefined = [];
+    const unsubscribe = this.deps.bus.subscribe(taskId, (event) => {
+      if (held === undefined) return this.deliver(socket, taskId, event, unsubscribe);
+      if (held.length < MAX_HELD_EVENTS) return void held.push(event);
+      this.deps.logger.warn('dropped a live watcher whose snapshot took too long', { taskId, heldEvents: held.length });
+      unsubscribe();
+      socket.terminate();
+    });
     socket.on('close', unsubscribe);
+    let task: TaskView | undefined;
+    try {
+      task = await this.deps.snapshot(taskId);
+    } catch (err) {
+      this.deps.logger.error('could not read the task for a live watcher', { taskId, error: toError(err).message });
+      unsubscribe();
+      return socket.close(CLOSE_SNAPSHOT_FAILED, 'task could not be read');
+    }
+    if (!task) {
+      unsubscribe();
+      return socket.close(CLOSE_TASK_NOT_FOUND, 'task not found');
+    }
+    if (socket.readyState !== socket.OPEN) return unsubscribe();
+    socket.send(JSON.stringify({ type: 'snapshot', task } satisfies LiveMessage));
+    const waiting = held;
+    held = undefined;
+    for (const event of waiting) if (!inSnapshot(task, event)) this.deliver(socket, taskId, event, unsubscribe);
     // Watchers only listen; anything they send is ignored.
   }
 
@@ -51,9 +87,37 @@ export class LiveWatchers {
     socket.send(this.encode(event));
   }
 
+  /** The message as watchers see it: a stored event without its place. */
   private encode(event: LiveEvent): string {
     let text = this.encoded.get(event);
-    if (text === undefined) this.encoded.set(event, (text = JSON.stringify(event)));
+    if (text === undefined) this.encoded.set(event, (text = JSON.stringify(toMessage(event))));
     return text;
+  }
+}
+
+function toMessage(event: LiveEvent): LiveMessage {
+  if (event.type === 'status' || event.type === 'transcript') {
+    const { seq: _place, ...message } = event;
+    return message;
+  }
+  return event;
+}
+
+/**
+ * Whether the snapshot already shows `event`. Latency figures and the stream's end are not part
+ * of a task, so the snapshot never holds them; an analysis is there when it is the same result.
+ */
+function inSnapshot(task: TaskView, event: LiveEvent): boolean {
+  switch (event.type) {
+    case 'status':
+      return event.seq < task.history.length;
+    case 'transcript':
+      return event.seq < task.transcript.length;
+    case 'analysis': {
+      const { type: _type, ...state } = event;
+      return isDeepStrictEqual(task.analysis, state);
+    }
+    default:
+      return false;
   }
 }

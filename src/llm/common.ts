@@ -49,6 +49,11 @@ export interface SdkErrorClasses {
 /** Per attempt, for the SDK's back-off between attempts (0.5 s, 1 s, ... plus jitter). */
 const BACKOFF_ALLOWANCE_MS = 1_000;
 
+/** The longest one completion may take, every attempt and back-off included: past it callSdk gives up. */
+export function completionDeadlineMs(limits: { timeoutMs: number; maxRetries: number }): number {
+  return (limits.maxRetries + 1) * (limits.timeoutMs + BACKOFF_ALLOWANCE_MS);
+}
+
 /**
  * Runs one SDK call under a deadline for the whole call. The SDK's own timeout (per attempt, with
  * its retries) stops counting once response headers arrive, so a server that sends headers and
@@ -59,7 +64,7 @@ export async function callSdk<T>(
   classes: SdkErrorClasses,
   call: (signal: AbortSignal) => PromiseLike<T>,
 ): Promise<T> {
-  const deadlineMs = (context.maxRetries + 1) * (context.timeoutMs + BACKOFF_ALLOWANCE_MS);
+  const deadlineMs = completionDeadlineMs(context);
   const deadline = AbortSignal.timeout(deadlineMs);
   try {
     return await call(deadline);

@@ -1,14 +1,18 @@
 // What a media stream tells its task: the stream started (the call was answered), a transcript
-// line, a latency figure, the stream ended (with its recording). Called from the call's own code
-// path, so nothing here may throw (the gateway guards each hook as well) or wait. Before any of
-// that, `admit` decides whether the stream may be the task's call at all.
+// line, a latency figure, the stream ended (with its recording). The hooks are called from the
+// call's own code path, synchronously: nothing here may throw (the gateway guards each hook as
+// well) or make the call wait. The store is asynchronous, so each task's writes are queued and
+// applied one after another, in the order the call reported them: a line is never stored before
+// the task adopted its CallSid, and the end is stored after the last line. Before any of that,
+// `admit` decides whether the stream may be the task's call at all.
 import type { CallContext, TranscriptLine } from '../agents/bridge.js';
 import { ADMITTED, refused, type Admission, type StreamStart } from '../call/admission.js';
 import type { CallHooks, CallSummary } from '../call/call-types.js';
 import type { LiveBus } from '../live/bus.js';
 import type { Logger } from '../telemetry/logger.js';
+import { toError } from '../util/errors.js';
 import type { AnalysisRunner } from './analysis-runner.js';
-import { canTransition, TERMINAL_STATUSES } from './model.js';
+import { canTransition, TERMINAL_STATUSES, type Task } from './model.js';
 import type { TaskStore } from './store.js';
 import type { TaskTransitions } from './transitions.js';
 
@@ -37,7 +41,7 @@ export interface TaskCallHooksDeps {
   transitions: TaskTransitions;
   bus: LiveBus;
   analysis: AnalysisRunner;
-  /** Only streams of existing tasks are counted; lines of streams naming no task are not stored. */
+  /** Streams are counted from `started` until their end is stored. */
   streams: LiveStreams;
   logger: Logger;
   /**
@@ -47,42 +51,48 @@ export interface TaskCallHooksDeps {
   streamEndsTask: boolean;
 }
 
+/** One task's queue of store writes. It lives while the task has a stream here or writes queued. */
+interface Lane {
+  tail: Promise<void>;
+  queued: number;
+  /**
+   * The index the next stored transcript line takes in the task's transcript (live watchers
+   * place a line by it); undefined while the task is not known to exist, and then lines are not
+   * stored. Exact because this lane is the only writer of the task's lines.
+   */
+  nextLine: number | undefined;
+}
+
+type Step = 'started' | 'transcript' | 'ended';
+
 export class TaskCallHooks implements CallHooks {
+  private readonly lanes = new Map<string, Lane>();
+
   constructor(private readonly deps: TaskCallHooksDeps) {}
 
   /**
    * A stream may not take over a task that has ended or that belongs to another call: its WAV
    * would replace the task's recording and its words join the task's transcript. A stream naming
-   * no task, or one that does not exist, is admitted and stores nothing.
+   * no task (answered at once), or one that does not exist, is admitted and stores nothing. The
+   * verdict carries the task's own prompt and greeting for the agent.
    */
-  admit(start: StreamStart): Admission {
-    if (start.taskId === undefined) return ADMITTED;
-    const task = this.deps.store.get(start.taskId);
-    if (!task) return ADMITTED;
-    if (TERMINAL_STATUSES.has(task.status)) return refused(`task ${task.id} has already ended (${task.status})`);
-    if (task.callSid !== undefined && task.callSid !== start.callSid) return refused(`task ${task.id} belongs to another call (${task.callSid})`);
-    return ADMITTED;
+  admit(start: StreamStart): Admission | Promise<Admission> {
+    const taskId = start.taskId;
+    if (taskId === undefined) return ADMITTED;
+    return this.deps.store.get(taskId).then((task) => (task ? admitToTask(task, start) : ADMITTED));
   }
 
   started(call: CallContext): void {
     const taskId = call.taskId;
     if (taskId === undefined) return;
-    const task = this.deps.store.get(taskId);
-    if (!task) {
-      this.deps.logger.warn('a media stream names a task that does not exist', { taskId, callSid: call.callSid });
-      return;
-    }
-    // admit() let this stream in: the task has not ended and has no other CallSid.
+    // Counted now, not once stored: an analysis must not start while this stream can add lines.
     this.deps.streams.add(taskId);
-    if (task.callSid === undefined) this.adoptCallSid(taskId, call.callSid);
-    // The stream runs only on an answered call, whether or not Twilio's callback said so yet.
-    if (canTransition(task.status, 'in-progress')) this.deps.transitions.move(taskId, 'in-progress', {}, 'media-stream');
+    this.enqueue(taskId, 'started', (lane) => this.storeStart(lane, taskId, call.callSid));
   }
 
   transcript(call: CallContext, line: TranscriptLine): void {
-    if (call.taskId === undefined || !this.deps.streams.has(call.taskId)) return;
-    this.deps.store.appendTranscript(call.taskId, line);
-    this.deps.bus.publish(call.taskId, { type: 'transcript', line });
+    const taskId = call.taskId;
+    if (taskId !== undefined) this.enqueue(taskId, 'transcript', (lane) => this.storeLine(lane, taskId, line));
   }
 
   latency(call: CallContext, metric: string, ms: number): void {
@@ -91,12 +101,64 @@ export class TaskCallHooks implements CallHooks {
 
   ended(summary: CallSummary): void {
     const taskId = summary.taskId;
-    if (taskId === undefined) return;
+    if (taskId !== undefined) this.enqueue(taskId, 'ended', () => this.storeEnd(taskId, summary));
+  }
+
+  /** Resolves once the writes queued so far for this task are done (its end stored, say). */
+  async settled(taskId: string): Promise<void> {
+    await this.lanes.get(taskId)?.tail;
+  }
+
+  /** Resolves once every write queued so far (and any they queue) is done; the store may then close. */
+  async idle(): Promise<void> {
+    while ([...this.lanes.values()].some((lane) => lane.queued > 0)) {
+      await Promise.all([...this.lanes.values()].map((lane) => lane.tail));
+    }
+  }
+
+  /** Runs `write` after the task's earlier writes; a failure is logged and the next write still runs. */
+  private enqueue(taskId: string, step: Step, write: (lane: Lane) => Promise<void>): void {
+    let lane = this.lanes.get(taskId);
+    if (!lane) this.lanes.set(taskId, (lane = { tail: Promise.resolve(), queued: 0, nextLine: undefined }));
+    const own = lane;
+    own.queued++;
+    own.tail = own.tail
+      .then(() => write(own))
+      .catch((err: unknown) => {
+        this.deps.logger.error('could not store what a call reported', { taskId, step, error: toError(err).message });
+      })
+      .finally(() => {
+        own.queued--;
+        if (own.queued === 0 && !this.deps.streams.has(taskId) && this.lanes.get(taskId) === own) this.lanes.delete(taskId);
+      });
+  }
+
+  private async storeStart(lane: Lane, taskId: string, callSid: string): Promise<void> {
+    const task = await this.deps.store.get(taskId);
+    if (!task) {
+      this.deps.logger.warn('a media stream names a task that does not exist', { taskId, callSid });
+      return;
+    }
+    lane.nextLine = task.transcript.length;
+    // admit() let this stream in: the task had not ended and had no other CallSid.
+    if (task.callSid === undefined) await this.adoptCallSid(taskId, callSid);
+    // The stream runs only on an answered call, whether or not Twilio's callback said so yet.
+    if (canTransition(task.status, 'in-progress')) await this.deps.transitions.move(taskId, 'in-progress', {}, 'media-stream');
+  }
+
+  private async storeLine(lane: Lane, taskId: string, line: TranscriptLine): Promise<void> {
+    if (lane.nextLine === undefined) return;
+    await this.deps.store.appendTranscript(taskId, line);
+    this.deps.bus.publish(taskId, { type: 'transcript', line, seq: lane.nextLine++ });
+  }
+
+  private async storeEnd(taskId: string, summary: CallSummary): Promise<void> {
+    // After the stream's last line is stored: from here an analysis may read the whole transcript.
     this.deps.streams.remove(taskId);
-    const task = this.deps.store.get(taskId);
+    const task = await this.deps.store.get(taskId);
     if (!task) return;
     const endReason = summary.detail ? `${summary.reason}: ${summary.detail}` : summary.reason;
-    this.deps.store.update(taskId, {
+    const updated = await this.deps.store.update(taskId, {
       recordingPath: summary.recording?.path,
       // A reason recorded earlier (a Twilio error, an operator's stop) says more; keep it.
       endReason: task.endReason === undefined ? endReason : undefined,
@@ -107,14 +169,14 @@ export class TaskCallHooks implements CallHooks {
       durationMs: summary.durationMs,
       recording: summary.recording !== undefined,
     });
-    if (this.deps.streamEndsTask) this.finishTask(taskId);
-    this.deps.analysis.startIfDue(taskId);
+    if (this.deps.streamEndsTask) await this.finishTask(updated);
+    await this.deps.analysis.startIfDue(taskId);
   }
 
   /** A simulated call (or an inbound one) tells us its CallSid only here. */
-  private adoptCallSid(taskId: string, callSid: string): void {
+  private async adoptCallSid(taskId: string, callSid: string): Promise<void> {
     try {
-      this.deps.store.update(taskId, { callSid });
+      await this.deps.store.update(taskId, { callSid });
     } catch (err) {
       // Another task already has this CallSid (it is unique): keep going without it.
       this.deps.logger.warn('could not record the CallSid of the task\'s stream', { taskId, callSid, error: (err as Error).message });
@@ -122,10 +184,16 @@ export class TaskCallHooks implements CallHooks {
   }
 
   /** Without status callbacks the stream's end is the call's end. */
-  private finishTask(taskId: string): void {
-    const task = this.deps.store.get(taskId);
-    if (!task || TERMINAL_STATUSES.has(task.status)) return;
+  private async finishTask(task: Task): Promise<void> {
+    if (TERMINAL_STATUSES.has(task.status)) return;
     // A stream that ended before it started (e.g. an unsupported audio format) never connected.
-    this.deps.transitions.move(taskId, task.status === 'in-progress' ? 'completed' : 'failed', {}, 'media-stream');
+    await this.deps.transitions.move(task.id, task.status === 'in-progress' ? 'completed' : 'failed', {}, 'media-stream');
   }
+}
+
+function admitToTask(task: Task, start: StreamStart): Admission {
+  if (TERMINAL_STATUSES.has(task.status)) return refused(`task ${task.id} has already ended (${task.status})`);
+  if (task.callSid !== undefined && task.callSid !== start.callSid) return refused(`task ${task.id} belongs to another call (${task.callSid})`);
+  const overrides = { ...(task.prompt && { prompt: task.prompt }), ...(task.greeting && { greeting: task.greeting }) };
+  return { ok: true, overrides };
 }

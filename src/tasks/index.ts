@@ -6,7 +6,7 @@ import type { Logger } from '../telemetry/logger.js';
 import type { Telemetry } from '../telemetry/events.js';
 import type { TwilioCalls } from '../twilio/call-control.js';
 import type { StreamTokens } from '../twilio/stream-token.js';
-import { AnalysisRunner } from './analysis-runner.js';
+import { AnalysisRunner, analysisStaleAfterMs } from './analysis-runner.js';
 import { LiveStreams, TaskCallHooks } from './call-hooks.js';
 import { SIMULATED_CALLER_ID } from './model.js';
 import { TaskService, type EndLiveCall } from './service.js';
@@ -40,6 +40,8 @@ export interface TaskDomain {
   settleLastRun(recovery: RecoveryResult): Promise<SettleReport>;
   /** Stops new analyses and pending timers; the store is closed by its owner. */
   stop(): void;
+  /** Resolves once the store writes queued by calls and status callbacks are done: then the store may close. */
+  idle(): Promise<void>;
 }
 
 export function createTaskDomain(deps: TaskDomainDeps): TaskDomain {
@@ -49,7 +51,15 @@ export function createTaskDomain(deps: TaskDomainDeps): TaskDomain {
   // Made once on first use; a missing key throws each time (and fails that analysis) until set.
   const lazyLlm = (): LlmClient => (llm ??= createLlmClient(config.llm));
   const streams = new LiveStreams();
-  const analysis = new AnalysisRunner({ store, bus, logger, telemetry, llm: lazyLlm, streamLive: (taskId) => streams.has(taskId) });
+  const analysis = new AnalysisRunner({
+    store,
+    bus,
+    logger,
+    telemetry,
+    llm: lazyLlm,
+    streamLive: (taskId) => streams.has(taskId),
+    staleAfterMs: analysisStaleAfterMs(config.llm),
+  });
   const callHooks = new TaskCallHooks({ store, transitions, bus, analysis, streams, logger, streamEndsTask: telephony === undefined });
   const statusCallbacks = new StatusCallbacks({ store, transitions, analysis, logger, holdMs: deps.callbackHoldMs });
   const service = new TaskService({
@@ -57,7 +67,12 @@ export function createTaskDomain(deps: TaskDomainDeps): TaskDomain {
     transitions,
     analysis,
     telephony,
-    endLiveCall: deps.endLiveCall,
+    // The stop's answer shows the call's end as stored (status, recording), not as queued.
+    endLiveCall: async (taskId, detail) => {
+      const ended = await deps.endLiveCall(taskId, detail);
+      await callHooks.settled(taskId);
+      return ended;
+    },
     settings: {
       publicUrl: config.publicUrl,
       defaultFrom: config.twilio.phoneNumber ?? (telephony === undefined ? SIMULATED_CALLER_ID : undefined),
@@ -77,6 +92,9 @@ export function createTaskDomain(deps: TaskDomainDeps): TaskDomain {
     stop() {
       analysis.stop();
       statusCallbacks.close();
+    },
+    async idle() {
+      await Promise.all([callHooks.idle(), statusCallbacks.idle()]);
     },
   };
 }

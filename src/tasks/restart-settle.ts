@@ -44,10 +44,10 @@ const TWILIO_TERMINAL = new Set(['completed', 'busy', 'no-answer', 'failed', 'ca
 export async function settleLastRun(deps: RestartSettleDeps, recovery: RecoveryResult): Promise<SettleReport> {
   const report: SettleReport = { attached: [], settled: [], leftLive: [] };
   for (const file of recovery.repaired) {
-    const taskId = attachRecording(deps, file);
+    const taskId = await attachRecording(deps, file);
     if (taskId !== undefined) report.attached.push(taskId);
   }
-  for (const task of inProgressTasks(deps.store)) {
+  for await (const task of inProgressTasks(deps.store)) {
     if (deps.streams.has(task.id) || isHeldElsewhere(task, recovery.inUse)) {
       report.leftLive.push(task.id);
       continue;
@@ -62,11 +62,11 @@ export async function settleLastRun(deps: RestartSettleDeps, recovery: RecoveryR
 }
 
 /** Links a repaired WAV to the task whose CallSid its name carries, unless the task already has one. */
-function attachRecording(deps: RestartSettleDeps, file: string): string | undefined {
+async function attachRecording(deps: RestartSettleDeps, file: string): Promise<string | undefined> {
   const callSid = callSidOf(path.basename(file));
-  const task = callSid === undefined ? undefined : deps.store.findByCallSid(callSid);
+  const task = callSid === undefined ? undefined : await deps.store.findByCallSid(callSid);
   if (!task || task.recordingPath !== undefined) return undefined;
-  deps.store.update(task.id, { recordingPath: file });
+  await deps.store.update(task.id, { recordingPath: file });
   return task.id;
 }
 
@@ -81,12 +81,12 @@ function isHeldElsewhere(task: Task, inUse: string[]): boolean {
   return callSid !== undefined && inUse.some((part) => isRecordingOfCall(path.basename(part), callSid));
 }
 
-function* inProgressTasks(store: TaskStore): Generator<Task> {
+async function* inProgressTasks(store: TaskStore): AsyncGenerator<Task> {
   let cursor: string | undefined;
   do {
-    const page = store.list({ limit: MAX_LIST_LIMIT, status: 'in-progress', cursor });
+    const page = await store.list({ limit: MAX_LIST_LIMIT, status: 'in-progress', cursor });
     for (const summary of page.tasks) {
-      const task = store.get(summary.id);
+      const task = await store.get(summary.id);
       if (task) yield task;
     }
     cursor = page.nextCursor;
@@ -106,15 +106,15 @@ async function settleTask(deps: RestartSettleDeps, task: Task): Promise<boolean>
       }
       const to = call.status === 'completed' ? 'completed' : 'failed';
       const detail = to === 'completed' ? endReason : `${endReason}: Twilio reports ${call.status}`;
-      transitions.move(task.id, to, { endReason: detail, durationS: call.durationS }, 'restart');
-      deps.analysis.startIfDue(task.id);
+      await transitions.move(task.id, to, { endReason: detail, durationS: call.durationS }, 'restart');
+      await deps.analysis.startIfDue(task.id);
       return true;
     } catch (err) {
       logger.warn('could not ask Twilio how a call the last run left ended; closing it as the restart left it', { taskId: task.id, callSid: task.callSid, error: (err as Error).message });
     }
   }
   // An in-progress task was answered, so its conversation (what was kept of it) is complete.
-  transitions.move(task.id, 'completed', { endReason }, 'restart');
-  deps.analysis.startIfDue(task.id);
+  await transitions.move(task.id, 'completed', { endReason }, 'restart');
+  await deps.analysis.startIfDue(task.id);
   return true;
 }

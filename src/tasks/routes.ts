@@ -34,17 +34,17 @@ export function taskRoutes(service: TaskService, logger: Logger): Router {
   // JSON object" rather than the parser "not valid JSON".
   router.use(express.json({ limit: BODY_LIMIT, strict: false }));
 
-  router.post('/', (req, res) => {
-    res.status(201).json(taskView(service.create(req.body)));
+  router.post('/', async (req, res) => {
+    res.status(201).json(taskView(await service.create(req.body)));
   });
 
-  router.get('/', (req, res) => {
-    const page = service.list(parseListQuery(req.query));
+  router.get('/', async (req, res) => {
+    const page = await service.list(parseListQuery(req.query));
     res.json({ tasks: page.tasks.map(taskSummaryView), ...(page.nextCursor && { nextCursor: page.nextCursor }) });
   });
 
-  router.get('/:id', (req, res) => {
-    res.json(taskView(service.get(req.params.id)));
+  router.get('/:id', async (req, res) => {
+    res.json(taskView(await service.get(req.params.id)));
   });
 
   router.post('/:id/call', async (req, res) => {
@@ -75,12 +75,12 @@ export function taskRoutes(service: TaskService, logger: Logger): Router {
     });
   });
 
-  router.get('/:id/analysis', (req, res) => {
-    replyWithAnalysis(res, logger, service.analysisOf(req.params.id));
+  router.get('/:id/analysis', async (req, res) => {
+    replyWithAnalysis(res, logger, await service.analysisOf(req.params.id));
   });
 
-  router.post('/:id/analysis', (req, res) => {
-    replyWithAnalysis(res, logger, service.retryAnalysis(req.params.id));
+  router.post('/:id/analysis', async (req, res) => {
+    replyWithAnalysis(res, logger, await service.retryAnalysis(req.params.id));
   });
 
   router.use((err: Error & { status?: number; type?: string }, req: Request, res: Response, next: NextFunction) => {

@@ -56,7 +56,7 @@ export class TaskService {
   constructor(private readonly deps: TaskServiceDeps) {}
 
   /** Validates an untrusted body, naming every bad field; `from` falls back to the default caller id. */
-  create(body: unknown): Task {
+  async create(body: unknown): Promise<Task> {
     const checked = validateNewTask(body);
     const errors: FieldError[] = checked.ok ? [] : [...checked.errors];
     const defaultFrom = this.deps.settings.defaultFrom;
@@ -65,20 +65,20 @@ export class TaskService {
       errors.push({ field: 'from', message: 'is required: no default caller id (TWILIO_PHONE_NUMBER) is configured' });
     }
     if (!checked.ok || errors.length > 0) throw new TaskError('invalid_request', 'the task is not valid', errors);
-    const task = this.deps.store.create({ ...checked.value, from: checked.value.from ?? defaultFrom! });
+    const task = await this.deps.store.create({ ...checked.value, from: checked.value.from ?? defaultFrom! });
     this.deps.logger.info('task created', { taskId: task.id });
     return task;
   }
 
-  get(id: string): Task {
-    const task = this.deps.store.get(id);
+  async get(id: string): Promise<Task> {
+    const task = await this.deps.store.get(id);
     if (!task) throw taskNotFound(id);
     return task;
   }
 
-  list(options: ListOptions): TaskPage {
+  async list(options: ListOptions): Promise<TaskPage> {
     try {
-      return this.deps.store.list(options);
+      return await this.deps.store.list(options);
     } catch (err) {
       if (err instanceof InvalidCursorError) {
         throw new TaskError('invalid_request', 'the list query is not valid', [{ field: 'cursor', message: err.message }]);
@@ -93,13 +93,13 @@ export class TaskService {
    * the task with Twilio's code and reason.
    */
   async placeCall(id: string): Promise<Task> {
-    const task = this.get(id);
+    const task = await this.get(id);
     assertDialable(task);
     const telephony = this.deps.telephony;
     if (!telephony) throw new TaskError('twilio_not_configured', 'placing calls needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN');
     const { publicUrl } = this.deps.settings;
     if (!publicUrl) throw new TaskError('public_url_not_configured', 'placing calls needs PUBLIC_URL: Twilio streams the call to it and reports progress there');
-    const moved = this.deps.transitions.move(id, 'queued', {}, 'api');
+    const moved = await this.deps.transitions.move(id, 'queued', {}, 'api');
     if (!moved.moved) throw new TaskError('call_already_placed', `the task is ${moved.why === 'not_found' ? 'gone' : moved.task.status}`);
 
     const started = performance.now();
@@ -109,7 +109,7 @@ export class TaskService {
     } catch (err) {
       const reason = twilioReason(err);
       this.deps.logger.warn('Twilio did not place the call', { taskId: id, reason });
-      this.deps.transitions.move(id, 'failed', { endReason: `twilio_error ${reason}` }, 'api');
+      await this.deps.transitions.move(id, 'failed', { endReason: `twilio_error ${reason}` }, 'api');
       throw new TaskError('twilio_error', `Twilio did not place the call: ${reason}`);
     }
     this.deps.telemetry.record('tasks', 'place_call', { taskId: id, callSid: placed.sid, durationMs: performance.now() - started });
@@ -123,27 +123,27 @@ export class TaskService {
    * simulated call's stream is ended here. Stopping a finished task changes nothing.
    */
   async stop(id: string): Promise<StopOutcome> {
-    const task = this.get(id);
+    const task = await this.get(id);
     if (TERMINAL_STATUSES.has(task.status)) return { task, settled: true };
-    if (task.status === 'created') return { task: this.moveOrCurrent(id, 'canceled', STOPPED_DETAIL), settled: true };
+    if (task.status === 'created') return { task: await this.moveOrCurrent(id, 'canceled', STOPPED_DETAIL), settled: true };
     const telephony = this.deps.telephony;
     if (telephony && task.callSid !== undefined) {
       await this.endThroughTwilio(telephony, task, task.callSid);
-      return { task: this.get(id), settled: false };
+      return { task: await this.get(id), settled: false };
     }
     if (await this.deps.endLiveCall(id, STOPPED_DETAIL)) {
-      const now = this.get(id);
+      const now = await this.get(id);
       return { task: now, settled: TERMINAL_STATUSES.has(now.status) };
     }
     if (telephony) throw new TaskError('call_not_placed_yet', 'Twilio has not yet returned the call id; try again in a moment');
     if (task.status !== 'in-progress') throw new TaskError('twilio_not_configured', 'canceling a dialed call needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN');
     // In progress with no stream here and no Twilio to ask: the call was lost (e.g. a restart).
-    return { task: this.moveOrCurrent(id, 'failed', `${STOPPED_DETAIL}; its media stream was no longer connected`), settled: true };
+    return { task: await this.moveOrCurrent(id, 'failed', `${STOPPED_DETAIL}; its media stream was no longer connected`), settled: true };
   }
 
   /** The WAV's real path, which must lie inside the recordings folder. */
   async recordingFile(id: string): Promise<string> {
-    const stored = this.get(id).recordingPath;
+    const stored = (await this.get(id)).recordingPath;
     if (stored === undefined) throw new TaskError('recording_not_found', 'the task has no recording yet');
     const file = await realpathInside(this.deps.settings.recordingsDir, stored);
     if (file === undefined) {
@@ -157,25 +157,18 @@ export class TaskService {
    * The analysis as it stands. One that is due but not running (never started, or left pending
    * by a restart) is started by this read: it is made once either way.
    */
-  analysisOf(id: string): AnalysisState {
-    assertAnalyzable(this.get(id));
-    this.deps.analysis.startIfDue(id);
-    return this.get(id).analysis ?? { state: 'pending' };
+  async analysisOf(id: string): Promise<AnalysisState> {
+    assertAnalyzable(await this.get(id));
+    await this.deps.analysis.startIfDue(id);
+    return (await this.get(id)).analysis ?? { state: 'pending' };
   }
 
   /** Makes the analysis again after a failure; a ready or running one is returned as it is. */
-  retryAnalysis(id: string): AnalysisState {
-    const task = this.get(id);
+  async retryAnalysis(id: string): Promise<AnalysisState> {
+    const task = await this.get(id);
     assertAnalyzable(task);
-    this.deps.analysis.retry(task);
-    return this.get(id).analysis ?? { state: 'pending' };
-  }
-
-  /** The task's own prompt and greeting for the agent, looked up when its stream starts. */
-  callOverrides(taskId: string): { prompt?: string; greeting?: string } | undefined {
-    const task = this.deps.store.get(taskId);
-    if (!task) return undefined;
-    return { ...(task.prompt && { prompt: task.prompt }), ...(task.greeting && { greeting: task.greeting }) };
+    await this.deps.analysis.retry(task);
+    return (await this.get(id)).analysis ?? { state: 'pending' };
   }
 
   private async endThroughTwilio(telephony: TwilioCalls, task: Task, callSid: string): Promise<void> {
@@ -190,8 +183,8 @@ export class TaskService {
     }
   }
 
-  private moveOrCurrent(id: string, to: 'canceled' | 'failed', endReason: string): Task {
-    const result = this.deps.transitions.move(id, to, { endReason }, 'api');
+  private async moveOrCurrent(id: string, to: 'canceled' | 'failed', endReason: string): Promise<Task> {
+    const result = await this.deps.transitions.move(id, to, { endReason }, 'api');
     if (result.moved || result.why !== 'not_found') return result.task;
     throw taskNotFound(id);
   }

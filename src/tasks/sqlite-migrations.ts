@@ -73,6 +73,13 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX media_stream_claims_by_expiry ON media_stream_claims (expires_at_ms);
     `,
   },
+  {
+    version: 3,
+    name: 'analysis claim time',
+    // When the analysis was last claimed (ISO 8601, UTC): a pending one claimed long enough ago
+    // was left by a process that died, and another may take it over.
+    sql: `ALTER TABLE tasks ADD COLUMN analysis_claimed_at TEXT;`,
+  },
 ];
 
 export class MigrationError extends Error {

@@ -13,7 +13,7 @@ import {
   MAX_LIST_LIMIT,
   TaskNotFoundError,
 } from './store.js';
-import type { ListOptions, TaskPage, TaskPatch, TaskStore, TaskSummary, TransitionPatch } from './store.js';
+import type { AnalysisClaim, ListOptions, TaskPage, TaskPatch, TaskStore, TaskSummary, TransitionPatch } from './store.js';
 
 export const TASKS_DB_FILE = 'tasks.sqlite';
 
@@ -28,7 +28,8 @@ export function openSqliteTaskStore(dataDir: string, options: SqliteTaskStoreOpt
   const db = new Database(path.join(dataDir, TASKS_DB_FILE));
   try {
     // WAL lets readers run during a write; NORMAL skips the fsync per commit (a power cut may lose
-    // the last commits, a process crash loses nothing). busy_timeout covers a second process.
+    // the last commits, a process crash loses nothing). busy_timeout covers other processes
+    // (workers, a second gateway) writing the same file.
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     db.pragma('foreign_keys = ON');
@@ -60,6 +61,13 @@ interface TaskRow {
   end_reason: string | null;
   recording_path: string | null;
   analysis: string | null;
+}
+
+interface ClaimParams {
+  id: string;
+  now: string;
+  staleBefore: string;
+  retryFailed: 0 | 1;
 }
 
 interface HistoryRow {
@@ -123,6 +131,10 @@ const FIELD_UPDATES = `call_sid = COALESCE(@callSid, call_sid),
   end_reason = COALESCE(@endReason, end_reason),
   updated_at = @now`;
 
+// Every method is async to match the seam, but runs its statements synchronously (microseconds,
+// no fsync per commit in WAL + NORMAL): nothing interleaves inside one call in this process, and
+// read-then-write transactions take the write lock up front (IMMEDIATE), so another process
+// sharing the file waits on busy_timeout instead of failing with SQLITE_BUSY mid-transaction.
 class SqliteTaskStore implements TaskStore {
   private readonly sql;
 
@@ -133,10 +145,10 @@ class SqliteTaskStore implements TaskStore {
     this.sql = prepareStatements(db);
   }
 
-  create(input: NewTask & { from: string }): Task {
+  async create(input: NewTask & { from: string }): Promise<Task> {
     const id = `task_${randomUUID().replaceAll('-', '')}`;
     const now = this.timestamp();
-    this.db.transaction(() => {
+    return this.db.transaction(() => {
       this.sql.insertTask.run({
         id,
         to: input.to,
@@ -147,31 +159,34 @@ class SqliteTaskStore implements TaskStore {
         now,
       });
       this.sql.insertHistory.run(id, 'created', now, null);
+      return this.mustRead(id);
     })();
-    return this.mustGet(id);
   }
 
-  get(id: string): Task | undefined {
-    const row = this.sql.selectTask.get(id);
-    return row && this.hydrate([row])[0];
+  async get(id: string): Promise<Task | undefined> {
+    return this.read(id);
   }
 
-  list({ limit, cursor, status }: ListOptions): TaskPage {
+  async list({ limit, cursor, status }: ListOptions): Promise<TaskPage> {
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
       throw new RangeError(`limit must be an integer from 1 to ${MAX_LIST_LIMIT}`);
     }
     const [afterCreated, afterId] = cursor === undefined ? FIRST_PAGE : decodeCursor(cursor);
     const params = { afterCreated, afterId, status: status ?? null, take: limit + 1 };
     const statement = status === undefined ? this.sql.listAll : this.sql.listByStatus;
-    const rows = statement.all(params);
-    const page = rows.slice(0, limit);
-    const last = page.at(-1);
-    const tasks = this.summaries(page);
-    return rows.length > limit && last ? { tasks, nextCursor: encodeCursor(last) } : { tasks };
+    // One read transaction: the page and its histories come from the same snapshot.
+    return this.db.transaction(() => {
+      const rows = statement.all(params);
+      const page = rows.slice(0, limit);
+      const last = page.at(-1);
+      const tasks = this.summaries(page);
+      return rows.length > limit && last ? { tasks, nextCursor: encodeCursor(last) } : { tasks };
+    })();
   }
 
-  transition(id: string, to: TaskStatus, patch: TransitionPatch = {}, source?: string): Task {
-    this.db.transaction(() => {
+  /** Resolves with the task as this transaction left it: its history ends with this move. */
+  async transition(id: string, to: TaskStatus, patch: TransitionPatch = {}, source?: string): Promise<Task> {
+    return this.db.transaction(() => {
       const from = this.currentStatus(id);
       if (!canTransition(from, to)) throw new InvalidTransitionError(id, from, to);
       const now = this.timestamp();
@@ -183,17 +198,19 @@ class SqliteTaskStore implements TaskStore {
         ends: flag(TERMINAL_STATUSES.has(to)),
       });
       this.sql.insertHistory.run(id, to, now, source ?? null);
-    })();
-    return this.mustGet(id);
+      return this.mustRead(id);
+    }).immediate();
   }
 
-  update(id: string, patch: TaskPatch): Task {
+  async update(id: string, patch: TaskPatch): Promise<Task> {
     const params = { ...fieldParams(id, this.timestamp(), patch), recordingPath: patch.recordingPath ?? null };
-    if (this.sql.updateFields.run(params).changes === 0) throw new TaskNotFoundError(id);
-    return this.mustGet(id);
+    return this.db.transaction(() => {
+      if (this.sql.updateFields.run(params).changes === 0) throw new TaskNotFoundError(id);
+      return this.mustRead(id);
+    }).immediate();
   }
 
-  appendTranscript(id: string, line: TranscriptLine): void {
+  async appendTranscript(id: string, line: TranscriptLine): Promise<void> {
     try {
       this.sql.insertTranscript.run(id, line.role, line.text, line.atMs, line.interrupted ? 1 : null);
     } catch (error) {
@@ -205,18 +222,36 @@ class SqliteTaskStore implements TaskStore {
     }
   }
 
-  setAnalysis(id: string, state: AnalysisState): Task {
-    const result = this.sql.updateAnalysis.run(JSON.stringify(state), this.timestamp(), id);
-    if (result.changes === 0) throw new TaskNotFoundError(id);
-    return this.mustGet(id);
+  async setAnalysis(id: string, state: AnalysisState): Promise<Task> {
+    return this.db.transaction(() => {
+      const result = this.sql.updateAnalysis.run(JSON.stringify(state), this.timestamp(), id);
+      if (result.changes === 0) throw new TaskNotFoundError(id);
+      return this.mustRead(id);
+    }).immediate();
   }
 
-  findByCallSid(callSid: string): Task | undefined {
+  async claimAnalysis(id: string, claim: AnalysisClaim): Promise<Task | undefined> {
+    const params: ClaimParams = {
+      id,
+      now: this.timestamp(),
+      staleBefore: claim.staleBefore.toISOString(),
+      retryFailed: flag(claim.retryFailed),
+    };
+    return this.db.transaction(() => {
+      // The conditional UPDATE is the decision: of two racing claims, the second finds the row
+      // already pending with a fresh claim time and changes nothing.
+      if (this.sql.claimAnalysis.run(params).changes === 1) return this.mustRead(id);
+      if (!this.sql.selectStatus.get(id)) throw new TaskNotFoundError(id);
+      return undefined;
+    }).immediate();
+  }
+
+  async findByCallSid(callSid: string): Promise<Task | undefined> {
     const row = this.sql.selectByCallSid.get(callSid);
     return row && this.hydrate([row])[0];
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.db.close();
   }
 
@@ -230,8 +265,13 @@ class SqliteTaskStore implements TaskStore {
     return row.status;
   }
 
-  private mustGet(id: string): Task {
-    const task = this.get(id);
+  private read(id: string): Task | undefined {
+    const row = this.sql.selectTask.get(id);
+    return row && this.hydrate([row])[0];
+  }
+
+  private mustRead(id: string): Task {
+    const task = this.read(id);
     if (!task) throw new TaskNotFoundError(id);
     return task;
   }
@@ -281,6 +321,11 @@ function prepareStatements(db: Db) {
     updateFields: db.prepare<FieldParams & { recordingPath: string | null }>(`UPDATE tasks SET recording_path = COALESCE(@recordingPath, recording_path),
       ${FIELD_UPDATES} WHERE id = @id`),
     updateAnalysis: db.prepare<[string, string, string]>('UPDATE tasks SET analysis = ?, updated_at = ? WHERE id = ?'),
+    // A pending analysis with no claim time was left by a build before claims: nobody holds it.
+    claimAnalysis: db.prepare<ClaimParams>(`UPDATE tasks SET analysis = '{"state":"pending"}', analysis_claimed_at = @now, updated_at = @now
+      WHERE id = @id AND (analysis IS NULL
+        OR (analysis ->> '$.state' = 'pending' AND (analysis_claimed_at IS NULL OR analysis_claimed_at < @staleBefore))
+        OR (@retryFailed AND analysis ->> '$.state' = 'failed'))`),
   };
 }
 

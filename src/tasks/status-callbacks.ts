@@ -40,6 +40,11 @@ export interface StatusCallbackDeps {
 
 export class StatusCallbacks {
   private readonly order: CallbackOrder<CallStatusUpdate>;
+  /**
+   * Per CallSid, the last application queued: one call's callbacks are applied strictly one after
+   * another (each is a store round trip now), in the order CallbackOrder released them.
+   */
+  private readonly applying = new Map<string, Promise<void>>();
 
   constructor(private readonly deps: StatusCallbackDeps) {
     this.order = new CallbackOrder(deps.holdMs ?? DEFAULT_CALLBACK_HOLD_MS, (callSid, update) =>
@@ -51,64 +56,80 @@ export class StatusCallbacks {
     );
   }
 
-  /** Never throws: Twilio is answered 204 whatever happens here. */
-  handle(update: CallStatusUpdate): void {
+  /**
+   * Resolves once the update is applied, held for the ones before it, or ignored; never rejects:
+   * Twilio is answered 204 whatever happens here.
+   */
+  async handle(update: CallStatusUpdate): Promise<void> {
     try {
-      this.route(update);
+      await this.route(update);
     } catch (err) {
       this.deps.logger.error('could not handle a status callback', { callSid: update.callSid, error: (err as Error).message });
     }
+  }
+
+  /** Resolves once every application queued so far is done. */
+  async idle(): Promise<void> {
+    while (this.applying.size > 0) await Promise.all(this.applying.values());
   }
 
   close(): void {
     this.order.close();
   }
 
-  private route(update: CallStatusUpdate): void {
-    const task = this.findTask(update);
+  private async route(update: CallStatusUpdate): Promise<void> {
+    const task = await this.findTask(update);
     if (!task) {
       this.deps.logger.info('status callback for a call no task knows', { callSid: update.callSid, status: update.callStatus });
       return;
     }
-    if (task.callSid === undefined) this.deps.store.update(task.id, { callSid: update.callSid });
+    if (task.callSid === undefined) await this.deps.store.update(task.id, { callSid: update.callSid });
     // A finished task cannot move again; an AMD result carries no status: no ordering needed.
-    if (update.callStatus === undefined || TERMINAL_STATUSES.has(task.status)) return this.apply(task.id, update);
-    this.order.accept(update.callSid, update, (next) => this.apply(task.id, next));
+    if (update.callStatus === undefined || TERMINAL_STATUSES.has(task.status)) return this.applyInTurn(task.id, update);
+    let applied: Promise<void> | undefined;
+    this.order.accept(update.callSid, update, (next) => (applied = this.applyInTurn(task.id, next)));
+    await applied;
   }
 
-  private findTask(update: CallStatusUpdate): Task | undefined {
-    const byCallSid = this.deps.store.findByCallSid(update.callSid);
+  private async findTask(update: CallStatusUpdate): Promise<Task | undefined> {
+    const byCallSid = await this.deps.store.findByCallSid(update.callSid);
     if (byCallSid) return byCallSid;
     if (update.taskId === undefined) return undefined;
     // An early callback, before calls.create returned the CallSid. Only for a task we dialed
     // and that has no other call.
-    const task = this.deps.store.get(update.taskId);
+    const task = await this.deps.store.get(update.taskId);
     return task && task.status !== 'created' && task.callSid === undefined ? task : undefined;
   }
 
-  private apply(taskId: string, update: CallStatusUpdate): void {
-    try {
-      this.applyOne(taskId, update);
-    } catch (err) {
-      // Runs from a timer too: log, never throw.
-      this.deps.logger.error('could not apply a status callback', { taskId, callSid: update.callSid, error: (err as Error).message });
-    }
+  /** Queues the update behind the call's earlier ones; resolves when it is applied. Runs from a timer too: never rejects. */
+  private applyInTurn(taskId: string, update: CallStatusUpdate): Promise<void> {
+    const callSid = update.callSid;
+    const done = (this.applying.get(callSid) ?? Promise.resolve())
+      .then(() => this.applyOne(taskId, update))
+      .catch((err: unknown) => {
+        this.deps.logger.error('could not apply a status callback', { taskId, callSid, error: (err as Error).message });
+      })
+      .finally(() => {
+        if (this.applying.get(callSid) === done) this.applying.delete(callSid);
+      });
+    this.applying.set(callSid, done);
+    return done;
   }
 
-  private applyOne(taskId: string, update: CallStatusUpdate): void {
+  private async applyOne(taskId: string, update: CallStatusUpdate): Promise<void> {
     const patch = callFacts(update);
     const target = update.callStatus === undefined ? undefined : taskStatusForCallStatus(update.callStatus);
     if (update.callStatus !== undefined && target === undefined) {
       this.deps.logger.warn('status callback with an unknown CallStatus', { taskId, callStatus: update.callStatus });
     }
-    const result = target === undefined ? undefined : this.deps.transitions.move(taskId, target, patch, 'twilio-status');
+    const result = target === undefined ? undefined : await this.deps.transitions.move(taskId, target, patch, 'twilio-status');
     if (result?.moved) {
       if (TERMINAL_STATUSES.has(result.task.status)) this.order.forget(update.callSid);
-      if (result.task.status === 'completed') this.deps.analysis.startIfDue(taskId);
+      if (result.task.status === 'completed') await this.deps.analysis.startIfDue(taskId);
       return;
     }
     // Facts such as the duration or the AMD result are worth keeping even when the status is not news.
-    if (Object.keys(patch).length > 0 && result?.why !== 'not_found') this.deps.store.update(taskId, patch);
+    if (Object.keys(patch).length > 0 && result?.why !== 'not_found') await this.deps.store.update(taskId, patch);
   }
 }
 

@@ -46,7 +46,9 @@ export interface TaskStore {
   list(options: ListOptions): Promise<TaskPage>;
   /**
    * Moves the status and records it in the history, checking the move against the state machine
-   * inside the same transaction. Rejects with TaskNotFoundError, InvalidTransitionError.
+   * inside the same transaction. Resolves with the task as that transaction left it: its history
+   * ends with this move (live watchers place the move by its index there). Rejects with
+   * TaskNotFoundError, InvalidTransitionError.
    */
   transition(id: string, to: TaskStatus, patch?: TransitionPatch, source?: string): Promise<Task>;
   /** Sets non-status fields; undefined fields are left unchanged. Rejects with TaskNotFoundError. */

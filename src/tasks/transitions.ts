@@ -2,8 +2,8 @@
 // announced to live watchers in one place, and a refused move is logged instead of thrown.
 import type { LiveBus } from '../live/bus.js';
 import type { Logger } from '../telemetry/logger.js';
-import { canTransition, type Task, type TaskStatus } from './model.js';
-import { TaskNotFoundError, type TaskStore, type TransitionPatch } from './store.js';
+import type { Task, TaskStatus } from './model.js';
+import { InvalidTransitionError, TaskNotFoundError, type TaskStore, type TransitionPatch } from './store.js';
 
 /** Who caused a change, recorded in the history. */
 export type ChangeSource = 'api' | 'twilio-status' | 'media-stream' | 'restart';
@@ -23,24 +23,25 @@ export class TaskTransitions {
     private readonly logger: Logger,
   ) {}
 
-  move(id: string, to: TaskStatus, patch: TransitionPatch, source: ChangeSource): MoveResult {
-    const current = this.store.get(id);
-    if (!current) return { moved: false, why: 'not_found' };
-    if (current.status === to) return { moved: false, why: 'unchanged', task: current };
-    if (!canTransition(current.status, to)) {
-      this.logger.warn('ignored a status change the task cannot make', { taskId: id, from: current.status, to, source });
-      return { moved: false, why: 'not_allowed', task: current };
-    }
+  /**
+   * The store checks the move in the transaction that makes it, so of two processes moving the
+   * same task at once, one moves and the other hears why not; no read here can go stale.
+   */
+  async move(id: string, to: TaskStatus, patch: TransitionPatch, source: ChangeSource): Promise<MoveResult> {
     try {
-      const task = this.store.transition(id, to, patch, source);
-      const change = task.history.at(-1);
-      this.bus.publish(id, { type: 'status', status: to, at: change?.at ?? task.updatedAt });
+      const task = await this.store.transition(id, to, patch, source);
+      const seq = task.history.length - 1;
+      this.bus.publish(id, { type: 'status', status: to, at: task.history[seq]?.at ?? task.updatedAt, seq });
       return { moved: true, task };
     } catch (err) {
-      // Only a task deleted under us gets here: the store is synchronous, so nothing else
-      // can change the status between the check above and the write.
       if (err instanceof TaskNotFoundError) return { moved: false, why: 'not_found' };
-      throw err;
+      if (!(err instanceof InvalidTransitionError)) throw err;
+      // The task as it is now, for the caller's answer; the refusal itself was decided above.
+      const current = await this.store.get(id);
+      if (!current) return { moved: false, why: 'not_found' };
+      if (err.from === to) return { moved: false, why: 'unchanged', task: current };
+      this.logger.warn('ignored a status change the task cannot make', { taskId: id, from: err.from, to, source });
+      return { moved: false, why: 'not_allowed', task: current };
     }
   }
 }

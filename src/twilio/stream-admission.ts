@@ -40,14 +40,14 @@ export class StreamGate {
   }
 
   /** Signature first, then the token, and the claim last: a forged upgrade cannot use up a real call's token. */
-  checkUpgrade(req: IncomingMessage, token: string | undefined): UpgradeVerdict {
+  async checkUpgrade(req: IncomingMessage, token: string | undefined): Promise<UpgradeVerdict> {
     if (token === undefined) return refuse('no_token');
     if (!isValidUpgradeSignature(this.keys, req)) return refuse('bad_signature');
     const checked = this.tokens.verify(token);
     if (!checked.ok) return refuse(checked.why === 'expired' ? 'expired_token' : checked.why === 'malformed' ? 'malformed_token' : 'bad_token_signature');
     let first: boolean;
     try {
-      first = this.claims.claim(checked.ticket.id, checked.ticket.expiresAtMs);
+      first = await this.claims.claim(checked.ticket.id, checked.ticket.expiresAtMs);
     } catch (err) {
       // A database that cannot answer (busy past its timeout, a disk error) refuses this stream, never the process.
       return { ok: false, why: 'claim_failed', status: 503, message: MESSAGES.claim_failed, error: (err as Error).message };
@@ -65,8 +65,8 @@ export class StreamGate {
     return (start) => bindingAdmits(ticket.binding, start);
   }
 
-  close(): void {
-    this.claims.close();
+  close(): Promise<void> {
+    return this.claims.close();
   }
 
   /** The URL a signature was checked against, token left out: enough to spot a changed tunnel URL. */

@@ -10,8 +10,8 @@ import { TASKS_DB_FILE } from '../tasks/sqlite-store.js';
 
 export interface StreamClaims {
   /** True for the first claim of `ticketId`; false when it was claimed before. */
-  claim(ticketId: string, expiresAtMs: number): boolean;
-  close(): void;
+  claim(ticketId: string, expiresAtMs: number): Promise<boolean>;
+  close(): Promise<void>;
 }
 
 /** How long a claim waits for a lock held by another process before the stream is refused. */
@@ -50,7 +50,7 @@ class SqliteStreamClaims implements StreamClaims {
     this.prune = db.prepare('DELETE FROM media_stream_claims WHERE expires_at_ms < ?');
   }
 
-  claim(ticketId: string, expiresAtMs: number): boolean {
+  async claim(ticketId: string, expiresAtMs: number): Promise<boolean> {
     const now = this.now();
     if (now - this.prunedAt >= PRUNE_EVERY_MS) {
       this.prune.run(now);
@@ -59,7 +59,7 @@ class SqliteStreamClaims implements StreamClaims {
     return this.insert.run(ticketId, expiresAtMs, new Date(now).toISOString()).changes === 1;
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.db.close();
   }
 }

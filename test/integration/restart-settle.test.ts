@@ -43,13 +43,14 @@ describe('settling what the last run left (with Twilio credentials)', () => {
     await mkdir(recordingsDir, { recursive: true });
     // The last run: four answered calls, then the process died.
     const store = openSqliteTaskStore(dataDir);
-    const ids = [1, 2, 3, 4].map((n) => {
-      const task = store.create({ to: '+15550002222', from: '+15550001111' });
-      store.transition(task.id, 'queued', { callSid: sid(n) }, 'api');
-      store.transition(task.id, 'in-progress', {}, 'twilio-status');
-      return task.id;
-    });
-    store.close();
+    const ids: string[] = [];
+    for (const n of [1, 2, 3, 4]) {
+      const task = await store.create({ to: '+15550002222', from: '+15550001111' });
+      await store.transition(task.id, 'queued', { callSid: sid(n) }, 'api');
+      await store.transition(task.id, 'in-progress', {}, 'twilio-status');
+      ids.push(task.id);
+    }
+    await store.close();
     const audio = Buffer.concat([wavHeader(0), Buffer.alloc(8000 * 4, 1)]);
     // Call 1's recording: its writer is gone (no owner record). Call 3's: this live process holds it.
     await writeFile(path.join(recordingsDir, `20260101T000000Z_${sid(1)}_MZ1.wav.part`), audio);

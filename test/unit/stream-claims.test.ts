@@ -16,31 +16,35 @@ describe('SQLite stream claims', () => {
     claims = openSqliteStreamClaims(dir);
   });
 
-  afterEach(() => {
-    claims.close();
+  afterEach(async () => {
+    await claims.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('grants the first claim of a ticket and refuses every later one', () => {
+  it('grants the first claim of a ticket and refuses every later one', async () => {
     const expires = Date.now() + 60_000;
-    expect(claims.claim('ticket-1', expires)).to.equal(true);
-    expect(claims.claim('ticket-1', expires)).to.equal(false);
-    expect(claims.claim('ticket-2', expires)).to.equal(true);
+    expect(await claims.claim('ticket-1', expires)).to.equal(true);
+    expect(await claims.claim('ticket-1', expires)).to.equal(false);
+    expect(await claims.claim('ticket-2', expires)).to.equal(true);
   });
 
-  it('gives up at once, not after seconds, when another process holds the write lock', () => {
+  it('gives up at once, not after seconds, when another process holds the write lock', async () => {
     // The claim runs inside the upgrade on the media thread: a long wait would stall every call.
     const other = new Database(path.join(dir, TASKS_DB_FILE));
     other.exec('BEGIN IMMEDIATE');
     try {
       const started = performance.now();
-      expect(() => claims.claim('ticket-1', Date.now() + 60_000)).to.throw(/busy|locked/i);
+      const refusal = await claims.claim('ticket-1', Date.now() + 60_000).then(
+        () => undefined,
+        (err: Error) => err,
+      );
+      expect(refusal?.message).to.match(/busy|locked/i);
       // SQLite's own wait was 5 s before; the bound now is 50 ms. The margin absorbs a loaded machine.
       expect(performance.now() - started).to.be.below(2000);
     } finally {
       other.exec('ROLLBACK');
       other.close();
     }
-    expect(claims.claim('ticket-1', Date.now() + 60_000)).to.equal(true);
+    expect(await claims.claim('ticket-1', Date.now() + 60_000)).to.equal(true);
   });
 });

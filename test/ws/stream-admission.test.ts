@@ -139,7 +139,7 @@ describe('media stream admission', function () {
     });
 
     it('refuses the stream with 503, and keeps serving, when the claims database fails', async () => {
-      const failing = { claim: (): boolean => { throw new Error('SQLITE_BUSY: database is locked'); }, close: () => undefined };
+      const failing = { claim: () => Promise.reject<boolean>(new Error('SQLITE_BUSY: database is locked')), close: () => Promise.resolve() };
       const t = await start(SIGNED_ENV, { streamClaims: failing });
       const stream = await inboundStream(t, TOKEN, randomSid('CA'));
       expect(await upgradeStatus(stream.url, stream.headers)).to.equal(503);
