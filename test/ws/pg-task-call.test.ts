@@ -7,10 +7,12 @@ import { readMulawWav } from '../../src/audio/wav-io.js';
 import type { LlmClient } from '../../src/llm/types.js';
 import type { CallAnalysis } from '../../src/tasks/model.js';
 import { FakeDeepgramAgent, REPLY_TEXT } from '../../tools/fake-deepgram-agent.js';
-import { FakeTwilioCaller } from '../../tools/twilio-caller.js';
+import WebSocket from 'ws';
+import { FakeTwilioCaller, randomSid } from '../../tools/twilio-caller.js';
 import { freshDatabase, query } from '../helpers/postgres.js';
 import { api, eventually } from '../helpers/task-api.js';
 import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { inboundStream } from '../helpers/twilio-stream.js';
 
 const SPEED = 8;
 const speech = await readMulawWav('fixtures/speech/caller-1-8k-mulaw.wav');
@@ -22,6 +24,25 @@ const ANALYSIS: CallAnalysis = {
   action_items: [],
   key_facts: {},
 };
+
+const SIGNED_ENV = { TWILIO_AUTH_TOKEN: 'pg-test-token', PUBLIC_URL: 'https://gw.example.com' };
+
+/** The HTTP status of an upgrade: 101 when the socket opened (closed again at once). */
+function upgradeStatus(url: string, headers: Record<string, string>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { headers });
+    ws.once('upgrade', () => {
+      ws.once('open', () => ws.close());
+      resolve(101);
+    });
+    ws.once('unexpected-response', (_req, res) => {
+      resolve(res.statusCode ?? 0);
+      res.resume();
+      ws.terminate();
+    });
+    ws.on('error', reject);
+  });
+}
 
 /** An LLM stand-in that counts the analyses asked of it. */
 function countingLlm(): LlmClient & { calls: number } {
@@ -100,5 +121,19 @@ describe('a task call with DATABASE_URL (PostgreSQL)', function () {
     expect(wav.length).to.be.greaterThan(44 + speech.length * 4 - 1);
     // The analysis was made once, by the instance that had the call.
     expect(llmA.calls + llmB.calls).to.equal(1);
+  });
+
+  it('refuses on one instance a stream token already used on another (claims live in PostgreSQL)', async () => {
+    const url = await freshDatabase();
+    const a = await startTestGateway({ DATABASE_URL: url, ...SIGNED_ENV });
+    cleanups.push(() => a.close());
+    const b = await startTestGateway({ DATABASE_URL: url, ...SIGNED_ENV });
+    cleanups.push(() => b.close());
+    const stream = await inboundStream(a, SIGNED_ENV.TWILIO_AUTH_TOKEN, randomSid('CA'));
+    const onB = `ws://${new URL(b.wsUrl).host}${new URL(stream.publicUrl).pathname}`;
+    expect(await upgradeStatus(stream.url, stream.headers)).to.equal(101);
+    expect(await upgradeStatus(onB, stream.headers)).to.equal(403);
+    expect(b.telemetry.recent({ component: 'media_stream', action: 'stream_refused' }).map((e) => e.reason)).to.deep.equal(['token_used']);
+    expect(await query(url, 'SELECT count(*)::int AS n FROM media_stream_claims')).to.deep.equal([{ n: 1 }]);
   });
 });

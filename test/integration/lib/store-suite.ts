@@ -17,7 +17,6 @@ export interface StoreEngine {
 export const TO = '+14155550123';
 export const FROM = '+14155550100';
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
-const HOUR_MS = 3_600_000;
 
 export function defineStoreSuite(engine: StoreEngine): void {
   let location: string;
@@ -189,45 +188,65 @@ export function defineStoreSuite(engine: StoreEngine): void {
   });
 
   describe('claimAnalysis', () => {
-    const fresh = (): { staleBefore: Date; retryFailed: boolean } => ({ staleBefore: new Date(Date.now() - HOUR_MS), retryFailed: false });
+    const at = (iso: string) => new Date(iso);
+    const T0 = '2025-01-01T00:00:00.000Z';
+    const fresh = { staleBefore: at('2024-12-31T23:00:00.000Z'), retryFailed: false };
+    /** Two store objects on one clock: this instance and another. */
+    let mine: TaskStore;
+    let other: TaskStore;
+    let now: Date;
 
-    it('claims an analysis never started, once', async () => {
-      const { id } = await store.create({ to: TO, from: FROM });
-      const claimed = await store.claimAnalysis(id, fresh());
-      expect(claimed?.analysis).to.deep.equal({ state: 'pending' });
-      expect(claimed?.id).to.equal(id);
-      expect(await store.claimAnalysis(id, fresh())).to.equal(undefined);
-      expect((await store.get(id))?.analysis).to.deep.equal({ state: 'pending' });
+    beforeEach(async () => {
+      now = at(T0);
+      mine = await open({ now: () => now });
+      other = await open({ now: () => now });
     });
 
-    it('takes over a pending claim older than staleBefore', async () => {
-      const { id } = await store.create({ to: TO, from: FROM });
-      await store.claimAnalysis(id, fresh());
-      const later = { staleBefore: new Date(Date.now() + HOUR_MS), retryFailed: false };
-      expect((await store.claimAnalysis(id, later))?.analysis).to.deep.equal({ state: 'pending' });
+    it('claims an analysis never started, once', async () => {
+      const { id } = await mine.create({ to: TO, from: FROM });
+      const claimed = await mine.claimAnalysis(id, fresh);
+      expect(claimed?.id).to.equal(id);
+      expect(claimed?.analysis).to.deep.equal({ state: 'pending' });
+      expect(claimed?.updatedAt).to.equal(T0);
+      expect(await other.claimAnalysis(id, fresh)).to.equal(undefined);
+      expect((await other.get(id))?.analysis).to.deep.equal({ state: 'pending' });
+    });
+
+    it('takes over a pending analysis claimed before staleBefore, and only then', async () => {
+      const { id } = await mine.create({ to: TO, from: FROM });
+      expect(await mine.claimAnalysis(id, fresh)).not.to.equal(undefined);
+      now = at('2025-01-01T00:10:00.000Z');
+      // Claimed at T0: a window that starts at T0 still counts it as live...
+      expect(await other.claimAnalysis(id, { staleBefore: at(T0), retryFailed: false })).to.equal(undefined);
+      // ...one that starts after T0 finds it left behind by a dead process.
+      const taken = await other.claimAnalysis(id, { staleBefore: at('2025-01-01T00:00:00.001Z'), retryFailed: false });
+      expect(taken?.analysis).to.deep.equal({ state: 'pending' });
+      // The takeover renewed the claim: it is fresh again.
+      expect(await mine.claimAnalysis(id, { staleBefore: at('2025-01-01T00:09:59.999Z'), retryFailed: true })).to.equal(undefined);
     });
 
     it('treats a pending analysis nobody claimed (one left by a build before claims) as free to claim', async () => {
-      const { id } = await store.create({ to: TO, from: FROM });
-      await store.setAnalysis(id, { state: 'pending' });
-      expect((await store.claimAnalysis(id, fresh()))?.analysis).to.deep.equal({ state: 'pending' });
-      expect(await store.claimAnalysis(id, fresh())).to.equal(undefined);
+      const { id } = await mine.create({ to: TO, from: FROM });
+      await mine.setAnalysis(id, { state: 'pending' });
+      expect((await other.claimAnalysis(id, fresh))?.analysis).to.deep.equal({ state: 'pending' });
+      expect(await mine.claimAnalysis(id, fresh)).to.equal(undefined);
     });
 
-    it('leaves a ready analysis alone, and a failed one unless asked to retry', async () => {
-      const { id } = await store.create({ to: TO, from: FROM });
-      await store.setAnalysis(id, { state: 'failed', error: 'timeout' });
-      expect(await store.claimAnalysis(id, fresh())).to.equal(undefined);
-      expect((await store.claimAnalysis(id, { ...fresh(), retryFailed: true }))?.analysis).to.deep.equal({ state: 'pending' });
+    it('starts a failed analysis over only when asked to retry, and never a ready one', async () => {
+      const { id } = await mine.create({ to: TO, from: FROM });
+      await mine.setAnalysis(id, { state: 'failed', error: 'groq timed out' });
+      expect(await other.claimAnalysis(id, fresh)).to.equal(undefined);
+      expect((await other.get(id))?.analysis).to.deep.equal({ state: 'failed', error: 'groq timed out' });
+      expect((await other.claimAnalysis(id, { ...fresh, retryFailed: true }))?.analysis).to.deep.equal({ state: 'pending' });
 
-      const other = await store.create({ to: TO, from: FROM });
-      const analysis: CallAnalysis = { summary: 's', outcome: { goal_reached: null, explanation: 'e' }, sentiment: 'neutral', action_items: [], key_facts: {} };
-      await store.setAnalysis(other.id, { state: 'ready', analysis });
-      expect(await store.claimAnalysis(other.id, { staleBefore: new Date(Date.now() + HOUR_MS), retryFailed: true })).to.equal(undefined);
+      const ready = (await mine.create({ to: TO, from: FROM })).id;
+      const analysis: CallAnalysis = { summary: 'x', outcome: { goal_reached: null, explanation: 'y' }, sentiment: 'neutral', action_items: [], key_facts: {} };
+      await mine.setAnalysis(ready, { state: 'ready', analysis });
+      expect(await mine.claimAnalysis(ready, { staleBefore: at('2030-01-01T00:00:00.000Z'), retryFailed: true })).to.equal(undefined);
     });
 
-    it('rejects with TaskNotFoundError for an unknown id', async () => {
-      await expectRejection(store.claimAnalysis('task_nope', fresh()), TaskNotFoundError);
+    it('rejects with TaskNotFoundError for an unknown task', async () => {
+      await expectRejection(mine.claimAnalysis('task_nope', fresh), TaskNotFoundError);
     });
   });
 
@@ -281,13 +300,12 @@ export function defineStoreSuite(engine: StoreEngine): void {
   describe('two stores on one database (two instances)', () => {
     it('lets one claimAnalysis win when both claim at once', async () => {
       const other = await open();
-      const { id } = await store.create({ to: TO, from: FROM });
-      for (let round = 0; round < 10; round++) {
-        const task = await store.create({ to: TO, from: FROM });
-        const claims = await Promise.all([store, other].map((s) => s.claimAnalysis(task.id, { staleBefore: new Date(0), retryFailed: false })));
+      for (let round = 0; round < 20; round++) {
+        const { id } = await store.create({ to: TO, from: FROM });
+        const claims = await Promise.all([store, other].map((s) => s.claimAnalysis(id, { staleBefore: new Date(0), retryFailed: false })));
         expect(claims.filter((c) => c !== undefined), `round ${round}`).to.have.length(1);
+        expect(claims.find((c) => c !== undefined)?.analysis).to.deep.equal({ state: 'pending' });
       }
-      expect((await other.claimAnalysis(id, { staleBefore: new Date(0), retryFailed: false }))?.id).to.equal(id);
     });
 
     it('records a move once when both make it at once', async () => {
