@@ -68,7 +68,7 @@ export const PG_MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 3,
-    name: 'when the pending analysis was claimed',
+    name: 'analysis claim time',
     sql: `ALTER TABLE tasks ADD COLUMN analysis_claimed_at timestamptz;`,
   },
 ];
