@@ -5,6 +5,7 @@ import path from 'node:path';
 import { openStreamClaims, openTaskStore } from '../../src/tasks/open-store.js';
 import { capturingLogger } from '../helpers/capturing-logger.js';
 import { freshDatabase, query } from '../helpers/postgres.js';
+import { eventually } from '../helpers/task-api.js';
 
 describe('opening the store chosen by DATABASE_URL', () => {
   let dataDir: string;
@@ -54,5 +55,20 @@ describe('opening the store chosen by DATABASE_URL', () => {
     expect(message).to.match(/password authentication failed/);
     expect(message).not.to.contain('wrong-s3cret-password');
     expect(text()).not.to.contain('wrong-s3cret-password');
+  });
+
+  it('survives its idle connections being cut (a database restart): logged, replaced, the next call works', async () => {
+    const url = await freshDatabase();
+    const { logger, lines, text } = capturingLogger();
+    const store = await openTaskStore({ databaseUrl: url, dataDir }, logger);
+    try {
+      const { id } = await store.create({ to: '+14155550123', from: '+14155550100' });
+      await query(url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'telephony-gateway tasks'");
+      await eventually(() => lines.find((line) => line.message === 'an idle PostgreSQL connection broke; the pool replaces it'), 5000, 'the broken connection logged');
+      expect((await store.get(id))?.id).to.equal(id);
+    } finally {
+      await store.close();
+    }
+    expect(text()).not.to.contain(new URL(url).password);
   });
 });
