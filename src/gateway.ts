@@ -191,16 +191,22 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
       return done(false, 503, 'Service Unavailable');
     }
     if (!gate) return done(true);
-    // checkUpgrade never rejects: a claim the store cannot make is a 503 verdict.
-    void gate.checkUpgrade(info.req, stream.token).then((verdict) => {
-      if (verdict.ok) return done(true);
-      // A bad signature usually means PUBLIC_URL no longer matches the URL Twilio calls (a new tunnel).
-      const checked = verdict.why === 'bad_signature' ? { checkedUrl: gate.checkedUrl() } : {};
-      const error = verdict.error === undefined ? {} : { error: verdict.error };
-      logger.log(verdict.status >= 500 ? 'error' : 'warn', 'refused a media-stream upgrade', { why: verdict.why, ...checked, ...error, remote });
-      telemetry.record('media_stream', 'stream_refused', { reason: verdict.why });
-      done(false, verdict.status, verdict.message);
-    });
+    // A claim the store cannot make is already a 503 verdict; the rejection handler is for the unforeseen.
+    gate.checkUpgrade(info.req, stream.token).then(
+      (verdict) => {
+        if (verdict.ok) return done(true);
+        // A bad signature usually means PUBLIC_URL no longer matches the URL Twilio calls (a new tunnel).
+        const checked = verdict.why === 'bad_signature' ? { checkedUrl: gate.checkedUrl() } : {};
+        const error = verdict.error === undefined ? {} : { error: verdict.error };
+        logger.log(verdict.status >= 500 ? 'error' : 'warn', 'refused a media-stream upgrade', { why: verdict.why, ...checked, ...error, remote });
+        telemetry.record('media_stream', 'stream_refused', { reason: verdict.why });
+        done(false, verdict.status, verdict.message);
+      },
+      (err: Error) => {
+        logger.error('could not check a media-stream upgrade', { error: err.message, remote });
+        done(false, 503, 'Service Unavailable');
+      },
+    );
   };
   const ws = expressWs(app, server, { wsOptions: { verifyClient, maxPayload: MAX_WS_PAYLOAD } });
   // ws re-emits the HTTP server's errors (e.g. EADDRINUSE) on its own server, where an unheard

@@ -34,9 +34,9 @@ export const DEFAULT_MEDIA_IDLE_TIMEOUT_S = 10;
 
 /**
  * Frames held while the stream's admission is pending (the store is asked whether its task may
- * take it): 10 s of Twilio's 20 ms frames, at most about 200 KB of JSON per stream. Admission normally
- * answers within milliseconds and STREAM_START_TIMEOUT_S bounds it; frames past this are dropped
- * and counted (`held_overflow`).
+ * take it): 10 s of Twilio's 20 ms frames, about 200 KB of JSON per stream at most. Admission
+ * answers within milliseconds and STREAM_START_TIMEOUT_S bounds the wait; frames past this bound
+ * are dropped and counted (`held_overflow`).
  */
 export const MAX_HELD_FRAMES = 500;
 
@@ -213,8 +213,8 @@ export class CallSession {
 
   /** Builds the call once admitted, then plays the frames held meanwhile into it, in order. */
   private onVerdict(event: StartEvent, taskId: string | undefined, verdict: Admission): void {
-    // `stop`, a socket close or the start timeout ended the stream while admission was pending.
-    if (this.state === 'ended') return;
+    // A socket close or the start timeout ended the stream while admission was pending.
+    if (this.state === 'ended') return void (this.held = []);
     clearTimeout(this.startTimer);
     if (!verdict.ok) {
       // No call context: the refused stream's end names no task, so no task hears of it.

@@ -43,13 +43,16 @@ export class LiveWatchers {
   /**
    * Subscribes first and reads the snapshot after, holding what the bus carries meanwhile: an
    * event stored before the read is in the snapshot, one stored after it is held, and the held
-   * ones the snapshot already has are dropped by their place in the task (see Placed).
+   * ones the snapshot already has are dropped by their place in the task (see Placed). A stored
+   * event relayed late from another process is dropped the same way after the snapshot too.
    */
   async attach(socket: WebSocket, taskId: string): Promise<void> {
     socket.on('error', () => undefined);
-    let held: LiveEvent[] | undefined = [];
+    const held: LiveEvent[] = [];
+    /** How much of the task the snapshot showed; undefined until it is sent. */
+    let shown: Shown | undefined;
     const unsubscribe = this.deps.bus.subscribe(taskId, (event) => {
-      if (held === undefined) return this.deliver(socket, taskId, event, unsubscribe);
+      if (shown !== undefined) return placedIn(shown, event) ? undefined : this.deliver(socket, taskId, event, unsubscribe);
       if (held.length < MAX_HELD_EVENTS) return void held.push(event);
       this.deps.logger.warn('dropped a live watcher whose snapshot took too long', { taskId, heldEvents: held.length });
       unsubscribe();
@@ -70,9 +73,8 @@ export class LiveWatchers {
     }
     if (socket.readyState !== socket.OPEN) return unsubscribe();
     socket.send(JSON.stringify({ type: 'snapshot', task } satisfies LiveMessage));
-    const waiting = held;
-    held = undefined;
-    for (const event of waiting) if (!inSnapshot(task, event)) this.deliver(socket, taskId, event, unsubscribe);
+    shown = { history: task.history.length, transcript: task.transcript.length };
+    for (const event of held.splice(0)) if (!inSnapshot(task, shown, event)) this.deliver(socket, taskId, event, unsubscribe);
     // Watchers only listen; anything they send is ignored.
   }
 
@@ -103,21 +105,26 @@ function toMessage(event: LiveEvent): LiveMessage {
   return event;
 }
 
+/** The snapshot's extent: its history entries and transcript lines. */
+interface Shown {
+  history: number;
+  transcript: number;
+}
+
+/** Whether `event` is a stored one the snapshot holds: a status change or line at a place it shows. */
+function placedIn(shown: Shown, event: LiveEvent): boolean {
+  if (event.type === 'status') return event.seq < shown.history;
+  if (event.type === 'transcript') return event.seq < shown.transcript;
+  return false;
+}
+
 /**
- * Whether the snapshot already shows `event`. Latency figures and the stream's end are not part
- * of a task, so the snapshot never holds them; an analysis is there when it is the same result.
+ * Whether the snapshot already shows an event that arrived while it was read. Latency figures and
+ * the stream's end are not part of a task, so it never holds them; an analysis is there when it
+ * is the same result (only while the snapshot is read: a later identical result is news).
  */
-function inSnapshot(task: TaskView, event: LiveEvent): boolean {
-  switch (event.type) {
-    case 'status':
-      return event.seq < task.history.length;
-    case 'transcript':
-      return event.seq < task.transcript.length;
-    case 'analysis': {
-      const { type: _type, ...state } = event;
-      return isDeepStrictEqual(task.analysis, state);
-    }
-    default:
-      return false;
-  }
+function inSnapshot(task: TaskView, shown: Shown, event: LiveEvent): boolean {
+  if (event.type !== 'analysis') return placedIn(shown, event);
+  const { type: _type, ...state } = event;
+  return isDeepStrictEqual(task.analysis, state);
 }

@@ -15,7 +15,7 @@ import type { TwilioCalls } from '../twilio/call-control.js';
 import type { AnalysisRunner } from './analysis-runner.js';
 import type { LiveStreams } from './call-hooks.js';
 import type { Task } from './model.js';
-import { MAX_LIST_LIMIT, type TaskStore } from './store.js';
+import { MAX_LIST_LIMIT, type TaskStore, type TransitionPatch } from './store.js';
 import type { TaskTransitions } from './transitions.js';
 
 export const RESTART_END_REASON = 'gateway_restarted';
@@ -33,7 +33,7 @@ export interface RestartSettleDeps {
 export interface SettleReport {
   /** Task ids that got a repaired recording. */
   attached: string[];
-  /** Task ids closed here. */
+  /** Task ids closed here (not those another process sharing the store closed first). */
   settled: string[];
   /** Task ids left in progress: live elsewhere, or still live at Twilio. */
   leftLive: string[];
@@ -52,8 +52,9 @@ export async function settleLastRun(deps: RestartSettleDeps, recovery: RecoveryR
       report.leftLive.push(task.id);
       continue;
     }
-    if (await settleTask(deps, task)) report.settled.push(task.id);
-    else report.leftLive.push(task.id);
+    const outcome = await settleTask(deps, task);
+    if (outcome === 'settled') report.settled.push(task.id);
+    else if (outcome === 'live') report.leftLive.push(task.id);
   }
   if (report.attached.length + report.settled.length > 0) {
     deps.logger.warn('settled calls left by an earlier run', { recordingsAttached: report.attached, tasksSettled: report.settled });
@@ -93,28 +94,34 @@ async function* inProgressTasks(store: TaskStore): AsyncGenerator<Task> {
   } while (cursor !== undefined);
 }
 
-/** True when the task was closed. */
-async function settleTask(deps: RestartSettleDeps, task: Task): Promise<boolean> {
-  const { telephony, transitions, logger } = deps;
+/**
+ * `settled` when this process closed the task; `live` when it is left to Twilio's callback;
+ * `elsewhere` when another process sharing the store moved it first (the store decides the move).
+ */
+async function settleTask(deps: RestartSettleDeps, task: Task): Promise<'settled' | 'live' | 'elsewhere'> {
+  const { telephony, logger } = deps;
   const endReason = task.endReason ?? RESTART_END_REASON;
   if (telephony?.fetchCall && task.callSid !== undefined) {
     try {
       const call = await telephony.fetchCall(task.callSid);
       if (!TWILIO_TERMINAL.has(call.status)) {
         logger.info('a call the last run left is still live at Twilio; its status callback will settle it', { taskId: task.id, callSid: task.callSid, status: call.status });
-        return false;
+        return 'live';
       }
       const to = call.status === 'completed' ? 'completed' : 'failed';
       const detail = to === 'completed' ? endReason : `${endReason}: Twilio reports ${call.status}`;
-      await transitions.move(task.id, to, { endReason: detail, durationS: call.durationS }, 'restart');
-      await deps.analysis.startIfDue(task.id);
-      return true;
+      return await closeTask(deps, task.id, to, { endReason: detail, durationS: call.durationS });
     } catch (err) {
       logger.warn('could not ask Twilio how a call the last run left ended; closing it as the restart left it', { taskId: task.id, callSid: task.callSid, error: (err as Error).message });
     }
   }
   // An in-progress task was answered, so its conversation (what was kept of it) is complete.
-  await transitions.move(task.id, 'completed', { endReason }, 'restart');
-  await deps.analysis.startIfDue(task.id);
-  return true;
+  return closeTask(deps, task.id, 'completed', { endReason });
+}
+
+async function closeTask(deps: RestartSettleDeps, taskId: string, to: 'completed' | 'failed', patch: TransitionPatch): Promise<'settled' | 'elsewhere'> {
+  const result = await deps.transitions.move(taskId, to, patch, 'restart');
+  // Whoever closed it, a completed call is analysed once (the store holds the claim).
+  await deps.analysis.startIfDue(taskId);
+  return result.moved ? 'settled' : 'elsewhere';
 }

@@ -11,13 +11,23 @@ export interface LaggingStore extends TaskStore {
   readonly done: string[];
 }
 
+/** Milliseconds, or milliseconds for the nth call (from 0) of the method. */
+export type Lag = number | ((nth: number) => number);
+
 /** `lagMs` per method, `defaultMs` for the rest. */
-export function laggingStore(real: TaskStore, lagMs: Partial<Record<StoreMethod, number>>, defaultMs = 0): LaggingStore {
+export function laggingStore(real: TaskStore, lagMs: Partial<Record<StoreMethod, Lag>>, defaultMs = 0): LaggingStore {
   const done: string[] = [];
+  const calls = new Map<StoreMethod, number>();
+  const delayOf = (method: StoreMethod): number => {
+    const nth = calls.get(method) ?? 0;
+    calls.set(method, nth + 1);
+    const lag = lagMs[method] ?? defaultMs;
+    return typeof lag === 'number' ? lag : lag(nth);
+  };
   const lag =
     <M extends StoreMethod>(method: M) =>
     async (...args: Parameters<TaskStore[M]>): Promise<Awaited<ReturnType<TaskStore[M]>>> => {
-      await sleep(lagMs[method] ?? defaultMs);
+      await sleep(delayOf(method));
       const result = await (real[method] as (...a: Parameters<TaskStore[M]>) => ReturnType<TaskStore[M]>)(...args);
       done.push(`${method} ${JSON.stringify(args[1] ?? args[0])}`);
       return result as Awaited<ReturnType<TaskStore[M]>>;

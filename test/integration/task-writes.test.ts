@@ -11,20 +11,35 @@ import type { CallContext, TranscriptLine } from '../../src/agents/bridge.js';
 import type { CallSummary } from '../../src/call/call-types.js';
 import { LiveBus, type LiveEvent, type LiveMessage } from '../../src/live/bus.js';
 import { LiveWatchers } from '../../src/live/watch.js';
-import { LlmError } from '../../src/llm/types.js';
+import { createLlmClient } from '../../src/llm/index.js';
+import { LlmError, type LlmClient } from '../../src/llm/types.js';
+import type { CallAnalysis } from '../../src/tasks/model.js';
 import { AnalysisRunner } from '../../src/tasks/analysis-runner.js';
 import { LiveStreams, TaskCallHooks } from '../../src/tasks/call-hooks.js';
 import { openSqliteTaskStore } from '../../src/tasks/sqlite-store.js';
 import type { TaskStore } from '../../src/tasks/store.js';
+import { settleLastRun } from '../../src/tasks/restart-settle.js';
+import { StatusCallbacks } from '../../src/tasks/status-callbacks.js';
 import { TaskTransitions } from '../../src/tasks/transitions.js';
+import type { CallStatusUpdate } from '../../src/twilio/webhooks.js';
 import { taskView } from '../../src/tasks/view.js';
 import { Telemetry } from '../../src/telemetry/events.js';
 import { silentLogger } from '../../src/telemetry/logger.js';
 import { laggingStore } from '../helpers/lagging-store.js';
+import { chatCompletion, eventually } from '../helpers/task-api.js';
+import nock from 'nock';
 
 const TO = '+14155550123';
 const FROM = '+14155550100';
 const CALL_SID = 'CA' + 'f'.repeat(32);
+const STALE_AFTER_MS = 60_000;
+const ANALYSIS: CallAnalysis = {
+  summary: 'The caller moved their appointment to Tuesday at ten.',
+  outcome: { goal_reached: true, explanation: 'A new slot was agreed.' },
+  sentiment: 'positive',
+  action_items: ['Send the new time by SMS'],
+  key_facts: { new_slot: 'Tuesday 10:00' },
+};
 const LINES: TranscriptLine[] = [
   { role: 'assistant', text: 'Hello, this is the clinic.', atMs: 100 },
   { role: 'user', text: 'I need to move my appointment.', atMs: 1800 },
@@ -52,8 +67,9 @@ describe('task writes that race', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  /** The task domain's pieces around one store, as createTaskDomain wires them (no LLM key: analyses fail). */
-  function domain(store: TaskStore, bus = new LiveBus()) {
+  /** The task domain's pieces around one store, as createTaskDomain wires them (by default no LLM key: analyses fail). */
+  function domain(store: TaskStore, options: { llm?: () => LlmClient; now?: () => Date } = {}) {
+    const bus = new LiveBus();
     const logger = silentLogger();
     const transitions = new TaskTransitions(store, bus, logger);
     const streams = new LiveStreams();
@@ -62,14 +78,17 @@ describe('task writes that race', () => {
       bus,
       logger,
       telemetry: new Telemetry({ noisyEveryN: 1 }),
-      llm: () => {
-        throw new LlmError('missing_key', 'LLM_PROVIDER=openai needs OPENAI_API_KEY');
-      },
+      llm:
+        options.llm ??
+        (() => {
+          throw new LlmError('missing_key', 'LLM_PROVIDER=openai needs OPENAI_API_KEY');
+        }),
       streamLive: (taskId) => streams.has(taskId),
-      staleAfterMs: 60_000,
+      staleAfterMs: STALE_AFTER_MS,
+      now: options.now,
     });
     const hooks = new TaskCallHooks({ store, transitions, bus, analysis, streams, logger, streamEndsTask: true });
-    return { bus, transitions, hooks };
+    return { bus, transitions, hooks, analysis, streams, logger };
   }
 
   const callOf = (taskId: string): CallContext => ({ streamSid: 'MZ1', callSid: CALL_SID, parameters: {}, taskId, prompt: undefined, greeting: undefined });
@@ -127,6 +146,116 @@ describe('task writes that race', () => {
         ['in-progress', 2],
         [final, 3],
       ]);
+    });
+  });
+
+  describe('StatusCallbacks', () => {
+    const callback = (sequenceNumber: number, callStatus: string): CallStatusUpdate => ({
+      callSid: CALL_SID,
+      callStatus,
+      sequenceNumber,
+      callDuration: undefined,
+      answeredBy: undefined,
+      timestamp: undefined,
+      taskId: undefined,
+      params: {},
+    });
+
+    it("applies one call's callbacks one after another in sequence order, though the store answers a later move first", async () => {
+      const real = openStore();
+      const { id } = await real.create({ to: TO, from: FROM });
+      await real.transition(id, 'queued', { callSid: CALL_SID }, 'api');
+      // The first move takes 30 ms, later ones none: applied side by side, the second would land first.
+      const store = laggingStore(real, { transition: (nth) => (nth === 0 ? 30 : 0) });
+      const { transitions, analysis } = domain(store);
+      const callbacks = new StatusCallbacks({ store, transitions, analysis, logger: silentLogger(), holdMs: 10_000 });
+
+      // Twilio delivers `in-progress` before `ringing`: it waits, then both are released together.
+      const early = callbacks.handle(callback(1, 'in-progress'));
+      await callbacks.handle(callback(0, 'ringing'));
+      await early;
+      await callbacks.idle();
+      callbacks.close();
+
+      expect((await real.get(id))!.history.map((change) => change.status)).to.deep.equal(['created', 'queued', 'ringing', 'in-progress']);
+    });
+  });
+
+  describe('AnalysisRunner', () => {
+    before(() => nock.disableNetConnect());
+    after(() => nock.enableNetConnect());
+    afterEach(() => nock.cleanAll());
+
+    const llm = () => createLlmClient({ provider: 'openai', openaiApiKey: 'sk-test-analysis-0123456789' });
+
+    /** A completed call with its transcript, in the shared file. */
+    async function completedTask(store: TaskStore): Promise<string> {
+      const { id } = await store.create({ to: TO, from: FROM });
+      await store.transition(id, 'in-progress', { callSid: `CA${id.slice(5)}` }, 'media-stream');
+      for (const line of LINES) await store.appendTranscript(id, line);
+      await store.transition(id, 'completed', {}, 'twilio-status');
+      return id;
+    }
+
+    const stateOf = async (store: TaskStore, id: string) => (await store.get(id))?.analysis?.state;
+
+    it('of two processes told at once that a call is over, one asks the LLM; the other finds it claimed', async () => {
+      const stores = [openStore(), openStore()];
+      const id = await completedTask(stores[0]!);
+      let requests = 0;
+      nock('https://api.openai.com')
+        .post('/v1/chat/completions')
+        .times(2)
+        .reply(200, () => (requests++, chatCompletion(JSON.stringify(ANALYSIS))));
+      const runners = stores.map((store) => domain(store, { llm }).analysis);
+
+      await Promise.all(runners.map((runner) => runner.startIfDue(id)));
+      await eventually(async () => ((await stateOf(stores[1]!, id)) === 'ready' ? true : undefined), 5000, 'the analysis');
+      expect((await stores[1]!.get(id))?.analysis).to.deep.equal({ state: 'ready', analysis: ANALYSIS });
+      expect(requests).to.equal(1);
+    });
+
+    it('takes over an analysis left pending by a process that died, once its claim is older than the stale window', async () => {
+      const store = openStore();
+      const id = await completedTask(store);
+      // The dead process claimed it and never finished.
+      expect(await openStore().claimAnalysis(id, { staleBefore: new Date(0), retryFailed: false })).not.to.equal(undefined);
+      nock('https://api.openai.com').post('/v1/chat/completions').reply(200, chatCompletion(JSON.stringify(ANALYSIS)));
+
+      const now = domain(store, { llm }).analysis;
+      await now.startIfDue(id);
+      // Claimed a moment ago: it may still be under way elsewhere, so nothing starts here.
+      expect(now.isRunning(id)).to.equal(false);
+      expect(await stateOf(store, id)).to.equal('pending');
+
+      const later = new Date(Date.now() + STALE_AFTER_MS + 1000);
+      await domain(store, { llm, now: () => later }).analysis.startIfDue(id);
+      await eventually(async () => ((await stateOf(store, id)) === 'ready' ? true : undefined), 5000, 'the analysis');
+      expect(nock.isDone()).to.equal(true);
+    });
+  });
+
+  describe('settleLastRun', () => {
+    it('run by two processes at once over what a dead one left, closes each task once', async () => {
+      const real = openStore();
+      const ids: string[] = [];
+      for (let i = 0; i < 6; i++) {
+        const { id } = await real.create({ to: TO, from: FROM });
+        await real.transition(id, 'in-progress', { callSid: `CA${id.slice(5)}` }, 'media-stream');
+        ids.push(id);
+      }
+      const survivors = [laggingStore(openStore(), {}, 1), laggingStore(openStore(), {}, 1)].map((store) => ({ store, ...domain(store) }));
+      const reports = await Promise.all(
+        survivors.map(({ store, transitions, analysis, streams, logger }) =>
+          settleLastRun({ store, transitions, analysis, streams, logger, telephony: undefined }, { repaired: [], inUse: [] }),
+        ),
+      );
+
+      const settled = reports.flatMap((report) => report.settled);
+      expect([...settled].sort()).to.deep.equal([...ids].sort());
+      for (const id of ids) {
+        expect((await real.get(id))!.history.map((change) => change.status), id).to.deep.equal(['created', 'in-progress', 'completed']);
+      }
     });
   });
 
@@ -214,6 +343,8 @@ describe('task writes that race', () => {
           const message = JSON.parse(String(data)) as LiveMessage;
           messages.push(message);
           if (message.type === 'snapshot') {
+            // A copy of the first line relayed late from another process: the snapshot has it.
+            bus.publish(id, { type: 'transcript', line: LINES[0]!, seq: 0 });
             // Live from here on.
             hooks.transcript(call, LINES[2]!);
             hooks.ended(endOf(call));

@@ -7,6 +7,9 @@ import os from 'node:os';
 import path from 'node:path';
 import nock from 'nock';
 import WebSocket from 'ws';
+import { ADMITTED, refused, type Admission, type StreamStart } from '../../src/call/admission.js';
+import { decodeMulaw } from '../../src/audio/mulaw.js';
+import { readMulawWav, readPcmWav } from '../../src/audio/wav-io.js';
 import type { TaskView } from '../../src/tasks/view.js';
 import { FakeTwilioCaller, randomSid } from '../../tools/twilio-caller.js';
 import { api, eventually } from '../helpers/task-api.js';
@@ -303,6 +306,77 @@ describe('media stream admission', function () {
       expect(done.callSid).to.equal(first.callSid);
       expect((await audioOf(t, task.id)).equals(readFileSync(ended.recording!.path))).to.equal(true);
       expect(done.transcript.map((l) => l.text)).to.deep.equal(['Still here.']);
+    });
+  });
+
+  describe('an admission that answers late (a store round trip)', () => {
+    /** Each stream's verdict waits until the test gives it, by CallSid. */
+    function lateAdmission() {
+      const verdicts = new Map<string, { promise: Promise<Admission>; resolve: (verdict: Admission) => void }>();
+      const verdictFor = (callSid: string) => {
+        let pending = verdicts.get(callSid);
+        if (!pending) {
+          let resolve!: (verdict: Admission) => void;
+          const promise = new Promise<Admission>((r) => (resolve = r));
+          verdicts.set(callSid, (pending = { promise, resolve }));
+        }
+        return pending;
+      };
+      return {
+        admit: (start: StreamStart) => verdictFor(start.callSid).promise,
+        answer: (callSid: string, verdict: Admission) => verdictFor(callSid).resolve(verdict),
+      };
+    }
+
+    const leftChannel = (samples: Int16Array): Int16Array => samples.filter((_, i) => i % 2 === 0);
+
+    it('holds the frames that arrive meanwhile and plays them into the call in order: the WAV loses no caller audio', async () => {
+      const late = lateAdmission();
+      const t = await start({}, { admit: late.admit });
+      const speech = await readMulawWav('fixtures/speech/caller-1-8k-mulaw.wav');
+      const c = caller({ url: t.wsUrl });
+      await c.connect();
+      // All of it before the verdict: the caller's first words, and their `stop`, wait for it.
+      await c.streamAudio(speech);
+      const stopped = c.stop(10_000);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(t.ended).to.have.length(0);
+      late.answer(c.callSid, ADMITTED);
+      await stopped;
+
+      const summary = await t.nextEnded();
+      expect(summary.reason).to.equal('twilio_stop');
+      expect(summary.stats.framesIn).to.equal(Math.ceil(speech.length / 160));
+      expect(summary.stats.badFrames).to.deep.equal({});
+      const left = leftChannel((await readPcmWav(summary.recording!.path)).samples);
+      const expected = decodeMulaw(speech);
+      // From the first sample: nothing lost at the head, nothing reordered.
+      expect(Buffer.from(left.buffer, left.byteOffset, expected.byteLength).equals(Buffer.from(expected.buffer, expected.byteOffset, expected.byteLength))).to.equal(true);
+    });
+
+    it('drops the held frames of a stream refused late, and ends cleanly a stream closed before its verdict', async () => {
+      const late = lateAdmission();
+      const t = await start({}, { admit: late.admit });
+      const refusedCaller = caller({ url: t.wsUrl });
+      await refusedCaller.connect();
+      await refusedCaller.streamSilence(200);
+      late.answer(refusedCaller.callSid, refused('not this one'));
+      await refusedCaller.waitForClose();
+      const refusal = await t.nextEnded();
+      expect(refusal).to.include({ reason: 'stream_refused', detail: 'not this one', recording: undefined });
+
+      const gone = caller({ url: t.wsUrl });
+      await gone.connect();
+      await gone.streamSilence(200);
+      gone.close();
+      const closed = await t.nextEnded();
+      expect(closed).to.include({ reason: 'socket_closed', recording: undefined });
+      // The verdict that comes after the end changes nothing.
+      late.answer(gone.callSid, ADMITTED);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(t.ended).to.have.length(2);
+      expect(wavsIn(t.config.recordingsDir)).to.deep.equal([]);
+      expect((await fetch(`${t.baseUrl}/health`)).status).to.equal(200);
     });
   });
 
