@@ -38,6 +38,13 @@ const LOCK_SPACE = 0x666c74;
 /** Big messages are kept this long, for members slow to fetch them, then deleted. */
 const KEEP_MESSAGES_MS = 5 * 60_000;
 
+/** The members whose advisory lock is held, i.e. whose listening connection is alive. */
+const LIVE_MEMBERS = `SELECT m.member_id FROM fleet_members m
+  JOIN pg_locks l ON l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+    AND l.classid::bigint = $1 AND l.objid::bigint = m.key
+    AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  ORDER BY m.member_id`;
+
 interface Envelope {
   t: string;
   f: string;
@@ -172,15 +179,12 @@ export class PgChannel implements FleetChannel {
     const now = Date.now();
     if (now - this.prunedAt > KEEP_MESSAGES_MS / 5) {
       this.prunedAt = now;
-      this.onPublisher((db) => db.query(`DELETE FROM fleet_messages WHERE created_at < now() - $1 * interval '1 millisecond'`, [KEEP_MESSAGES_MS])).catch(
-        (error: Error) => this.report('pruning old messages', error),
-      );
+      const prune = `DELETE FROM fleet_messages WHERE created_at < now() - $1 * interval '1 millisecond'`;
+      this.onPublisher((db) => db.query(prune, [KEEP_MESSAGES_MS])).catch((error: Error) => this.report('pruning old messages', error));
     }
-    return this.onPublisher((db) => db.query(
-      `WITH message AS (INSERT INTO fleet_messages (body) VALUES ($2) RETURNING id)
-       SELECT pg_notify($1, $3 || id) FROM message`,
-      [CHANNEL, envelope, BY_REFERENCE],
-    ));
+    const insertAndNotify = `WITH message AS (INSERT INTO fleet_messages (body) VALUES ($2) RETURNING id)
+      SELECT pg_notify($1, $3 || id) FROM message`;
+    return this.onPublisher((db) => db.query(insertAndNotify, [CHANNEL, envelope, BY_REFERENCE]));
   }
 
   private onPublisher<T>(work: (db: pg.Client) => Promise<T>): Promise<T> {
@@ -210,14 +214,7 @@ export class PgChannel implements FleetChannel {
   private async refreshMembers(): Promise<void> {
     if (this.closed) return;
     try {
-      const { rows } = await this.onPublisher((db) => db.query<{ member_id: string }>(
-        `SELECT m.member_id FROM fleet_members m
-         JOIN pg_locks l ON l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
-           AND l.classid::bigint = $1 AND l.objid::bigint = m.key
-           AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-         ORDER BY m.member_id`,
-        [LOCK_SPACE],
-      ));
+      const { rows } = await this.onPublisher((db) => db.query<{ member_id: string }>(LIVE_MEMBERS, [LOCK_SPACE]));
       const ids = rows.map((r) => r.member_id);
       // Until its lock shows, a member is still one to itself.
       const members = ids.includes(this.memberId) ? ids : [...ids, this.memberId].sort();
