@@ -7,6 +7,7 @@ import { LLM_PROVIDERS, type LlmConfig } from './llm/types.js';
 import { EnvReader, readEnv, type Env } from './config/env-reader.js';
 import { RESERVED_VARIABLES, unknownVariables, type UnknownVariable } from './config/lookalikes.js';
 import { pipelineProblems, readPipeline, type PipelineConfig } from './config/pipeline.js';
+import { describeDatabaseUrl, POSTGRES_PROTOCOLS } from './db/url.js';
 
 export { ConfigError, readEnv, type ConfigProblem, type Env } from './config/env-reader.js';
 export type { UnknownVariable } from './config/lookalikes.js';
@@ -74,6 +75,8 @@ export interface Config {
   /** The https origin Twilio reaches, without a trailing slash; undefined when not configured. */
   publicUrl: string | undefined;
   dataDir: string;
+  /** DATABASE_URL: the tasks and stream claims in PostgreSQL; undefined = SQLite in dataDir. Holds a password: log describeDatabaseUrl(). */
+  databaseUrl: string | undefined;
   recordingsDir: string;
   logLevel: LogLevel;
   logNoisyEventsEveryN: number;
@@ -174,6 +177,7 @@ function readSettings(read: EnvReader): Omit<Config, 'unknownVariables'> {
     host: read.optional('HOST'),
     publicUrl,
     dataDir: path.resolve(read.string('DATA_DIR', 'data')),
+    databaseUrl: read.optionalUrl('DATABASE_URL', POSTGRES_PROTOCOLS),
     recordingsDir: path.resolve(read.string('RECORDINGS_DIR', 'recordings')),
     logLevel: read.oneOf('LOG_LEVEL', ['error', 'warn', 'info', 'debug'], 'info'),
     logNoisyEventsEveryN: read.int('LOG_NOISY_EVENTS_EVERY_N', 100, 1, 1_000_000),
@@ -259,6 +263,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     agent: config.agent.kind,
     agentRequested: config.agent.requested,
     dataDir: config.dataDir,
+    database: config.databaseUrl === undefined ? 'sqlite' : `postgres ${describeDatabaseUrl(config.databaseUrl)}`,
     recordingsDir: config.recordingsDir,
     twilioSignatureChecks: Boolean(config.twilio.authToken),
     deepgramKeySet: Boolean(config.deepgram.apiKey),

@@ -29,7 +29,7 @@ import { LiveWatchers } from './live/watch.js';
 import type { LlmClient } from './llm/types.js';
 import { createTaskDomain } from './tasks/index.js';
 import { taskRoutes } from './tasks/routes.js';
-import { openSqliteTaskStore } from './tasks/sqlite-store.js';
+import { openStreamClaims, openTaskStore } from './tasks/open-store.js';
 import type { TaskStore } from './tasks/store.js';
 import { taskView } from './tasks/view.js';
 import { TwilioCallControl, type TwilioCalls } from './twilio/call-control.js';
@@ -39,7 +39,7 @@ import { Telemetry } from './telemetry/events.js';
 import { telemetryRoutes } from './telemetry/routes.js';
 import { mediaStreamRoute, mountMediaStream } from './twilio/media-stream.js';
 import { MAX_INBOUND_FRAME_BYTES } from './twilio/protocol.js';
-import { openSqliteStreamClaims, type StreamClaims } from './twilio/stream-claims.js';
+import type { StreamClaims } from './twilio/stream-claims.js';
 import { StreamGate } from './twilio/stream-admission.js';
 import { twilioWebhookRoutes, type CallStatusUpdate } from './twilio/webhooks.js';
 
@@ -60,13 +60,13 @@ export interface GatewayDeps {
   admit?: AdmissionCheck;
   /** Called after the task service has applied the callback. */
   onCallStatus?: (update: CallStatusUpdate) => void | Promise<void>;
-  /** The task store; by default SQLite in DATA_DIR. The gateway closes it. */
+  /** The task store; by default PostgreSQL with DATABASE_URL, else SQLite in DATA_DIR. The gateway closes it. */
   taskStore?: TaskStore;
   /** The LLM for post-call analysis; by default made from LLM_* on first use. */
   llm?: LlmClient;
   /** How long an early Twilio status callback waits for the ones numbered before it (default 2000). */
   callbackHoldMs?: number;
-  /** Single-use claims of media-stream tokens; by default in the SQLite database in DATA_DIR. The gateway closes them. */
+  /** Single-use claims of media-stream tokens; by default beside the tasks (open-store.ts). The gateway closes them. */
   streamClaims?: StreamClaims;
   /** Wall clock (epoch ms) for stream-token expiry; tests move it forward. */
   clock?: () => number;
@@ -148,10 +148,10 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
   // In a fleet every line says which worker wrote it: they share one console.
   if (deps.fleet) logger.defaultMeta = { ...logger.defaultMeta, worker: channel.memberId };
 
-  const store = deps.taskStore ?? openSqliteTaskStore(config.dataDir);
+  const store = deps.taskStore ?? (await openTaskStore(config, logger));
   // With an auth token, every stream URL carries a per-call token (loadConfig guarantees PUBLIC_URL then).
   const gate = authToken
-    ? new StreamGate({ authToken, publicUrl: config.publicUrl! }, deps.streamClaims ?? openSqliteStreamClaims(config.dataDir, deps.clock), deps.clock)
+    ? new StreamGate({ authToken, publicUrl: config.publicUrl! }, deps.streamClaims ?? (await openStreamClaims(config, logger, deps.clock)), deps.clock)
     : undefined;
   const streamTokens = gate?.tokens;
   const bus = new LiveBus((taskId, err) => logger.error('a live watcher failed', { taskId, error: err.message }), channel);

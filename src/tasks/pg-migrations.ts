@@ -1,0 +1,74 @@
+// The PostgreSQL schema of the task store, numbered like SQLite's (sqlite-migrations.ts) so one
+// version means the same tables on both engines. Times are timestamptz (read back as the API's
+// ISO strings by the store); ids and call sids compare bytewise (COLLATE "C") as SQLite does, so
+// both engines page in one order. Append new migrations; never edit an applied one.
+import type { Migration } from '../db/migrations.js';
+
+export const PG_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'tasks, status history, transcript lines',
+    sql: `
+      CREATE TABLE tasks (
+        id             text COLLATE "C" PRIMARY KEY,
+        to_number      text NOT NULL,
+        from_number    text NOT NULL,
+        prompt         text,
+        greeting       text,
+        metadata       json,            -- json, not jsonb: kept as written, key order included
+        status         text NOT NULL CHECK (status IN ('created', 'queued', 'ringing', 'in-progress',
+                         'completed', 'busy', 'no-answer', 'failed', 'canceled')),
+        call_sid       text COLLATE "C",
+        created_at     timestamptz NOT NULL,
+        updated_at     timestamptz NOT NULL,
+        dialed_at      timestamptz,
+        answered_at    timestamptz,
+        ended_at       timestamptz,
+        duration_s     double precision,
+        answered_by    text,
+        end_reason     text,
+        recording_path text,
+        analysis       json             -- AnalysisState
+      );
+      CREATE INDEX tasks_by_created ON tasks (created_at DESC, id DESC);
+      CREATE INDEX tasks_by_status_created ON tasks (status, created_at DESC, id DESC);
+      CREATE UNIQUE INDEX tasks_by_call_sid ON tasks (call_sid) WHERE call_sid IS NOT NULL;
+
+      CREATE TABLE task_status_history (
+        seq     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        task_id text COLLATE "C" NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+        status  text NOT NULL,
+        at      timestamptz NOT NULL,
+        source  text
+      );
+      CREATE INDEX task_status_history_by_task ON task_status_history (task_id, seq);
+
+      CREATE TABLE task_transcript_lines (
+        seq         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        task_id     text COLLATE "C" NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+        role        text NOT NULL CHECK (role IN ('user', 'assistant', 'system')),
+        text        text NOT NULL,
+        at_ms       double precision NOT NULL,
+        interrupted boolean             -- true when cut off by barge-in, else NULL
+      );
+      CREATE INDEX task_transcript_lines_by_task ON task_transcript_lines (task_id, seq);
+    `,
+  },
+  {
+    version: 2,
+    name: 'single-use media-stream token claims',
+    sql: `
+      CREATE TABLE media_stream_claims (
+        ticket_id     text COLLATE "C" PRIMARY KEY,
+        expires_at_ms bigint NOT NULL,  -- past it the token opens nothing, so the row can go
+        claimed_at    timestamptz NOT NULL
+      );
+      CREATE INDEX media_stream_claims_by_expiry ON media_stream_claims (expires_at_ms);
+    `,
+  },
+  {
+    version: 3,
+    name: 'analysis claim time',
+    sql: `ALTER TABLE tasks ADD COLUMN analysis_claimed_at timestamptz;`,
+  },
+];
