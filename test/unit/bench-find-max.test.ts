@@ -42,9 +42,9 @@ describe('bench: the search for the largest load within the goals', () => {
   });
 
   it('never runs past the largest step asked for, and runs that step itself', async () => {
-    const { outcome, ran } = searchOver({}, 10, 25, 60);
+    const { outcome, ran } = searchOver({}, 10, 30, 60);
     const result = await outcome;
-    expect(ran).to.deep.equal([10, 35, 60]);
+    expect(ran).to.deep.equal([10, 40, 60]);
     expect(result.largest).to.equal(60);
     expect(result.stoppedBecause).to.match(/largest step asked for \(60 calls\)/);
   });
