@@ -31,11 +31,17 @@ export interface IsolationOptions {
   layout?: CpuLayout;
 }
 
+/** One repeat's figures; the full reports are in `runs`. */
 export interface IsolationRepeat {
-  alone: TargetResult;
-  beside: TargetResult;
+  aloneP99Ms: number;
+  besideP99Ms: number;
   /** p99 with the pipeline calls over p99 alone. */
   p99Ratio: number;
+  /** The gateway's CPU, of one core, without and with the pipeline calls. */
+  aloneCpuPct: number;
+  besideCpuPct: number;
+  /** Frames the pipeline calls lost on their way into the gateway. */
+  pipelineFramesLost: number;
 }
 
 export interface IsolationResult {
@@ -92,9 +98,10 @@ export async function runIsolationSuite(opts: IsolationOptions): Promise<Isolati
       runs.push(run);
       const a = run.targets.find((t) => t.target === alone.key)!;
       const b = run.targets.find((t) => t.target === beside.key)!;
-      repeats.push({ alone: a, beside: b, p99Ratio: b.latencyMs.p99 / a.latencyMs.p99 });
+      repeats.push(figures(a, b));
     }
     const ratio = median(repeats.map((r) => r.p99Ratio));
+
     const broken = runs.find((r) => r.broken)?.broken;
     return {
       calls: opts.calls,
@@ -103,8 +110,8 @@ export async function runIsolationSuite(opts: IsolationOptions): Promise<Isolati
       runs,
       repeats,
       median: {
-        aloneP99Ms: median(repeats.map((r) => r.alone.latencyMs.p99)),
-        besideP99Ms: median(repeats.map((r) => r.beside.latencyMs.p99)),
+        aloneP99Ms: median(repeats.map((r) => r.aloneP99Ms)),
+        besideP99Ms: median(repeats.map((r) => r.besideP99Ms)),
         p99Ratio: ratio,
       },
       goal: ratio <= ISOLATION_GOAL.maxP99Ratio,
@@ -115,16 +122,26 @@ export async function runIsolationSuite(opts: IsolationOptions): Promise<Isolati
   }
 }
 
+function figures(alone: TargetResult, beside: TargetResult): IsolationRepeat {
+  return {
+    aloneP99Ms: alone.latencyMs.p99,
+    besideP99Ms: beside.latencyMs.p99,
+    p99Ratio: beside.latencyMs.p99 / alone.latencyMs.p99,
+    aloneCpuPct: alone.cpu.pctTotal,
+    besideCpuPct: beside.cpu.pctTotal,
+    pipelineFramesLost: beside.beside?.frames.lost ?? 0,
+  };
+}
+
 /** Each repeat's full report, then the figure. */
 export function formatIsolationReport(r: IsolationResult): string[] {
   const lines: string[] = [];
   r.runs.forEach((run, i) => lines.push(`isolation repeat ${i + 1} of ${r.runs.length}:`, ...formatDeepgramReport(run), ''));
   lines.push(`isolation: ${r.calls} Deepgram-path calls alone, then with ${r.pipelineCalls} LiveKit pipeline calls beside them in the same gateway (${r.agentWorkers} agent worker(s))`);
   r.repeats.forEach((rep, i) => {
-    const lostBeside = rep.beside.beside?.frames.lost ?? 0;
     lines.push(
-      `  repeat ${i + 1}          p99 relay latency alone ${fmt(rep.alone.latencyMs.p99, ' ms')}, with the pipeline ${fmt(rep.beside.latencyMs.p99, ' ms')}: ${rep.p99Ratio.toFixed(2)}x` +
-        ` (CPU ${fmt(rep.alone.cpu.pctTotal, ' %')} -> ${fmt(rep.beside.cpu.pctTotal, ' %')} of a core; pipeline calls lost ${lostBeside} frames)`,
+      `  repeat ${i + 1}          p99 relay latency alone ${fmt(rep.aloneP99Ms, ' ms')}, with the pipeline ${fmt(rep.besideP99Ms, ' ms')}: ${rep.p99Ratio.toFixed(2)}x` +
+        ` (gateway CPU ${fmt(rep.aloneCpuPct, ' %')} -> ${fmt(rep.besideCpuPct, ' %')} of a core; pipeline calls lost ${rep.pipelineFramesLost} frames)`,
     );
   });
   lines.push(

@@ -373,7 +373,7 @@ export function formatLoadReport(r: LoadResult): string[] {
     `                     event loop thread ${fmt(g.mainThreadPct, ' %')}, other threads ${fmt(g.cpuPctTotal - g.mainThreadPct, ' %')}; in the kernel ${fmt(g.kernelPct, ' %')}; machine ${fmt(g.machineBusyPct, ' %')} busy`,
     `  load generator CPU ${fmt(r.loadGenerator.cpuPctTotal, ' %')} of one core total`,
     `  gateway RSS        idle ${fmt(g.rssIdleMb, ' MB')}, loaded ${fmt(g.rssLoadedMb, ' MB')} (peak ${fmt(g.rssPeakMb, ' MB')}), ${fmt(g.rssPerCallMb, ' MB')} per call`,
-    `  relay latency      p50 ${fmt(l.p50, ' ms')}  p99 ${fmt(l.p99, ' ms')}  max ${fmt(l.max, ' ms')}  (n=${l.n} turns)`,
+    `  relay latency      p50 ${fmt(l.p50, ' ms')}  p99 ${fmt(l.p99, ' ms')}  max ${fmt(l.max, ' ms')}  (n=${l.n} turns${r.gatewayAddedTurnMs ? `; caller side, turns ended by the bench's energy VAD: the pipeline's own VAD may end them elsewhere, so the gateway's figures below are the ones to read` : ''})`,
     `  slowest replies    ${r.slowestTurns.map((s) => `${fmt(s.ms, ' ms')} at ${fmt(s.atS, ' s')}${s.loadGeneratorStalled ? ' (load generator stalled meanwhile)' : ''}`).join(', ') || 'none'}`,
     `  gateway turn lat.  p50 ${r.gatewayTurnLatencyMs.p50.toFixed(1)} ms  p99 ${r.gatewayTurnLatencyMs.p99.toFixed(1)} ms  (its own agent/turn_latency, n=${r.gatewayTurnLatencyMs.n}: includes the VAD's end-of-turn silence)`,
     ...addedTurnLine(r.gatewayAddedTurnMs),

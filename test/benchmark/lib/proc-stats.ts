@@ -4,6 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 let clockTicks: number | undefined;
 
@@ -106,6 +107,27 @@ function commandOf(pid: number): string | undefined {
 export function processTree(root: number): number[] {
   const program = commandOf(root);
   return descendants(root).filter((pid) => commandOf(pid) === program);
+}
+
+const TREE_POLL_MS = 200;
+
+/**
+ * processTree once it has stopped changing for `quietMs` (at most `timeoutMs`): a gateway may
+ * answer /health from its first worker process while it still starts the others.
+ */
+export async function settledProcessTree(root: number, quietMs = 1000, timeoutMs = 15_000): Promise<number[]> {
+  const deadline = performance.now() + timeoutMs;
+  let tree = processTree(root);
+  let sameSince = performance.now();
+  while (performance.now() - sameSince < quietMs && performance.now() < deadline) {
+    await sleep(TREE_POLL_MS);
+    const next = processTree(root);
+    if (next.join() !== tree.join()) {
+      tree = next;
+      sameSince = performance.now();
+    }
+  }
+  return tree;
 }
 
 function descendants(root: number): number[] {
