@@ -71,8 +71,8 @@ const USAGE = `Usage: npm run bench -- [options]
                    process tree. Unset: WORKERS is not set (the gateway's default)
   --agent-workers A  livekit and isolation modes: the gateway's AGENT_WORKERS (default ${DEFAULT_AGENT_WORKERS}; 1..64)
   --find-max       search for the largest call count within the goals, stepping up from --calls:
-                   livekit (and echo): 0 frames lost, stopping when the machine or the media
-                   thread saturates; deepgram: 0 frames lost and p99 < ${FIND_MAX_P99_MS} ms, per --workers value
+                   livekit (and echo): 0 frames lost and every call answered (at least
+                   75 % of turns), stopping when the machine or the media thread saturates; deepgram: 0 frames lost and p99 < ${FIND_MAX_P99_MS} ms, per --workers value
   --step S         --find-max: calls added per step (default: livekit 10, deepgram 50)
   --max-calls M    --find-max: the largest step (default: livekit 200, deepgram 1000)
   --pipeline-calls M  isolation mode: pipeline calls beside the deepgram load (default ${DEFAULT_PIPELINE_CALLS})
@@ -302,10 +302,18 @@ async function searchMode(opts: BenchOptions, mode: string, results: Results, la
   return ok;
 }
 
-/** A turn-based run (livekit, echo): no frame lost; the search stops once the machine or the media thread is full. */
+/**
+ * A turn-based run (livekit, echo): no frame lost and the callers answered; the search stops once
+ * the machine or the media thread is full.
+ */
 function judgeLoad(r: LoadResult): StepVerdict {
   if (r.broken) return { ok: false, why: `the run broke: ${r.broken}` };
   if (r.frames.lost > 0) return { ok: false, why: `${r.frames.lost} frames lost` };
+  if (!r.goals.answered) {
+    const { ended, unanswered, repliesPerCallMin } = r.turns;
+    const share = `${ended - unanswered} of ${ended} turns answered`;
+    return { ok: false, why: repliesPerCallMin === 0 ? `a call never heard the agent (${share})` : `${share} (goal ${r.goalTargets.minAnsweredShare * 100} %)` };
+  }
   if (r.gateway.mainThreadPct >= SATURATED_MAIN_THREAD_PCT) return { ok: true, saturated: `the media thread was busy ${fmt(r.gateway.mainThreadPct, ' %')}` };
   if (r.gateway.machineBusyPct >= SATURATED_MACHINE_PCT) return { ok: true, saturated: `the machine was ${fmt(r.gateway.machineBusyPct, ' %')} busy` };
   return { ok: true };

@@ -38,7 +38,7 @@ export interface LoadOptions {
 }
 
 /** The goals of a mode that sets none of its own. */
-export const GOALS: LoadGoals = { maxLostFrames: 0, maxP99Ms: 20, maxCpuPctPerCall: 1 };
+export const GOALS: LoadGoals = { maxLostFrames: 0, minAnsweredShare: 0.75, maxP99Ms: 20, maxCpuPctPerCall: 1 };
 
 export interface LoadResult {
   mode: string;
@@ -96,7 +96,7 @@ export interface LoadResult {
   gatewayLog: { warnings: number; errors: number; lastLines: string[]; exit: string };
   /** The targets the run was judged by, and the verdicts; p99 undefined: the mode sets no latency goal. */
   goalTargets: LoadGoals;
-  goals: { noLoss: boolean; p99: boolean | undefined; cpu: boolean };
+  goals: { noLoss: boolean; answered: boolean; p99: boolean | undefined; cpu: boolean };
   /** Why the run itself is not to be trusted (the figures may still be printed). */
   broken: string | undefined;
 }
@@ -223,6 +223,7 @@ function summarize(input: SummaryInput): LoadResult {
   const frames = frameAccounting(callers, telemetry);
   const sockets = socketProblems(callers);
   const goals = opts.mode.goals ?? GOALS;
+  const turns = turnAccounting(callers);
   const result: LoadResult = {
     mode: opts.mode.name,
     modeDescription: input.mode.description ?? opts.mode.description,
@@ -254,7 +255,7 @@ function summarize(input: SummaryInput): LoadResult {
     gatewayTurnLatencyMs: distribution(telemetry.turnLatencyMs),
     gatewayAddedTurnMs: addedTurnLatency(distribution(telemetry.turnLatencyMs), input.mode),
     eventLoop: telemetry.eventLoop,
-    turns: turnAccounting(callers),
+    turns,
     marks: {
       received: sum(callers, (c) => c.marksReceived),
       echoed: sum(callers, (c) => c.marksEchoed),
@@ -268,6 +269,7 @@ function summarize(input: SummaryInput): LoadResult {
     goalTargets: goals,
     goals: {
       noLoss: frames.lost <= goals.maxLostFrames,
+      answered: turns.repliesPerCallMin > 0 && answeredShare(turns) >= goals.minAnsweredShare,
       p99: goals.maxP99Ms === undefined ? undefined : latencyMs.p99 < goals.maxP99Ms,
       cpu: gatewayPct / n < goals.maxCpuPctPerCall,
     },
@@ -315,6 +317,11 @@ export function frameAccounting(callers: LeanCaller[], telemetry: GatewayTelemet
     frames.endReasons[stop.reason] = (frames.endReasons[stop.reason] ?? 0) + 1;
   }
   return frames;
+}
+
+/** Of the turns the callers ended, the share that got a reply. */
+function answeredShare(turns: LoadResult['turns']): number {
+  return turns.ended === 0 ? 0 : (turns.ended - turns.unanswered) / turns.ended;
 }
 
 function turnAccounting(callers: LeanCaller[]): LoadResult['turns'] {
@@ -384,7 +391,7 @@ export function formatLoadReport(r: LoadResult): string[] {
     `  sockets            ${r.sockets.errors} errors, ${r.sockets.unexpectedCloses} unexpected closes, ${r.sockets.closeTimeouts} close timeouts${r.sockets.samples.length ? `: ${r.sockets.samples.join('; ')}` : ''}`,
     `  scheduler lateness p50 ${fmt(r.schedulerLatenessMs.p50, ' ms')}  p99 ${fmt(r.schedulerLatenessMs.p99, ' ms')}  max ${fmt(r.schedulerLatenessMs.max, ' ms')} at ${fmt(r.schedulerWorstAtS, ' s')}; ${r.schedulerStalls} ticks over ${STALL_MS} ms late (load generator's own delay)`,
     `  gateway log        ${r.gatewayLog.warnings} warnings, ${r.gatewayLog.errors} errors during the run; exit ${r.gatewayLog.exit} after SIGTERM`,
-    `  goals              ${r.goalTargets.maxLostFrames} lost: ${verdict(r.goals.noLoss)}  ${latencyVerdict(r)}  < ${r.goalTargets.maxCpuPctPerCall} % core per call: ${verdict(r.goals.cpu)}`,
+    `  goals              ${r.goalTargets.maxLostFrames} lost: ${verdict(r.goals.noLoss)}  every call answered, ${r.goalTargets.minAnsweredShare * 100} % of turns: ${verdict(r.goals.answered)}  ${latencyVerdict(r)}  < ${r.goalTargets.maxCpuPctPerCall} % core per call: ${verdict(r.goals.cpu)}`,
   ];
   if (r.gatewayLog.warnings + r.gatewayLog.errors > 0) lines.push(...r.gatewayLog.lastLines.map((line) => `    | ${line}`));
   if (r.broken) lines.push(`  RUN BROKEN         ${r.broken}`);
