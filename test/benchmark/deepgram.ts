@@ -56,7 +56,7 @@ export const DEEPGRAM_GOALS = { maxCpuRatio: 1.5, maxP99Ms: 10, maxLostFrames: 0
 /** The key both relays send and the fake requires. */
 const API_KEY = BENCH_DEEPGRAM_KEY;
 /** An event loop this busy is saturated: its CPU is capped, and latency becomes queueing. */
-export const SATURATED_MAIN_THREAD_PCT = 90;
+const SATURATED_MAIN_THREAD_PCT = 90;
 /** Between the warm-up calls closing and the measured calls starting. */
 const WARMUP_PAUSE_MS = 1000;
 /** Past the longest run the fake could serve (both targets, start-ups, slack), it exits by itself. */

@@ -65,6 +65,8 @@ export interface LoadResult {
     kernelPct: number;
     /** The whole machine's busy share in the window (every process), of all its cores together. */
     machineBusyPct: number;
+    /** The busiest single gateway thread (the media thread, or an agent worker's): over 90 % it is full. */
+    busiestThreadPct: number;
     rssIdleMb: number;
     rssLoadedMb: number;
     rssPeakMb: number;
@@ -243,6 +245,7 @@ function summarize(input: SummaryInput): LoadResult {
       mainThreadPct: (usage?.gatewayMainCores ?? Number.NaN) * 100,
       kernelPct: (usage?.gatewaySystemCores ?? Number.NaN) * 100,
       machineBusyPct: ((usage?.machineBusyCores ?? Number.NaN) / os.availableParallelism()) * 100,
+      busiestThreadPct: (usage?.busiestThreadCores ?? Number.NaN) * 100,
       rssIdleMb: input.idleRss / MB,
       rssLoadedMb: loadedRss / MB,
       rssPeakMb: input.peakRss / MB,
@@ -377,7 +380,7 @@ export function formatLoadReport(r: LoadResult): string[] {
     `${r.mode} load: ${r.calls} calls x ${r.seconds} s at real time (${r.placement}; ${r.modeDescription}; ${r.tickMs} ms scheduler tick)`,
     `  steady window      ${fmt(r.windowS, ' s')} (from ${fmt(r.windowFromS, ' s')} to ${fmt(r.windowToS, ' s')}: every call streaming, before the first stop)`,
     `  gateway CPU        ${fmt(g.cpuPctTotal, ' %')} of one core total, ${fmt(g.cpuPctPerCall, ' %')} per call = ${fmt(g.cpuUsPerFrame, ' µs')} per caller frame`,
-    `                     event loop thread ${fmt(g.mainThreadPct, ' %')}, other threads ${fmt(g.cpuPctTotal - g.mainThreadPct, ' %')}; in the kernel ${fmt(g.kernelPct, ' %')}; machine ${fmt(g.machineBusyPct, ' %')} busy`,
+    `                     event loop thread ${fmt(g.mainThreadPct, ' %')}, other threads ${fmt(g.cpuPctTotal - g.mainThreadPct, ' %')}; in the kernel ${fmt(g.kernelPct, ' %')}; busiest thread ${fmt(g.busiestThreadPct, ' %')}; machine ${fmt(g.machineBusyPct, ' %')} busy`,
     `  load generator CPU ${fmt(r.loadGenerator.cpuPctTotal, ' %')} of one core total`,
     `  gateway RSS        idle ${fmt(g.rssIdleMb, ' MB')}, loaded ${fmt(g.rssLoadedMb, ' MB')} (peak ${fmt(g.rssPeakMb, ' MB')}), ${fmt(g.rssPerCallMb, ' MB')} per call`,
     `  relay latency      p50 ${fmt(l.p50, ' ms')}  p99 ${fmt(l.p99, ' ms')}  max ${fmt(l.max, ' ms')}  (n=${l.n} turns${r.gatewayAddedTurnMs ? `; caller side, turns ended by the bench's energy VAD: the pipeline's own VAD may end them elsewhere, so the gateway's figures below are the ones to read` : ''})`,

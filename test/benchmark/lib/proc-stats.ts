@@ -54,6 +54,25 @@ export function mainThreadCpu(pid: number): CpuTimes {
   return readCpuTimes(`/proc/${pid}/task/${pid}/stat`);
 }
 
+/** CPU seconds of every thread of a process, by thread id; a thread that ends between the reads is skipped. */
+export function threadCpu(pid: number, into = new Map<number, number>()): Map<number, number> {
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return into;
+  }
+  for (const tid of tids) {
+    try {
+      const t = readCpuTimes(`/proc/${pid}/task/${tid}/stat`);
+      into.set(Number(tid), t.user + t.system);
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return into;
+}
+
 /** A `kB` line of /proc/<pid>/status (VmRSS, VmHWM, ...) in bytes. */
 export function statusBytes(pid: number, key: 'VmRSS' | 'VmHWM'): number {
   const status = readProc(`/proc/${pid}/status`);
@@ -153,6 +172,8 @@ export interface Snapshot {
   gateway: CpuTimes;
   /** Each measured process's main thread (its event loop), in the order of the pids read. */
   gatewayMains: CpuTimes[];
+  /** Every thread of the measured processes (event loops, agent workers, libuv, V8): CPU seconds by thread id. */
+  gatewayThreads: Map<number, number>;
   gatewayRss: number;
   selfCpu: NodeJS.CpuUsage;
   machine: MachineCpu;
@@ -166,6 +187,7 @@ export function snapshot(pids: readonly number[]): Snapshot {
     wallMs: performance.now(),
     gateway: pids.map(processCpu).reduce(add, { user: 0, system: 0 }),
     gatewayMains: pids.map(mainThreadCpu),
+    gatewayThreads: pids.reduce((threads, pid) => threadCpu(pid, threads), new Map<number, number>()),
     gatewayRss: treeBytes(pids, 'VmRSS'),
     selfCpu: process.cpuUsage(),
     machine: machineCpu(),
@@ -185,6 +207,8 @@ export interface WindowUsage {
   gatewayMainCores: number;
   /** The busiest single event loop thread: a process saturates when this nears 1. */
   busiestMainCores: number;
+  /** The busiest single thread of any kind (an agent worker's, say): the work it carries cannot grow past 1. */
+  busiestThreadCores: number;
   selfCores: number;
   /** Everything that ran on the machine, and the time the hypervisor took away. */
   machineBusyCores: number;
@@ -192,6 +216,13 @@ export interface WindowUsage {
 }
 
 const total = (t: CpuTimes) => t.user + t.system;
+
+/** The most CPU seconds any one thread spent between two readings (a thread born meanwhile counts from 0). */
+function busiestThread(from: Map<number, number>, to: Map<number, number>): number {
+  let most = 0;
+  for (const [tid, seconds] of to) most = Math.max(most, seconds - (from.get(tid) ?? 0));
+  return most;
+}
 
 export function windowUsage(from: Snapshot, to: Snapshot): WindowUsage {
   const wallS = (to.wallMs - from.wallMs) / 1000;
@@ -203,6 +234,7 @@ export function windowUsage(from: Snapshot, to: Snapshot): WindowUsage {
     gatewaySystemCores: (to.gateway.system - from.gateway.system) / wallS,
     gatewayMainCores: mains.reduce((a, b) => a + b, 0),
     busiestMainCores: Math.max(0, ...mains),
+    busiestThreadCores: busiestThread(from.gatewayThreads, to.gatewayThreads) / wallS,
     selfCores: selfUs / 1e6 / wallS,
     machineBusyCores: (to.machine.busy - from.machine.busy) / wallS,
     machineStealCores: (to.machine.steal - from.machine.steal) / wallS,
