@@ -197,7 +197,8 @@ export interface TargetResult {
   goals: { cpu: boolean | undefined; p99: boolean; noLoss: boolean } | undefined;
   sockets: SocketProblems;
   scheduler: { latenessMs: Distribution; worstAtS: number; stalls: number };
-  log: { warnings: number; errors: number; lastLines: string[]; exit: string };
+  /** `beforeRun`: what start-up and the warm-up logged (e.g. a call that failed before the measured run). */
+  log: { warnings: number; errors: number; beforeRun: { warnings: number; errors: number }; lastLines: string[]; exit: string };
   broken: string | undefined;
 }
 
@@ -257,6 +258,7 @@ async function runTarget(spec: TargetSpec, opts: DeepgramOptions, fake: FakeAgen
       await warmUp(spec, child, pids, opts, fake, tails);
       pids = processTree(child.pid);
     }
+    const beforeRun = { warnings: child.console.warnings, errors: child.console.errors };
     child.console.resetCounts();
     const drive = newDrive({ target: pids, fake: fake.pid });
     const callers = makeCallers(opts, child.wsUrl, tails, drive, spec.beside);
@@ -266,7 +268,7 @@ async function runTarget(spec: TargetSpec, opts: DeepgramOptions, fake: FakeAgen
     const exit = `${stopped.exit}${stopped.killed ? ' (killed after the drain timed out)' : ''}`;
     const telemetry = spec.isGateway ? await readGatewayTelemetry(env.DATA_DIR!) : undefined;
     const recordings = spec.isGateway ? await countRecordings(env.RECORDINGS_DIR!) : undefined;
-    return summarize({ spec, opts, callers, drive, telemetry, recordings, idleRss, peakRss, child, exit, processes: pids.length });
+    return summarize({ spec, opts, callers, drive, telemetry, recordings, idleRss, peakRss, child, exit, beforeRun, processes: pids.length });
   } finally {
     if (child) await child.stop(1000);
     await rm(root, { recursive: true, force: true });
@@ -412,6 +414,7 @@ interface SummaryInput {
   peakRss: number;
   child: GatewayChild;
   exit: string;
+  beforeRun: TargetResult['log']['beforeRun'];
   processes: number;
 }
 
@@ -465,7 +468,7 @@ function summarize(input: SummaryInput): TargetResult {
     goals: undefined,
     sockets: socketProblems(callers),
     scheduler: { latenessMs: distribution(drive.loop.lateness), worstAtS: sinceStart(drive.loop.worstAtMs), stalls: drive.loop.stalls.length },
-    log: { warnings: child.console.warnings, errors: child.console.errors, lastLines: child.console.lines.slice(-5), exit: input.exit },
+    log: { warnings: child.console.warnings, errors: child.console.errors, beforeRun: input.beforeRun, lastLines: child.console.lines.slice(-5), exit: input.exit },
     broken: undefined,
   };
   const calls = n + (spec.beside?.calls ?? 0);
@@ -600,7 +603,7 @@ function formatTarget(t: TargetResult): string[] {
     `    other processes    fake agent ${fmt(t.fakeAgentCpuPct, ' %')}, load generator ${fmt(t.loadGeneratorCpuPct, ' %')}, the rest of the machine ~${fmt(t.restOfMachineCpuPct, ' %')} of one core; hypervisor steal ${fmt(t.stealPct, ' %')}`,
     `    sockets            ${t.sockets.errors} errors, ${t.sockets.unexpectedCloses} unexpected closes, ${t.sockets.closeTimeouts} close timeouts${t.sockets.samples.length ? `: ${t.sockets.samples.join('; ')}` : ''}`,
     `    scheduler lateness p50 ${fmt(s.p50, ' ms')}  p99 ${fmt(s.p99, ' ms')}  max ${fmt(s.max, ' ms')} at ${fmt(t.scheduler.worstAtS, ' s')}; ${t.scheduler.stalls} ticks over ${STALL_MS} ms late (load generator's own delay)`,
-    `    log                ${t.log.warnings} warnings, ${t.log.errors} errors during the run; exit ${t.log.exit} after SIGTERM`,
+    `    log                ${t.log.warnings} warnings, ${t.log.errors} errors during the run (${t.log.beforeRun.warnings} and ${t.log.beforeRun.errors} at start-up and warm-up); exit ${t.log.exit} after SIGTERM`,
   );
   if (t.log.warnings + t.log.errors > 0) lines.push(...t.log.lastLines.map((line) => `      | ${line}`));
   return lines;
