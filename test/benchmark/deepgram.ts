@@ -3,7 +3,10 @@
 // same run, against one fake Deepgram agent in its own process that echoes every audio frame at
 // once. Every caller frame carries its index, so every frame that comes back is a relay latency
 // sample. Goals: the gateway's CPU per call within 1.5x of the bare relay's, p99 relay latency
-// under 10 ms, no frame lost.
+// under 10 ms, no frame lost. With WORKERS=N the gateway is a process tree (the cluster's primary
+// and its workers), measured as a whole. A target may also carry other calls beside the probed
+// ones (`beside`: the isolation figure's pipeline calls), whose effect on the probed calls'
+// latency is the point.
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
@@ -18,21 +21,25 @@ import { checkTagRoundTrip, tagTails } from './lib/frame-tag.js';
 import { CHILD_START_TIMEOUT_MS, DEADLINE_SLACK_MS, PHASE_STEP, SETTLE_MS, STAGGER_MS, STOP_TIMEOUT_MS } from './lib/load-shape.js';
 import { startGatewayChild, type GatewayChild } from './lib/gateway-child.js';
 import { readGatewayTelemetry, type GatewayTelemetry } from './lib/gateway-telemetry.js';
+import { LeanCaller } from './lib/lean-caller.js';
+import { BENCH_DEEPGRAM_KEY } from './lib/modes.js';
 import { DRAIN_MS, ProbeCaller } from './lib/probe-caller.js';
-import { clockTicksPerSecond, processCpu, snapshot, statusBytes, windowUsage, type CpuTimes, type Snapshot } from './lib/proc-stats.js';
+import { clockTicksPerSecond, processCpu, processTree, settledProcessTree, snapshot, treeBytes, windowUsage, type CpuTimes, type Snapshot } from './lib/proc-stats.js';
 import { distribution, fmt, LatencyHistogram, MB, type Distribution } from './lib/stats.js';
+import type { StreamOptions } from './lib/twilio-stream.js';
+import { frameAccounting, type LoadFrames } from './load.js';
 import { socketProblems, type SocketProblems } from './lib/socket-problems.js';
 import { overlapsStall, runTickLoop, STALL_MS, type TickLoopResult } from './lib/tick-loop.js';
 
-export const TARGETS = ['gateway', 'relay'] as const;
-export type Target = (typeof TARGETS)[number];
+/** What a target is to the comparison: a gateway is judged against the bare relay of its run. */
+export type Target = 'gateway' | 'relay';
 
 export interface DeepgramOptions {
   calls: number;
   seconds: number;
   tickMs: number;
   /** Run in this order, against the same fake agent. */
-  targets: readonly Target[];
+  targets: readonly TargetSpec[];
   /** Node flags for each target process (profiling). */
   nodeArgs?: readonly string[];
   /** Where the targets and the benchmark run (--pin); undefined: unpinned. */
@@ -47,7 +54,7 @@ export interface DeepgramOptions {
 export const DEEPGRAM_GOALS = { maxCpuRatio: 1.5, maxP99Ms: 10, maxLostFrames: 0 } as const;
 
 /** The key both relays send and the fake requires. */
-const API_KEY = 'bench-key';
+const API_KEY = BENCH_DEEPGRAM_KEY;
 /** An event loop this busy is saturated: its CPU is capped, and latency becomes queueing. */
 const SATURATED_MAIN_THREAD_PCT = 90;
 /** Between the warm-up calls closing and the measured calls starting. */
@@ -55,7 +62,19 @@ const WARMUP_PAUSE_MS = 1000;
 /** Past the longest run the fake could serve (both targets, start-ups, slack), it exits by itself. */
 const FAKE_LIFETIME_SLACK_S = 240;
 
-interface TargetSpec {
+/** Calls a target carries beside the probed ones, started and stopped with them. */
+export interface BesideLoad {
+  calls: number;
+  /** What they are, for the report. */
+  description: string;
+  newCaller(stream: StreamOptions): LeanCaller;
+}
+
+export interface TargetSpec {
+  /** Names the target in the report and the JSON. */
+  key: string;
+  /** A gateway is compared with the bare relay of its run, and judged by the goals. */
+  role: Target;
   label: string;
   description: string;
   /** Entry script (default: the gateway). */
@@ -63,36 +82,64 @@ interface TargetSpec {
   env(converseUrl: string, root: string): Record<string, string>;
   /** Writes telemetry (frames it counted per call) and recordings the run can check. */
   isGateway: boolean;
+  beside?: BesideLoad;
 }
 
-const SPECS: Record<Target, TargetSpec> = {
-  gateway: {
-    label: 'gateway',
-    description: 'src/main.ts, AGENT_PROVIDER=deepgram, a WAV recording per call',
-    env: (converseUrl, root) => ({
-      AGENT_PROVIDER: 'deepgram',
-      DEEPGRAM_API_KEY: API_KEY,
-      DEEPGRAM_VOICE_AGENT_WS_URL: converseUrl,
-      DATA_DIR: path.join(root, 'data'),
-      RECORDINGS_DIR: path.join(root, 'recordings'),
-      LOG_LEVEL: 'warn',
-      DRAIN_TIMEOUT_S: '5',
-      // The benchmark measures the process past its production cap.
-      MAX_CONCURRENT_CALLS: '100000',
-    }),
+/** The gateway's environment for the Deepgram path, as an operator would set it. */
+export function deepgramGatewayEnv(converseUrl: string, root: string): Record<string, string> {
+  return {
+    AGENT_PROVIDER: 'deepgram',
+    DEEPGRAM_API_KEY: API_KEY,
+    DEEPGRAM_VOICE_AGENT_WS_URL: converseUrl,
+    DATA_DIR: path.join(root, 'data'),
+    RECORDINGS_DIR: path.join(root, 'recordings'),
+    LOG_LEVEL: 'warn',
+    DRAIN_TIMEOUT_S: '5',
+    // The benchmark measures the process past its production cap.
+    MAX_CONCURRENT_CALLS: '100000',
+  };
+}
+
+/**
+ * The gateway through its real entry point (src/main.ts). `workers`: its WORKERS, the processes
+ * that share its port (undefined: not set, the gateway's default of one process).
+ */
+export function gatewayTarget(workers?: number): TargetSpec {
+  const processes = workers === undefined ? '' : `, WORKERS=${workers}`;
+  return {
+    key: workers === undefined ? 'gateway' : `gateway-w${workers}`,
+    role: 'gateway',
+    label: workers === undefined ? 'gateway' : `gateway, ${workers} worker${workers === 1 ? '' : 's'}`,
+    description: `src/main.ts, AGENT_PROVIDER=deepgram${processes}, a WAV recording per call; CPU and RSS over its whole process tree`,
+    env: (converseUrl, root) => ({ ...deepgramGatewayEnv(converseUrl, root), ...(workers === undefined ? {} : { WORKERS: String(workers) }) }),
     isGateway: true,
-  },
-  relay: {
-    label: 'bare relay',
-    description: 'test/benchmark/lib/bare-relay.ts: ws both ways, Settings handshake, nothing else',
-    entry: 'test/benchmark/lib/bare-relay.ts',
-    env: (converseUrl) => ({ DEEPGRAM_API_KEY: API_KEY, DEEPGRAM_VOICE_AGENT_WS_URL: converseUrl }),
-    isGateway: false,
-  },
+  };
+}
+
+export const RELAY_TARGET: TargetSpec = {
+  key: 'relay',
+  role: 'relay',
+  label: 'bare relay',
+  description: 'test/benchmark/lib/bare-relay.ts: ws both ways, Settings handshake, nothing else',
+  entry: 'test/benchmark/lib/bare-relay.ts',
+  env: (converseUrl) => ({ DEEPGRAM_API_KEY: API_KEY, DEEPGRAM_VOICE_AGENT_WS_URL: converseUrl }),
+  isGateway: false,
 };
 
+/** What the calls carried beside the probed ones went through. */
+export interface BesideResult {
+  calls: number;
+  description: string;
+  frames: LoadFrames;
+  turns: { ended: number; replies: number; unanswered: number };
+  /** Caller-side: end of the caller's turn to the first agent frame. */
+  turnLatencyMs: Distribution;
+  sockets: SocketProblems;
+}
+
 export interface TargetResult {
-  target: Target;
+  target: string;
+  role: Target;
   label: string;
   description: string;
   windowS: number;
@@ -105,6 +152,8 @@ export interface TargetResult {
     /** Per caller frame (50 a second per call), all threads; it covers the frame's echo back out too. */
     usPerFrame: number;
     mainThreadPct: number;
+    /** The busiest of its processes' event loop threads (one process: mainThreadPct). */
+    busiestMainPct: number;
     kernelPct: number;
   };
   rss: { idleMb: number; loadedMb: number; peakMb: number; perCallMb: number };
@@ -140,9 +189,16 @@ export interface TargetResult {
   recordings: { wavs: number; partFiles: number; mb: number } | undefined;
   /** The gateway's own event-loop reports over the run (10 s intervals); the bare relay keeps none. */
   eventLoop: GatewayTelemetry['eventLoop'] | undefined;
+  /** Processes measured together: the target and every process below it. */
+  processes: number;
+  beside: BesideResult | undefined;
+  /** A gateway's figures over the bare relay's in the same run; undefined without both. */
+  vsRelay: { cpuRatio: number; p99Ratio: number } | undefined;
+  goals: { cpu: boolean | undefined; p99: boolean; noLoss: boolean } | undefined;
   sockets: SocketProblems;
   scheduler: { latenessMs: Distribution; worstAtS: number; stalls: number };
-  log: { warnings: number; errors: number; lastLines: string[]; exit: string };
+  /** `beforeRun`: what start-up and the warm-up logged (e.g. a call that failed before the measured run). */
+  log: { warnings: number; errors: number; beforeRun: { warnings: number; errors: number }; lastLines: string[]; exit: string };
   broken: string | undefined;
 }
 
@@ -155,11 +211,6 @@ export interface DeepgramResult {
   tickMs: number;
   warmupS: number;
   targets: TargetResult[];
-  comparison: {
-    /** Gateway CPU per call over the bare relay's; undefined unless both ran. */
-    cpuRatio: number | undefined;
-    goals: { cpu: boolean | undefined; p99: boolean | undefined; noLoss: boolean | undefined };
-  };
   /** Why the run itself is not to be trusted (the figures may still be printed). */
   broken: string | undefined;
 }
@@ -173,6 +224,7 @@ export async function runDeepgramSuite(opts: DeepgramOptions): Promise<DeepgramR
     checkTagRoundTrip(tails[0]!);
     const targets: TargetResult[] = [];
     for (const target of opts.targets) targets.push(await runTarget(target, opts, fake, tails));
+    compareWithRelay(targets);
     const broken = targets.find((t) => t.broken);
     return {
       calls: opts.calls,
@@ -182,7 +234,6 @@ export async function runDeepgramSuite(opts: DeepgramOptions): Promise<DeepgramR
       tickMs: opts.tickMs,
       warmupS: opts.warmupS,
       targets,
-      comparison: compare(targets),
       broken: broken ? `${broken.label}: ${broken.broken}` : undefined,
     };
   } finally {
@@ -191,27 +242,33 @@ export async function runDeepgramSuite(opts: DeepgramOptions): Promise<DeepgramR
 }
 
 /** One target under the load: start it, drive every call, stop it, read what it left. */
-async function runTarget(target: Target, opts: DeepgramOptions, fake: FakeAgentChild, tails: string[]): Promise<TargetResult> {
-  const spec = SPECS[target];
-  const root = await mkdtemp(path.join(os.tmpdir(), `gateway-bench-${target}-`));
+async function runTarget(spec: TargetSpec, opts: DeepgramOptions, fake: FakeAgentChild, tails: string[]): Promise<TargetResult> {
+  const root = await mkdtemp(path.join(os.tmpdir(), `gateway-bench-${spec.key}-`));
   let child: GatewayChild | undefined;
   try {
     const env = spec.env(fake.converseUrl, root);
     child = await startGatewayChild({ entry: spec.entry, label: `the ${spec.label}`, env, startTimeoutMs: CHILD_START_TIMEOUT_MS, nodeArgs: opts.nodeArgs, cpus: opts.layout?.measured });
     await sleep(SETTLE_MS);
     clockTicksPerSecond(); // runs getconf once now, not inside a scheduler tick
-    const idleRss = statusBytes(child.pid, 'VmRSS');
-    if (opts.warmupS > 0) await warmUp(child, opts, fake, tails);
+    // Every process the target runs (its WORKERS), once they are all up; a worker that died and was
+    // replaced during the warm-up is found again before the measured run.
+    let pids = await settledProcessTree(child.pid);
+    const idleRss = treeBytes(pids, 'VmRSS');
+    if (opts.warmupS > 0) {
+      await warmUp(spec, child, pids, opts, fake, tails);
+      pids = processTree(child.pid);
+    }
+    const beforeRun = { warnings: child.console.warnings, errors: child.console.errors };
     child.console.resetCounts();
-    const drive = newDrive({ target: child.pid, fake: fake.pid });
-    const callers = makeCallers(opts, child.wsUrl, tails, drive);
+    const drive = newDrive({ target: pids, fake: fake.pid });
+    const callers = makeCallers(opts, child.wsUrl, tails, drive, spec.beside);
     await driveCalls(callers, opts, drive);
-    const peakRss = statusBytes(child.pid, 'VmHWM');
+    const peakRss = treeBytes(pids, 'VmHWM');
     const stopped = await child.stop(STOP_TIMEOUT_MS);
     const exit = `${stopped.exit}${stopped.killed ? ' (killed after the drain timed out)' : ''}`;
-    const telemetry = spec.isGateway ? await readGatewayTelemetry(path.join(env.DATA_DIR!, 'telemetry_events.jsonl')) : undefined;
+    const telemetry = spec.isGateway ? await readGatewayTelemetry(env.DATA_DIR!) : undefined;
     const recordings = spec.isGateway ? await countRecordings(env.RECORDINGS_DIR!) : undefined;
-    return summarize({ target, opts, callers, drive, telemetry, recordings, idleRss, peakRss, child, exit });
+    return summarize({ spec, opts, callers, drive, telemetry, recordings, idleRss, peakRss, child, exit, beforeRun, processes: pids.length });
   } finally {
     if (child) await child.stop(1000);
     await rm(root, { recursive: true, force: true });
@@ -219,10 +276,10 @@ async function runTarget(target: Target, opts: DeepgramOptions, fake: FakeAgentC
 }
 
 /** The same calls for opts.warmupS seconds, then a pause for them to close; nothing is kept. */
-async function warmUp(child: GatewayChild, opts: DeepgramOptions, fake: FakeAgentChild, tails: string[]): Promise<void> {
+async function warmUp(spec: TargetSpec, child: GatewayChild, pids: number[], opts: DeepgramOptions, fake: FakeAgentChild, tails: string[]): Promise<void> {
   const warm = { ...opts, seconds: opts.warmupS };
-  const drive = newDrive({ target: child.pid, fake: fake.pid });
-  await driveCalls(makeCallers(warm, child.wsUrl, tails, drive), warm, drive);
+  const drive = newDrive({ target: pids, fake: fake.pid });
+  await driveCalls(makeCallers(warm, child.wsUrl, tails, drive, spec.beside), warm, drive);
   await sleep(WARMUP_PAUSE_MS);
 }
 
@@ -234,7 +291,7 @@ interface Reading {
 
 /** The run as it goes: the steady window's readings, and the latencies sorted into it or not. */
 interface Drive {
-  pids: { target: number; fake: number };
+  pids: { target: readonly number[]; fake: number };
   loop: TickLoopResult;
   from: Reading | undefined;
   to: Reading | undefined;
@@ -263,11 +320,17 @@ function recordEcho(drive: Drive, sentAt: number, at: number): void {
   if (!drive.slowest || ms > drive.slowest.ms) drive.slowest = { ms, at };
 }
 
-function makeCallers(opts: DeepgramOptions, url: string, tails: string[], drive: Drive): ProbeCaller[] {
+/** The calls of one run: the probed ones, and those the target carries beside them. */
+interface Callers {
+  probes: ProbeCaller[];
+  beside: LeanCaller[];
+}
+
+function makeCallers(opts: DeepgramOptions, url: string, tails: string[], drive: Drive, beside: BesideLoad | undefined): Callers {
   const runId = randomBytes(4).toString('hex');
   const totalFrames = Math.round((opts.seconds * 1000) / FRAME_MS);
   const t0 = performance.now() + 50;
-  return Array.from(
+  const probes = Array.from(
     { length: opts.calls },
     (_, index) =>
       new ProbeCaller({
@@ -282,24 +345,30 @@ function makeCallers(opts: DeepgramOptions, url: string, tails: string[], drive:
         onEcho: (sentAt, at) => recordEcho(drive, sentAt, at),
       }),
   );
+  // Numbered after the probed calls (their sids stay apart), their starts spread over the same second.
+  const others = Array.from({ length: beside?.calls ?? 0 }, (_, i) =>
+    beside!.newCaller({ index: opts.calls + i, runId, url, totalFrames, startAtMs: t0 + ((i + 0.5) * STAGGER_MS) / beside!.calls }),
+  );
+  return { probes, beside: others };
 }
 
-async function driveCalls(callers: ProbeCaller[], opts: DeepgramOptions, drive: Drive): Promise<void> {
+async function driveCalls(callers: Callers, opts: DeepgramOptions, drive: Drive): Promise<void> {
   const deadlineMs = performance.now() + STAGGER_MS + opts.seconds * 1000 + DRAIN_MS + DEADLINE_SLACK_MS;
   drive.loop = await runTickLoop({ tickMs: opts.tickMs, deadlineMs, onTick: (now) => tick(callers, now, drive) });
-  for (const caller of callers) if (caller.state !== 'closed') caller.terminate();
+  for (const caller of [...callers.probes, ...callers.beside]) if (caller.state !== 'closed') caller.terminate();
 }
 
 /**
  * One scheduler tick: open due calls and send due frames; read the processes when the steady
- * window opens (every call relaying) and closes (a call has sent its last frame); then stop the
- * calls whose echoes are all back or whose drain is over. Readings come before any stop.
+ * window opens (every call relaying, those beside streaming) and closes (a probed call has sent its
+ * last frame); then stop the calls whose echoes are all back or whose drain is over, and those
+ * beside once they have said everything. Readings come before any stop.
  */
-function tick(callers: ProbeCaller[], now: number, drive: Drive): boolean {
+function tick({ probes, beside }: Callers, now: number, drive: Drive): boolean {
   let waiting = 0;
   let finished = 0;
   let open = 0;
-  for (const caller of callers) {
+  for (const caller of probes) {
     if (caller.state === 'pending' && now >= caller.startAtMs) caller.connect(now);
     else if (caller.state === 'streaming') caller.sendDue(now);
     caller.service(now);
@@ -307,9 +376,17 @@ function tick(callers: ProbeCaller[], now: number, drive: Drive): boolean {
     if (caller.allFramesSent) finished++;
     if (caller.state !== 'closed') open++;
   }
+  for (const caller of beside) {
+    if (caller.state === 'pending' && now >= caller.startAtMs) caller.connect(now);
+    else if (caller.state === 'streaming') caller.sendDue(now);
+    caller.service(now);
+    if (caller.state === 'pending' || caller.state === 'connecting') waiting++;
+    if (caller.state !== 'closed') open++;
+  }
   if (!drive.from && waiting === 0) drive.from = read(drive.pids);
   if (drive.from && !drive.to && finished > 0) drive.to = read(drive.pids);
-  for (const caller of callers) if (caller.state === 'streaming' && caller.readyToStop(now)) caller.stop(now);
+  for (const caller of probes) if (caller.state === 'streaming' && caller.readyToStop(now)) caller.stop(now);
+  for (const caller of beside) if (caller.state === 'streaming' && caller.allFramesSent) caller.stop(now);
   return open > 0;
 }
 
@@ -327,9 +404,9 @@ async function countRecordings(dir: string): Promise<{ wavs: number; partFiles: 
 }
 
 interface SummaryInput {
-  target: Target;
+  spec: TargetSpec;
   opts: DeepgramOptions;
-  callers: ProbeCaller[];
+  callers: Callers;
   drive: Drive;
   telemetry: GatewayTelemetry | undefined;
   recordings: TargetResult['recordings'];
@@ -337,11 +414,13 @@ interface SummaryInput {
   peakRss: number;
   child: GatewayChild;
   exit: string;
+  beforeRun: TargetResult['log']['beforeRun'];
+  processes: number;
 }
 
 function summarize(input: SummaryInput): TargetResult {
-  const { target, opts, callers, drive, child } = input;
-  const spec = SPECS[target];
+  const { spec, opts, drive, child } = input;
+  const callers = input.callers.probes;
   const n = opts.calls;
   const { from, to } = drive;
   const usage = from && to ? windowUsage(from.target, to.target) : undefined;
@@ -352,7 +431,8 @@ function summarize(input: SummaryInput): TargetResult {
   const sinceStart = (ms: number | undefined) => (ms === undefined ? Number.NaN : (ms - t0) / 1000);
   const slowest = drive.slowest;
   const result: TargetResult = {
-    target,
+    target: spec.key,
+    role: spec.role,
     label: spec.label,
     description: spec.description,
     windowS: usage?.wallS ?? Number.NaN,
@@ -363,6 +443,7 @@ function summarize(input: SummaryInput): TargetResult {
       pctPerCall: (cores * 100) / n,
       usPerFrame: (cores * 1e6) / (n * (1000 / FRAME_MS)),
       mainThreadPct: (usage?.gatewayMainCores ?? Number.NaN) * 100,
+      busiestMainPct: (usage?.busiestMainCores ?? Number.NaN) * 100,
       kernelPct: (usage?.gatewaySystemCores ?? Number.NaN) * 100,
     },
     rss: {
@@ -378,23 +459,40 @@ function summarize(input: SummaryInput): TargetResult {
     latencyMs: drive.steady.distribution(),
     latencyAllMs: drive.all.distribution(),
     slowest: slowest && { ms: slowest.ms, atS: sinceStart(slowest.at), loadGeneratorStalled: overlapsStall(slowest, drive.loop.stalls) },
-    frames: frameAccounting(callers, input.telemetry),
+    frames: probeFrameAccounting(callers, input.telemetry),
     recordings: input.recordings,
     eventLoop: input.telemetry?.eventLoop,
+    processes: input.processes,
+    beside: spec.beside && besideResult(spec.beside, input.callers.beside, input.telemetry),
+    vsRelay: undefined,
+    goals: undefined,
     sockets: socketProblems(callers),
     scheduler: { latenessMs: distribution(drive.loop.lateness), worstAtS: sinceStart(drive.loop.worstAtMs), stalls: drive.loop.stalls.length },
-    log: { warnings: child.console.warnings, errors: child.console.errors, lastLines: child.console.lines.slice(-5), exit: input.exit },
+    log: { warnings: child.console.warnings, errors: child.console.errors, beforeRun: input.beforeRun, lastLines: child.console.lines.slice(-5), exit: input.exit },
     broken: undefined,
   };
-  result.broken = brokenReason(result, drive, n * (opts.warmupS > 0 ? 2 : 1));
+  const calls = n + (spec.beside?.calls ?? 0);
+  result.broken = brokenReason(result, drive, calls * (opts.warmupS > 0 ? 2 : 1));
   return result;
+}
+
+function besideResult(load: BesideLoad, callers: LeanCaller[], telemetry: GatewayTelemetry | undefined): BesideResult {
+  const count = (f: (c: LeanCaller) => number) => callers.reduce((a, c) => a + f(c), 0);
+  return {
+    calls: load.calls,
+    description: load.description,
+    frames: frameAccounting(callers, telemetry ?? { stops: new Map(), turnLatencyMs: [], eventLoop: [], unreadableLines: 0 }),
+    turns: { ended: count((c) => c.turns), replies: count((c) => c.replies), unanswered: count((c) => c.unanswered) },
+    turnLatencyMs: distribution(callers.flatMap((c) => c.latencies)),
+    sockets: socketProblems(callers),
+  };
 }
 
 const cpuSeconds = (t: CpuTimes) => t.user + t.system;
 const sum = (callers: ProbeCaller[], f: (c: ProbeCaller) => number) => callers.reduce((a, c) => a + f(c), 0);
 
 /** What the callers sent and got back; for the gateway also what it counted per call in its telemetry. */
-function frameAccounting(callers: ProbeCaller[], telemetry: GatewayTelemetry | undefined): TargetResult['frames'] {
+function probeFrameAccounting(callers: ProbeCaller[], telemetry: GatewayTelemetry | undefined): TargetResult['frames'] {
   const frames: TargetResult['frames'] = {
     sent: sum(callers, (c) => c.framesSent),
     echoed: sum(callers, (c) => c.framesEchoed),
@@ -429,28 +527,29 @@ function frameAccounting(callers: ProbeCaller[], telemetry: GatewayTelemetry | u
 /** `recorded`: the calls the target saw, warm-up included (one WAV each). */
 function brokenReason(r: TargetResult, drive: Drive, recorded: number): string | undefined {
   if (r.sockets.unexpectedCloses > 0) return `${r.sockets.unexpectedCloses} call(s) failed to connect or were closed before stop`;
+  if (r.beside && r.beside.sockets.unexpectedCloses > 0) return `${r.beside.sockets.unexpectedCloses} call(s) beside the probed ones failed to connect or were closed before stop`;
   if (!drive.from || !drive.to) return 'no steady state: not every call was relaying before the first finished';
   if (drive.loop.timedOut) return 'the run hit its deadline before every call had closed';
   if (r.recordings && r.recordings.wavs !== recorded) return `${r.recordings.wavs} recordings for ${recorded} calls`;
   return undefined;
 }
 
-function compare(targets: TargetResult[]): DeepgramResult['comparison'] {
-  const gateway = targets.find((t) => t.target === 'gateway');
-  const relay = targets.find((t) => t.target === 'relay');
-  const cpuRatio = gateway && relay ? gateway.cpu.pctPerCall / relay.cpu.pctPerCall : undefined;
-  return {
-    cpuRatio,
-    goals: {
-      cpu: cpuRatio === undefined ? undefined : cpuRatio <= DEEPGRAM_GOALS.maxCpuRatio,
-      p99: gateway && gateway.latencyMs.p99 < DEEPGRAM_GOALS.maxP99Ms,
-      noLoss: gateway && lostByGateway(gateway) <= DEEPGRAM_GOALS.maxLostFrames,
-    },
-  };
+/** Each gateway against the bare relay of the same run (when it ran), and by the goals. */
+function compareWithRelay(targets: TargetResult[]): void {
+  const relay = targets.find((t) => t.role === 'relay');
+  for (const t of targets) {
+    if (t.role !== 'gateway') continue;
+    t.vsRelay = relay && { cpuRatio: t.cpu.pctPerCall / relay.cpu.pctPerCall, p99Ratio: t.latencyMs.p99 / relay.latencyMs.p99 };
+    t.goals = {
+      cpu: t.vsRelay && t.vsRelay.cpuRatio <= DEEPGRAM_GOALS.maxCpuRatio,
+      p99: t.latencyMs.p99 < DEEPGRAM_GOALS.maxP99Ms,
+      noLoss: lostByGateway(t) <= DEEPGRAM_GOALS.maxLostFrames,
+    };
+  }
 }
 
 /** Frames the gateway lost either way: not counted on arrival, or never echoed back to the caller. */
-function lostByGateway(r: TargetResult): number {
+export function lostByGateway(r: TargetResult): number {
   return Math.max(r.frames.lost, r.frames.lostBeforeTarget ?? 0);
 }
 
@@ -478,11 +577,11 @@ function formatTarget(t: TargetResult): string[] {
   const lines: string[] = [
     `  ${t.label}: ${t.description}`,
     `    steady window      ${fmt(t.windowS, ' s')} (from ${fmt(t.windowFromS, ' s')} to ${fmt(t.windowToS, ' s')}: every call relaying, none finished)`,
-    `    CPU                ${fmt(c.pctTotal, ' %')} of one core total, ${fmt(c.pctPerCall, ' %')} per call = ${fmt(c.usPerFrame, ' µs')} per caller frame (in, and its echo back out)`,
-    `                       event loop thread ${fmt(c.mainThreadPct, ' %')}, other threads ${fmt(c.pctTotal - c.mainThreadPct, ' %')}; in the kernel ${fmt(c.kernelPct, ' %')}`,
+    `    CPU                ${fmt(c.pctTotal, ' %')} of one core total${t.processes > 1 ? ` over ${t.processes} processes` : ''}, ${fmt(c.pctPerCall, ' %')} per call = ${fmt(c.usPerFrame, ' µs')} per caller frame (in, and its echo back out)`,
+    `                       event loop thread${t.processes > 1 ? `s ${fmt(c.mainThreadPct, ' %')} (busiest ${fmt(c.busiestMainPct, ' %')})` : ` ${fmt(c.mainThreadPct, ' %')}`}, other threads ${fmt(c.pctTotal - c.mainThreadPct, ' %')}; in the kernel ${fmt(c.kernelPct, ' %')}`,
   ];
-  if (c.mainThreadPct >= SATURATED_MAIN_THREAD_PCT) {
-    lines.push(`    SATURATED          its event loop thread was busy ${fmt(c.mainThreadPct, ' %')} of the time: CPU per call is capped there and understates the cost; latency is mostly queueing`);
+  if (c.busiestMainPct >= SATURATED_MAIN_THREAD_PCT) {
+    lines.push(`    SATURATED          an event loop thread was busy ${fmt(c.busiestMainPct, ' %')} of the time: CPU per call is capped there and understates the cost; latency is mostly queueing`);
   }
   lines.push(
     `    relay latency      p50 ${fmt(l.p50, ' ms')}  p99 ${fmt(l.p99, ' ms')}  max ${fmt(l.max, ' ms')}${slowest}  (n=${l.n} frames sent in the steady window)`,
@@ -493,6 +592,7 @@ function formatTarget(t: TargetResult): string[] {
     const reasons = Object.entries(f.endReasons ?? {}).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
     lines.push(`                       the gateway counted ${f.countedByTarget} (${f.lostBeforeTarget} lost on the way in); ${f.callsWithoutStop} calls without a stop event; end reasons: ${reasons}`);
   }
+  if (t.beside) lines.push(...formatBeside(t.beside));
   if (t.recordings) lines.push(`    recordings         ${t.recordings.wavs} WAVs (${fmt(t.recordings.mb, ' MB')}), ${t.recordings.partFiles} left as .wav.part`);
   if (t.eventLoop?.length) {
     const each = t.eventLoop.map((r) => `p99 ${fmt(r.p99Ms, ' ms')} max ${fmt(r.maxMs, ' ms')} busy ${fmt(r.utilization * 100, ' %')}`).join('; ');
@@ -503,22 +603,35 @@ function formatTarget(t: TargetResult): string[] {
     `    other processes    fake agent ${fmt(t.fakeAgentCpuPct, ' %')}, load generator ${fmt(t.loadGeneratorCpuPct, ' %')}, the rest of the machine ~${fmt(t.restOfMachineCpuPct, ' %')} of one core; hypervisor steal ${fmt(t.stealPct, ' %')}`,
     `    sockets            ${t.sockets.errors} errors, ${t.sockets.unexpectedCloses} unexpected closes, ${t.sockets.closeTimeouts} close timeouts${t.sockets.samples.length ? `: ${t.sockets.samples.join('; ')}` : ''}`,
     `    scheduler lateness p50 ${fmt(s.p50, ' ms')}  p99 ${fmt(s.p99, ' ms')}  max ${fmt(s.max, ' ms')} at ${fmt(t.scheduler.worstAtS, ' s')}; ${t.scheduler.stalls} ticks over ${STALL_MS} ms late (load generator's own delay)`,
-    `    log                ${t.log.warnings} warnings, ${t.log.errors} errors during the run; exit ${t.log.exit} after SIGTERM`,
+    `    log                ${t.log.warnings} warnings, ${t.log.errors} errors during the run (${t.log.beforeRun.warnings} and ${t.log.beforeRun.errors} at start-up and warm-up); exit ${t.log.exit} after SIGTERM`,
   );
   if (t.log.warnings + t.log.errors > 0) lines.push(...t.log.lastLines.map((line) => `      | ${line}`));
   return lines;
 }
 
-function formatGoals(r: DeepgramResult): string[] {
-  const gateway = r.targets.find((t) => t.target === 'gateway');
-  const relay = r.targets.find((t) => t.target === 'relay');
-  const { cpuRatio, goals } = r.comparison;
-  const ratio = cpuRatio === undefined ? 'n/a (needs both targets)' : `${cpuRatio.toFixed(2)}x`;
-  const relayP99 = relay ? `; bare relay ${fmt(relay.latencyMs.p99, ' ms')}` : '';
+function formatBeside(b: BesideResult): string[] {
+  const f = b.frames;
+  const l = b.turnLatencyMs;
   return [
-    '  goals',
-    `    gateway CPU per call / bare relay CPU per call = ${ratio} (goal <= ${DEEPGRAM_GOALS.maxCpuRatio}x): ${verdict(goals.cpu)}`,
-    `    gateway p99 relay latency ${gateway ? fmt(gateway.latencyMs.p99, ' ms') : 'n/a'} (goal < ${DEEPGRAM_GOALS.maxP99Ms} ms${relayP99}): ${verdict(goals.p99)}`,
-    `    gateway frames lost ${gateway ? lostByGateway(gateway) : 'n/a'} (goal ${DEEPGRAM_GOALS.maxLostFrames}): ${verdict(goals.noLoss)}`,
+    `    beside             ${b.calls} ${b.description}: ${f.sent} frames sent, ${f.received} counted by the gateway, ${f.lost} lost; ${f.callsWithoutStop} calls without a stop event`,
+    `                       ${b.turns.ended} turns, ${b.turns.replies} replies, ${b.turns.unanswered} unanswered; turn latency p50 ${fmt(l.p50, ' ms')} p99 ${fmt(l.p99, ' ms')} (n=${l.n});` +
+      ` sockets: ${b.sockets.errors} errors, ${b.sockets.unexpectedCloses} unexpected closes`,
   ];
+}
+
+function formatGoals(r: DeepgramResult): string[] {
+  const relay = r.targets.find((t) => t.role === 'relay');
+  const relayP99 = relay ? `; bare relay ${fmt(relay.latencyMs.p99, ' ms')}` : '';
+  const lines = ['  goals'];
+  for (const t of r.targets) {
+    if (!t.goals) continue;
+    const p99Ratio = t.vsRelay ? `, ${t.vsRelay.p99Ratio.toFixed(2)}x the relay's` : '';
+    // Without the bare relay in the run there is no CPU ratio to judge.
+    if (t.vsRelay) lines.push(`    ${t.label}: CPU per call / bare relay CPU per call = ${t.vsRelay.cpuRatio.toFixed(2)}x (goal <= ${DEEPGRAM_GOALS.maxCpuRatio}x): ${verdict(t.goals.cpu)}`);
+    lines.push(
+      `    ${t.label}: p99 relay latency ${fmt(t.latencyMs.p99, ' ms')}${p99Ratio} (goal < ${DEEPGRAM_GOALS.maxP99Ms} ms${relayP99}): ${verdict(t.goals.p99)}`,
+      `    ${t.label}: frames lost ${lostByGateway(t)} (goal ${DEEPGRAM_GOALS.maxLostFrames}): ${verdict(t.goals.noLoss)}`,
+    );
+  }
+  return lines;
 }

@@ -15,7 +15,7 @@ import { startGatewayChild, type GatewayChild } from './lib/gateway-child.js';
 import { readGatewayTelemetry, type GatewayTelemetry } from './lib/gateway-telemetry.js';
 import { LeanCaller } from './lib/lean-caller.js';
 import type { LoadGoals, LoadMode, ModeRun } from './lib/modes.js';
-import { clockTicksPerSecond, snapshot, statusBytes, windowUsage, type Snapshot } from './lib/proc-stats.js';
+import { clockTicksPerSecond, processTree, snapshot, treeBytes, windowUsage, type Snapshot } from './lib/proc-stats.js';
 import { distribution, fmt, MB, type Distribution } from './lib/stats.js';
 import { socketProblems, type SocketProblems } from './lib/socket-problems.js';
 import { overlapsStall, runTickLoop, STALL_MS, type TickLoopResult } from './lib/tick-loop.js';
@@ -38,7 +38,7 @@ export interface LoadOptions {
 }
 
 /** The goals of a mode that sets none of its own. */
-export const GOALS: LoadGoals = { maxLostFrames: 0, maxP99Ms: 20, maxCpuPctPerCall: 1 };
+export const GOALS: LoadGoals = { maxLostFrames: 0, minAnsweredShare: 0.75, maxP99Ms: 20, maxCpuPctPerCall: 1 };
 
 export interface LoadResult {
   mode: string;
@@ -63,6 +63,10 @@ export interface LoadResult {
     /** Of cpuPctTotal: the event loop thread, and time in the kernel (all threads). */
     mainThreadPct: number;
     kernelPct: number;
+    /** The whole machine's busy share in the window (every process), of all its cores together. */
+    machineBusyPct: number;
+    /** The busiest single gateway thread (the media thread, or an agent worker's): over 90 % it is full. */
+    busiestThreadPct: number;
     rssIdleMb: number;
     rssLoadedMb: number;
     rssPeakMb: number;
@@ -78,6 +82,11 @@ export interface LoadResult {
   slowestTurns: Array<{ ms: number; atS: number; loadGeneratorStalled: boolean }>;
   schedulerStalls: number;
   gatewayTurnLatencyMs: Distribution;
+  /**
+   * The gateway's own turn latency less the stand-ins' delays on a reply's path (ModeRun): what the
+   * gateway and the pipeline add. Undefined for a mode whose agent has no stand-ins.
+   */
+  gatewayAddedTurnMs: { p50: number; p99: number; standInDelayMs: number; endOfTurnWaitMs: number } | undefined;
   /** The media thread's own event-loop delay, from its `runtime/event_loop` reports (one per 10 s). */
   eventLoop: GatewayTelemetry['eventLoop'];
   turns: { ended: number; replies: number; unanswered: number; unsolicited: number; repliesPerCallMin: number; repliesPerCallMax: number };
@@ -89,7 +98,7 @@ export interface LoadResult {
   gatewayLog: { warnings: number; errors: number; lastLines: string[]; exit: string };
   /** The targets the run was judged by, and the verdicts; p99 undefined: the mode sets no latency goal. */
   goalTargets: LoadGoals;
-  goals: { noLoss: boolean; p99: boolean | undefined; cpu: boolean };
+  goals: { noLoss: boolean; answered: boolean; p99: boolean | undefined; cpu: boolean };
   /** Why the run itself is not to be trusted (the figures may still be printed). */
   broken: string | undefined;
 }
@@ -110,15 +119,16 @@ export async function runLoadSuite(opts: LoadOptions): Promise<LoadResult> {
     });
     await sleep(SETTLE_MS);
     clockTicksPerSecond(); // runs getconf once now, not inside a scheduler tick
-    const idleRss = statusBytes(child.pid, 'VmRSS');
+    const pids = processTree(child.pid);
+    const idleRss = treeBytes(pids, 'VmRSS');
     child.console.resetCounts();
     const callers = await makeCallers(opts, mode, child.wsUrl);
-    const drive = await driveCalls(callers, opts, child.pid);
-    const peakRss = statusBytes(child.pid, 'VmHWM');
+    const drive = await driveCalls(callers, opts, pids);
+    const peakRss = treeBytes(pids, 'VmHWM');
     const stopped = await child.stop(STOP_TIMEOUT_MS);
     const exit = `${stopped.exit}${stopped.killed ? ' (killed after the drain timed out)' : ''}`;
-    const telemetry = await readGatewayTelemetry(path.join(dataDir, 'telemetry_events.jsonl'));
-    return summarize({ opts, callers, drive, telemetry, idleRss, peakRss, child, exit, modeDescription: mode.description ?? opts.mode.description });
+    const telemetry = await readGatewayTelemetry(dataDir);
+    return summarize({ opts, callers, drive, telemetry, idleRss, peakRss, child, exit, mode });
   } finally {
     if (child) await child.stop(1000);
     await mode.close();
@@ -157,20 +167,20 @@ interface DriveResult {
 }
 
 /** Runs every call from one tick loop; snapshots the gateway around the steady state. */
-async function driveCalls(callers: LeanCaller[], opts: LoadOptions, gatewayPid: number): Promise<DriveResult> {
+async function driveCalls(callers: LeanCaller[], opts: LoadOptions, gatewayPids: readonly number[]): Promise<DriveResult> {
   const result: DriveResult = { loop: { ticks: 0, lateness: [], worstAtMs: 0, stalls: [], timedOut: false }, from: undefined, to: undefined };
   const deadlineMs = performance.now() + STAGGER_MS + opts.seconds * 1000 + DEADLINE_SLACK_MS;
   result.loop = await runTickLoop({
     tickMs: opts.tickMs,
     deadlineMs,
-    onTick: (now) => tick(callers, now, result, gatewayPid),
+    onTick: (now) => tick(callers, now, result, gatewayPids),
   });
   for (const caller of callers) if (caller.state !== 'closed') caller.terminate();
   return result;
 }
 
 /** One scheduler tick: open due calls, send due frames, then stop finished calls. */
-function tick(callers: LeanCaller[], now: number, result: DriveResult, gatewayPid: number): boolean {
+function tick(callers: LeanCaller[], now: number, result: DriveResult, gatewayPids: readonly number[]): boolean {
   let starting = 0;
   let finished = 0;
   let open = 0;
@@ -182,10 +192,10 @@ function tick(callers: LeanCaller[], now: number, result: DriveResult, gatewayPi
     if (caller.state === 'streaming' && caller.allFramesSent) finished++;
     if (caller.state !== 'closed') open++;
   }
-  if (!result.from && starting === 0) result.from = snapshot(gatewayPid);
+  if (!result.from && starting === 0) result.from = snapshot(gatewayPids);
   if (finished > 0) {
     // The steady state ends before the first `stop`, while every call still streams.
-    if (result.from && !result.to) result.to = snapshot(gatewayPid);
+    if (result.from && !result.to) result.to = snapshot(gatewayPids);
     for (const caller of callers) if (caller.state === 'streaming' && caller.allFramesSent) caller.stop(now);
   }
   return open > 0;
@@ -200,7 +210,7 @@ interface SummaryInput {
   peakRss: number;
   child: GatewayChild;
   exit: string;
-  modeDescription: string;
+  mode: ModeRun;
 }
 
 function summarize(input: SummaryInput): LoadResult {
@@ -215,9 +225,10 @@ function summarize(input: SummaryInput): LoadResult {
   const frames = frameAccounting(callers, telemetry);
   const sockets = socketProblems(callers);
   const goals = opts.mode.goals ?? GOALS;
+  const turns = turnAccounting(callers);
   const result: LoadResult = {
     mode: opts.mode.name,
-    modeDescription: input.modeDescription,
+    modeDescription: input.mode.description ?? opts.mode.description,
     calls: n,
     seconds: opts.seconds,
     cores: os.availableParallelism(),
@@ -233,6 +244,8 @@ function summarize(input: SummaryInput): LoadResult {
       cpuUsPerFrame: ((gatewayPct / 100) * 1e6) / (n * (1000 / FRAME_MS)),
       mainThreadPct: (usage?.gatewayMainCores ?? Number.NaN) * 100,
       kernelPct: (usage?.gatewaySystemCores ?? Number.NaN) * 100,
+      machineBusyPct: ((usage?.machineBusyCores ?? Number.NaN) / os.availableParallelism()) * 100,
+      busiestThreadPct: (usage?.busiestThreadCores ?? Number.NaN) * 100,
       rssIdleMb: input.idleRss / MB,
       rssLoadedMb: loadedRss / MB,
       rssPeakMb: input.peakRss / MB,
@@ -243,8 +256,9 @@ function summarize(input: SummaryInput): LoadResult {
     slowestTurns: slowest(callers, 3).map((s) => ({ ms: s.ms, atS: sinceStart(s.at), loadGeneratorStalled: overlapsStall(s, drive.loop.stalls) })),
     schedulerStalls: drive.loop.stalls.length,
     gatewayTurnLatencyMs: distribution(telemetry.turnLatencyMs),
+    gatewayAddedTurnMs: addedTurnLatency(distribution(telemetry.turnLatencyMs), input.mode),
     eventLoop: telemetry.eventLoop,
-    turns: turnAccounting(callers),
+    turns,
     marks: {
       received: sum(callers, (c) => c.marksReceived),
       echoed: sum(callers, (c) => c.marksEchoed),
@@ -258,6 +272,7 @@ function summarize(input: SummaryInput): LoadResult {
     goalTargets: goals,
     goals: {
       noLoss: frames.lost <= goals.maxLostFrames,
+      answered: turns.repliesPerCallMin > 0 && answeredShare(turns) >= goals.minAnsweredShare,
       p99: goals.maxP99Ms === undefined ? undefined : latencyMs.p99 < goals.maxP99Ms,
       cpu: gatewayPct / n < goals.maxCpuPctPerCall,
     },
@@ -267,6 +282,17 @@ function summarize(input: SummaryInput): LoadResult {
   return result;
 }
 
+/** The gateway's turn latency less what the stand-ins spent on purpose: the gateway's and the pipeline's own time. */
+function addedTurnLatency(turns: Distribution, mode: ModeRun): LoadResult['gatewayAddedTurnMs'] {
+  if (mode.standInDelayMs === undefined) return undefined;
+  return {
+    p50: turns.p50 - mode.standInDelayMs,
+    p99: turns.p99 - mode.standInDelayMs,
+    standInDelayMs: mode.standInDelayMs,
+    endOfTurnWaitMs: mode.endOfTurnWaitMs ?? 0,
+  };
+}
+
 function slowest(callers: LeanCaller[], count: number): Array<{ ms: number; at: number }> {
   const all = callers.flatMap((c) => c.latencies.map((ms, i) => ({ ms, at: c.latencyTimes[i]! })));
   return all.sort((a, b) => b.ms - a.ms).slice(0, count);
@@ -274,8 +300,10 @@ function slowest(callers: LeanCaller[], count: number): Array<{ ms: number; at: 
 
 const sum = (callers: LeanCaller[], f: (c: LeanCaller) => number) => callers.reduce((a, c) => a + f(c), 0);
 
+export type LoadFrames = LoadResult['frames'];
+
 /** Frames each call sent against the `frames_in` the gateway recorded when that call ended. */
-function frameAccounting(callers: LeanCaller[], telemetry: GatewayTelemetry): LoadResult['frames'] {
+export function frameAccounting(callers: LeanCaller[], telemetry: GatewayTelemetry): LoadFrames {
   const frames = { sent: 0, received: 0, lost: 0, callsWithoutStop: 0, padded: 0, bad: 0, endReasons: {} as Record<string, number> };
   for (const caller of callers) {
     frames.sent += caller.framesSent;
@@ -292,6 +320,11 @@ function frameAccounting(callers: LeanCaller[], telemetry: GatewayTelemetry): Lo
     frames.endReasons[stop.reason] = (frames.endReasons[stop.reason] ?? 0) + 1;
   }
   return frames;
+}
+
+/** Of the turns the callers ended, the share that got a reply. */
+function answeredShare(turns: LoadResult['turns']): number {
+  return turns.ended === 0 ? 0 : (turns.ended - turns.unanswered) / turns.ended;
 }
 
 function turnAccounting(callers: LeanCaller[]): LoadResult['turns'] {
@@ -328,6 +361,14 @@ function eventLoopLine(reports: LoadResult['eventLoop']): string {
   return `delay p99 ${fmt(worstP99, ' ms')}  max ${fmt(worstMax, ' ms')}  (worst of ${reports.length} reports per 10 s; each p99 ms/max ms/busy: ${each})`;
 }
 
+function addedTurnLine(added: LoadResult['gatewayAddedTurnMs']): string[] {
+  if (!added) return [];
+  return [
+    `  gateway adds       p50 ${fmt(added.p50, ' ms')}  p99 ${fmt(added.p99, ' ms')}  (its turn latency less the stand-ins' ${added.standInDelayMs} ms on a reply's path;` +
+      ` it includes the pipeline's configured end-of-turn wait, ${added.endOfTurnWaitMs} ms of VAD silence and endpointing, counted from where its own VAD hears the speech end)`,
+  ];
+}
+
 /** The human report, one line per figure. */
 export function formatLoadReport(r: LoadResult): string[] {
   const g = r.gateway;
@@ -339,12 +380,13 @@ export function formatLoadReport(r: LoadResult): string[] {
     `${r.mode} load: ${r.calls} calls x ${r.seconds} s at real time (${r.placement}; ${r.modeDescription}; ${r.tickMs} ms scheduler tick)`,
     `  steady window      ${fmt(r.windowS, ' s')} (from ${fmt(r.windowFromS, ' s')} to ${fmt(r.windowToS, ' s')}: every call streaming, before the first stop)`,
     `  gateway CPU        ${fmt(g.cpuPctTotal, ' %')} of one core total, ${fmt(g.cpuPctPerCall, ' %')} per call = ${fmt(g.cpuUsPerFrame, ' µs')} per caller frame`,
-    `                     event loop thread ${fmt(g.mainThreadPct, ' %')}, other threads ${fmt(g.cpuPctTotal - g.mainThreadPct, ' %')}; in the kernel ${fmt(g.kernelPct, ' %')}`,
+    `                     event loop thread ${fmt(g.mainThreadPct, ' %')}, other threads ${fmt(g.cpuPctTotal - g.mainThreadPct, ' %')}; in the kernel ${fmt(g.kernelPct, ' %')}; busiest thread ${fmt(g.busiestThreadPct, ' %')}; machine ${fmt(g.machineBusyPct, ' %')} busy`,
     `  load generator CPU ${fmt(r.loadGenerator.cpuPctTotal, ' %')} of one core total`,
     `  gateway RSS        idle ${fmt(g.rssIdleMb, ' MB')}, loaded ${fmt(g.rssLoadedMb, ' MB')} (peak ${fmt(g.rssPeakMb, ' MB')}), ${fmt(g.rssPerCallMb, ' MB')} per call`,
-    `  relay latency      p50 ${fmt(l.p50, ' ms')}  p99 ${fmt(l.p99, ' ms')}  max ${fmt(l.max, ' ms')}  (n=${l.n} turns)`,
+    `  relay latency      p50 ${fmt(l.p50, ' ms')}  p99 ${fmt(l.p99, ' ms')}  max ${fmt(l.max, ' ms')}  (n=${l.n} turns${r.gatewayAddedTurnMs ? `; caller side, turns ended by the bench's energy VAD: the pipeline's own VAD may end them elsewhere, so the gateway's figures below are the ones to read` : ''})`,
     `  slowest replies    ${r.slowestTurns.map((s) => `${fmt(s.ms, ' ms')} at ${fmt(s.atS, ' s')}${s.loadGeneratorStalled ? ' (load generator stalled meanwhile)' : ''}`).join(', ') || 'none'}`,
     `  gateway turn lat.  p50 ${r.gatewayTurnLatencyMs.p50.toFixed(1)} ms  p99 ${r.gatewayTurnLatencyMs.p99.toFixed(1)} ms  (its own agent/turn_latency, n=${r.gatewayTurnLatencyMs.n}: includes the VAD's end-of-turn silence)`,
+    ...addedTurnLine(r.gatewayAddedTurnMs),
     `  media event loop   ${eventLoopLine(r.eventLoop)}`,
     `  turns              ${t.ended} ended, ${t.replies} replies (${t.repliesPerCallMin}..${t.repliesPerCallMax} per call), ${t.unanswered} unanswered, ${t.unsolicited} unsolicited`,
     `  marks              ${r.marks.received} received, ${r.marks.echoed} echoed, ${r.marks.clears} clears (barge-ins)`,
@@ -352,7 +394,7 @@ export function formatLoadReport(r: LoadResult): string[] {
     `  sockets            ${r.sockets.errors} errors, ${r.sockets.unexpectedCloses} unexpected closes, ${r.sockets.closeTimeouts} close timeouts${r.sockets.samples.length ? `: ${r.sockets.samples.join('; ')}` : ''}`,
     `  scheduler lateness p50 ${fmt(r.schedulerLatenessMs.p50, ' ms')}  p99 ${fmt(r.schedulerLatenessMs.p99, ' ms')}  max ${fmt(r.schedulerLatenessMs.max, ' ms')} at ${fmt(r.schedulerWorstAtS, ' s')}; ${r.schedulerStalls} ticks over ${STALL_MS} ms late (load generator's own delay)`,
     `  gateway log        ${r.gatewayLog.warnings} warnings, ${r.gatewayLog.errors} errors during the run; exit ${r.gatewayLog.exit} after SIGTERM`,
-    `  goals              ${r.goalTargets.maxLostFrames} lost: ${verdict(r.goals.noLoss)}  ${latencyVerdict(r)}  < ${r.goalTargets.maxCpuPctPerCall} % core per call: ${verdict(r.goals.cpu)}`,
+    `  goals              ${r.goalTargets.maxLostFrames} lost: ${verdict(r.goals.noLoss)}  every call answered, ${r.goalTargets.minAnsweredShare * 100} % of turns: ${verdict(r.goals.answered)}  ${latencyVerdict(r)}  < ${r.goalTargets.maxCpuPctPerCall} % core per call: ${verdict(r.goals.cpu)}`,
   ];
   if (r.gatewayLog.warnings + r.gatewayLog.errors > 0) lines.push(...r.gatewayLog.lastLines.map((line) => `    | ${line}`));
   if (r.broken) lines.push(`  RUN BROKEN         ${r.broken}`);

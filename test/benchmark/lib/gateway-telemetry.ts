@@ -1,7 +1,9 @@
 // Reads what the gateway itself recorded about the run from its telemetry JSONL: one
 // `media_stream/stop` per call (frames it received), its own `agent/turn_latency`, and its
-// event-loop reports (`runtime/event_loop`, one per 10 s).
-import { readFile } from 'node:fs/promises';
+// event-loop reports (`runtime/event_loop`, one per 10 s). Every `telemetry_events*.jsonl` in
+// DATA_DIR is read: the live file, those rotated before it, and any a worker process keeps apart.
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
 
 export interface CallStop {
   framesIn: number;
@@ -23,14 +25,17 @@ type Line = Record<string, unknown>;
 
 const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
 
-export async function readGatewayTelemetry(file: string): Promise<GatewayTelemetry> {
+const TELEMETRY_FILE = /^telemetry_events.*\.jsonl$/;
+
+export async function readGatewayTelemetry(dataDir: string): Promise<GatewayTelemetry> {
   const result: GatewayTelemetry = { stops: new Map(), turnLatencyMs: [], eventLoop: [], unreadableLines: 0 };
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch {
-    return result; // no file: every call will count as having no stop event
-  }
+  // No file: every call will count as having no stop event.
+  const names = (await readdir(dataDir).catch(() => [] as string[])).filter((name) => TELEMETRY_FILE.test(name)).sort();
+  for (const name of names) collectFile(await readFile(path.join(dataDir, name), 'utf8').catch(() => ''), result);
+  return result;
+}
+
+function collectFile(text: string, result: GatewayTelemetry): void {
   for (const raw of text.split('\n')) {
     if (raw.trim() === '') continue;
     let line: Line;
@@ -42,7 +47,6 @@ export async function readGatewayTelemetry(file: string): Promise<GatewayTelemet
     }
     collect(line, result);
   }
-  return result;
 }
 
 function collect(line: Line, into: GatewayTelemetry): void {

@@ -33,6 +33,8 @@ export interface StreamOptions {
   totalFrames: number;
   /** performance.now() at which to open the stream. */
   startAtMs: number;
+  /** `start.customParameters` beside From and To (the bench's mixed gateway routes calls by them). */
+  customParameters?: Readonly<Record<string, string>>;
 }
 
 export abstract class SimulatedTwilioStream {
@@ -149,7 +151,7 @@ export abstract class SimulatedTwilioStream {
           accountSid: this.accountSid(),
           callSid: this.callSid,
           tracks: ['inbound'],
-          customParameters: { from: '+15550100000', to: '+15550199999' },
+          customParameters: { from: '+15550100000', to: '+15550199999', ...this.stream.customParameters },
           mediaFormat: { encoding: 'audio/x-mulaw', sampleRate: SAMPLE_RATE, channels: 1 },
         },
       }),
