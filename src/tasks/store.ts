@@ -3,7 +3,8 @@
 // Asynchronous because PostgreSQL is a network round trip; SQLite implements it with its
 // synchronous driver behind resolved promises. Nothing may rely on a read-check-write across two
 // calls being atomic: several processes or machines share one store. What must happen once
-// (a status move, claiming the analysis) is decided inside one store call, in one transaction.
+// (a status move, claiming the analysis, a status callback's turn) is decided inside one store call,
+// in one transaction.
 import type { AnalysisState, JsonObject, NewTask, Task, TaskStatus, TranscriptLine } from './model.js';
 
 /** Fields a status change may carry along (from Twilio's status callback, or our own call end). */
