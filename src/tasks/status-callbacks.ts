@@ -125,7 +125,14 @@ export class StatusCallbacks {
 
   /** A hold expired (or a lease may have): releases what is due of the call's held callbacks. */
   private async releaseHeld(callSid: string, taskId: string): Promise<void> {
-    const turn = await this.deps.store.takeHeldCallback(callSid, this.timing);
+    let turn: CallbackTurn;
+    try {
+      turn = await this.deps.store.takeHeldCallback(callSid, this.timing);
+    } catch (err) {
+      // Nobody else may look at this call again (no timer elsewhere, no further callback): retry.
+      this.deps.logger.error('could not release held status callbacks; trying again', { callSid, error: (err as Error).message });
+      return this.lookAgainIn(callSid, taskId, this.timing.holdMs);
+    }
     if (turn.outcome === 'wait') this.lookAgainIn(callSid, taskId, turn.ms);
     if (turn.outcome === 'apply') await this.applyInTurn(taskId, turn.lease, fromStored(turn.body));
   }

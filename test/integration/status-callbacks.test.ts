@@ -76,11 +76,17 @@ for (const engine of ENGINES) {
     });
 
     /** Another process: its own store object on the database, its own task domain pieces. */
-    async function startProcess(holdMs = 60_000): Promise<Process> {
+    async function startProcess(holdMs = 60_000, options: { failFirstRelease?: boolean } = {}): Promise<Process> {
       const real = await place.open();
       stores.push(real);
       // A millisecond per store call, so two processes' awaits interleave as across a network.
       const store = laggingStore(real, {}, 1);
+      if (options.failFirstRelease) {
+        // The database out of reach for one moment: the first release attempt fails.
+        const take = store.takeHeldCallback;
+        let failed = false;
+        store.takeHeldCallback = (...args) => (failed ? take(...args) : ((failed = true), Promise.reject(new Error('connection terminated'))));
+      }
       const log = capturingLogger('info');
       const bus = new LiveBus();
       const analysis = new AnalysisRunner({
@@ -174,6 +180,20 @@ for (const engine of ENGINES) {
         return statuses.at(-1) === 'no-answer' ? statuses : undefined;
       });
       expect(settled).to.deep.equal(['created', 'queued', 'ringing', 'no-answer']);
+    });
+
+    it('tries a failed release of held callbacks again', async () => {
+      const a = await startProcess(100, { failFirstRelease: true });
+      await a.callbacks.handle(callback(3, 'no-answer'));
+      await a.callbacks.handle(callback(1, 'ringing'));
+      const settled = await eventually(async () => {
+        const statuses = await history();
+        return statuses.at(-1) === 'no-answer' ? statuses : undefined;
+      });
+      expect(settled).to.deep.equal(['created', 'queued', 'ringing', 'no-answer']);
+      expect(a.log.lines.filter((line) => line.level === 'error').map((line) => line.message)).to.deep.equal([
+        'could not release held status callbacks; trying again',
+      ]);
     });
 
     it('takes over the lease of a process that died applying a callback, once the lease expires', async () => {
