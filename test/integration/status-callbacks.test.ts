@@ -174,7 +174,7 @@ for (const engine of ENGINES) {
       const [a, b] = [await startProcess(150), await startProcess(150)];
       await a.callbacks.handle(callback(3, 'no-answer'));
       await b.callbacks.handle(callback(1, 'ringing'));
-      expect(await history()).to.deep.equal(['created', 'queued']);
+      // (That they wait while the hold lasts is pinned with a long hold above and in the store suite.)
       const settled = await eventually(async () => {
         const statuses = await history();
         return statuses.at(-1) === 'no-answer' ? statuses : undefined;
@@ -205,7 +205,6 @@ for (const engine of ENGINES) {
 
       const b = await startProcess(100);
       await b.callbacks.handle(callback(1, 'ringing'));
-      expect(await history()).to.deep.equal(['created', 'queued']);
       const settled = await eventually(async () => {
         const statuses = await history();
         return statuses.at(-1) === 'ringing' ? statuses : undefined;
