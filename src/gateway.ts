@@ -163,11 +163,6 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
       health: () => ({ ...streamFigures(calls, config.maxConcurrentCalls), uptime_s: Math.round((Date.now() - startedAt) / 1000) }),
       telemetrySummary: () => telemetry.summary(),
       telemetryRecent: (query) => telemetry.recent(query),
-      handleStatusCallback: (update) => {
-        tasks.statusCallbacks.handle(update);
-        // Tests hear of a callback where it was applied; a failing listener is not Twilio's business.
-        void Promise.resolve(deps.onCallStatus?.(update)).catch((err: Error) => logger.error('a status callback listener failed', { error: err.message }));
-      },
     },
   });
   const tasks = createTaskDomain({
@@ -308,8 +303,12 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
       isDraining: () => draining,
       atCapacity: () => calls.size >= config.maxConcurrentCalls,
       streamTokens,
-      // One worker per CallSid puts a call's callbacks in order; Twilio gets its 204 here either way.
-      onCallStatus: (update) => fleet.routeStatusCallback(update),
+      // Any worker of any instance takes any callback: the store puts a call's callbacks in order.
+      onCallStatus: async (update) => {
+        await tasks.statusCallbacks.handle(update);
+        // Tests hear of a callback once it is handled; a failing listener is not Twilio's business.
+        await Promise.resolve(deps.onCallStatus?.(update)).catch((err: Error) => logger.error('a status callback listener failed', { error: err.message }));
+      },
     }),
   );
   mountLiveRoutes(ws.app, watchers);

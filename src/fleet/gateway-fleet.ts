@@ -1,21 +1,18 @@
 // What the gateway's promises need from the fleet, whichever worker a request lands on:
 //   - stopping a call whose stream another member holds ("end-call" request);
 //   - /health and /api/telemetry/* over every member (each answers its own figures);
-//   - one owner per CallSid for Twilio's status callbacks, so one call's callbacks are put back in
-//     order in one place (callback-order.ts keeps its order per process);
 //   - which tasks have a media stream live in another member (the analysis waits for its end).
 // With one member (LocalChannel) every one of these is answered here, synchronously or nearly.
+// Twilio's status callbacks need nothing from the fleet: the store orders them, whichever member
+// (or instance) takes each one.
 import type { CallHooks } from '../call/call-types.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { RecentQuery, SummaryRow, TelemetryEvent } from '../telemetry/events.js';
 import { RECENT_DEFAULT_LIMIT } from '../telemetry/events.js';
-import type { CallStatusUpdate } from '../twilio/webhooks.js';
 import type { FleetChannel } from './channel.js';
 import { combineHealth, combineRecent, combineSummaries, type FleetHealth, type WorkerHealth } from './figures.js';
-import { ownerOf } from './owner.js';
 import { FleetRequests } from './requests.js';
 
-const STATUS_TOPIC = 'twilio.status';
 const STREAM_TOPIC = 'calls.stream';
 
 /** What this member does itself; the fleet decides where each thing runs. */
@@ -24,7 +21,6 @@ export interface LocalGateway {
   health(): WorkerHealth;
   telemetrySummary(): SummaryRow[];
   telemetryRecent(query: RecentQuery): TelemetryEvent[];
-  handleStatusCallback(update: CallStatusUpdate): void;
 }
 
 export interface GatewayFleetOptions {
@@ -33,11 +29,6 @@ export interface GatewayFleetOptions {
   logger: Logger;
   /** How long a request across the fleet waits for every member's answer. */
   requestTimeoutMs?: number;
-}
-
-interface Addressed<T> {
-  to: string;
-  body: T;
 }
 
 export class GatewayFleet {
@@ -54,9 +45,6 @@ export class GatewayFleet {
     this.requests.handle('telemetry.summary', () => local.telemetrySummary());
     this.requests.handle<RecentQuery, TelemetryEvent[]>('telemetry.recent', (query) => local.telemetryRecent(query));
     this.unsubscribe = [
-      channel.subscribe<Addressed<CallStatusUpdate>>(STATUS_TOPIC, ({ to, body }) => {
-        if (to === channel.memberId) local.handleStatusCallback(body);
-      }),
       channel.subscribe<{ taskId: string; live: boolean }>(STREAM_TOPIC, ({ taskId, live }, from) => {
         if (from !== channel.memberId) this.countRemoteStream(taskId, from, live ? 1 : -1);
       }),
@@ -95,13 +83,6 @@ export class GatewayFleet {
     return combineRecent(parts, query.limit ?? RECENT_DEFAULT_LIMIT);
   }
 
-  /** Handles the callback in the member that owns its CallSid: here, or sent there. */
-  routeStatusCallback(update: CallStatusUpdate): void {
-    const owner = this.ownerOf(update.callSid);
-    if (owner === this.memberId) return this.options.local.handleStatusCallback(update);
-    this.options.channel.publish(STATUS_TOPIC, { to: owner, body: update } satisfies Addressed<CallStatusUpdate>);
-  }
-
   streamLiveElsewhere(taskId: string): boolean {
     return this.remoteStreams.has(taskId);
   }
@@ -123,10 +104,6 @@ export class GatewayFleet {
   close(): void {
     this.requests.close();
     for (const off of this.unsubscribe) off();
-  }
-
-  private ownerOf(key: string): string {
-    return ownerOf(key, this.options.channel.members()) ?? this.memberId;
   }
 
   private countRemoteStream(taskId: string, member: string, delta: number): void {

@@ -1,85 +1,93 @@
 // Twilio numbers each call's progress callbacks (SequenceNumber from 0) but may deliver them out
-// of order. This puts one call's callbacks back in order: a callback that arrives early waits
-// for the ones before it, for at most `holdMs` (a callback Twilio never delivers must not stall
-// the task), then everything held is released in sequence order.
+// of order, and with several workers or instances one call's callbacks land on different ones. So
+// the order is kept in the store, one sequence row per call, and these are its rules: pure
+// functions over the row as the store's transaction locked it, shared by both engines so they
+// cannot drift apart.
+//
+// One callback at a time is applied, by whoever holds the call's lease; it advances the sequence
+// and hands the lease on to the next held callback. A callback that arrives early is held for at
+// most `holdMs` (one Twilio never delivers must not stall the task); once the oldest hold expires,
+// everything held goes out in sequence order, gaps and all. A lease whose holder died expires
+// after `leaseMs`.
 
-export interface Sequenced {
-  sequenceNumber: number | undefined;
-}
-
-interface CallOrder<T> {
+/** A call's sequence row. */
+export interface CallbackSequence {
   /** The sequence number expected next. */
-  next: number;
-  held: Map<number, T>;
-  timer: NodeJS.Timeout | undefined;
-  release: (item: T) => void;
+  nextSeq: number;
+  /** The callback being applied, by whom, until when; possibly expired (its holder died). */
+  lease: { holder: string; seq: number; untilMs: number } | undefined;
+  /** Held callbacks up to this one go out whatever the gaps: a hold expired. */
+  flushThrough: number | undefined;
 }
 
-export class CallbackOrder<T extends Sequenced> {
-  private readonly calls = new Map<string, CallOrder<T>>();
+/** What is held for a call, in brief. */
+export interface HeldSummary {
+  firstSeq: number;
+  lastSeq: number;
+  oldestHeldAtMs: number;
+}
 
-  constructor(
-    private readonly holdMs: number,
-    /** Told about callbacks dropped as older than one already released (duplicates, late ones). */
-    private readonly onStale: (callSid: string, item: T) => void = () => undefined,
-  ) {}
+export type OfferDecision = 'apply' | 'hold' | 'stale';
 
-  /**
-   * Passes `item` to `release` now, later (after the ones before it), or never (it is older than
-   * one already released). Items without a sequence number are released at once.
-   */
-  accept(callSid: string, item: T, release: (item: T) => void): void {
-    const seq = item.sequenceNumber;
-    if (seq === undefined) return release(item);
-    const order = this.orderFor(callSid, release);
-    if (seq < order.next) return this.onStale(callSid, item);
-    order.held.set(seq, item);
-    this.releaseInOrder(order);
-    if (order.held.size > 0 && !order.timer) {
-      order.timer = setTimeout(() => this.releaseAll(order), this.holdMs);
-      order.timer.unref();
-    }
-  }
+export type NextDecision =
+  | { take: number; flushThrough: number | undefined }
+  | { waitMs: number }
+  | 'none';
 
-  /** Drops a finished call's state. */
-  forget(callSid: string): void {
-    clearTimeout(this.calls.get(callSid)?.timer);
-    this.calls.delete(callSid);
-  }
+export function liveLease(sequence: CallbackSequence, nowMs: number): CallbackSequence['lease'] {
+  return sequence.lease && sequence.lease.untilMs > nowMs ? sequence.lease : undefined;
+}
 
-  close(): void {
-    for (const order of this.calls.values()) clearTimeout(order.timer);
-    this.calls.clear();
-  }
+/** Callback `seq` arrives. `alreadyHeld`: the store holds one with this number (a duplicate). */
+export function decideOffer(sequence: CallbackSequence, seq: number, alreadyHeld: boolean, nowMs: number): OfferDecision {
+  if (seq < sequence.nextSeq || alreadyHeld) return 'stale';
+  const lease = liveLease(sequence, nowMs);
+  // Older than, or the same as, the one being applied (a flush may apply past a gap).
+  if (lease) return seq <= lease.seq ? 'stale' : 'hold';
+  return seq === sequence.nextSeq ? 'apply' : 'hold';
+}
 
-  private orderFor(callSid: string, release: (item: T) => void): CallOrder<T> {
-    let order = this.calls.get(callSid);
-    if (!order) this.calls.set(callSid, (order = { next: 0, held: new Map(), timer: undefined, release }));
-    order.release = release;
-    return order;
-  }
+/** With no live lease (or the caller's own, just finished): which held callback goes next, if any, and when to look again otherwise. */
+export function decideNext(sequence: CallbackSequence, held: HeldSummary | undefined, nowMs: number, holdMs: number): NextDecision {
+  if (!held) return 'none';
+  const flushing = sequence.flushThrough !== undefined && held.firstSeq <= sequence.flushThrough;
+  if (held.firstSeq === sequence.nextSeq || flushing) return { take: held.firstSeq, flushThrough: sequence.flushThrough };
+  const dueAtMs = held.oldestHeldAtMs + holdMs;
+  if (dueAtMs <= nowMs) return { take: held.firstSeq, flushThrough: held.lastSeq };
+  return { waitMs: dueAtMs - nowMs };
+}
 
-  private releaseInOrder(order: CallOrder<T>): void {
-    for (let item = order.held.get(order.next); item !== undefined; item = order.held.get(order.next)) {
-      order.held.delete(order.next);
-      order.next++;
-      order.release(item);
-    }
-    if (order.held.size === 0) {
-      clearTimeout(order.timer);
-      order.timer = undefined;
-    }
-  }
+// The sequence row as both engines store it (PostgreSQL returns bigint columns as strings).
 
-  /** The wait is over: what is held goes out in order, gaps and all. */
-  private releaseAll(order: CallOrder<T>): void {
-    order.timer = undefined;
-    const seqs = [...order.held.keys()].sort((a, b) => a - b);
-    for (const seq of seqs) {
-      const item = order.held.get(seq)!;
-      order.held.delete(seq);
-      order.next = seq + 1;
-      order.release(item);
-    }
-  }
+export interface SequenceRow {
+  next_seq: number;
+  applying_seq: number | null;
+  lease_holder: string | null;
+  lease_until_ms: number | string | null;
+  flush_through: number | null;
+}
+
+export interface HeldSummaryRow {
+  first_seq: number | null;
+  last_seq: number | null;
+  oldest_held_at_ms: number | string | null;
+}
+
+export function sequenceFromRow(row: SequenceRow): CallbackSequence {
+  const lease =
+    row.applying_seq === null || row.lease_holder === null || row.lease_until_ms === null
+      ? undefined
+      : { holder: row.lease_holder, seq: row.applying_seq, untilMs: Number(row.lease_until_ms) };
+  return { nextSeq: row.next_seq, lease, flushThrough: row.flush_through ?? undefined };
+}
+
+/** The sequence's columns, in SequenceRow's order after call_sid. */
+export function sequenceColumns(sequence: CallbackSequence): [number, number | null, string | null, number | null, number | null] {
+  const { lease } = sequence;
+  return [sequence.nextSeq, lease?.seq ?? null, lease?.holder ?? null, lease?.untilMs ?? null, sequence.flushThrough ?? null];
+}
+
+export function heldFromRow(row: HeldSummaryRow | undefined): HeldSummary | undefined {
+  if (!row || row.first_seq === null || row.last_seq === null || row.oldest_held_at_ms === null) return undefined;
+  return { firstSeq: row.first_seq, lastSeq: row.last_seq, oldestHeldAtMs: Number(row.oldest_held_at_ms) };
 }

@@ -71,4 +71,28 @@ export const PG_MIGRATIONS: readonly Migration[] = [
     name: 'analysis claim time',
     sql: `ALTER TABLE tasks ADD COLUMN analysis_claimed_at timestamptz;`,
   },
+  {
+    version: 4,
+    name: 'status callback sequences and held callbacks',
+    // Twilio's callbacks of one call put in order across instances (callback-order.ts). Times are
+    // epoch milliseconds of the database's clock: only compared, never shown.
+    sql: `
+      CREATE TABLE call_callback_sequences (
+        call_sid       text COLLATE "C" PRIMARY KEY,
+        next_seq       integer NOT NULL DEFAULT 0,
+        applying_seq   integer,          -- the lease: which callback, whose, until when (all NULL when free)
+        lease_holder   text,
+        lease_until_ms bigint,
+        flush_through  integer           -- held callbacks up to this one go out despite gaps
+      );
+
+      CREATE TABLE held_call_callbacks (
+        call_sid   text COLLATE "C" NOT NULL,
+        seq        integer NOT NULL,
+        body       json NOT NULL,        -- the callback as received
+        held_at_ms bigint NOT NULL,
+        PRIMARY KEY (call_sid, seq)      -- a duplicate is recognised here
+      );
+    `,
+  },
 ];

@@ -4,11 +4,34 @@
 import { randomUUID } from 'node:crypto';
 import { runMigrations } from '../db/migrations.js';
 import { createPool, inTransaction, sqlState, type Pool, type Queryable } from '../db/pool.js';
+import {
+  decideNext,
+  decideOffer,
+  heldFromRow,
+  liveLease,
+  sequenceColumns,
+  sequenceFromRow,
+  type CallbackSequence,
+  type HeldSummaryRow,
+  type SequenceRow,
+} from './callback-order.js';
 import { canTransition, TERMINAL_STATUSES } from './model.js';
 import type { AnalysisState, JsonObject, NewTask, StatusChange, Task, TaskStatus, TranscriptLine } from './model.js';
 import { PG_MIGRATIONS } from './pg-migrations.js';
 import { InvalidCursorError, InvalidTransitionError, MAX_LIST_LIMIT, TaskNotFoundError } from './store.js';
-import type { AnalysisClaim, ListOptions, TaskPage, TaskPatch, TaskStore, TaskSummary, TransitionPatch } from './store.js';
+import type {
+  AnalysisClaim,
+  CallbackLease,
+  CallbackOffer,
+  CallbackTiming,
+  CallbackTurn,
+  ListOptions,
+  TaskPage,
+  TaskPatch,
+  TaskStore,
+  TaskSummary,
+  TransitionPatch,
+} from './store.js';
 
 export interface PgTaskStoreOptions {
   /** Clock for timestamps; tests pin it to create tasks with equal creation times. */
@@ -57,6 +80,10 @@ const FIELD_UPDATES = `call_sid = COALESCE($3, call_sid),
   updated_at = $2`;
 
 const PENDING: AnalysisState = { state: 'pending' };
+
+const SEQUENCE_COLUMNS = 'next_seq, applying_seq, lease_holder, lease_until_ms, flush_through';
+/** The database's clock, in epoch ms: leases and holds are judged by one clock whichever instance asks. */
+const NOW_MS = '(extract(epoch FROM clock_timestamp()) * 1000)::bigint';
 
 /** Sorts after every timestamp, so the first page needs no special query. */
 const FIRST_PAGE: readonly [string, string] = ['9999-12-31T23:59:59.999Z', ''];
@@ -208,6 +235,64 @@ class PgTaskStore implements TaskStore {
     return rows[0] && toTask(rows[0]);
   }
 
+  async offerCallback(callSid: string, seq: number, body: JsonObject, timing: CallbackTiming): Promise<CallbackOffer> {
+    return inTransaction(this.pool, async (client) => {
+      // Creates or locks the call's row: another instance offering a callback of this call waits
+      // here, then decides on what this transaction left.
+      const { rows } = await client.query<SequenceRow>(
+        `INSERT INTO call_callback_sequences (call_sid) VALUES ($1)
+         ON CONFLICT (call_sid) DO UPDATE SET call_sid = EXCLUDED.call_sid RETURNING ${SEQUENCE_COLUMNS}`,
+        [callSid],
+      );
+      const sequence = sequenceFromRow(rows[0]!);
+      // A statement of its own, so it reads what was committed before the lock was granted.
+      const { rows: seen } = await client.query<{ now_ms: string; held: boolean }>(
+        `SELECT ${NOW_MS} AS now_ms, EXISTS (SELECT 1 FROM held_call_callbacks WHERE call_sid = $1 AND seq = $2) AS held`,
+        [callSid, seq],
+      );
+      const nowMs = Number(seen[0]!.now_ms);
+      const decision = decideOffer(sequence, seq, seen[0]!.held, nowMs);
+      if (decision === 'stale') return { outcome: 'stale' };
+      if (decision === 'hold') {
+        await client.query('INSERT INTO held_call_callbacks (call_sid, seq, body, held_at_ms) VALUES ($1, $2, $3, $4)', [
+          callSid,
+          seq,
+          JSON.stringify(body),
+          nowMs,
+        ]);
+        return { outcome: 'held' };
+      }
+      const lease: CallbackLease = { holder: randomUUID(), seq };
+      await saveSequence(client, callSid, { ...sequence, lease: { ...lease, untilMs: nowMs + timing.leaseMs } });
+      return { outcome: 'apply', lease };
+    });
+  }
+
+  async finishCallback(callSid: string, lease: CallbackLease, timing: CallbackTiming, ended: boolean): Promise<CallbackTurn> {
+    return inTransaction(this.pool, async (client) => {
+      const sequence = await lockSequence(client, callSid);
+      if (!sequence || sequence.lease?.holder !== lease.holder) return { outcome: 'done' };
+      if (ended) {
+        await client.query('DELETE FROM held_call_callbacks WHERE call_sid = $1', [callSid]);
+        await client.query('DELETE FROM call_callback_sequences WHERE call_sid = $1', [callSid]);
+        return { outcome: 'done' };
+      }
+      const advanced = { ...sequence, nextSeq: Math.max(sequence.nextSeq, lease.seq + 1), lease: undefined };
+      return handOn(client, callSid, advanced, lease.holder, timing);
+    });
+  }
+
+  async takeHeldCallback(callSid: string, timing: CallbackTiming): Promise<CallbackTurn> {
+    return inTransaction(this.pool, async (client) => {
+      const sequence = await lockSequence(client, callSid);
+      if (!sequence) return { outcome: 'done' };
+      const nowMs = await databaseNow(client);
+      const busy = liveLease(sequence, nowMs);
+      if (busy) return { outcome: 'wait', ms: busy.untilMs - nowMs };
+      return handOn(client, callSid, { ...sequence, lease: undefined }, randomUUID(), timing);
+    });
+  }
+
   async close(): Promise<void> {
     await Promise.allSettled([...this.appends.values()]);
     await this.pool.end();
@@ -250,6 +335,46 @@ class PgTaskStore implements TaskStore {
 }
 
 const FOREIGN_KEY_VIOLATION = '23503';
+
+async function lockSequence(client: Queryable, callSid: string): Promise<CallbackSequence | undefined> {
+  const { rows } = await client.query<SequenceRow>(`SELECT ${SEQUENCE_COLUMNS} FROM call_callback_sequences WHERE call_sid = $1 FOR UPDATE`, [callSid]);
+  return rows[0] && sequenceFromRow(rows[0]);
+}
+
+async function databaseNow(client: Queryable): Promise<number> {
+  const { rows } = await client.query<{ now_ms: string }>(`SELECT ${NOW_MS} AS now_ms`);
+  return Number(rows[0]!.now_ms);
+}
+
+/** With the call's row locked and the lease free (or `holder`'s, just finished): hands the next due held callback to `holder`, or lets the lease go. */
+async function handOn(client: Queryable, callSid: string, sequence: CallbackSequence, holder: string, timing: CallbackTiming): Promise<CallbackTurn> {
+  const { rows } = await client.query<HeldSummaryRow & { now_ms: string }>(
+    `SELECT MIN(seq) AS first_seq, MAX(seq) AS last_seq, MIN(held_at_ms) AS oldest_held_at_ms, ${NOW_MS} AS now_ms
+     FROM held_call_callbacks WHERE call_sid = $1`,
+    [callSid],
+  );
+  const nowMs = Number(rows[0]!.now_ms);
+  const next = decideNext(sequence, heldFromRow(rows[0]), nowMs, timing.holdMs);
+  if (next === 'none' || 'waitMs' in next) {
+    await saveSequence(client, callSid, sequence);
+    return next === 'none' ? { outcome: 'done' } : { outcome: 'wait', ms: next.waitMs };
+  }
+  const taken = await client.query<{ body: JsonObject }>('DELETE FROM held_call_callbacks WHERE call_sid = $1 AND seq = $2 RETURNING body', [
+    callSid,
+    next.take,
+  ]);
+  const lease: CallbackLease = { holder, seq: next.take };
+  await saveSequence(client, callSid, { ...sequence, flushThrough: next.flushThrough, lease: { ...lease, untilMs: nowMs + timing.leaseMs } });
+  return { outcome: 'apply', lease, body: taken.rows[0]!.body };
+}
+
+async function saveSequence(client: Queryable, callSid: string, sequence: CallbackSequence): Promise<void> {
+  await client.query(
+    `UPDATE call_callback_sequences SET next_seq = $2, applying_seq = $3, lease_holder = $4, lease_until_ms = $5, flush_through = $6
+     WHERE call_sid = $1`,
+    [callSid, ...sequenceColumns(sequence)],
+  );
+}
 
 /** $1 id, $2 time, $3..$6 the patch, in FIELD_UPDATES' order. */
 function fieldParams(id: string, now: string, patch: TransitionPatch): [string, string, string | null, string | null, number | null, string | null] {

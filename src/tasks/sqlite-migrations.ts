@@ -80,6 +80,30 @@ export const MIGRATIONS: readonly Migration[] = [
     // was left by a process that died, and another may take it over.
     sql: `ALTER TABLE tasks ADD COLUMN analysis_claimed_at TEXT;`,
   },
+  {
+    version: 4,
+    name: 'status callback sequences and held callbacks',
+    // Twilio's callbacks of one call put in order across processes (callback-order.ts). Times
+    // are epoch milliseconds: they are only compared, never shown.
+    sql: `
+      CREATE TABLE call_callback_sequences (
+        call_sid       TEXT PRIMARY KEY,
+        next_seq       INTEGER NOT NULL DEFAULT 0,
+        applying_seq   INTEGER,          -- the lease: which callback, whose, until when (all NULL when free)
+        lease_holder   TEXT,
+        lease_until_ms INTEGER,
+        flush_through  INTEGER           -- held callbacks up to this one go out despite gaps
+      ) STRICT;
+
+      CREATE TABLE held_call_callbacks (
+        call_sid   TEXT NOT NULL,
+        seq        INTEGER NOT NULL,
+        body       TEXT NOT NULL,        -- JSON: the callback as received
+        held_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (call_sid, seq)      -- a duplicate is recognised here
+      ) STRICT;
+    `,
+  },
 ];
 
 export class MigrationError extends Error {

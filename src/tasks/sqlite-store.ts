@@ -4,6 +4,17 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { Database as Db } from 'better-sqlite3';
+import {
+  decideNext,
+  decideOffer,
+  heldFromRow,
+  liveLease,
+  sequenceColumns,
+  sequenceFromRow,
+  type CallbackSequence,
+  type HeldSummaryRow,
+  type SequenceRow,
+} from './callback-order.js';
 import { canTransition, TERMINAL_STATUSES } from './model.js';
 import type { AnalysisState, JsonObject, NewTask, StatusChange, Task, TaskStatus, TranscriptLine } from './model.js';
 import { runMigrations } from './sqlite-migrations.js';
@@ -13,7 +24,19 @@ import {
   MAX_LIST_LIMIT,
   TaskNotFoundError,
 } from './store.js';
-import type { AnalysisClaim, ListOptions, TaskPage, TaskPatch, TaskStore, TaskSummary, TransitionPatch } from './store.js';
+import type {
+  AnalysisClaim,
+  CallbackLease,
+  CallbackOffer,
+  CallbackTiming,
+  CallbackTurn,
+  ListOptions,
+  TaskPage,
+  TaskPatch,
+  TaskStore,
+  TaskSummary,
+  TransitionPatch,
+} from './store.js';
 
 export const TASKS_DB_FILE = 'tasks.sqlite';
 
@@ -251,8 +274,72 @@ class SqliteTaskStore implements TaskStore {
     return row && this.hydrate([row])[0];
   }
 
+  async offerCallback(callSid: string, seq: number, body: JsonObject, timing: CallbackTiming): Promise<CallbackOffer> {
+    const nowMs = this.now().getTime();
+    // IMMEDIATE: the call's row is read and written under the write lock, so of two processes
+    // offering callbacks of one call, the second decides on what the first left.
+    return this.db.transaction((): CallbackOffer => {
+      this.sql.insertSequence.run(callSid);
+      const sequence = sequenceFromRow(this.sql.selectSequence.get(callSid)!);
+      const decision = decideOffer(sequence, seq, this.sql.selectHeld.get(callSid, seq) !== undefined, nowMs);
+      if (decision === 'stale') return { outcome: 'stale' };
+      if (decision === 'hold') {
+        this.sql.insertHeld.run(callSid, seq, JSON.stringify(body), nowMs);
+        return { outcome: 'held' };
+      }
+      const lease: CallbackLease = { holder: randomUUID(), seq };
+      this.saveSequence(callSid, { ...sequence, lease: { ...lease, untilMs: nowMs + timing.leaseMs } });
+      return { outcome: 'apply', lease };
+    }).immediate();
+  }
+
+  async finishCallback(callSid: string, lease: CallbackLease, timing: CallbackTiming, ended: boolean): Promise<CallbackTurn> {
+    const nowMs = this.now().getTime();
+    return this.db.transaction((): CallbackTurn => {
+      const row = this.sql.selectSequence.get(callSid);
+      const sequence = row && sequenceFromRow(row);
+      if (!sequence || sequence.lease?.holder !== lease.holder) return { outcome: 'done' };
+      if (ended) {
+        this.sql.deleteSequence.run(callSid);
+        this.sql.deleteAllHeld.run(callSid);
+        return { outcome: 'done' };
+      }
+      const advanced = { ...sequence, nextSeq: Math.max(sequence.nextSeq, lease.seq + 1), lease: undefined };
+      return this.handOn(callSid, advanced, lease.holder, nowMs, timing);
+    }).immediate();
+  }
+
+  async takeHeldCallback(callSid: string, timing: CallbackTiming): Promise<CallbackTurn> {
+    const nowMs = this.now().getTime();
+    return this.db.transaction((): CallbackTurn => {
+      const row = this.sql.selectSequence.get(callSid);
+      if (!row) return { outcome: 'done' };
+      const sequence = sequenceFromRow(row);
+      const busy = liveLease(sequence, nowMs);
+      if (busy) return { outcome: 'wait', ms: busy.untilMs - nowMs };
+      return this.handOn(callSid, { ...sequence, lease: undefined }, randomUUID(), nowMs, timing);
+    }).immediate();
+  }
+
   async close(): Promise<void> {
     this.db.close();
+  }
+
+  /** With the lease free (or `holder`'s, just finished): hands the next due held callback to `holder`, or lets the lease go. */
+  private handOn(callSid: string, sequence: CallbackSequence, holder: string, nowMs: number, timing: CallbackTiming): CallbackTurn {
+    const next = decideNext(sequence, heldFromRow(this.sql.summarizeHeld.get(callSid)), nowMs, timing.holdMs);
+    if (next === 'none' || 'waitMs' in next) {
+      this.saveSequence(callSid, sequence);
+      return next === 'none' ? { outcome: 'done' } : { outcome: 'wait', ms: next.waitMs };
+    }
+    const { body } = this.sql.takeHeld.get(callSid, next.take)!;
+    const lease: CallbackLease = { holder, seq: next.take };
+    this.saveSequence(callSid, { ...sequence, flushThrough: next.flushThrough, lease: { ...lease, untilMs: nowMs + timing.leaseMs } });
+    return { outcome: 'apply', lease, body: JSON.parse(body) as JsonObject };
+  }
+
+  private saveSequence(callSid: string, sequence: CallbackSequence): void {
+    this.sql.updateSequence.run(...sequenceColumns(sequence), callSid);
   }
 
   private timestamp(): string {
@@ -322,6 +409,19 @@ function prepareStatements(db: Db) {
       ${FIELD_UPDATES} WHERE id = @id`),
     updateAnalysis: db.prepare<[string, string, string]>('UPDATE tasks SET analysis = ?, updated_at = ? WHERE id = ?'),
     // A pending analysis with no claim time was left by a build before claims: nobody holds it.
+    insertSequence: db.prepare<[string]>('INSERT INTO call_callback_sequences (call_sid) VALUES (?) ON CONFLICT DO NOTHING'),
+    selectSequence: db.prepare<[string], SequenceRow>(
+      'SELECT next_seq, applying_seq, lease_holder, lease_until_ms, flush_through FROM call_callback_sequences WHERE call_sid = ?',
+    ),
+    updateSequence: db.prepare<[number, number | null, string | null, number | null, number | null, string]>(`UPDATE call_callback_sequences
+      SET next_seq = ?, applying_seq = ?, lease_holder = ?, lease_until_ms = ?, flush_through = ? WHERE call_sid = ?`),
+    deleteSequence: db.prepare<[string]>('DELETE FROM call_callback_sequences WHERE call_sid = ?'),
+    selectHeld: db.prepare<[string, number], { seq: number }>('SELECT seq FROM held_call_callbacks WHERE call_sid = ? AND seq = ?'),
+    insertHeld: db.prepare<[string, number, string, number]>('INSERT INTO held_call_callbacks (call_sid, seq, body, held_at_ms) VALUES (?, ?, ?, ?)'),
+    summarizeHeld: db.prepare<[string], HeldSummaryRow>(`SELECT MIN(seq) AS first_seq, MAX(seq) AS last_seq, MIN(held_at_ms) AS oldest_held_at_ms
+      FROM held_call_callbacks WHERE call_sid = ?`),
+    takeHeld: db.prepare<[string, number], { body: string }>('DELETE FROM held_call_callbacks WHERE call_sid = ? AND seq = ? RETURNING body'),
+    deleteAllHeld: db.prepare<[string]>('DELETE FROM held_call_callbacks WHERE call_sid = ?'),
     claimAnalysis: db.prepare<ClaimParams>(`UPDATE tasks SET analysis = '{"state":"pending"}', analysis_claimed_at = @now, updated_at = @now
       WHERE id = @id AND (analysis IS NULL
         OR (analysis ->> '$.state' = 'pending' AND (analysis_claimed_at IS NULL OR analysis_claimed_at < @staleBefore))

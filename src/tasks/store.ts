@@ -3,8 +3,9 @@
 // Asynchronous because PostgreSQL is a network round trip; SQLite implements it with its
 // synchronous driver behind resolved promises. Nothing may rely on a read-check-write across two
 // calls being atomic: several processes or machines share one store. What must happen once
-// (a status move, claiming the analysis) is decided inside one store call, in one transaction.
-import type { AnalysisState, NewTask, Task, TaskStatus, TranscriptLine } from './model.js';
+// (a status move, claiming the analysis, a status callback's turn) is decided inside one store call,
+// in one transaction.
+import type { AnalysisState, JsonObject, NewTask, Task, TaskStatus, TranscriptLine } from './model.js';
 
 /** Fields a status change may carry along (from Twilio's status callback, or our own call end). */
 export interface TransitionPatch {
@@ -65,8 +66,46 @@ export interface TaskStore {
    */
   claimAnalysis(id: string, claim: AnalysisClaim): Promise<Task | undefined>;
   findByCallSid(callSid: string): Promise<Task | undefined>;
+  /**
+   * Twilio's callback `seq` of a call, from any process of any instance (rules: callback-order.ts).
+   * `apply`: its turn has come and this caller holds the call's lease: apply it, then finishCallback.
+   * `held`: stored until those before it are applied or the hold expires. `stale`: a duplicate, or
+   * older than one applied or being applied.
+   */
+  offerCallback(callSid: string, seq: number, body: JsonObject, timing: CallbackTiming): Promise<CallbackOffer>;
+  /**
+   * The lease holder applied its callback: the call's sequence moves past it, and the next held
+   * callback whose turn has come is handed over under the same lease. `ended`: the call is over,
+   * its sequence and anything still held are dropped. `done` also when the lease was lost (it
+   * expired and another process took it over).
+   */
+  finishCallback(callSid: string, lease: CallbackLease, timing: CallbackTiming, ended: boolean): Promise<CallbackTurn>;
+  /** A hold timer fired: takes the lease and the next held callback if it is due and nobody holds the lease. */
+  takeHeldCallback(callSid: string, timing: CallbackTiming): Promise<CallbackTurn>;
   close(): Promise<void>;
 }
+
+/** How long a callback waits for those before it, and how long a lease lasts if its holder dies. */
+export interface CallbackTiming {
+  holdMs: number;
+  leaseMs: number;
+}
+
+/** The right to apply one callback of a call. `holder` tells this taker from one that took over after it expired. */
+export interface CallbackLease {
+  holder: string;
+  seq: number;
+}
+
+export type CallbackOffer = { outcome: 'apply'; lease: CallbackLease } | { outcome: 'held' } | { outcome: 'stale' };
+
+export type CallbackTurn =
+  /** Apply `body` (a held callback), then finishCallback. */
+  | { outcome: 'apply'; lease: CallbackLease; body: JsonObject }
+  /** Callbacks are held but not yet due, or another process holds the lease: ask again in `ms`. */
+  | { outcome: 'wait'; ms: number }
+  /** Nothing is held for the call (or the lease was lost to another process, which carries on). */
+  | { outcome: 'done' };
 
 export interface AnalysisClaim {
   /** A `pending` analysis claimed before this instant is taken over. */

@@ -43,6 +43,9 @@ export function laggingStore(real: TaskStore, lagMs: Partial<Record<StoreMethod,
     setAnalysis: lag('setAnalysis'),
     claimAnalysis: lag('claimAnalysis'),
     findByCallSid: lag('findByCallSid'),
+    offerCallback: lag('offerCallback'),
+    finishCallback: lag('finishCallback'),
+    takeHeldCallback: lag('takeHeldCallback'),
     close: () => real.close(),
   };
 }

@@ -1,7 +1,6 @@
-// Figures of several workers combined into the fleet's, and the owner of a key among members.
+// Figures of several workers combined into the fleet's.
 import { expect } from 'chai';
 import { combineHealth, combineRecent, combineSummaries } from '../../src/fleet/figures.js';
-import { ownerOf } from '../../src/fleet/owner.js';
 import type { SummaryRow } from '../../src/telemetry/events.js';
 
 const row = (action: string, count: number, avg: number | null, min: number | null, max: number | null, p99: number | null): SummaryRow => ({
@@ -43,15 +42,4 @@ describe('fleet figures', () => {
     expect(merged.map((e) => e.ts)).to.deep.equal(['2026-01-01T00:00:03Z', '2026-01-01T00:00:02Z']);
   });
 
-  it('owner of a key: the same on every member for one member list, spread over the members', () => {
-    const members = ['worker-1', 'worker-2'];
-    const owners = new Set<string>();
-    for (let i = 0; i < 50; i++) {
-      const owner = ownerOf(`CA${i}`, members)!;
-      expect(ownerOf(`CA${i}`, [...members])).to.equal(owner);
-      owners.add(owner);
-    }
-    expect([...owners].sort()).to.deep.equal(members);
-    expect(ownerOf('CA1', [])).to.equal(undefined);
-  });
 });

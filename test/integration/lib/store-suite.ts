@@ -1,9 +1,10 @@
 // One behaviour for every TaskStore engine: this suite defines the tests, each engine's test file
 // runs it with its own way to make an empty place (a directory, a database) and open stores on it.
 import { expect } from 'chai';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { CallAnalysis, Task } from '../../../src/tasks/model.js';
 import { InvalidCursorError, InvalidTransitionError, TaskNotFoundError } from '../../../src/tasks/store.js';
-import type { TaskStore } from '../../../src/tasks/store.js';
+import type { CallbackLease, CallbackOffer, CallbackTurn, TaskStore } from '../../../src/tasks/store.js';
 
 export interface StoreEngine {
   /** A new, empty place for a store: a data directory, a database URL. */
@@ -326,6 +327,97 @@ export function defineStoreSuite(engine: StoreEngine): void {
       await other.appendTranscript(id, { role: 'user', text: 'hello from B', atMs: 5 });
       await other.transition(id, 'queued', { callSid: 'CAshared' }, 'dialer');
       expect((await store.findByCallSid('CAshared'))?.transcript).to.deep.equal([{ role: 'user', text: 'hello from B', atMs: 5 }]);
+    });
+  });
+
+  describe('status callback order (two stores on one database)', () => {
+    const CALL = 'CA' + 'c'.repeat(32);
+    const timing = { holdMs: 60_000, leaseMs: 60_000 };
+    const body = (seq: number) => ({ callSid: CALL, sequenceNumber: seq, callStatus: `status-${seq}` });
+    const leaseOf = (offer: CallbackOffer) => {
+      if (offer.outcome !== 'apply') expect.fail(`expected the lease, got ${offer.outcome}`);
+      return offer.lease;
+    };
+
+    it('applies each callback once, in sequence order, whichever store it reaches: early ones held, duplicates and late ones stale', async () => {
+      const other = await open();
+      expect(await store.offerCallback(CALL, 2, body(2), timing)).to.deep.equal({ outcome: 'held' });
+      const zero = leaseOf(await other.offerCallback(CALL, 0, body(0), timing));
+      // A duplicate of the one being applied, and of the one held, on the other store.
+      expect(await store.offerCallback(CALL, 0, body(0), timing)).to.deep.equal({ outcome: 'stale' });
+      expect(await other.offerCallback(CALL, 2, body(2), timing)).to.deep.equal({ outcome: 'stale' });
+      // 1 has not come: the lease is let go and 2 waits for its hold.
+      const afterZero = await other.finishCallback(CALL, zero, timing, false);
+      expect(afterZero.outcome).to.equal('wait');
+      const one = leaseOf(await store.offerCallback(CALL, 1, body(1), timing));
+      // Finishing 1 hands 2 on under the same lease, as it was held.
+      const turn = await store.finishCallback(CALL, one, timing, false);
+      expect(turn).to.deep.include({ outcome: 'apply', body: body(2) });
+      expect(turn.outcome === 'apply' && turn.lease).to.deep.equal({ holder: one.holder, seq: 2 });
+      expect(await store.offerCallback(CALL, 1, body(1), timing)).to.deep.equal({ outcome: 'stale' });
+      expect(await store.finishCallback(CALL, (turn as { lease: CallbackLease }).lease, timing, false)).to.deep.equal({ outcome: 'done' });
+      expect(await other.takeHeldCallback(CALL, timing)).to.deep.equal({ outcome: 'done' });
+      expect(leaseOf(await other.offerCallback(CALL, 3, body(3), timing)).seq).to.equal(3);
+    });
+
+    it('of two stores offering the expected callback at once, one takes the lease', async () => {
+      const other = await open();
+      for (let round = 0; round < 10; round++) {
+        const call = `${CALL}-${round}`;
+        const offers = await Promise.all([store, other].map((s) => s.offerCallback(call, 0, body(0), timing)));
+        expect(offers.map((o) => o.outcome).sort(), `round ${round}`).to.deep.equal(['apply', 'stale']);
+      }
+    });
+
+    it('once a hold expires, releases everything held in order, gaps and all, and drops what comes late', async () => {
+      const other = await open();
+      await store.offerCallback(CALL, 5, body(5), timing);
+      await other.offerCallback(CALL, 3, body(3), timing);
+      expect((await store.takeHeldCallback(CALL, timing)).outcome).to.equal('wait');
+      // Held long enough (a hold of 0 ms has expired for anything held).
+      const expired = { ...timing, holdMs: 0 };
+      const first: CallbackTurn = await store.takeHeldCallback(CALL, expired);
+      expect(first).to.deep.include({ outcome: 'apply', body: body(3) });
+      // Another process's timer meanwhile finds the lease taken.
+      expect((await other.takeHeldCallback(CALL, expired)).outcome).to.equal('wait');
+      // Older than the one being applied: too late. Between it and the last held: in the flush.
+      expect(await other.offerCallback(CALL, 2, body(2), timing)).to.deep.equal({ outcome: 'stale' });
+      expect(await other.offerCallback(CALL, 4, body(4), timing)).to.deep.equal({ outcome: 'held' });
+      let turn = first;
+      const applied = [3];
+      while (turn.outcome === 'apply') {
+        turn = await store.finishCallback(CALL, turn.lease, timing, false);
+        if (turn.outcome === 'apply') applied.push(turn.body.sequenceNumber as number);
+      }
+      expect(applied).to.deep.equal([3, 4, 5]);
+      expect(turn).to.deep.equal({ outcome: 'done' });
+      expect(await other.offerCallback(CALL, 4, body(4), timing)).to.deep.equal({ outcome: 'stale' });
+    });
+
+    it('lets another store take over a lease whose holder died, once it expires; the dead holder\'s late finish changes nothing', async () => {
+      const other = await open();
+      const dead = leaseOf(await store.offerCallback(CALL, 0, body(0), { ...timing, leaseMs: 1 }));
+      await sleep(50);
+      const taken = leaseOf(await other.offerCallback(CALL, 0, body(0), timing));
+      expect(taken.holder).not.to.equal(dead.holder);
+      // A live lease is not taken over.
+      expect(await store.offerCallback(CALL, 0, body(0), timing)).to.deep.equal({ outcome: 'stale' });
+      expect(await store.finishCallback(CALL, dead, timing, false)).to.deep.equal({ outcome: 'done' });
+      expect(await other.finishCallback(CALL, taken, timing, false)).to.deep.equal({ outcome: 'done' });
+      expect(leaseOf(await store.offerCallback(CALL, 1, body(1), timing)).seq).to.equal(1);
+    });
+
+    it('drops a finished call\'s sequence and what is still held for it', async () => {
+      const last = leaseOf(await store.offerCallback(CALL, 0, body(0), timing));
+      await store.offerCallback(CALL, 2, body(2), timing);
+      expect(await store.finishCallback(CALL, last, timing, true)).to.deep.equal({ outcome: 'done' });
+      expect(await store.takeHeldCallback(CALL, { ...timing, holdMs: 0 })).to.deep.equal({ outcome: 'done' });
+    });
+
+    it('keeps calls apart', async () => {
+      await store.offerCallback(CALL, 1, body(1), timing);
+      expect((await store.offerCallback('CAother', 0, body(0), timing)).outcome).to.equal('apply');
+      expect((await store.offerCallback(CALL, 1, body(1), timing)).outcome).to.equal('stale');
     });
   });
 
