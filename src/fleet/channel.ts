@@ -15,7 +15,7 @@ export type MembersHandler = (members: readonly string[]) => void;
 export interface FleetChannel {
   /** This member's id, unique in the fleet, e.g. `worker-2`. */
   readonly memberId: string;
-  /** The members alive now, this one included, sorted: every member computes the same owners from it. */
+  /** The members alive now, this one included, sorted, so every member sees the same list. */
   members(): readonly string[];
   /** Hears of members joining and leaving (a dead worker's pending replies are given up on). */
   watchMembers(handler: MembersHandler): () => void;
