@@ -71,4 +71,19 @@ export const PG_MIGRATIONS: readonly Migration[] = [
     name: 'analysis claim time',
     sql: `ALTER TABLE tasks ADD COLUMN analysis_claimed_at timestamptz;`,
   },
+  {
+    version: 4,
+    // Held for the status-callback ordering migration being written on another branch (W1): at
+    // the merge that migration takes this place. Nothing in this build uses it.
+    name: 'reserved',
+    sql: `SELECT 1;`,
+  },
+  {
+    version: 5,
+    name: 'fleet member holding the media stream',
+    sql: `
+      ALTER TABLE tasks ADD COLUMN stream_member text COLLATE "C";
+      CREATE INDEX tasks_by_stream_member ON tasks (stream_member) WHERE stream_member IS NOT NULL;
+    `,
+  },
 ];

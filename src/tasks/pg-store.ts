@@ -8,7 +8,7 @@ import { canTransition, TERMINAL_STATUSES } from './model.js';
 import type { AnalysisState, JsonObject, NewTask, StatusChange, Task, TaskStatus, TranscriptLine } from './model.js';
 import { PG_MIGRATIONS } from './pg-migrations.js';
 import { InvalidCursorError, InvalidTransitionError, MAX_LIST_LIMIT, TaskNotFoundError } from './store.js';
-import type { AnalysisClaim, ListOptions, TaskPage, TaskPatch, TaskStore, TaskSummary, TransitionPatch } from './store.js';
+import type { AnalysisClaim, ListOptions, StreamHolder, TaskPage, TaskPatch, TaskStore, TaskSummary, TransitionPatch } from './store.js';
 
 export interface PgTaskStoreOptions {
   /** Clock for timestamps; tests pin it to create tasks with equal creation times. */
@@ -206,6 +206,23 @@ class PgTaskStore implements TaskStore {
     if (!storable(callSid)) return undefined;
     const { rows } = await this.pool.query<TaskRow>(`SELECT ${TASK_COLUMNS} FROM tasks t WHERE t.call_sid = $1`, [callSid]);
     return rows[0] && toTask(rows[0]);
+  }
+
+  async setStreamMember(id: string, member: string | undefined, onlyIf?: { member: string | undefined }): Promise<boolean> {
+    if (!storable(id)) return false;
+    // IS NOT DISTINCT FROM: "only while it names nobody" compares NULL with NULL as equal.
+    const { rowCount } = await this.pool.query(
+      `UPDATE tasks SET stream_member = $2 WHERE id = $1 AND (NOT $3 OR stream_member IS NOT DISTINCT FROM $4)`,
+      [id, member ?? null, onlyIf !== undefined, onlyIf?.member ?? null],
+    );
+    return rowCount === 1;
+  }
+
+  async streamMembers(): Promise<StreamHolder[]> {
+    const { rows } = await this.pool.query<{ id: string; stream_member: string }>(
+      'SELECT id, stream_member FROM tasks WHERE stream_member IS NOT NULL ORDER BY id',
+    );
+    return rows.map((row) => ({ taskId: row.id, member: row.stream_member }));
   }
 
   async close(): Promise<void> {

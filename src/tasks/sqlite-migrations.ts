@@ -80,6 +80,23 @@ export const MIGRATIONS: readonly Migration[] = [
     // was left by a process that died, and another may take it over.
     sql: `ALTER TABLE tasks ADD COLUMN analysis_claimed_at TEXT;`,
   },
+  {
+    version: 4,
+    // Held for the status-callback ordering migration being written on another branch (W1): at
+    // the merge that migration takes this place. Nothing in this build uses it.
+    name: 'reserved',
+    sql: `SELECT 1;`,
+  },
+  {
+    version: 5,
+    name: 'fleet member holding the media stream',
+    // Set when a stream starts, cleared once its end is stored: a task whose member left the
+    // fleet without clearing it is settled by a survivor (fleet-settle.ts).
+    sql: `
+      ALTER TABLE tasks ADD COLUMN stream_member TEXT;
+      CREATE INDEX tasks_by_stream_member ON tasks (stream_member) WHERE stream_member IS NOT NULL;
+    `,
+  },
 ];
 
 export class MigrationError extends Error {

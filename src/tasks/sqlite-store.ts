@@ -13,7 +13,7 @@ import {
   MAX_LIST_LIMIT,
   TaskNotFoundError,
 } from './store.js';
-import type { AnalysisClaim, ListOptions, TaskPage, TaskPatch, TaskStore, TaskSummary, TransitionPatch } from './store.js';
+import type { AnalysisClaim, ListOptions, StreamHolder, TaskPage, TaskPatch, TaskStore, TaskSummary, TransitionPatch } from './store.js';
 
 export const TASKS_DB_FILE = 'tasks.sqlite';
 
@@ -251,6 +251,15 @@ class SqliteTaskStore implements TaskStore {
     return row && this.hydrate([row])[0];
   }
 
+  async setStreamMember(id: string, member: string | undefined, onlyIf?: { member: string | undefined }): Promise<boolean> {
+    const params = { id, member: member ?? null, checked: flag(onlyIf !== undefined), expected: onlyIf?.member ?? null };
+    return this.sql.updateStreamMember.run(params).changes === 1;
+  }
+
+  async streamMembers(): Promise<StreamHolder[]> {
+    return this.sql.selectStreamMembers.all().map((row) => ({ taskId: row.id, member: row.stream_member }));
+  }
+
   async close(): Promise<void> {
     this.db.close();
   }
@@ -320,6 +329,13 @@ function prepareStatements(db: Db) {
       ${FIELD_UPDATES} WHERE id = @id`),
     updateFields: db.prepare<FieldParams & { recordingPath: string | null }>(`UPDATE tasks SET recording_path = COALESCE(@recordingPath, recording_path),
       ${FIELD_UPDATES} WHERE id = @id`),
+    // IS: "only while it names nobody" compares NULL with NULL as equal.
+    updateStreamMember: db.prepare<{ id: string; member: string | null; checked: 0 | 1; expected: string | null }>(
+      'UPDATE tasks SET stream_member = @member WHERE id = @id AND (NOT @checked OR stream_member IS @expected)',
+    ),
+    selectStreamMembers: db.prepare<[], { id: string; stream_member: string }>(
+      'SELECT id, stream_member FROM tasks WHERE stream_member IS NOT NULL ORDER BY id',
+    ),
     updateAnalysis: db.prepare<[string, string, string]>('UPDATE tasks SET analysis = ?, updated_at = ? WHERE id = ?'),
     // A pending analysis with no claim time was left by a build before claims: nobody holds it.
     claimAnalysis: db.prepare<ClaimParams>(`UPDATE tasks SET analysis = '{"state":"pending"}', analysis_claimed_at = @now, updated_at = @now

@@ -65,7 +65,20 @@ export interface TaskStore {
    */
   claimAnalysis(id: string, claim: AnalysisClaim): Promise<Task | undefined>;
   findByCallSid(callSid: string): Promise<Task | undefined>;
+  /**
+   * Records which fleet member holds the task's media stream (undefined: none). With `onlyIf`,
+   * atomically and only while the task still names that member (undefined: none): of two survivors
+   * taking over a lost member's task, one gets true. False when the task does not exist.
+   */
+  setStreamMember(id: string, member: string | undefined, onlyIf?: { member: string | undefined }): Promise<boolean>;
+  /** Every task that names a stream member, with it: the streams the fleet believes live. */
+  streamMembers(): Promise<StreamHolder[]>;
   close(): Promise<void>;
+}
+
+export interface StreamHolder {
+  taskId: string;
+  member: string;
 }
 
 export interface AnalysisClaim {

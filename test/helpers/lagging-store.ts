@@ -43,6 +43,8 @@ export function laggingStore(real: TaskStore, lagMs: Partial<Record<StoreMethod,
     setAnalysis: lag('setAnalysis'),
     claimAnalysis: lag('claimAnalysis'),
     findByCallSid: lag('findByCallSid'),
+    setStreamMember: lag('setStreamMember'),
+    streamMembers: lag('streamMembers'),
     close: () => real.close(),
   };
 }
