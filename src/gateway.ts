@@ -22,6 +22,8 @@ import { requestLog } from './http/request-log.js';
 import { requireApiKey } from './http/access.js';
 import { LocalChannel, type FleetChannel } from './fleet/channel.js';
 import { GatewayFleet } from './fleet/gateway-fleet.js';
+import { openPgChannel } from './fleet/pg-channel.js';
+import { describeDatabaseUrl } from './db/url.js';
 import { healthRoutes, refuseWhileDraining, type Readiness } from './health/routes.js';
 import { LiveBus } from './live/bus.js';
 import { checkLiveUpgrade, liveCallTaskId, mountLiveRoutes } from './live/routes.js';
@@ -70,8 +72,10 @@ export interface GatewayDeps {
   streamClaims?: StreamClaims;
   /** Wall clock (epoch ms) for stream-token expiry; tests move it forward. */
   clock?: () => number;
-  /** Messages between the members of the fleet; by default this process alone. The gateway closes it. */
+  /** Messages between the members of the fleet; by default PostgreSQL's with DATABASE_URL, else this process alone. The gateway closes it. */
   fleet?: FleetChannel;
+  /** This member's id in a fleet on PostgreSQL (default `<host>-<pid>`); a cluster worker passes `<host>-worker-<n>`. */
+  memberId?: string;
   /** Folder of service.log and telemetry_events.jsonl (default DATA_DIR): each worker of a fleet rotates its own. */
   logDir?: string;
 }
@@ -144,9 +148,9 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
   // Ready once listening and done settling: a load balancer sends nothing new before, nor while draining.
   let started = false;
   const readiness: Readiness = { isDraining: () => draining, isStarted: () => started };
-  const channel = deps.fleet ?? new LocalChannel();
-  // In a fleet every line says which worker wrote it: they share one console.
-  if (deps.fleet) logger.defaultMeta = { ...logger.defaultMeta, worker: channel.memberId };
+  const channel = deps.fleet ?? (config.databaseUrl === undefined ? new LocalChannel() : await joinPgFleet(config.databaseUrl, deps.memberId, logger));
+  // In a fleet every line says which member wrote it: workers share one console, instances one log store.
+  if (!(channel instanceof LocalChannel)) logger.defaultMeta = { ...logger.defaultMeta, worker: channel.memberId };
 
   const store = deps.taskStore ?? (await openTaskStore(config, logger));
   // With an auth token, every stream URL carries a per-call token (loadConfig guarantees PUBLIC_URL then).
@@ -378,13 +382,27 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
       // The ended calls' last writes are queued behind the store's answers: let them land first.
       await tasks.idle();
       fleet.close();
-      channel.close();
+      // Leaves the fleet before the store closes: the others hear of it at once.
+      await channel.close();
       await store.close();
       await gate?.close();
       loopMonitor.stop();
       await telemetry.close();
     },
   };
+}
+
+/** Joins the instances sharing DATABASE_URL; a failure names the database, never its password. */
+async function joinPgFleet(url: string, memberId: string | undefined, logger: Logger): Promise<FleetChannel> {
+  const database = describeDatabaseUrl(url);
+  const channel = await openPgChannel(url, {
+    memberId,
+    onError: (what, error) => logger.error(`the fleet channel failed on ${what}`, { database, error: error.message }),
+  }).catch((error: Error) => {
+    throw new Error(`could not join the fleet in PostgreSQL at ${database} (DATABASE_URL): ${error.message}`);
+  });
+  logger.info('joined the fleet on PostgreSQL', { member: channel.memberId, members: channel.members() });
+  return channel;
 }
 
 /** Calls (streams that sent `start`) apart from sockets still waiting for one; both count toward the cap. */
