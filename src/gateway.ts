@@ -11,6 +11,7 @@ import type { AgentFactory } from './agents/bridge.js';
 import { configuredAgent, offThread } from './agents/index.js';
 import { AgentWorkerPool } from './agents/worker/pool.js';
 import type { HostedAgentKind } from './agents/worker/protocol.js';
+import { recordAsMember } from './audio/part-owner.js';
 import { recoverPartialRecordings } from './audio/recording-recovery.js';
 import { admitAll, type AdmissionCheck, type StreamStart } from './call/admission.js';
 import { assertWritableDirs, listenError } from './startup/checks.js';
@@ -29,6 +30,7 @@ import { LiveBus } from './live/bus.js';
 import { checkLiveUpgrade, liveCallTaskId, mountLiveRoutes } from './live/routes.js';
 import { LiveWatchers } from './live/watch.js';
 import type { LlmClient } from './llm/types.js';
+import { ownersInFleet } from './tasks/fleet-settle.js';
 import { createTaskDomain } from './tasks/index.js';
 import { taskRoutes } from './tasks/routes.js';
 import { openStreamClaims, openTaskStore } from './tasks/open-store.js';
@@ -187,10 +189,25 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     endLiveCall: (taskId, detail) => fleet.endLiveCall(taskId, detail),
     fleet,
   });
+  // On PostgreSQL the fleet spans machines sharing RECORDINGS_DIR: owner records name the member,
+  // and survivors settle what a lost member leaves (tasks/fleet-settle.ts).
+  const onPgFleet = !deps.fleet && config.databaseUrl !== undefined;
+  if (onPgFleet) recordAsMember(channel.memberId);
+  let settlingLost: Promise<void> = Promise.resolve();
+  /** One run at a time: a member that leaves while one runs is looked at in the next. */
+  const settleLostMembers = (starting: boolean): Promise<void> =>
+    (settlingLost = settlingLost.then(() =>
+      tasks.settleLostMembers(starting).then(
+        () => undefined,
+        (err: Error) => void logger.error('could not settle what a lost fleet member left', { error: err.message }),
+      ),
+    ));
   /** Repairs recordings no live process holds, then closes the tasks whose calls died with their process. */
   const settleLastRun = async (): Promise<void> => {
     try {
-      const recovery = await recoverPartialRecordings(config.recordingsDir);
+      if (onPgFleet) await settleLostMembers(true);
+      const judge = onPgFleet ? ownersInFleet(channel.members(), channel.memberId) : undefined;
+      const recovery = await recoverPartialRecordings(config.recordingsDir, judge);
       if (recovery.repaired.length > 0) logger.warn('repaired recordings left by an earlier run', { files: recovery.repaired });
       if (recovery.inUse.length > 0) logger.info('left alone recordings another live process is writing', { files: recovery.inUse });
       await tasks.settleLastRun(recovery);
@@ -198,6 +215,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
       logger.error('could not settle what an earlier run left', { error: (err as Error).message });
     }
   };
+  let stopWatchingMembers = (): void => undefined;
   const watchers = new LiveWatchers({ bus, logger, snapshot: async (id) => optional(await store.get(id), taskView) });
 
   const app = express();
@@ -358,6 +376,8 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
       });
       loopMonitor.start();
       if (options.settleLastRun ?? true) await settleLastRun();
+      // A member that leaves the fleet from now on leaves its calls to the survivors.
+      if (onPgFleet) stopWatchingMembers = fleet.watchMembers(() => void settleLostMembers(false));
       started = true;
       return address;
     },
@@ -372,6 +392,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
       draining = true;
       // Calls ending now still record their end in the store; no new analysis starts.
       tasks.stop();
+      stopWatchingMembers();
       await calls.endAll('shutdown');
       await agentPool.close();
       for (const client of ws.getWss().clients) client.terminate();
