@@ -208,4 +208,28 @@ describe('two instances on one PostgreSQL', function () {
     expect(b.process.stdout()).to.match(/settled calls a lost fleet member left/);
     expect((await query(url, 'SELECT stream_member FROM tasks WHERE id = $1', [lostId]))[0]).to.deep.equal({ stream_member: null });
   });
+
+  it('joins each worker of a WORKERS=2 instance to the fleet as <host>-worker-<n>, and they leave it on SIGTERM', async () => {
+    const fleetUrl = await freshDatabase();
+    const child = spawnGateway({
+      DATABASE_URL: fleetUrl,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      WORKERS: '2',
+      AGENT_WORKERS: '1',
+      DATA_DIR: path.join(root, 'data-workers'),
+      RECORDINGS_DIR: path.join(root, 'recordings-workers'),
+    });
+    instances.push({ process: child, base: '', memberId: '' });
+    await until('both workers ready', () => (/worker ready worker=worker-2 .*workers=2/.test(child.stdout()) ? true : undefined), 60_000);
+    const port = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(child.stdout())![1];
+    const liveMembers = (): Promise<Array<{ member_id: string }>> =>
+      query(fleetUrl, `SELECT m.member_id FROM fleet_members m JOIN pg_locks l ON l.locktype = 'advisory' AND l.objsubid = 2 AND l.objid::bigint = m.key
+        AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY 1`);
+    expect(await liveMembers()).to.deep.equal([{ member_id: `${hostname()}-worker-1` }, { member_id: `${hostname()}-worker-2` }]);
+    await until('the fleet counted over PostgreSQL', async () => ((await request(`http://127.0.0.1:${port}`, 'GET', '/health')).body.workers === 2 ? true : undefined));
+    child.child.kill('SIGTERM');
+    expect(await child.exited).to.deep.equal({ code: 0, signal: null });
+    expect(await liveMembers()).to.deep.equal([]);
+  });
 });
