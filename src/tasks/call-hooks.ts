@@ -143,7 +143,7 @@ export class TaskCallHooks implements CallHooks {
       return;
     }
     lane.nextLine = task.transcript.length;
-    await this.deps.store.setStreamMember(taskId, this.deps.memberId);
+    await this.recordHolder(taskId);
     // admit() let this stream in: the task had not ended and had no other CallSid.
     if (task.callSid === undefined) await this.adoptCallSid(taskId, callSid);
     // The stream runs only on an answered call, whether or not Twilio's callback said so yet.
@@ -177,6 +177,15 @@ export class TaskCallHooks implements CallHooks {
     });
     if (this.deps.streamEndsTask) await this.finishTask(updated);
     await this.deps.analysis.startIfDue(taskId);
+  }
+
+  /** Names this member as the stream's holder; without it the call goes on, left to restart-settle should this process die. */
+  private async recordHolder(taskId: string): Promise<void> {
+    try {
+      await this.deps.store.setStreamMember(taskId, this.deps.memberId);
+    } catch (err) {
+      this.deps.logger.warn('could not record which fleet member holds the task\'s stream', { taskId, error: toError(err).message });
+    }
   }
 
   /** A simulated call (or an inbound one) tells us its CallSid only here. */

@@ -59,6 +59,8 @@ export async function settleLastRun(deps: RestartSettleDeps, recovery: RecoveryR
       continue;
     }
     const outcome = await settleTask(deps, task);
+    // Its holder is gone: nothing is left for a survivor to settle.
+    if (holder !== undefined && outcome !== 'live') await deps.store.setStreamMember(task.id, undefined, { member: holder });
     if (outcome === 'settled') report.settled.push(task.id);
     else if (outcome === 'live') report.leftLive.push(task.id);
   }
