@@ -401,7 +401,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
         server.closeAllConnections();
       });
       // The ended calls' last writes are queued behind the store's answers: let them land first.
-      await tasks.idle();
+      await Promise.all([tasks.idle(), settlingLost]);
       fleet.close();
       // Leaves the fleet before the store closes: the others hear of it at once.
       await channel.close();
