@@ -11,6 +11,7 @@ import type { AgentFactory } from './agents/bridge.js';
 import { configuredAgent, offThread } from './agents/index.js';
 import { AgentWorkerPool } from './agents/worker/pool.js';
 import type { HostedAgentKind } from './agents/worker/protocol.js';
+import { recordAsMember } from './audio/part-owner.js';
 import { recoverPartialRecordings } from './audio/recording-recovery.js';
 import { admitAll, type AdmissionCheck, type StreamStart } from './call/admission.js';
 import { assertWritableDirs, listenError } from './startup/checks.js';
@@ -22,11 +23,14 @@ import { requestLog } from './http/request-log.js';
 import { requireApiKey } from './http/access.js';
 import { LocalChannel, type FleetChannel } from './fleet/channel.js';
 import { GatewayFleet } from './fleet/gateway-fleet.js';
+import { openPgChannel } from './fleet/pg-channel.js';
+import { describeDatabaseUrl } from './db/url.js';
 import { healthRoutes, refuseWhileDraining, type Readiness } from './health/routes.js';
 import { LiveBus } from './live/bus.js';
 import { checkLiveUpgrade, liveCallTaskId, mountLiveRoutes } from './live/routes.js';
 import { LiveWatchers } from './live/watch.js';
 import type { LlmClient } from './llm/types.js';
+import { ownersInFleet } from './tasks/fleet-settle.js';
 import { createTaskDomain } from './tasks/index.js';
 import { taskRoutes } from './tasks/routes.js';
 import { openStreamClaims, openTaskStore } from './tasks/open-store.js';
@@ -70,8 +74,10 @@ export interface GatewayDeps {
   streamClaims?: StreamClaims;
   /** Wall clock (epoch ms) for stream-token expiry; tests move it forward. */
   clock?: () => number;
-  /** Messages between the members of the fleet; by default this process alone. The gateway closes it. */
+  /** Messages between the members of the fleet; by default PostgreSQL's with DATABASE_URL, else this process alone. The gateway closes it. */
   fleet?: FleetChannel;
+  /** This member's id in a fleet on PostgreSQL (default `<host>-<pid>`); a cluster worker passes `<host>-worker-<n>`. */
+  memberId?: string;
   /** Folder of service.log and telemetry_events.jsonl (default DATA_DIR): each worker of a fleet rotates its own. */
   logDir?: string;
 }
@@ -144,9 +150,9 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
   // Ready once listening and done settling: a load balancer sends nothing new before, nor while draining.
   let started = false;
   const readiness: Readiness = { isDraining: () => draining, isStarted: () => started };
-  const channel = deps.fleet ?? new LocalChannel();
-  // In a fleet every line says which worker wrote it: they share one console.
-  if (deps.fleet) logger.defaultMeta = { ...logger.defaultMeta, worker: channel.memberId };
+  const channel = deps.fleet ?? (config.databaseUrl === undefined ? new LocalChannel() : await joinPgFleet(config.databaseUrl, deps.memberId, logger));
+  // In a fleet every line says which member wrote it: workers share one console, instances one log store.
+  if (!(channel instanceof LocalChannel)) logger.defaultMeta = { ...logger.defaultMeta, worker: channel.memberId };
 
   const store = deps.taskStore ?? (await openTaskStore(config, logger));
   // With an auth token, every stream URL carries a per-call token (loadConfig guarantees PUBLIC_URL then).
@@ -178,10 +184,25 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     endLiveCall: (taskId, detail) => fleet.endLiveCall(taskId, detail),
     fleet,
   });
+  // On PostgreSQL the fleet spans machines sharing RECORDINGS_DIR: owner records name the member,
+  // and survivors settle what a lost member leaves (tasks/fleet-settle.ts).
+  const onPgFleet = !deps.fleet && config.databaseUrl !== undefined;
+  if (onPgFleet) recordAsMember(channel.memberId);
+  let settlingLost: Promise<void> = Promise.resolve();
+  /** One run at a time: a member that leaves while one runs is looked at in the next. */
+  const settleLostMembers = (starting: boolean): Promise<void> =>
+    (settlingLost = settlingLost.then(() =>
+      tasks.settleLostMembers(starting).then(
+        () => undefined,
+        (err: Error) => void logger.error('could not settle what a lost fleet member left', { error: err.message }),
+      ),
+    ));
   /** Repairs recordings no live process holds, then closes the tasks whose calls died with their process. */
   const settleLastRun = async (): Promise<void> => {
     try {
-      const recovery = await recoverPartialRecordings(config.recordingsDir);
+      if (onPgFleet) await settleLostMembers(true);
+      const judge = onPgFleet ? ownersInFleet(channel.members(), channel.memberId) : undefined;
+      const recovery = await recoverPartialRecordings(config.recordingsDir, judge);
       if (recovery.repaired.length > 0) logger.warn('repaired recordings left by an earlier run', { files: recovery.repaired });
       if (recovery.inUse.length > 0) logger.info('left alone recordings another live process is writing', { files: recovery.inUse });
       await tasks.settleLastRun(recovery);
@@ -189,6 +210,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
       logger.error('could not settle what an earlier run left', { error: (err as Error).message });
     }
   };
+  let stopWatchingMembers = (): void => undefined;
   const watchers = new LiveWatchers({ bus, logger, snapshot: async (id) => optional(await store.get(id), taskView) });
 
   const app = express();
@@ -353,6 +375,8 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
       });
       loopMonitor.start();
       if (options.settleLastRun ?? true) await settleLastRun();
+      // A member that leaves the fleet from now on leaves its calls to the survivors.
+      if (onPgFleet) stopWatchingMembers = fleet.watchMembers(() => void settleLostMembers(false));
       started = true;
       return address;
     },
@@ -367,6 +391,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
       draining = true;
       // Calls ending now still record their end in the store; no new analysis starts.
       tasks.stop();
+      stopWatchingMembers();
       await calls.endAll('shutdown');
       await agentPool.close();
       for (const client of ws.getWss().clients) client.terminate();
@@ -375,15 +400,29 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
         server.closeAllConnections();
       });
       // The ended calls' last writes are queued behind the store's answers: let them land first.
-      await tasks.idle();
+      await Promise.all([tasks.idle(), settlingLost]);
       fleet.close();
-      channel.close();
+      // Leaves the fleet before the store closes: the others hear of it at once.
+      await channel.close();
       await store.close();
       await gate?.close();
       loopMonitor.stop();
       await telemetry.close();
     },
   };
+}
+
+/** Joins the instances sharing DATABASE_URL; a failure names the database, never its password. */
+async function joinPgFleet(url: string, memberId: string | undefined, logger: Logger): Promise<FleetChannel> {
+  const database = describeDatabaseUrl(url);
+  const channel = await openPgChannel(url, {
+    memberId,
+    onError: (what, error) => logger.error(`the fleet channel failed on ${what}`, { database, error: error.message }),
+  }).catch((error: Error) => {
+    throw new Error(`could not join the fleet in PostgreSQL at ${database} (DATABASE_URL): ${error.message}`);
+  });
+  logger.info('joined the fleet on PostgreSQL', { member: channel.memberId, members: channel.members() });
+  return channel;
 }
 
 /** Calls (streams that sent `start`) apart from sockets still waiting for one; both count toward the cap. */

@@ -2,9 +2,10 @@
 // With WORKERS > 1 this process becomes the cluster's primary (src/cluster/primary.ts), and each
 // worker it forks runs this file again as one member of the fleet.
 import cluster from 'node:cluster';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { installFaultGuard } from './call/fault-guard.js';
-import { memberIdOf, type IpcPort } from './cluster/ipc.js';
+import { memberIdOf, onPrimaryDrain, type IpcPort } from './cluster/ipc.js';
 import { runPrimary, SETTLING_WORKER_ID } from './cluster/primary.js';
 import { ClusterChannel } from './fleet/cluster-channel.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
@@ -67,9 +68,15 @@ async function serve(config: Config, member: FleetMember | undefined): Promise<v
   // A drain asked for while starting is kept, and begins once the gateway is up.
   let drainAskedEarly: string | undefined;
   let drainAsked = (why: string): void => void (drainAskedEarly ??= why);
-  const fleet = member && new ClusterChannel({ memberId: member.id, port: primaryPort(), onDrain: () => drainAsked('the primary') });
+  const onDrain = (): void => drainAsked('the primary');
+  // With DATABASE_URL the fleet is every worker of every instance, on PostgreSQL (the gateway
+  // joins it); the primary's IPC then only asks for the drain.
+  const onPostgres = config.databaseUrl !== undefined;
+  if (member && onPostgres) onPrimaryDrain(primaryPort(), onDrain);
+  const fleet = member && !onPostgres ? new ClusterChannel({ memberId: member.id, port: primaryPort(), onDrain }) : undefined;
   const gateway = await createGateway(config, {
     fleet,
+    memberId: member && `${hostname()}-${member.id}`,
     // Each worker rotates its own service.log and telemetry file: two processes must not rotate one.
     logDir: member && path.join(config.dataDir, 'workers', member.id),
   }).catch(exitOnStartFailure);

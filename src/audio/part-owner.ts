@@ -3,7 +3,10 @@
 // has an owner record beside it, `<name>.wav.part.owner`: the writer's host, pid and process start
 // time. Crash recovery repairs a part file only when its owner is gone. The start time (from
 // /proc/<pid>/stat) defeats pid reuse: a new process with the old pid has another start time.
-// An owner on another host cannot be checked from here, so its files are left alone.
+// An owner on another host cannot be checked from here, so its files are left alone, unless the
+// record names a fleet member (instances sharing PostgreSQL and RECORDINGS_DIR): then the fleet
+// says whether the writer is alive, whatever its host, and a part file of a member that left the
+// fleet on another host is `lost`: the survivor that takes over its task repairs it (fleet-settle.ts).
 import { readFileSync } from 'node:fs';
 import { link, readFile, unlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -14,9 +17,15 @@ export interface PartOwner {
   pid: number;
   /** Clock ticks after boot at which the process started; undefined where /proc is missing. */
   startTime: string | undefined;
+  /** The fleet member this process is, when it is one on PostgreSQL. */
+  member?: string;
 }
 
-export type OwnerState = 'alive' | 'dead' | 'none';
+/** `lost`: its writer's fleet member has left the fleet, on another host. */
+export type OwnerState = 'alive' | 'dead' | 'lost' | 'none';
+
+/** Says whether the fleet member an owner record names is still in the fleet. */
+export type FleetJudge = (owner: PartOwner & { member: string }) => boolean;
 
 export const OWNER_SUFFIX = '.owner';
 
@@ -38,6 +47,20 @@ let self: PartOwner | undefined;
 export function thisProcess(): PartOwner {
   self ??= { host: os.hostname(), pid: process.pid, startTime: processStartTime(process.pid) };
   return self;
+}
+
+/**
+ * Names the fleet member this process is in the owner records it writes from now on. A process
+ * runs one gateway, so the member is the process's; set once it has joined the fleet.
+ */
+export function recordAsMember(member: string): void {
+  self = { ...thisProcess(), member };
+}
+
+/** Whether an owner record names this very process (not an earlier one that had its member id). */
+export function isThisProcess(owner: PartOwner): boolean {
+  const me = thisProcess();
+  return owner.host === me.host && owner.pid === me.pid && owner.startTime === me.startTime;
 }
 
 /** Whether the process an owner record names is still running (when in doubt: alive). */
@@ -77,8 +100,12 @@ export async function releasePart(partPath: string): Promise<void> {
   });
 }
 
-/** `none`: no record (a file from a build before owner records, or never claimed). */
-export async function partOwnerState(partPath: string): Promise<OwnerState> {
+/**
+ * `none`: no record (a file from a build before owner records, or never claimed). With `fleet`, a
+ * record naming a member is judged by the fleet first: a member still in it is alive; one gone is
+ * checked by pid on this host, and `lost` on another.
+ */
+export async function partOwnerState(partPath: string, fleet?: FleetJudge): Promise<OwnerState> {
   let text: string;
   try {
     text = await readFile(ownerPathOf(partPath), 'utf8');
@@ -89,6 +116,10 @@ export async function partOwnerState(partPath: string): Promise<OwnerState> {
   const owner = parseOwner(text);
   // A record we cannot read is not proof that its writer is gone.
   if (owner === undefined) return 'alive';
+  if (fleet && owner.member !== undefined) {
+    if (fleet({ ...owner, member: owner.member })) return 'alive';
+    if (owner.host !== os.hostname()) return 'lost';
+  }
   return isOwnerAlive(owner) ? 'alive' : 'dead';
 }
 
@@ -96,7 +127,9 @@ function parseOwner(text: string): PartOwner | undefined {
   try {
     const value = JSON.parse(text) as Partial<PartOwner>;
     if (typeof value.host !== 'string' || !Number.isInteger(value.pid) || (value.pid as number) <= 0) return undefined;
-    return { host: value.host, pid: value.pid as number, startTime: typeof value.startTime === 'string' ? value.startTime : undefined };
+    const owner: PartOwner = { host: value.host, pid: value.pid as number, startTime: typeof value.startTime === 'string' ? value.startTime : undefined };
+    if (typeof value.member === 'string') owner.member = value.member;
+    return owner;
   } catch {
     return undefined;
   }

@@ -6,7 +6,7 @@ import type { Dirent } from 'node:fs';
 import { readdir, rename, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { hasCode } from '../util/errors.js';
-import { OWNER_SUFFIX, partOwnerState, releasePart } from './part-owner.js';
+import { OWNER_SUFFIX, partOwnerState, releasePart, type FleetJudge } from './part-owner.js';
 import { sealRecording } from './wav-seal.js';
 
 const PART_SUFFIX = '.wav.part';
@@ -18,7 +18,7 @@ const MAX_NAME_TRIES = 1000;
 export interface RecoveryResult {
   /** Repaired WAVs, named after their part files (`<name>.wav`, or `<name>.recovered.wav` if taken). */
   repaired: string[];
-  /** Part files a live process is still writing, left alone. */
+  /** Part files a live process is still writing, or a lost fleet member's on another host: left alone. */
   inUse: string[];
 }
 
@@ -27,7 +27,7 @@ export interface RecoveryResult {
  * that are not our recordings become `.wav.corrupt`. Every file is attempted; if any fails, the
  * function rejects with an AggregateError after the others are done.
  */
-export async function recoverPartialRecordings(dir: string): Promise<RecoveryResult> {
+export async function recoverPartialRecordings(dir: string, fleet?: FleetJudge): Promise<RecoveryResult> {
   const entries = await listFiles(dir);
   const parts = entries.filter((name) => name.endsWith(PART_SUFFIX));
   const result: RecoveryResult = { repaired: [], inUse: [] };
@@ -35,7 +35,9 @@ export async function recoverPartialRecordings(dir: string): Promise<RecoveryRes
   for (const fileName of parts) {
     try {
       const partPath = path.join(dir, fileName);
-      if ((await partOwnerState(partPath)) === 'alive') {
+      const state = await partOwnerState(partPath, fleet);
+      // A lost member's file is repaired by the survivor that takes over its task, not by all at once.
+      if (state === 'alive' || state === 'lost') {
         result.inUse.push(partPath);
         continue;
       }
@@ -51,6 +53,28 @@ export async function recoverPartialRecordings(dir: string): Promise<RecoveryRes
     throw new AggregateError(failures, `could not recover ${failures.length} of ${parts.length} partial recordings in ${dir}`);
   }
   return result;
+}
+
+/**
+ * Repairs one part file whose writer is gone (the caller judged it) and removes its owner record;
+ * resolves with the WAV, or undefined when the file was set aside as corrupt or is already gone
+ * (another survivor repaired it first).
+ */
+export async function recoverPart(partPath: string): Promise<string | undefined> {
+  const dir = path.dirname(partPath);
+  let out: string | undefined;
+  try {
+    out = await recoverOne(dir, path.basename(partPath).slice(0, -PART_SUFFIX.length));
+  } catch (err) {
+    if (!hasCode(err, 'ENOENT')) throw err;
+  }
+  await releasePart(partPath);
+  return out;
+}
+
+/** The part files directly in `dir`, full paths, sorted. */
+export async function listPartFiles(dir: string): Promise<string[]> {
+  return (await listFiles(dir)).filter((name) => name.endsWith(PART_SUFFIX)).map((name) => path.join(dir, name));
 }
 
 /** Plain files directly in `dir`, sorted; none when it does not exist. */

@@ -32,3 +32,10 @@ export function isFleetMessage<T extends WorkerMessage | PrimaryMessage>(message
 export function memberIdOf(workerId: number): string {
   return `worker-${workerId}`;
 }
+
+/** Calls `onDrain` when the primary asks this worker to drain (a worker whose fleet is on PostgreSQL hears only that). */
+export function onPrimaryDrain(port: IpcPort, onDrain: () => void): void {
+  port.on('message', (message) => {
+    if (isFleetMessage<PrimaryMessage>(message) && message.fleet === 'drain') onDrain();
+  });
+}

@@ -23,8 +23,8 @@ export interface FleetChannel {
   publish(topic: string, payload: unknown): void;
   /** Returns the unsubscribe function; calling it twice is harmless. */
   subscribe<T = unknown>(topic: string, handler: FleetHandler<T>): () => void;
-  /** Stops delivery; later publishes are dropped. */
-  close(): void;
+  /** Stops delivery and leaves the fleet; later publishes are dropped. */
+  close(): void | Promise<void>;
 }
 
 /**

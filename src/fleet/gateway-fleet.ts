@@ -56,6 +56,15 @@ export class GatewayFleet {
     return this.options.channel.memberId;
   }
 
+  members(): readonly string[] {
+    return this.options.channel.members();
+  }
+
+  /** Hears of members joining and leaving; returns the function that stops it. */
+  watchMembers(handler: (members: readonly string[]) => void): () => void {
+    return this.options.channel.watchMembers(handler);
+  }
+
   /** Ends the task's stream here, or asks the member that holds it; false when no member has one. */
   async endLiveCall(taskId: string, detail: string): Promise<boolean> {
     if (await this.options.local.endLiveCall(taskId, detail)) return true;

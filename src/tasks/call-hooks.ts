@@ -4,7 +4,8 @@
 // well) or make the call wait. The store is asynchronous, so each task's writes are queued and
 // applied one after another, in the order the call reported them: a line is never stored before
 // the task adopted its CallSid, and the end is stored after the last line. Before any of that,
-// `admit` decides whether the stream may be the task's call at all.
+// `admit` decides whether the stream may be the task's call at all. While the stream lives, the
+// task names this fleet member as its holder: survivors settle it should the member die.
 import type { CallContext, TranscriptLine } from '../agents/bridge.js';
 import { ADMITTED, refused, type Admission, type StreamStart } from '../call/admission.js';
 import type { CallHooks, CallSummary } from '../call/call-types.js';
@@ -49,6 +50,8 @@ export interface TaskCallHooksDeps {
    * end of the stream also ends the task.
    */
   streamEndsTask: boolean;
+  /** This process's id in the fleet, recorded in the task while it holds the task's stream. */
+  memberId: string;
 }
 
 /** One task's queue of store writes. It lives while the task has a stream here or writes queued. */
@@ -140,6 +143,7 @@ export class TaskCallHooks implements CallHooks {
       return;
     }
     lane.nextLine = task.transcript.length;
+    await this.recordHolder(taskId);
     // admit() let this stream in: the task had not ended and had no other CallSid.
     if (task.callSid === undefined) await this.adoptCallSid(taskId, callSid);
     // The stream runs only on an answered call, whether or not Twilio's callback said so yet.
@@ -163,6 +167,8 @@ export class TaskCallHooks implements CallHooks {
       // A reason recorded earlier (a Twilio error, an operator's stop) says more; keep it.
       endReason: task.endReason === undefined ? endReason : undefined,
     });
+    // Its end is stored: nothing is left for a survivor to settle. Unless one already took it over.
+    await this.deps.store.setStreamMember(taskId, undefined, { member: this.deps.memberId });
     this.deps.bus.publish(taskId, {
       type: 'call_ended',
       reason: summary.reason,
@@ -171,6 +177,15 @@ export class TaskCallHooks implements CallHooks {
     });
     if (this.deps.streamEndsTask) await this.finishTask(updated);
     await this.deps.analysis.startIfDue(taskId);
+  }
+
+  /** Names this member as the stream's holder; without it the call goes on, left to restart-settle should this process die. */
+  private async recordHolder(taskId: string): Promise<void> {
+    try {
+      await this.deps.store.setStreamMember(taskId, this.deps.memberId);
+    } catch (err) {
+      this.deps.logger.warn('could not record which fleet member holds the task\'s stream', { taskId, error: toError(err).message });
+    }
   }
 
   /** A simulated call (or an inbound one) tells us its CallSid only here. */

@@ -11,6 +11,7 @@ import { LiveStreams, TaskCallHooks } from './call-hooks.js';
 import { SIMULATED_CALLER_ID } from './model.js';
 import { TaskService, type EndLiveCall } from './service.js';
 import { StatusCallbacks } from './status-callbacks.js';
+import { lostMembers, settleLostMembers, type FleetSettleReport } from './fleet-settle.js';
 import { settleLastRun, type SettleReport } from './restart-settle.js';
 import type { RecoveryResult } from '../audio/recording-recovery.js';
 import type { TaskStore } from './store.js';
@@ -30,11 +31,14 @@ export interface TaskDomainDeps {
   callbackHoldMs?: number;
   /** Mints outbound calls' stream tokens; undefined without TWILIO_AUTH_TOKEN. */
   streamTokens: StreamTokens | undefined;
-  /** With several worker processes: the task streams live in other workers. */
-  fleet?: TaskFleet;
+  /** The fleet this process is a member of: the task streams live in other members, who is alive. */
+  fleet: TaskFleet;
 }
 
 export interface TaskFleet {
+  readonly memberId: string;
+  /** The members alive now, this one included. */
+  members(): readonly string[];
   streamLiveElsewhere(taskId: string): boolean;
 }
 
@@ -44,6 +48,12 @@ export interface TaskDomain {
   statusCallbacks: StatusCallbacks;
   /** At start: attaches repaired recordings and closes the tasks whose stream died with the last run. */
   settleLastRun(recovery: RecoveryResult): Promise<SettleReport>;
+  /**
+   * Takes over the tasks whose stream member is gone from the fleet (at most one survivor gets
+   * each), repairs their recordings, settles them. `starting`: this member's own id in a task is an
+   * earlier process's.
+   */
+  settleLostMembers(starting: boolean): Promise<FleetSettleReport>;
   /** Stops new analyses and pending timers; the store is closed by its owner. */
   stop(): void;
   /** Resolves once the store writes queued by calls and status callbacks are done: then the store may close. */
@@ -65,10 +75,10 @@ export function createTaskDomain(deps: TaskDomainDeps): TaskDomain {
     telemetry,
     llm: lazyLlm,
     // Made once across processes by the store's claim; it waits for the stream's end wherever it runs.
-    streamLive: (taskId) => streams.has(taskId) || (fleet?.streamLiveElsewhere(taskId) ?? false),
+    streamLive: (taskId) => streams.has(taskId) || fleet.streamLiveElsewhere(taskId),
     staleAfterMs: analysisStaleAfterMs(config.llm),
   });
-  const callHooks = new TaskCallHooks({ store, transitions, bus, analysis, streams, logger, streamEndsTask: telephony === undefined });
+  const callHooks = new TaskCallHooks({ store, transitions, bus, analysis, streams, logger, streamEndsTask: telephony === undefined, memberId: fleet.memberId });
   const statusCallbacks = new StatusCallbacks({ store, transitions, analysis, logger, holdMs: deps.callbackHoldMs });
   const service = new TaskService({
     store,
@@ -96,7 +106,16 @@ export function createTaskDomain(deps: TaskDomainDeps): TaskDomain {
     service,
     callHooks,
     statusCallbacks,
-    settleLastRun: (recovery) => settleLastRun({ store, transitions, analysis, telephony, streams, logger }, recovery),
+    settleLastRun: (recovery) => {
+      // The member's own id is an earlier process's at start: only a member other than this one counts as live.
+      const isLiveMember = (member: string): boolean => member !== fleet.memberId && fleet.members().includes(member);
+      return settleLastRun({ store, transitions, analysis, telephony, streams, logger, isLiveMember }, recovery);
+    },
+    settleLostMembers: (starting) => {
+      const lost = lostMembers(fleet.members(), fleet.memberId, streams, starting);
+      const deps = { store, transitions, analysis, telephony, streams, logger, recordingsDir: config.recordingsDir, memberId: fleet.memberId };
+      return settleLostMembers(deps, lost);
+    },
     stop() {
       analysis.stop();
       statusCallbacks.close();

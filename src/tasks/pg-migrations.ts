@@ -95,4 +95,12 @@ export const PG_MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 5,
+    name: 'fleet member holding the media stream',
+    sql: `
+      ALTER TABLE tasks ADD COLUMN stream_member text COLLATE "C";
+      CREATE INDEX tasks_by_stream_member ON tasks (stream_member) WHERE stream_member IS NOT NULL;
+    `,
+  },
 ];

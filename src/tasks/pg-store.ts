@@ -26,6 +26,7 @@ import type {
   CallbackTiming,
   CallbackTurn,
   ListOptions,
+  StreamHolder,
   TaskPage,
   TaskPatch,
   TaskStore,
@@ -291,6 +292,23 @@ class PgTaskStore implements TaskStore {
       if (busy) return { outcome: 'wait', ms: busy.untilMs - nowMs };
       return handOn(client, callSid, { ...sequence, lease: undefined }, randomUUID(), timing);
     });
+  }
+
+  async setStreamMember(id: string, member: string | undefined, onlyIf?: { member: string | undefined }): Promise<boolean> {
+    if (!storable(id)) return false;
+    // IS NOT DISTINCT FROM: "only while it names nobody" compares NULL with NULL as equal.
+    const { rowCount } = await this.pool.query(
+      `UPDATE tasks SET stream_member = $2 WHERE id = $1 AND (NOT $3 OR stream_member IS NOT DISTINCT FROM $4)`,
+      [id, member ?? null, onlyIf !== undefined, onlyIf?.member ?? null],
+    );
+    return rowCount === 1;
+  }
+
+  async streamMembers(): Promise<StreamHolder[]> {
+    const { rows } = await this.pool.query<{ id: string; stream_member: string }>(
+      'SELECT id, stream_member FROM tasks WHERE stream_member IS NOT NULL ORDER BY id',
+    );
+    return rows.map((row) => ({ taskId: row.id, member: row.stream_member }));
   }
 
   async close(): Promise<void> {

@@ -6,7 +6,9 @@
 // whose recording is still held by a live process (another gateway sharing the folders) is not
 // touched, nor one streaming in this process. With Twilio credentials Twilio says how the call
 // ended; a call Twilio still reports live is left to its status callback. Without credentials
-// (simulated calls) the task is completed with the end reason `gateway_restarted`.
+// (simulated calls) the task is completed with the end reason `gateway_restarted`. A task whose
+// stream another live fleet member holds (its `stream_member`) is not touched either; a lost
+// member's are fleet-settle.ts's.
 import path from 'node:path';
 import type { RecoveryResult } from '../audio/recording-recovery.js';
 import { isRecordingOfCall } from '../call/recorder-slot.js';
@@ -28,6 +30,8 @@ export interface RestartSettleDeps {
   /** Streams live in this process: their tasks are not the last run's. */
   streams: LiveStreams;
   logger: Logger;
+  /** Whether another member of the fleet, alive now, holds a stream recorded under this id. */
+  isLiveMember: (member: string) => boolean;
 }
 
 export interface SettleReport {
@@ -47,12 +51,16 @@ export async function settleLastRun(deps: RestartSettleDeps, recovery: RecoveryR
     const taskId = await attachRecording(deps, file);
     if (taskId !== undefined) report.attached.push(taskId);
   }
+  const holders = new Map((await deps.store.streamMembers()).map((h) => [h.taskId, h.member]));
   for await (const task of inProgressTasks(deps.store)) {
-    if (deps.streams.has(task.id) || isHeldElsewhere(task, recovery.inUse)) {
+    const holder = holders.get(task.id);
+    if (deps.streams.has(task.id) || isHeldElsewhere(task, recovery.inUse) || (holder !== undefined && deps.isLiveMember(holder))) {
       report.leftLive.push(task.id);
       continue;
     }
     const outcome = await settleTask(deps, task);
+    // Its holder is gone: nothing is left for a survivor to settle.
+    if (holder !== undefined && outcome !== 'live') await deps.store.setStreamMember(task.id, undefined, { member: holder });
     if (outcome === 'settled') report.settled.push(task.id);
     else if (outcome === 'live') report.leftLive.push(task.id);
   }
@@ -98,9 +106,13 @@ async function* inProgressTasks(store: TaskStore): AsyncGenerator<Task> {
  * `settled` when this process closed the task; `live` when it is left to Twilio's callback;
  * `elsewhere` when another process sharing the store moved it first (the store decides the move).
  */
-async function settleTask(deps: RestartSettleDeps, task: Task): Promise<'settled' | 'live' | 'elsewhere'> {
+export async function settleTask(
+  deps: Pick<RestartSettleDeps, 'telephony' | 'logger' | 'transitions' | 'analysis'>,
+  task: Task,
+  reason = RESTART_END_REASON,
+): Promise<'settled' | 'live' | 'elsewhere'> {
   const { telephony, logger } = deps;
-  const endReason = task.endReason ?? RESTART_END_REASON;
+  const endReason = task.endReason ?? reason;
   if (telephony?.fetchCall && task.callSid !== undefined) {
     try {
       const call = await telephony.fetchCall(task.callSid);
@@ -119,7 +131,7 @@ async function settleTask(deps: RestartSettleDeps, task: Task): Promise<'settled
   return closeTask(deps, task.id, 'completed', { endReason });
 }
 
-async function closeTask(deps: RestartSettleDeps, taskId: string, to: 'completed' | 'failed', patch: TransitionPatch): Promise<'settled' | 'elsewhere'> {
+async function closeTask(deps: Pick<RestartSettleDeps, 'transitions' | 'analysis'>, taskId: string, to: 'completed' | 'failed', patch: TransitionPatch): Promise<'settled' | 'elsewhere'> {
   const result = await deps.transitions.move(taskId, to, patch, 'restart');
   // Whoever closed it, a completed call is analysed once (the store holds the claim).
   await deps.analysis.startIfDue(taskId);

@@ -104,6 +104,16 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 5,
+    name: 'fleet member holding the media stream',
+    // Set when a stream starts, cleared once its end is stored: a task whose member left the
+    // fleet without clearing it is settled by a survivor (fleet-settle.ts).
+    sql: `
+      ALTER TABLE tasks ADD COLUMN stream_member TEXT;
+      CREATE INDEX tasks_by_stream_member ON tasks (stream_member) WHERE stream_member IS NOT NULL;
+    `,
+  },
 ];
 
 export class MigrationError extends Error {

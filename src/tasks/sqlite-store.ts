@@ -31,6 +31,7 @@ import type {
   CallbackTiming,
   CallbackTurn,
   ListOptions,
+  StreamHolder,
   TaskPage,
   TaskPatch,
   TaskStore,
@@ -321,6 +322,15 @@ class SqliteTaskStore implements TaskStore {
     }).immediate();
   }
 
+  async setStreamMember(id: string, member: string | undefined, onlyIf?: { member: string | undefined }): Promise<boolean> {
+    const params = { id, member: member ?? null, checked: flag(onlyIf !== undefined), expected: onlyIf?.member ?? null };
+    return this.sql.updateStreamMember.run(params).changes === 1;
+  }
+
+  async streamMembers(): Promise<StreamHolder[]> {
+    return this.sql.selectStreamMembers.all().map((row) => ({ taskId: row.id, member: row.stream_member }));
+  }
+
   async close(): Promise<void> {
     this.db.close();
   }
@@ -407,6 +417,13 @@ function prepareStatements(db: Db) {
       ${FIELD_UPDATES} WHERE id = @id`),
     updateFields: db.prepare<FieldParams & { recordingPath: string | null }>(`UPDATE tasks SET recording_path = COALESCE(@recordingPath, recording_path),
       ${FIELD_UPDATES} WHERE id = @id`),
+    // IS: "only while it names nobody" compares NULL with NULL as equal.
+    updateStreamMember: db.prepare<{ id: string; member: string | null; checked: 0 | 1; expected: string | null }>(
+      'UPDATE tasks SET stream_member = @member WHERE id = @id AND (NOT @checked OR stream_member IS @expected)',
+    ),
+    selectStreamMembers: db.prepare<[], { id: string; stream_member: string }>(
+      'SELECT id, stream_member FROM tasks WHERE stream_member IS NOT NULL ORDER BY id',
+    ),
     updateAnalysis: db.prepare<[string, string, string]>('UPDATE tasks SET analysis = ?, updated_at = ? WHERE id = ?'),
     // A pending analysis with no claim time was left by a build before claims: nobody holds it.
     insertSequence: db.prepare<[string]>('INSERT INTO call_callback_sequences (call_sid) VALUES (?) ON CONFLICT DO NOTHING'),

@@ -82,6 +82,14 @@ export interface TaskStore {
   finishCallback(callSid: string, lease: CallbackLease, timing: CallbackTiming, ended: boolean): Promise<CallbackTurn>;
   /** A hold timer fired: takes the lease and the next held callback if it is due and nobody holds the lease. */
   takeHeldCallback(callSid: string, timing: CallbackTiming): Promise<CallbackTurn>;
+  /**
+   * Records which fleet member holds the task's media stream (undefined: none). With `onlyIf`,
+   * atomically and only while the task still names that member (undefined: none): of two survivors
+   * taking over a lost member's task, one gets true. False when the task does not exist.
+   */
+  setStreamMember(id: string, member: string | undefined, onlyIf?: { member: string | undefined }): Promise<boolean>;
+  /** Every task that names a stream member, with it: the streams the fleet believes live. */
+  streamMembers(): Promise<StreamHolder[]>;
   close(): Promise<void>;
 }
 
@@ -106,6 +114,11 @@ export type CallbackTurn =
   | { outcome: 'wait'; ms: number }
   /** Nothing is held for the call (or the lease was lost to another process, which carries on). */
   | { outcome: 'done' };
+
+export interface StreamHolder {
+  taskId: string;
+  member: string;
+}
 
 export interface AnalysisClaim {
   /** A `pending` analysis claimed before this instant is taken over. */

@@ -46,6 +46,8 @@ export function laggingStore(real: TaskStore, lagMs: Partial<Record<StoreMethod,
     offerCallback: lag('offerCallback'),
     finishCallback: lag('finishCallback'),
     takeHeldCallback: lag('takeHeldCallback'),
+    setStreamMember: lag('setStreamMember'),
+    streamMembers: lag('streamMembers'),
     close: () => real.close(),
   };
 }

@@ -20,7 +20,15 @@ export interface TestGateway {
   close(): Promise<void>;
 }
 
+let gateways = 0;
+
+/**
+ * With DATABASE_URL each gateway joins the fleet on PostgreSQL, and several in this one process
+ * need ids of their own: `test-<pid>-<n>` unless `deps` names one (or sets `memberId: undefined`
+ * to keep the gateway's own default).
+ */
 export async function startTestGateway(env: Env = {}, deps: GatewayDeps = {}): Promise<TestGateway> {
+  gateways++;
   const root = mkdtempSync(path.join(os.tmpdir(), 'gateway-test-'));
   const config = loadConfig({
     DATA_DIR: path.join(root, 'data'),
@@ -37,6 +45,7 @@ export async function startTestGateway(env: Env = {}, deps: GatewayDeps = {}): P
   const gateway = await createGateway(config, {
     logger: silentLogger(),
     telemetry,
+    memberId: `test-${process.pid}-${gateways}`,
     ...deps,
     hooks: {
       ...deps.hooks,

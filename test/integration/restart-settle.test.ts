@@ -50,6 +50,8 @@ describe('settling what the last run left (with Twilio credentials)', () => {
       await store.transition(task.id, 'in-progress', {}, 'twilio-status');
       ids.push(task.id);
     }
+    // Call 4's stream was held by the last run's process, under its fleet member id.
+    await store.setStreamMember(ids[3]!, 'pid-1');
     await store.close();
     const audio = Buffer.concat([wavHeader(0), Buffer.alloc(8000 * 4, 1)]);
     // Call 1's recording: its writer is gone (no owner record). Call 3's: this live process holds it.
@@ -91,5 +93,9 @@ describe('settling what the last run left (with Twilio credentials)', () => {
     expect((await fetch(`${base}/${ids[2]}/audio`)).status).to.equal(404);
     // Twilio no longer knows the call: closed as the restart left it.
     expect(await task(3)).to.include({ status: 'completed', endReason: 'gateway_restarted' });
+    // Settled, so no member holds its stream any more.
+    const after = openSqliteTaskStore(dataDir);
+    expect(await after.streamMembers()).to.deep.equal([]);
+    await after.close();
   });
 });

@@ -87,7 +87,7 @@ describe('task writes that race', () => {
       staleAfterMs: STALE_AFTER_MS,
       now: options.now,
     });
-    const hooks = new TaskCallHooks({ store, transitions, bus, analysis, streams, logger, streamEndsTask: true });
+    const hooks = new TaskCallHooks({ store, transitions, bus, analysis, streams, logger, streamEndsTask: true, memberId: 'test-member' });
     return { bus, transitions, hooks, analysis, streams, logger };
   }
 
@@ -247,7 +247,7 @@ describe('task writes that race', () => {
       const survivors = [laggingStore(openStore(), {}, 1), laggingStore(openStore(), {}, 1)].map((store) => ({ store, ...domain(store) }));
       const reports = await Promise.all(
         survivors.map(({ store, transitions, analysis, streams, logger }) =>
-          settleLastRun({ store, transitions, analysis, streams, logger, telephony: undefined }, { repaired: [], inUse: [] }),
+          settleLastRun({ store, transitions, analysis, streams, logger, telephony: undefined, isLiveMember: () => false }, { repaired: [], inUse: [] }),
         ),
       );
 

@@ -421,6 +421,44 @@ export function defineStoreSuite(engine: StoreEngine): void {
     });
   });
 
+  describe('stream member', () => {
+    it('records which member holds the stream, lists it, and clears it', async () => {
+      const a = await store.create({ to: TO, from: FROM });
+      const b = await store.create({ to: TO, from: FROM });
+      expect(await store.setStreamMember(a.id, 'host-1')).to.equal(true);
+      expect(await store.setStreamMember(b.id, 'host-2')).to.equal(true);
+      expect(await store.streamMembers()).to.have.deep.members([
+        { taskId: a.id, member: 'host-1' },
+        { taskId: b.id, member: 'host-2' },
+      ]);
+      await store.setStreamMember(a.id, undefined);
+      expect(await store.streamMembers()).to.deep.equal([{ taskId: b.id, member: 'host-2' }]);
+      expect(await store.setStreamMember('no-such-task', 'host-1')).to.equal(false);
+    });
+
+    it('hands a lost member\'s task to one survivor when two take it over at once', async () => {
+      const other = await open();
+      for (let round = 0; round < 10; round++) {
+        const { id } = await store.create({ to: TO, from: FROM });
+        await store.setStreamMember(id, 'gone');
+        const takes = await Promise.all([
+          store.setStreamMember(id, 'survivor-a', { member: 'gone' }),
+          other.setStreamMember(id, 'survivor-b', { member: 'gone' }),
+        ]);
+        expect(takes.filter(Boolean), `round ${round}`).to.have.length(1);
+        const holder = (await store.streamMembers()).find((h) => h.taskId === id)?.member;
+        expect(holder).to.equal(takes[0] ? 'survivor-a' : 'survivor-b');
+      }
+    });
+
+    it('compares "held by nobody" as a condition too', async () => {
+      const { id } = await store.create({ to: TO, from: FROM });
+      expect(await store.setStreamMember(id, 'x', { member: 'y' })).to.equal(false);
+      expect(await store.setStreamMember(id, 'x', { member: undefined })).to.equal(true);
+      expect(await store.setStreamMember(id, 'z', { member: undefined })).to.equal(false);
+    });
+  });
+
   describe('restart', () => {
     it('keeps everything across a close and a reopen on the same database', async () => {
       const { id } = await store.create({ to: TO, from: FROM, metadata: { k: 'v' } });
