@@ -3,85 +3,23 @@
 // caller streams the speech fixtures over a real socket; the pipeline in the worker reaches the
 // provider stand-ins over theirs, through the base URLs of the configuration alone.
 import { expect } from 'chai';
+import nock from 'nock';
 import type { Worker } from 'node:worker_threads';
-import { readMulawWav } from '../../src/audio/wav-io.js';
 import type { Env } from '../../src/config.js';
-import { FakeCartesiaTts } from '../../tools/fake-providers/cartesia-tts.js';
-import { FakeDeepgramStt } from '../../tools/fake-providers/deepgram-stt.js';
-import { FakeOpenAi } from '../../tools/fake-providers/openai.js';
-import { FakeTwilioCaller } from '../../tools/twilio-caller.js';
-import { capturingLogger, type CapturingLogger } from '../helpers/capturing-logger.js';
-import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
-import { STAND_IN_KEYS, standInEnv } from '../integration/lib/livekit-plugins.js';
-
-const SPEED = 4;
-const KEYS = STAND_IN_KEYS;
-const caller1 = await readMulawWav('fixtures/speech/caller-1-8k-mulaw.wav');
-const caller2 = await readMulawWav('fixtures/speech/caller-2-8k-mulaw.wav');
+import { agentStarted, caller1, caller2, say, startLivekitCall, type LivekitCall } from '../helpers/livekit-call.js';
 
 const exited = (thread: Worker) => new Promise<number>((resolve) => thread.once('exit', resolve));
 
-interface Harness {
-  t: TestGateway;
-  caller: FakeTwilioCaller;
-  grok: FakeOpenAi;
-  openai: FakeOpenAi;
-  deepgram: FakeDeepgramStt;
-  cartesia: FakeCartesiaTts;
-  log: CapturingLogger;
-}
-
 /** The stand-ins, and a gateway configured for them with AGENT_PROVIDER=livekit and one agent worker. */
-async function setUp(env: Env = {}): Promise<Harness> {
-  const [grok, openai, deepgram, cartesia] = await Promise.all([
-    FakeOpenAi.start({ apiKey: KEYS.grok, defaultReply: { text: 'Grok here.' } }),
-    FakeOpenAi.start({ apiKey: KEYS.openai, defaultReply: { text: 'OpenAI here.' } }),
-    FakeDeepgramStt.start({ apiKey: KEYS.deepgram }),
-    FakeCartesiaTts.start({ apiKey: KEYS.cartesia }),
-  ]);
-  const log = capturingLogger('debug');
-  const t = await startTestGateway(
-    {
-    AGENT_PROVIDER: 'livekit',
-    AGENT_WORKERS: '1',
-    LOG_LEVEL: 'error',
-    SYSTEM_PROMPT: 'You book flights.',
-    ...standInEnv({ grok, openai, deepgram, cartesia }),
-    ...env,
-    },
-    { logger: log.logger },
-  );
-  const caller = new FakeTwilioCaller({ url: t.wsUrl, speed: SPEED });
-  return { t, caller, grok, openai, deepgram, cartesia, log };
-}
-
-async function tearDown(h: Harness): Promise<void> {
-  h.caller.close();
-  await h.t.close();
-  await Promise.all([h.grok.close(), h.openai.close(), h.deepgram.close(), h.cartesia.close()]);
-}
-
-/** The caller says something, then is quiet long enough for the VAD to end the turn. */
-async function say(c: FakeTwilioCaller, speech: Buffer): Promise<void> {
-  await c.streamAudio(speech);
-  await c.streamSilence(1500);
-}
-
-/** Resolves once the call's agent has started (the gateway records its connect time). */
-async function agentStarted(t: TestGateway, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!t.telemetry.recent({ limit: 100 }).some((e) => e.component === 'agent' && e.action === 'connect')) {
-    if (Date.now() > deadline) throw new Error('the agent did not start');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+const setUp = (env: Env = {}): Promise<LivekitCall> => startLivekitCall({ where: 'worker', env });
 
 describe('media stream with AGENT_PROVIDER=livekit (the pipeline in an agent worker, provider stand-ins)', function () {
   this.timeout(60_000);
-  let h: Harness | undefined;
+  let h: LivekitCall | undefined;
 
   afterEach(async () => {
-    if (h) await tearDown(h);
+    nock.cleanAll();
+    await h?.close();
     h = undefined;
   });
 

@@ -259,8 +259,16 @@ export function telephonySessionOptions(cfg: VadConfig, overrides: PipelineOverr
     },
     aecWarmupDuration: null,
     userAwayTimeout: null,
-    // The STT is not retried as a whole: its FallbackAdapter has tried every provider by then, and
-    // a whole-request STT fails only after the caller has spoken (each retry would cost a turn).
-    connOptions: { maxUnrecoverableErrors: MAX_UNRECOVERABLE_ERRORS, sttConnOptions: { maxRetry: 0 } },
+    connOptions: {
+      maxUnrecoverableErrors: MAX_UNRECOVERABLE_ERRORS,
+      // No retry of a whole kind: its FallbackAdapter has tried every provider by then, and the
+      // framework's default (3 retries, 2 s apart) kept a caller in silence for 6 s before the
+      // apology when every LLM was down. A whole-request STT fails only after the caller has
+      // spoken, so each retry would cost a turn. A lone provider fails at its first error too,
+      // as the Deepgram agent does.
+      sttConnOptions: { maxRetry: 0 },
+      llmConnOptions: { maxRetry: 0, timeoutMs: LLM_ATTEMPT_TIMEOUT_S * 1000 },
+      ttsConnOptions: { maxRetry: 0 },
+    },
   };
 }
