@@ -17,6 +17,13 @@ const contains = (haystack: Buffer, needle: Buffer) => haystack.indexOf(needle) 
 
 const calls: LivekitCall[] = [];
 
+/** Polls `ready` until it holds; fails naming `what` after 10 s. */
+async function until(ready: () => boolean, what: string): Promise<void> {
+  for (const deadline = Date.now() + 10_000; !ready(); await new Promise((resolve) => setTimeout(resolve, 20))) {
+    if (Date.now() > deadline) throw new Error(`${what}: not after 10 s`);
+  }
+}
+
 /** The stand-ins, a gateway whose calls get a LivekitAgent pointed at them, and a caller. */
 async function setUp(env: Env = {}, customParameters: Record<string, string> = {}, overrides?: PipelineOverrides): Promise<LivekitCall> {
   const call = await startLivekitCall({ where: 'in-process', env, customParameters, overrides });
@@ -137,13 +144,37 @@ describe('media stream with the LiveKit pipeline (in-process, provider stand-ins
       expect(summary.reason).to.equal('twilio_stop');
       expect(summary.transcript.filter((l) => l.role === 'assistant').map((l) => l.text)).to.deep.equal(['Grok here.', 'Grok here.']);
       expect(exits).to.deep.equal([]);
-      // The plugin's own unhandled rejection of the refused request is contained, and said so.
+      // Nothing stray reached the guard: the check of whether Cartesia is back fails quietly (the
+      // plugin's own synthesis over https left a rejection unhandled).
       const guardLines = log.lines.filter((l) => String(l['message']).includes('in a call'));
-      expect(guardLines.map((l) => l['message'])).to.include('unhandled rejection in a call, contained by it; the call goes on');
-      expect(guardLines.map((l) => l['message'])).to.not.include('unhandled rejection in a call; ending that call');
+      expect(guardLines.map((l) => l['message'])).to.deep.equal([]);
     } finally {
       uninstall();
     }
+  });
+
+  it('Cartesia back after failing: checked by a handshake at CARTESIA_BASE_URL (http here), no synthesis billed, and the next reply is Cartesia\'s', async () => {
+    const { caller: c, t, deepgram, grok, cartesia, openai } = await setUp({}, {}, { ttsRecoveryDelayMs: 200 });
+    deepgram.transcribeWith('I would like to book a flight', 'thank you');
+    grok.replyWith({ text: 'Sure, where to?' }, { text: 'You are welcome.' });
+    cartesia.faults.fail('websocket', { kind: 'status', status: 500 });
+    await c.connect();
+    await turn(c, caller1, 1); // spoken by OpenAI
+    // The reply's refused handshake, then the adapter's checks, refused while Cartesia is down.
+    await until(() => cartesia.refused.length >= 3, 'checks at the stand-in');
+    cartesia.faults.recover('websocket');
+    await until(() => cartesia.connections.length >= 1, 'a check accepted');
+    await turn(c, caller2, 2);
+    await c.streamSilence(400);
+    await c.stop();
+    const summary = await t.nextEnded(10_000);
+
+    expect(openai.requestsTo('speech').map((r) => r.json?.input)).to.deep.equal(['Sure, where to?']);
+    // Every Cartesia context is a reply's: the checks synthesized nothing, over the socket or HTTP.
+    expect(cartesia.contexts.map((ctx) => ctx.transcript.trim())).to.deep.equal(['You are welcome.']);
+    expect(cartesia.httpRequests).to.deep.equal([]);
+    expect(summary.transcript.filter((l) => l.role === 'assistant').map((l) => l.text)).to.deep.equal(['Sure, where to?', 'You are welcome.']);
+    expect(summary.reason).to.equal('twilio_stop');
   });
 
   it('every provider down: the caller hears the apology and the call ends cleanly, recording kept', async () => {
@@ -159,6 +190,8 @@ describe('media stream with the LiveKit pipeline (in-process, provider stand-ins
 
     expect(summary.reason).to.equal('agent_error');
     expect(summary.detail).to.match(/^no text-to-speech provider left/);
+    // The greeting tried each TTS once: no retry rounds of the whole fallback before the apology.
+    expect(openai.requestsTo('speech')).to.have.length(1);
     expect(contains(c.heardAudio(), window(agentUnavailablePrompt(), 8000))).to.equal(true, 'the apology heard');
     expect(contains(c.heardAudio(), window(agentUnavailablePrompt(), agentUnavailablePrompt().length - 1000))).to.equal(true, 'all of it');
     const wav = await readPcmWav(summary.recording!.path);
