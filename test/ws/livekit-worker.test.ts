@@ -100,6 +100,50 @@ describe('media stream with AGENT_PROVIDER=livekit (the pipeline in an agent wor
     expect(everything).to.not.contain('pressed 7').and.not.match(/"digit"/);
   });
 
+  it('transfer_call: the goodbye is heard to its last mark, then the call is redirected to the transfer number', async () => {
+    const twilio = { account: 'AC' + 'a'.repeat(32), token: 'twilio-token' };
+    // What the caller had heard when the gateway asked Twilio to redirect the call.
+    const redirects: { twiml: string | null; marksSent: number; marksEchoed: number; heardMs: number }[] = [];
+    h = await setUp({
+      TWILIO_ACCOUNT_SID: twilio.account,
+      TWILIO_AUTH_TOKEN: twilio.token,
+      PUBLIC_URL: 'https://gw.example.com',
+      TWILIO_TRANSFER_NUMBER: '+15550009999',
+    });
+    const { caller: c, t, deepgram, grok } = h;
+    nock('https://api.twilio.com')
+      .post(`/2010-04-01/Accounts/${twilio.account}/Calls/${c.callSid}.json`)
+      .reply(async (req: Request) => {
+        redirects.push({
+          twiml: new URLSearchParams(await req.text()).get('Twiml'),
+          marksSent: c.events.filter((e) => e.kind === 'mark-sent').length,
+          marksEchoed: c.marksEchoed.length,
+          heardMs: c.heardAudio().length / 8,
+        });
+        return [200, { sid: c.callSid, status: 'in-progress' }];
+      });
+    deepgram.transcribeWith('can I talk to a person');
+    grok.replyWith({ text: 'Of course, I am putting you through now.', toolCalls: [{ name: 'transfer_call', arguments: { reason: 'wants a human' } }] });
+    await c.connect();
+    await say(c, caller1);
+    const summary = await t.nextEnded(20_000);
+
+    expect((grok.requestsTo('chat')[0]?.json?.tools as { function: { name: string } }[]).map((tool) => tool.function.name)).to.include('transfer_call');
+    expect(summary.reason).to.equal('transferred');
+    expect(summary.detail).to.equal('to ***9999');
+    expect(redirects).to.have.length(1);
+    expect(redirects[0]!.twiml).to.contain('<Dial>+15550009999</Dial>');
+    // Sent only once Twilio had echoed the mark of the goodbye's last audio: all of it was heard.
+    expect(redirects[0]!.marksSent).to.be.greaterThan(0);
+    expect(redirects[0]!.marksEchoed).to.equal(redirects[0]!.marksSent);
+    expect(redirects[0]!.heardMs).to.be.greaterThan(4000, 'ms of the goodbye heard');
+    expect(summary.transcript.map((l) => [l.role, l.text])).to.deep.equal([
+      ['user', 'can I talk to a person'],
+      ['assistant', 'Of course, I am putting you through now.'],
+    ]);
+    expect(grok.requestsTo('chat')).to.have.length(1, 'no reply asked for after the tool');
+  });
+
   it('the worker exits when the gateway closes, its call in progress included', async () => {
     h = await setUp();
     const { caller: c, t, deepgram, grok } = h;
