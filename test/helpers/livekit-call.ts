@@ -9,6 +9,7 @@ import { FakeDeepgramStt } from '../../tools/fake-providers/deepgram-stt.js';
 import { FakeOpenAi } from '../../tools/fake-providers/openai.js';
 import type { AgentFactory } from '../../src/agents/bridge.js';
 import { LivekitAgent } from '../../src/agents/livekit/agent.js';
+import { livekitAgentOptions } from '../../src/agents/livekit/hosted.js';
 import type { PipelineOverrides } from '../../src/agents/livekit/pipeline.js';
 import type { Env } from '../../src/config.js';
 import { readMulawWav } from '../../src/audio/wav-io.js';
@@ -55,18 +56,8 @@ export async function startLivekitCall({ where, env = {}, customParameters = {},
   ]);
   const log = capturingLogger('debug');
   let gateway: TestGateway | undefined;
-  const inProcess: AgentFactory = (call, sink) => {
-    const { config } = gateway!;
-    const canTransfer = Boolean(config.twilio.accountSid && config.twilio.authToken);
-    const options = {
-      config,
-      systemPrompt: config.systemPrompt,
-      transferNumber: canTransfer ? config.twilio.transferNumber : undefined,
-      logLevel: config.logLevel,
-      overrides,
-    };
-    return new LivekitAgent(options, call, sink);
-  };
+  // Built as a worker builds it, from the gateway's configuration, plus the test's overrides.
+  const inProcess: AgentFactory = (call, sink) => new LivekitAgent(livekitAgentOptions(gateway!.config, overrides), call, sink);
   const t = await startTestGateway(
     {
       // In-process, the bridge comes from the factory below and AGENT_PROVIDER is not consulted.
