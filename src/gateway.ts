@@ -136,7 +136,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     });
   const loopMonitor = new EventLoopMonitor(telemetry);
   // Workers start with the first call that needs one: a gateway whose agents all run in-process has none.
-  const agentPool = new AgentWorkerPool({ size: config.agentWorkers, config, logger });
+  const agentPool = new AgentWorkerPool({ size: config.agentWorkers, config, logger, telemetry });
   const agent = deps.agentFactory
     ? { kind: 'custom', factory: deps.agentFactory }
     : deps.offThreadAgent

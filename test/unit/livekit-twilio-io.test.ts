@@ -261,31 +261,48 @@ describe('LiveKit Twilio IO', () => {
   });
 
   describe('TwilioAudioInput', () => {
-    it('turns each mu-law frame into an 8 kHz PCM16 frame of its own', async () => {
+    it('gathers five mu-law frames into one 100 ms PCM16 frame of its own: the framework works per frame, a fifth as often', async () => {
       const input = new TwilioAudioInput();
       const frame = Buffer.alloc(FRAME_BYTES);
       const sent: Buffer[] = [];
-      for (let i = 0; i < 3; i++) {
+      for (let i = 0; i < 11; i++) {
         for (let j = 0; j < FRAME_BYTES; j++) frame[j] = (i * 37 + j) & 0xff;
         sent.push(Buffer.from(frame));
         input.pushMulaw(frame); // the same buffer each time, as a call reuses it
       }
       const reader = input.stream.getReader();
-      for (const bytes of sent) {
+      for (const batch of [sent.slice(0, 5), sent.slice(5, 10)]) {
         const { value } = await reader.read();
-        expect([value!.sampleRate, value!.channels, value!.samplesPerChannel]).to.deep.equal([8000, 1, 160]);
-        expect(Array.from(value!.data)).to.deep.equal(Array.from(decodeMulaw(bytes)));
+        expect([value!.sampleRate, value!.channels, value!.samplesPerChannel]).to.deep.equal([8000, 1, 800]);
+        expect(value!.data.buffer.byteLength).to.equal(1600, 'its own buffer, of its own length');
+        expect(Array.from(value!.data)).to.deep.equal(Array.from(decodeMulaw(Buffer.concat(batch))));
       }
+      // The eleventh frame waits for the four after it.
+      const next = reader.read();
+      expect(await Promise.race([next.then(() => 'read'), new Promise((resolve) => setImmediate(() => resolve('waiting')))])).to.equal('waiting');
+      reader.releaseLock();
+      await input.close();
+    });
+
+    it('sends a frame that would overflow the one being filled after it, in a frame of its own length', async () => {
+      const input = new TwilioAudioInput();
+      for (let i = 0; i < 4; i++) input.pushMulaw(Buffer.alloc(FRAME_BYTES, 0xff));
+      input.pushMulaw(Buffer.alloc(2 * FRAME_BYTES, 0x7f)); // does not fit the 160 samples left
+      const reader = input.stream.getReader();
+      const { value } = await reader.read();
+      expect(value!.samplesPerChannel).to.equal(4 * FRAME_BYTES);
+      expect(value!.data.buffer.byteLength).to.equal(4 * FRAME_BYTES * 2);
       reader.releaseLock();
       await input.close();
     });
 
     it('queues nothing while the session has its audio input turned off', async () => {
-      const input = new TwilioAudioInput(10);
+      const input = new TwilioAudioInput({ maxQueuedMs: 200 });
+      input.pushMulaw(Buffer.alloc(FRAME_BYTES, 0xff)); // a frame being filled when the input is turned off is dropped
       input.setAttached(false); // what session.input.setAudioEnabled(false) does
       for (let i = 0; i < 25; i++) input.pushMulaw(Buffer.alloc(FRAME_BYTES, 0xff));
       input.setAttached(true);
-      input.pushMulaw(Buffer.alloc(FRAME_BYTES, 0x7f));
+      for (let i = 0; i < 5; i++) input.pushMulaw(Buffer.alloc(FRAME_BYTES, 0x7f));
       const reader = input.stream.getReader();
       const { value } = await reader.read();
       expect(value!.data[0]).to.equal(decodeMulaw(Buffer.from([0x7f]))[0]);
@@ -295,10 +312,11 @@ describe('LiveKit Twilio IO', () => {
     });
 
     it('drops and counts frames beyond its queue when the pipeline does not read them', async () => {
-      const input = new TwilioAudioInput(10);
-      for (let i = 0; i < 25; i++) input.pushMulaw(Buffer.alloc(FRAME_BYTES, 0xff));
-      // The framework's stream takes a frame or two off the queue before it waits for a reader.
-      expect(input.droppedFrames).to.be.within(13, 15);
+      const input = new TwilioAudioInput({ maxQueuedMs: 200 });
+      for (let i = 0; i < 50; i++) input.pushMulaw(Buffer.alloc(FRAME_BYTES, 0xff));
+      // Two 100 ms frames queued; the framework's stream takes one or two more off the queue before
+      // it waits for a reader; every Twilio frame after that is counted.
+      expect(input.droppedFrames).to.be.within(30, 40);
       await input.close();
     });
   });

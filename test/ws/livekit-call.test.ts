@@ -4,98 +4,31 @@
 // each over its own real socket. What is asserted is what the caller hears and what the call keeps.
 import { initializeLogger } from '@livekit/agents';
 import { expect } from 'chai';
-import { LivekitAgent } from '../../src/agents/livekit/agent.js';
+import { performance } from 'node:perf_hooks';
 import { agentUnavailablePrompt } from '../../src/agents/prompts.js';
-import { readMulawWav, readPcmWav } from '../../src/audio/wav-io.js';
+import { readPcmWav } from '../../src/audio/wav-io.js';
 import { installFaultGuard } from '../../src/call/fault-guard.js';
+import type { PipelineOverrides } from '../../src/agents/livekit/pipeline.js';
 import type { Env } from '../../src/config.js';
-import { FakeCartesiaTts } from '../../tools/fake-providers/cartesia-tts.js';
-import { FakeDeepgramStt } from '../../tools/fake-providers/deepgram-stt.js';
-import { FakeOpenAi } from '../../tools/fake-providers/openai.js';
-import { FakeTwilioCaller } from '../../tools/twilio-caller.js';
-import { capturingLogger, type CapturingLogger } from '../helpers/capturing-logger.js';
-import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
-import { STAND_IN_KEYS, standInEnv } from '../integration/lib/livekit-plugins.js';
-
-const SPEED = 4;
-const KEYS = STAND_IN_KEYS;
-const caller1 = await readMulawWav('fixtures/speech/caller-1-8k-mulaw.wav');
-const caller2 = await readMulawWav('fixtures/speech/caller-2-8k-mulaw.wav');
+import { agentStarted, caller1, caller2, lastUserMessage, say, startLivekitCall, turn, type LivekitCall } from '../helpers/livekit-call.js';
 
 const window = (audio: Buffer, at: number, bytes = 800) => audio.subarray(at, at + bytes);
 const contains = (haystack: Buffer, needle: Buffer) => haystack.indexOf(needle) >= 0;
 
-interface Harness {
-  t: TestGateway;
-  caller: FakeTwilioCaller;
-  grok: FakeOpenAi;
-  openai: FakeOpenAi;
-  deepgram: FakeDeepgramStt;
-  cartesia: FakeCartesiaTts;
-  log: CapturingLogger;
-}
+const calls: LivekitCall[] = [];
 
-const harnesses: Harness[] = [];
-
-/** The stand-ins, a gateway whose calls get a LivekitAgent pointed at them, and a caller. */
-async function setUp(env: Env = {}, customParameters: Record<string, string> = {}): Promise<Harness> {
-  const [grok, openai, deepgram, cartesia] = await Promise.all([
-    FakeOpenAi.start({ apiKey: KEYS.grok, defaultReply: { text: 'Grok here.' } }),
-    FakeOpenAi.start({ apiKey: KEYS.openai, defaultReply: { text: 'OpenAI here.' } }),
-    FakeDeepgramStt.start({ apiKey: KEYS.deepgram }),
-    FakeCartesiaTts.start({ apiKey: KEYS.cartesia }),
-  ]);
-  const log = capturingLogger('debug');
-  let gateway: TestGateway | undefined;
-  const t = await startTestGateway(
-    {
-      AGENT_PROVIDER: 'echo', // the bridge runs in-process here: the factory below is injected
-      LOG_LEVEL: 'error',
-      SYSTEM_PROMPT: 'You book flights.',
-      ...standInEnv({ grok, openai, deepgram, cartesia }),
-      ...env,
-    },
-    {
-      logger: log.logger,
-      agentFactory: (call, sink) => {
-        const config = gateway!.config;
-        return new LivekitAgent({ config, systemPrompt: config.systemPrompt, transferNumber: undefined, logLevel: config.logLevel }, call, sink);
-      },
-    },
-  );
-  gateway = t;
-  const caller = new FakeTwilioCaller({ url: t.wsUrl, speed: SPEED, customParameters });
-  const h = { t, caller, grok, openai, deepgram, cartesia, log };
-  harnesses.push(h);
-  return h;
-}
-
-/** The caller says something, then is quiet long enough for the VAD to end the turn. */
-async function say(c: FakeTwilioCaller, speech: Buffer): Promise<void> {
-  await c.streamAudio(speech);
-  await c.streamSilence(1500);
-}
-
-/** Says `speech` and waits until the caller has heard `marks` agent utterances in all. */
-async function turn(c: FakeTwilioCaller, speech: Buffer, marks: number): Promise<void> {
-  await say(c, speech);
-  await c.waitFor(() => c.marksEchoed.length >= marks, 20_000);
-}
-
-/** Resolves once the call's agent has started (the gateway records its connect time). */
-async function agentStarted(t: TestGateway, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!t.telemetry.recent({ limit: 100 }).some((e) => e.component === 'agent' && e.action === 'connect')) {
-    if (Date.now() > deadline) throw new Error('the agent did not start');
-    await new Promise((resolve) => setTimeout(resolve, 20));
+/** Polls `ready` until it holds; fails naming `what` after 10 s. */
+async function until(ready: () => boolean, what: string): Promise<void> {
+  for (const deadline = Date.now() + 10_000; !ready(); await new Promise((resolve) => setTimeout(resolve, 20))) {
+    if (Date.now() > deadline) throw new Error(`${what}: not after 10 s`);
   }
 }
 
-/** The chat request's last user message, as the stand-in received it. */
-function lastUserMessage(fake: FakeOpenAi, index: number): string | undefined {
-  const messages = (fake.requestsTo('chat')[index]?.json?.messages ?? []) as { role: string; content: unknown }[];
-  const user = messages.filter((m) => m.role === 'user').at(-1);
-  return typeof user?.content === 'string' ? user.content : JSON.stringify(user?.content);
+/** The stand-ins, a gateway whose calls get a LivekitAgent pointed at them, and a caller. */
+async function setUp(env: Env = {}, customParameters: Record<string, string> = {}, overrides?: PipelineOverrides): Promise<LivekitCall> {
+  const call = await startLivekitCall({ where: 'in-process', env, customParameters, overrides });
+  calls.push(call);
+  return call;
 }
 
 describe('media stream with the LiveKit pipeline (in-process, provider stand-ins)', function () {
@@ -104,11 +37,7 @@ describe('media stream with the LiveKit pipeline (in-process, provider stand-ins
   before(() => initializeLogger({ pretty: false, level: 'silent' }));
 
   afterEach(async () => {
-    for (const h of harnesses.splice(0)) {
-      h.caller.close();
-      await h.t.close();
-      await Promise.all([h.grok.close(), h.openai.close(), h.deepgram.close(), h.cartesia.close()]);
-    }
+    for (const call of calls.splice(0)) await call.close();
   });
 
   it('holds a two-turn conversation the caller hears, marks echoed, the transcript kept and the WAV holding both sides', async () => {
@@ -215,13 +144,37 @@ describe('media stream with the LiveKit pipeline (in-process, provider stand-ins
       expect(summary.reason).to.equal('twilio_stop');
       expect(summary.transcript.filter((l) => l.role === 'assistant').map((l) => l.text)).to.deep.equal(['Grok here.', 'Grok here.']);
       expect(exits).to.deep.equal([]);
-      // The plugin's own unhandled rejection of the refused request is contained, and said so.
+      // Nothing stray reached the guard: the check of whether Cartesia is back fails quietly (the
+      // plugin's own synthesis over https left a rejection unhandled).
       const guardLines = log.lines.filter((l) => String(l['message']).includes('in a call'));
-      expect(guardLines.map((l) => l['message'])).to.include('unhandled rejection in a call, contained by it; the call goes on');
-      expect(guardLines.map((l) => l['message'])).to.not.include('unhandled rejection in a call; ending that call');
+      expect(guardLines.map((l) => l['message'])).to.deep.equal([]);
     } finally {
       uninstall();
     }
+  });
+
+  it('Cartesia back after failing: checked by a handshake at CARTESIA_BASE_URL (http here), no synthesis billed, and the next reply is Cartesia\'s', async () => {
+    const { caller: c, t, deepgram, grok, cartesia, openai } = await setUp({}, {}, { ttsRecoveryDelayMs: 200 });
+    deepgram.transcribeWith('I would like to book a flight', 'thank you');
+    grok.replyWith({ text: 'Sure, where to?' }, { text: 'You are welcome.' });
+    cartesia.faults.fail('websocket', { kind: 'status', status: 500 });
+    await c.connect();
+    await turn(c, caller1, 1); // spoken by OpenAI
+    // The reply's refused handshake, then the adapter's checks, refused while Cartesia is down.
+    await until(() => cartesia.refused.length >= 3, 'checks at the stand-in');
+    cartesia.faults.recover('websocket');
+    await until(() => cartesia.connections.length >= 1, 'a check accepted');
+    await turn(c, caller2, 2);
+    await c.streamSilence(400);
+    await c.stop();
+    const summary = await t.nextEnded(10_000);
+
+    expect(openai.requestsTo('speech').map((r) => r.json?.input)).to.deep.equal(['Sure, where to?']);
+    // Every Cartesia context is a reply's: the checks synthesized nothing, over the socket or HTTP.
+    expect(cartesia.contexts.map((ctx) => ctx.transcript.trim())).to.deep.equal(['You are welcome.']);
+    expect(cartesia.httpRequests).to.deep.equal([]);
+    expect(summary.transcript.filter((l) => l.role === 'assistant').map((l) => l.text)).to.deep.equal(['Sure, where to?', 'You are welcome.']);
+    expect(summary.reason).to.equal('twilio_stop');
   });
 
   it('every provider down: the caller hears the apology and the call ends cleanly, recording kept', async () => {
@@ -237,22 +190,32 @@ describe('media stream with the LiveKit pipeline (in-process, provider stand-ins
 
     expect(summary.reason).to.equal('agent_error');
     expect(summary.detail).to.match(/^no text-to-speech provider left/);
+    // The greeting tried each TTS once: no retry rounds of the whole fallback before the apology.
+    expect(openai.requestsTo('speech')).to.have.length(1);
     expect(contains(c.heardAudio(), window(agentUnavailablePrompt(), 8000))).to.equal(true, 'the apology heard');
     expect(contains(c.heardAudio(), window(agentUnavailablePrompt(), agentUnavailablePrompt().length - 1000))).to.equal(true, 'all of it');
     const wav = await readPcmWav(summary.recording!.path);
     expect(wav.samples.length / 2 / 8000).to.be.greaterThan(1, 'the recording kept');
   });
 
-  it('no LLM left after the caller speaks: the apology, then a clean end with the transcript kept', async () => {
+  it('no LLM left after the caller speaks: the apology at once (no retry rounds), then a clean end with the transcript kept', async () => {
     const { caller: c, t, grok, openai, deepgram } = await setUp();
     deepgram.transcribeWith('I would like to book a flight');
     grok.faults.fail('chat', { kind: 'status', status: 500 });
     openai.faults.fail('chat', { kind: 'status', status: 500 });
     await c.connect();
     await say(c, caller1);
+    await c.waitFor((e) => e.kind === 'media', 20_000); // no greeting: the first audio is the apology
+    const apologyAt = performance.now();
     await c.waitFor(() => c.marksEchoed.length >= 1, 20_000);
     const summary = await t.nextEnded(20_000);
 
+    // Each LLM asked once for the reply, plus the FallbackAdapter's one recovery check of it. The
+    // framework's default retried the whole adapter 3 times, 2 s apart: 6 s of silence.
+    expect(grok.requestsTo('chat').length).to.be.within(1, 2);
+    expect(openai.requestsTo('chat').length).to.be.within(1, 2);
+    const silenceMs = apologyAt - grok.requestsTo('chat')[0]!.atMs;
+    expect(silenceMs).to.be.lessThan(3000, 'ms from the first failed request to the apology');
     expect(summary.reason).to.equal('agent_error');
     expect(summary.detail).to.match(/^no LLM provider left/);
     expect(contains(c.heardAudio(), window(agentUnavailablePrompt(), 8000))).to.equal(true, 'the apology heard');

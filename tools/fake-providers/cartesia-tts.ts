@@ -53,6 +53,8 @@ export class FakeCartesiaTts {
   readonly connections: FakeTtsConnection[] = [];
   readonly faults = new FaultPlan<CartesiaRoute>();
   readonly refused: { status: number; headers: Record<string, string> }[] = [];
+  /** Plain HTTP requests (e.g. a synthesis over `POST /tts/bytes`): the stand-in answers them 404. */
+  readonly httpRequests: { method: string; path: string }[] = [];
   private readonly wss = new WebSocketServer({ noServer: true });
 
   private constructor(
@@ -65,8 +67,13 @@ export class FakeCartesiaTts {
 
   static async start(options: FakeCartesiaTtsOptions = {}): Promise<FakeCartesiaTts> {
     const speech = options.speechPcm ?? (await replySpeechPcm24k());
-    const listener = await Listener.start((_req, res) => res.writeHead(404).end(), options.port);
-    return new FakeCartesiaTts(listener, options, speech);
+    let fake: FakeCartesiaTts | undefined;
+    const listener = await Listener.start((req, res) => {
+      fake?.httpRequests.push({ method: req.method ?? 'GET', path: req.url ?? '/' });
+      res.writeHead(404).end();
+    }, options.port);
+    fake = new FakeCartesiaTts(listener, options, speech);
+    return fake;
   }
 
   /** http://127.0.0.1:PORT: the plugin's `baseUrl` (it swaps http for ws and appends /tts/websocket). */

@@ -11,6 +11,7 @@
 // Every request is recorded (headers, JSON body or form fields, uploaded audio's format) and any
 // route can be made to fail (faults.ts).
 import type http from 'node:http';
+import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pcmFromWav } from '../../src/audio/wav-io.js';
 import { FaultPlan, cutOf, failsAtOnce, type Cut, type Fault } from './faults.js';
@@ -55,6 +56,8 @@ export interface ReceivedRequest {
   wav?: Buffer;
   /** The fault this request met instead of an answer, if any. */
   fault?: Fault;
+  /** performance.now() when its body had arrived (tests measure how long a caller waited after it). */
+  atMs: number;
 }
 
 export interface FakeOpenAiOptions {
@@ -130,8 +133,9 @@ export class FakeOpenAi {
       const path = new URL(req.url ?? '/', 'http://fake').pathname;
       const route = routeOf(req.method ?? 'GET', path);
       const body = await readBody(req);
+      const atMs = performance.now();
       if (route === undefined) return sendError(res, 404, `no route for ${req.method} ${path}`, 'invalid_request_error');
-      const received: ReceivedRequest = { route, method: req.method ?? 'GET', path, headers: headerRecord(req) };
+      const received: ReceivedRequest = { route, method: req.method ?? 'GET', path, headers: headerRecord(req), atMs };
       this.received.push(received);
       if (this.opts.apiKey !== undefined && received.headers.authorization !== `Bearer ${this.opts.apiKey}`) {
         return sendError(res, 401, 'Incorrect API key provided.', 'invalid_request_error', 'invalid_api_key');

@@ -66,7 +66,7 @@ export class LivekitAgent implements AgentBridge {
     ids: () => ({ callSid: this.call.callSid, streamSid: this.call.streamSid, agent: this.kind }),
     fault: (err) => this.fail(err instanceof Error ? err : new Error(String(err))),
     // A provider request failing is already reported to the session and covered by the fallback
-    // (the plugins leave some of theirs unhandled, e.g. a TTS FallbackAdapter's recovery probe).
+    // (the plugins leave some of theirs unhandled).
     contains: (err) => isAPIError(err),
   };
 
@@ -203,7 +203,8 @@ export class LivekitAgent implements AgentBridge {
         if (metrics.ttftMs >= 0) this.sink.latency('livekit_llm_ttft', metrics.ttftMs, provider);
         return;
       case 'tts_metrics':
-        if (metrics.ttfbMs >= 0) this.sink.latency('livekit_tts_ttfb', metrics.ttfbMs, provider);
+        // The session speaks through streams only: a whole-request figure is a recovery check's.
+        if (metrics.streamed && metrics.ttfbMs >= 0) this.sink.latency('livekit_tts_ttfb', metrics.ttfbMs, provider);
         return;
       case 'stt_metrics':
         // A streaming STT reports no duration; a whole-request one (OpenAI) does.

@@ -12,6 +12,7 @@ import OpenAI from 'openai';
 import { ConfigError, pipelineProblems, providerOrder, type PipelineConfig, type VadConfig } from '../../config.js';
 import { idleTimeoutFetch } from './idle-timeout-fetch.js';
 import { CallerSpeech, SttWatchdog, WholeRequestStt } from './stt-guards.js';
+import { cartesiaSocketCheck, openAiModelsCheck, RecoveryCheckedTts, type RecoveryCheck } from './tts-recovery.js';
 
 /** The three models of one call's pipeline, to hand to its AgentSession. */
 export interface Pipeline {
@@ -34,6 +35,8 @@ export interface PipelineOverrides {
   streamIdleTimeoutMs?: number;
   /** Instead of STT_STALL_MS. */
   sttStallMs?: number;
+  /** Instead of TTS_RECOVERY_DELAY_MS. */
+  ttsRecoveryDelayMs?: number;
 }
 
 /** What building one provider needs. */
@@ -62,14 +65,18 @@ const STT_STALL_MS = 5_000;
 /** Seconds an LLM may take to start answering before the next one is tried (a hung Grok costs this much of a turn). */
 const LLM_ATTEMPT_TIMEOUT_S = 4;
 /**
- * While a TTS is down, its FallbackAdapter keeps synthesizing a test sentence with it (billable)
- * every this many ms, past the end of the session; at the default 1 s each failure also counted
- * towards closing the session. Once a minute is enough for a call.
+ * While a TTS is down, its FallbackAdapter checks every this many ms whether it is back (until the
+ * call ends). A check costs a handshake, not a synthesis (tts-recovery.ts).
  */
-const TTS_RECOVERY_DELAY_MS = 60_000;
+const TTS_RECOVERY_DELAY_MS = 10_000;
 /**
- * LLM and TTS errors a session takes before it closes itself; the TTS recovery probes above count
- * too. High, so the bridge (which sees each error) decides when a call is beyond saving.
+ * The Cartesia API version: the plugin's own default, named here so that the recovery check's
+ * handshake is the one replies make.
+ */
+const CARTESIA_API_VERSION = '2025-04-16';
+/**
+ * LLM and TTS errors a session takes before it closes itself. High, so the bridge (which sees each
+ * error) decides when a call is beyond saving.
  */
 const MAX_UNRECOVERABLE_ERRORS = 20;
 
@@ -99,12 +106,21 @@ export function createPipeline(config: { pipeline: PipelineConfig; vad: VadConfi
       order.llm.map((p) => newLlm(ctx, p)),
       (llms) => new llm.FallbackAdapter({ llms, attemptTimeout: LLM_ATTEMPT_TIMEOUT_S, maxRetryPerLLM: 0 }),
     ),
-    // No retry of a failed TTS: the next one speaks at once rather than the caller waiting on retries.
-    tts: oneOrFallback(
-      order.tts.map((p) => newTts(ctx, p)),
-      (ttsInstances) => new tts.FallbackAdapter({ ttsInstances, maxRetryPerTTS: 0, recoveryDelayMs: TTS_RECOVERY_DELAY_MS }),
-    ),
+    tts: ttsOf(order.tts.map((p) => newTts(ctx, p)), overrides.ttsRecoveryDelayMs ?? TTS_RECOVERY_DELAY_MS),
   };
+}
+
+/**
+ * A lone TTS as it is; several behind a FallbackAdapter, each checked for recovery without a
+ * synthesis (tts-recovery.ts). No retry of a failed TTS: the next one speaks at once rather than
+ * the caller waiting on retries.
+ */
+function ttsOf(providers: NewTts[], recoveryDelayMs: number): tts.TTS {
+  const [only, ...more] = providers;
+  if (only === undefined) throw new Error('no provider with a key'); // unreachable once pipelineProblems is empty
+  if (more.length === 0) return only.speaker;
+  const ttsInstances = providers.map(({ speaker, recovered }) => new RecoveryCheckedTts(speaker, recovered));
+  return new tts.FallbackAdapter({ ttsInstances, maxRetryPerTTS: 0, recoveryDelayMs });
 }
 
 /**
@@ -172,22 +188,23 @@ function newLlm({ cfg, streamIdleTimeoutMs }: BuildContext, provider: PipelineCo
   }
 }
 
-function newTts({ cfg, streamIdleTimeoutMs }: BuildContext, provider: PipelineConfig['tts']): tts.TTS {
+/** A TTS provider, and how its FallbackAdapter learns that it is back after a failure. */
+interface NewTts {
+  speaker: tts.TTS;
+  recovered: RecoveryCheck;
+}
+
+function newTts({ cfg, streamIdleTimeoutMs }: BuildContext, provider: PipelineConfig['tts']): NewTts {
   switch (provider) {
-    case 'cartesia':
-      return new cartesia.TTS({
-        apiKey: cfg.cartesia.apiKey,
-        baseUrl: cfg.cartesia.baseUrl,
-        model: cfg.cartesia.model,
-        ...(cfg.cartesia.voice === undefined ? {} : { voice: cfg.cartesia.voice }),
-      });
+    case 'cartesia': {
+      const { apiKey, baseUrl, model, voice } = cfg.cartesia;
+      const speaker = new cartesia.TTS({ apiKey, baseUrl, model, apiVersion: CARTESIA_API_VERSION, ...(voice === undefined ? {} : { voice }) });
+      return { speaker, recovered: cartesiaSocketCheck(baseUrl, apiKey!, CARTESIA_API_VERSION) };
+    }
     case 'openai': {
-      const whole = new openai.TTS({
-        client: openAiClient(cfg.openai.apiKey, cfg.openai.baseUrl, streamIdleTimeoutMs, OPENAI_REQUEST_TIMEOUT_MS),
-        model: cfg.openai.ttsModel,
-        voice: cfg.openai.ttsVoice,
-      });
-      return new tts.StreamAdapter(whole, new tokenize.basic.SentenceTokenizer());
+      const client = openAiClient(cfg.openai.apiKey, cfg.openai.baseUrl, streamIdleTimeoutMs, OPENAI_REQUEST_TIMEOUT_MS);
+      const whole = new openai.TTS({ client, model: cfg.openai.ttsModel, voice: cfg.openai.ttsVoice });
+      return { speaker: new tts.StreamAdapter(whole, new tokenize.basic.SentenceTokenizer()), recovered: openAiModelsCheck(client) };
     }
   }
 }
@@ -259,8 +276,16 @@ export function telephonySessionOptions(cfg: VadConfig, overrides: PipelineOverr
     },
     aecWarmupDuration: null,
     userAwayTimeout: null,
-    // The STT is not retried as a whole: its FallbackAdapter has tried every provider by then, and
-    // a whole-request STT fails only after the caller has spoken (each retry would cost a turn).
-    connOptions: { maxUnrecoverableErrors: MAX_UNRECOVERABLE_ERRORS, sttConnOptions: { maxRetry: 0 } },
+    connOptions: {
+      maxUnrecoverableErrors: MAX_UNRECOVERABLE_ERRORS,
+      // No retry of a whole kind: its FallbackAdapter has tried every provider by then, and the
+      // framework's default (3 retries, 2 s apart) kept a caller in silence for 6 s before the
+      // apology when every LLM was down. A whole-request STT fails only after the caller has
+      // spoken, so each retry would cost a turn. A lone provider fails at its first error too,
+      // as the Deepgram agent does.
+      sttConnOptions: { maxRetry: 0 },
+      llmConnOptions: { maxRetry: 0, timeoutMs: LLM_ATTEMPT_TIMEOUT_S * 1000 },
+      ttsConnOptions: { maxRetry: 0 },
+    },
   };
 }

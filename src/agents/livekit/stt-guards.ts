@@ -14,64 +14,96 @@ function streamFailure(message: string): APIConnectionError {
   return new APIConnectionError({ message, options: { retryable: false } });
 }
 
-/** A whole-request STT streaming by the VAD's utterances; a failed request fails the stream. */
-export class WholeRequestStt extends stt.STT {
+/**
+ * What both guards are: an STT in front of a provider's, under the label `stt.<Guard><provider>`,
+ * reporting the provider's metrics as its own and its failures as its own stream's (so the
+ * provider's `error` events, which would throw without a listener, are only noted), and passing
+ * whole requests and close() through. Each guard adds its stream.
+ */
+abstract class SttGuard extends stt.STT {
   readonly label: string;
 
   constructor(
-    private readonly whole: stt.STT,
-    private readonly vad: VAD,
+    readonly inner: stt.STT,
+    guard: string,
+    capabilities: stt.STTCapabilities,
   ) {
-    super({ streaming: true, interimResults: false });
-    this.label = `stt.WholeRequest<${whole.label}>`;
-    whole.on('metrics_collected', (metrics) => this.emit('metrics_collected', metrics));
+    super(capabilities);
+    this.label = `stt.${guard}<${inner.label}>`;
+    inner.on('metrics_collected', (metrics) => this.emit('metrics_collected', metrics));
+    inner.on('error', () => undefined);
   }
 
   protected _recognize(frame: AudioFrame | AudioFrame[], abortSignal?: AbortSignal): Promise<stt.SpeechEvent> {
-    return this.whole.recognize(frame, abortSignal);
+    return this.inner.recognize(frame, abortSignal);
   }
 
-  stream(options?: { connOptions?: APIConnectOptions }): stt.SpeechStream {
-    return new WholeRequestStream(this, this.whole, this.vad, options?.connOptions);
+  override async close(): Promise<void> {
+    await this.inner.close();
   }
 }
 
-class WholeRequestStream extends stt.SpeechStream {
+/** Where a guard's stream passes the caller's audio: the provider's own stream, or the VAD's. */
+interface AudioSink {
+  pushFrame(frame: AudioFrame): void;
+  flush(): void;
+  endInput(): void;
+}
+
+/** A guard's stream: it forwards the session's audio to what it guards, and fails by `streamFailure`. */
+abstract class GuardStream<Guard extends SttGuard> extends stt.SpeechStream {
   readonly label: string;
 
   constructor(
-    owner: WholeRequestStt,
-    private readonly whole: stt.STT,
-    private readonly vad: VAD,
+    protected readonly guard: Guard,
     connOptions: APIConnectOptions | undefined,
   ) {
-    super(owner, undefined, connOptions);
-    this.label = `${owner.label} stream`;
+    super(guard, undefined, connOptions);
+    this.label = `${guard.label} stream`;
   }
 
+  /** The session's audio and flushes to `sink`, until the session ends the input. */
+  protected async forwardInput(sink: AudioSink): Promise<void> {
+    for await (const item of this.input) {
+      if (typeof item === 'symbol') sink.flush();
+      else sink.pushFrame(item);
+    }
+    sink.endInput();
+  }
+}
+
+/** A whole-request STT streaming by the VAD's utterances; a failed request fails the stream. */
+export class WholeRequestStt extends SttGuard {
+  constructor(
+    whole: stt.STT,
+    readonly vad: VAD,
+  ) {
+    super(whole, 'WholeRequest', { streaming: true, interimResults: false });
+  }
+
+  stream(options?: { connOptions?: APIConnectOptions }): stt.SpeechStream {
+    return new WholeRequestStream(this, options?.connOptions);
+  }
+}
+
+class WholeRequestStream extends GuardStream<WholeRequestStt> {
   protected async run(): Promise<void> {
-    const utterances = this.vad.stream();
-    const forward = async () => {
-      for await (const item of this.input) {
-        if (typeof item === 'symbol') utterances.flush();
-        else utterances.pushFrame(item);
-      }
-      utterances.endInput();
-    };
+    const { inner: whole, vad } = this.guard;
+    const utterances = vad.stream();
     const recognize = async () => {
       for await (const ev of utterances) {
         if (ev.type === VADEventType.START_OF_SPEECH) this.queue.put({ type: stt.SpeechEventType.START_OF_SPEECH });
         if (ev.type !== VADEventType.END_OF_SPEECH) continue;
         const speechEndTime = Date.now() - ev.silenceDuration - ev.inferenceDuration;
         this.queue.put({ type: stt.SpeechEventType.END_OF_SPEECH, speechEndTime });
-        const event = await this.whole.recognize(ev.frames, this.abortSignal).catch((err: unknown) => {
-          throw streamFailure(`${this.whole.label} failed: ${err instanceof Error ? err.message : String(err)}`);
+        const event = await whole.recognize(ev.frames, this.abortSignal).catch((err: unknown) => {
+          throw streamFailure(`${whole.label} failed: ${err instanceof Error ? err.message : String(err)}`);
         });
         if (event.alternatives?.[0].text) this.queue.put({ ...event, speechEndTime: event.speechEndTime ?? speechEndTime });
       }
     };
     try {
-      await Promise.all([forward(), recognize()]);
+      await Promise.all([this.forwardInput(utterances), recognize()]);
     } finally {
       utterances.close();
     }
@@ -104,90 +136,59 @@ export class CallerSpeech {
 }
 
 /** A streaming STT that fails once the caller has spoken and it has said nothing back for `stallMs`. */
-export class SttWatchdog extends stt.STT {
-  readonly label: string;
-
+export class SttWatchdog extends SttGuard {
   constructor(
-    readonly inner: stt.STT,
+    streaming: stt.STT,
     readonly speech: CallerSpeech,
     readonly stallMs: number,
   ) {
-    super({ ...inner.capabilities });
-    this.label = `stt.Watchdog<${inner.label}>`;
-    inner.on('metrics_collected', (metrics) => this.emit('metrics_collected', metrics));
-    // The inner stream's errors are reported by this one's failure (under this label); left
-    // without a listener, the emitter would throw them.
-    inner.on('error', () => undefined);
-  }
-
-  protected _recognize(frame: AudioFrame | AudioFrame[], abortSignal?: AbortSignal): Promise<stt.SpeechEvent> {
-    return this.inner.recognize(frame, abortSignal);
+    super(streaming, 'Watchdog', { ...streaming.capabilities });
   }
 
   stream(options?: { connOptions?: APIConnectOptions }): stt.SpeechStream {
     return new WatchedStream(this, options?.connOptions);
-  }
-
-  override async close(): Promise<void> {
-    await this.inner.close();
   }
 }
 
 /** No retry inside: a retry belongs to the stream around it. */
 const ONE_TRY: APIConnectOptions = { maxRetry: 0, retryIntervalMs: 0, timeoutMs: 10_000 };
 
-class WatchedStream extends stt.SpeechStream {
-  readonly label: string;
+class WatchedStream extends GuardStream<SttWatchdog> {
   private timer: NodeJS.Timeout | undefined;
   private stalled: (() => void) | undefined;
 
-  constructor(
-    private readonly watchdog: SttWatchdog,
-    connOptions: APIConnectOptions | undefined,
-  ) {
-    super(watchdog, undefined, connOptions);
-    this.label = `${watchdog.label} stream`;
-  }
-
   protected async run(): Promise<void> {
-    const inner = this.watchdog.inner.stream({ connOptions: ONE_TRY });
+    const { inner: streaming, speech, stallMs } = this.guard;
+    const inner = streaming.stream({ connOptions: ONE_TRY });
     let innerError: string | undefined;
     const onInnerError = (ev: { error?: Error }) => (innerError = ev.error?.message);
-    this.watchdog.inner.on('error', onInnerError);
+    streaming.on('error', onInnerError);
     const stall = new Promise<never>((_, reject) => {
-      this.stalled = () =>
-        reject(streamFailure(`${this.watchdog.inner.label} said nothing for ${this.watchdog.stallMs} ms while the caller spoke`));
+      this.stalled = () => reject(streamFailure(`${streaming.label} said nothing for ${stallMs} ms while the caller spoke`));
     });
     // A speaking caller arms the watchdog; it stays armed after they stop (a final is owed).
-    const unsubscribe = this.watchdog.speech.onChange((speaking) => speaking && this.arm());
-    if (this.watchdog.speech.isSpeaking) this.arm();
-    const forward = async () => {
-      for await (const item of this.input) {
-        if (typeof item === 'symbol') inner.flush();
-        else inner.pushFrame(item);
-      }
-      inner.endInput();
-    };
+    const unsubscribe = speech.onChange((speaking) => speaking && this.arm());
+    if (speech.isSpeaking) this.arm();
     const relay = async () => {
       for await (const ev of inner) {
         this.disarm();
-        if (this.watchdog.speech.isSpeaking) this.arm();
+        if (speech.isSpeaking) this.arm();
         this.queue.put(ev);
       }
-      if (inner._failed || !this.input.closed) throw streamFailure(`${this.watchdog.inner.label} failed: ${innerError ?? 'its stream ended'}`);
+      if (inner._failed || !this.input.closed) throw streamFailure(`${streaming.label} failed: ${innerError ?? 'its stream ended'}`);
     };
     try {
-      await Promise.race([Promise.all([forward(), relay()]), stall]);
+      await Promise.race([Promise.all([this.forwardInput(inner), relay()]), stall]);
     } finally {
       this.disarm();
       unsubscribe();
-      this.watchdog.inner.off('error', onInnerError);
+      streaming.off('error', onInnerError);
       inner.close();
     }
   }
 
   private arm(): void {
-    this.timer ??= setTimeout(() => this.stalled?.(), this.watchdog.stallMs);
+    this.timer ??= setTimeout(() => this.stalled?.(), this.guard.stallMs);
   }
 
   private disarm(): void {

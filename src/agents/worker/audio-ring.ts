@@ -43,6 +43,13 @@ class RingViews {
   }
 }
 
+/**
+ * What became of a pushed frame: in a slot; dropped because the worker is a whole ring behind (not
+ * to be sent another way: a worker that far behind needs less, not more); or too large for a slot
+ * (the caller sends it another way).
+ */
+export type RingPush = 'queued' | 'dropped' | 'too-large';
+
 /** The media thread's end. */
 export class AudioRingWriter extends RingViews {
   private written = 0;
@@ -51,16 +58,16 @@ export class AudioRingWriter extends RingViews {
   /** Frames refused because the worker fell a whole ring behind. */
   dropped = 0;
 
-  /** Copies `frame` into the next slot; false when it is too large or the ring is full. */
-  push(callId: number, frame: Uint8Array, atMs: number): boolean {
-    if (frame.length > MAX_RING_FRAME_BYTES) return false;
+  /** Copies `frame` into the next slot, unless it is too large or the ring is full. */
+  push(callId: number, frame: Uint8Array, atMs: number): RingPush {
+    if (frame.length > MAX_RING_FRAME_BYTES) return 'too-large';
     const w = this.written;
     if (((w - this.knownRead) | 0) >= this.slots) {
       // Looking only now keeps the media thread off the cache line the worker writes.
       this.knownRead = Atomics.load(this.counters, READ);
       if (((w - this.knownRead) | 0) >= this.slots) {
         this.dropped++;
-        return true; // dropped, not to be sent another way: a worker this far behind needs less, not more
+        return 'dropped';
       }
     }
     const at = this.slotOffset(w);
@@ -71,7 +78,7 @@ export class AudioRingWriter extends RingViews {
     this.written = (w + 1) | 0;
     // The worker polls (see RING_POLL_MS): no wake-up to pay for here.
     Atomics.store(this.counters, WRITE, this.written);
-    return true;
+    return 'queued';
   }
 }
 

@@ -204,7 +204,16 @@ port.on('message', (message: ToWorker) => {
 
 function callerAudio(callId: number, frame: Buffer, atMs: number): void {
   const call = calls.get(callId);
-  if (call?.bridge) return guarded(callId, (b) => b.pushCallerAudio(frame, atMs));
+  if (call?.bridge) {
+    // As guarded() does, without a closure per frame: this runs for every caller frame.
+    if (call.closed) return;
+    try {
+      call.bridge.pushCallerAudio(frame, atMs);
+    } catch (err) {
+      crash(callId, call, toError(err));
+    }
+    return;
+  }
   // The ring's slot is reused once we return: a frame kept for later is copied.
   const copy = Buffer.from(frame);
   const push: Held = (b) => b.pushCallerAudio(copy, atMs);

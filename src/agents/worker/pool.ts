@@ -6,6 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import type { Config } from '../../config.js';
+import type { Telemetry } from '../../telemetry/events.js';
 import type { Logger } from '../../telemetry/logger.js';
 import type { AgentFactory } from '../bridge.js';
 import { AudioRingWriter, createAudioRing } from './audio-ring.js';
@@ -27,6 +28,8 @@ export interface AgentWorkerPoolOptions {
   logger: Logger;
   /** Ring slots per worker (a power of two); the benchmark makes it hold a whole run. */
   ringSlots?: number;
+  /** Where a call's dropped caller frames are reported when it ends (`agent_worker/frames_dropped`). */
+  telemetry?: Telemetry;
 }
 
 /** One worker thread and the calls it hosts. */
@@ -43,6 +46,7 @@ class AgentWorker implements BridgeHost {
   constructor(
     setup: WorkerSetup,
     private readonly log: Logger,
+    private readonly telemetry: Telemetry | undefined,
     onExit: (worker: AgentWorker, code: number) => void,
   ) {
     this.ring = new AudioRingWriter(setup.ring);
@@ -87,12 +91,16 @@ class AgentWorker implements BridgeHost {
     });
   }
 
-  pushAudio(callId: number, frame: Buffer, atMs: number): void {
-    if (!this.ring.push(callId, frame, atMs)) this.post({ type: 'audio', callId, frame: new Uint8Array(frame), atMs });
+  pushAudio(callId: number, frame: Buffer, atMs: number): boolean {
+    const pushed = this.ring.push(callId, frame, atMs);
+    if (pushed === 'too-large') this.post({ type: 'audio', callId, frame: new Uint8Array(frame), atMs });
+    return pushed !== 'dropped';
   }
 
   release(callId: number): void {
+    const bridge = this.calls.get(callId);
     this.calls.delete(callId);
+    if (bridge) this.reportDrops(bridge);
   }
 
   /** Asks the worker to close its bridges and exit; terminates it if it does not in time. */
@@ -138,8 +146,20 @@ class AgentWorker implements BridgeHost {
     this.loading.clear();
     if (this.calls.size > 0) this.log.error('an agent worker stopped; ending its calls', { threadId: this.thread.threadId, calls: this.calls.size, error: why });
     const err = new Error(`the agent worker stopped (${why})`);
-    for (const bridge of [...this.calls.values()]) bridge.fail(err);
+    for (const bridge of [...this.calls.values()]) {
+      bridge.fail(err);
+      this.reportDrops(bridge);
+    }
     this.calls.clear();
+  }
+
+  /** Once per call, at its end: the caller audio its agent never got because this worker fell behind. */
+  private reportDrops(bridge: WorkerBridge): void {
+    const frames = bridge.droppedFrames;
+    if (frames === 0) return;
+    const ids = { callSid: bridge.callSid, streamSid: bridge.streamSid };
+    this.telemetry?.record('agent_worker', 'frames_dropped', { ...ids, frames });
+    this.log.warn('the agent worker fell a whole ring behind; caller frames dropped', { ...ids, agent: bridge.kind, frames });
   }
 }
 
@@ -225,7 +245,7 @@ export class AgentWorkerPool {
   private spawn(slot: number): AgentWorker {
     const setup: WorkerSetup = { config: this.options.config, ring: createAudioRing(this.options.ringSlots) };
     const bornAt = performance.now();
-    const worker = new AgentWorker(setup, this.options.logger, (dead, code) => {
+    const worker = new AgentWorker(setup, this.options.logger, this.options.telemetry, (dead, code) => {
       if (this.slots[slot] !== dead) return;
       this.slots[slot] = undefined;
       if (this.closing) return;

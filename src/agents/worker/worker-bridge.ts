@@ -11,7 +11,8 @@ const CLOSE_ACK_TIMEOUT_MS = 5_000;
 /** What a WorkerBridge needs of the worker hosting it. */
 export interface BridgeHost {
   post(message: ToWorker): void;
-  pushAudio(callId: number, frame: Buffer, atMs: number): void;
+  /** False when the frame was dropped: the worker is a whole ring behind. */
+  pushAudio(callId: number, frame: Buffer, atMs: number): boolean;
   /** The call is over on this side: the host stops routing to it. */
   release(callId: number): void;
 }
@@ -24,6 +25,8 @@ export class WorkerBridge implements AgentBridge {
   private phase: Phase = 'new';
   private pendingStart: { resolve: () => void; reject: (err: Error) => void } | undefined;
   private closeAck: (() => void) | undefined;
+  /** Caller frames this call lost because its worker fell a whole ring behind. */
+  droppedFrames = 0;
 
   constructor(
     private readonly host: BridgeHost,
@@ -39,6 +42,10 @@ export class WorkerBridge implements AgentBridge {
     return this.call.callSid;
   }
 
+  get streamSid(): string {
+    return this.call.streamSid;
+  }
+
   start(): Promise<void> {
     if (this.phase !== 'new') return Promise.reject(new Error('the hosted agent was already started'));
     this.phase = 'starting';
@@ -49,7 +56,7 @@ export class WorkerBridge implements AgentBridge {
   }
 
   pushCallerAudio(frame: Buffer, atMs: number): void {
-    if (this.phase === 'starting' || this.phase === 'live') this.host.pushAudio(this.callId, frame, atMs);
+    if ((this.phase === 'starting' || this.phase === 'live') && !this.host.pushAudio(this.callId, frame, atMs)) this.droppedFrames++;
   }
 
   pushDtmf(digit: string): void {
