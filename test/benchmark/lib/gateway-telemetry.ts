@@ -1,7 +1,8 @@
 // Reads what the gateway itself recorded about the run from its telemetry JSONL: one
 // `media_stream/stop` per call (frames it received), its own `agent/turn_latency`, and its
 // event-loop reports (`runtime/event_loop`, one per 10 s). Every `telemetry_events*.jsonl` in
-// DATA_DIR is read: the live file, those rotated before it, and any a worker process keeps apart.
+// DATA_DIR is read: the live file, those rotated before it, and each worker's own under
+// DATA_DIR/workers/<worker>/ (WORKERS > 1: two processes must not rotate one file).
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -30,8 +31,12 @@ const TELEMETRY_FILE = /^telemetry_events.*\.jsonl$/;
 export async function readGatewayTelemetry(dataDir: string): Promise<GatewayTelemetry> {
   const result: GatewayTelemetry = { stops: new Map(), turnLatencyMs: [], eventLoop: [], unreadableLines: 0 };
   // No file: every call will count as having no stop event.
-  const names = (await readdir(dataDir).catch(() => [] as string[])).filter((name) => TELEMETRY_FILE.test(name)).sort();
-  for (const name of names) collectFile(await readFile(path.join(dataDir, name), 'utf8').catch(() => ''), result);
+  const workersDir = path.join(dataDir, 'workers');
+  const workerDirs = (await readdir(workersDir).catch(() => [] as string[])).map((name) => path.join(workersDir, name));
+  for (const dir of [dataDir, ...workerDirs.sort()]) {
+    const names = (await readdir(dir).catch(() => [] as string[])).filter((name) => TELEMETRY_FILE.test(name)).sort();
+    for (const name of names) collectFile(await readFile(path.join(dir, name), 'utf8').catch(() => ''), result);
+  }
   return result;
 }
 
