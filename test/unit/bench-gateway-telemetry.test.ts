@@ -18,7 +18,7 @@ describe('bench: the gateway telemetry of a run', () => {
 
   it('reads the calls of one process and of every worker of a cluster', async () => {
     await writeFile(path.join(dataDir, 'telemetry_events.jsonl'), `${stopLine('CA-single', 50)}\n`);
-    for (const [worker, callSid] of [['worker-1', 'CA-one'], ['worker-2', 'CA-two']]) {
+    for (const [worker, callSid] of [['worker-1', 'CA-one'], ['worker-2', 'CA-two']] as const) {
       await mkdir(path.join(dataDir, 'workers', worker), { recursive: true });
       await writeFile(path.join(dataDir, 'workers', worker, 'telemetry_events.jsonl'), `${stopLine(callSid, 100)}\n{not json\n`);
     }
