@@ -11,6 +11,7 @@ import { inCallScope, type FaultScope } from '../../call/fault-guard.js';
 import type { LogLevel } from '../../telemetry/logger.js';
 import type { AgentBridge, AgentSink, CallContext, UtterancePlayed } from '../bridge.js';
 import { dtmfUserMessage } from '../dtmf.js';
+import type { DropsCallerFrames } from '../worker/protocol.js';
 import { agentUnavailablePrompt } from '../prompts.js';
 import type { ToolCall } from '../tools.js';
 import { initializeFrameworkLogger } from './framework-logger.js';
@@ -43,7 +44,7 @@ interface PendingAction {
  */
 const GOODBYE_MAX_WAIT_MS = 10_000;
 
-export class LivekitAgent implements AgentBridge {
+export class LivekitAgent implements AgentBridge, DropsCallerFrames {
   readonly kind = 'livekit';
   private phase: Phase = 'starting';
   private pipeline: Pipeline | undefined;
@@ -87,6 +88,11 @@ export class LivekitAgent implements AgentBridge {
       this.fail(err as Error);
       throw err;
     }
+  }
+
+  /** Caller frames the pipeline's input dropped, its queue full (the worker pool reports them at the call's end). */
+  get droppedFrames(): number {
+    return this.input.droppedFrames;
   }
 
   pushCallerAudio(frame: Buffer): void {
