@@ -10,11 +10,12 @@ import { FakeOpenAi } from '../../tools/fake-providers/openai.js';
 import type { AgentFactory } from '../../src/agents/bridge.js';
 import { LivekitAgent } from '../../src/agents/livekit/agent.js';
 import { livekitAgentOptions } from '../../src/agents/livekit/hosted.js';
-import type { PipelineOverrides } from '../../src/agents/livekit/pipeline.js';
+import { processVad, type PipelineOverrides } from '../../src/agents/livekit/pipeline.js';
 import type { Env } from '../../src/config.js';
 import { readMulawWav } from '../../src/audio/wav-io.js';
 import { STAND_IN_KEYS, standInEnv } from '../integration/lib/livekit-plugins.js';
 import { capturingLogger, type CapturingLogger } from './capturing-logger.js';
+import { LaggingVad } from './lagging-vad.js';
 import { startTestGateway, type TestGateway } from './test-gateway.js';
 import { inboundStream } from './twilio-stream.js';
 
@@ -41,13 +42,15 @@ export interface LivekitCallOptions {
   env?: Env;
   customParameters?: Record<string, string>;
   overrides?: PipelineOverrides;
+  /** In-process: the call's VAD hears the caller this many ms late, as on a busy CPU (lagging-vad.ts). */
+  vadLagMs?: number;
 }
 
 /**
  * The stand-ins, a gateway pointed at them, and a caller (not yet connected). With
  * TWILIO_AUTH_TOKEN in `env`, the caller's stream comes from the signed voice webhook, as Twilio's does.
  */
-export async function startLivekitCall({ where, env = {}, customParameters = {}, overrides }: LivekitCallOptions): Promise<LivekitCall> {
+export async function startLivekitCall({ where, env = {}, customParameters = {}, overrides, vadLagMs }: LivekitCallOptions): Promise<LivekitCall> {
   const [grok, openai, deepgram, cartesia] = await Promise.all([
     FakeOpenAi.start({ apiKey: STAND_IN_KEYS.grok, defaultReply: { text: 'Grok here.' } }),
     FakeOpenAi.start({ apiKey: STAND_IN_KEYS.openai, defaultReply: { text: 'OpenAI here.' } }),
@@ -57,7 +60,11 @@ export async function startLivekitCall({ where, env = {}, customParameters = {},
   const log = capturingLogger('debug');
   let gateway: TestGateway | undefined;
   // Built as a worker builds it, from the gateway's configuration, plus the test's overrides.
-  const inProcess: AgentFactory = (call, sink) => new LivekitAgent(livekitAgentOptions(gateway!.config, overrides), call, sink);
+  const inProcess: AgentFactory = (call, sink) => {
+    const config = gateway!.config;
+    const vad = vadLagMs === undefined ? overrides?.vad : new LaggingVad(processVad(config.vad), vadLagMs);
+    return new LivekitAgent(livekitAgentOptions(config, { ...overrides, ...(vad && { vad }) }), call, sink);
+  };
   const t = await startTestGateway(
     {
       // In-process, the bridge comes from the factory below and AGENT_PROVIDER is not consulted.

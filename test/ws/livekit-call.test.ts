@@ -4,6 +4,7 @@
 // each over its own real socket. What is asserted is what the caller hears and what the call keeps.
 import { initializeLogger } from '@livekit/agents';
 import { expect } from 'chai';
+import nock from 'nock';
 import { performance } from 'node:perf_hooks';
 import { agentUnavailablePrompt } from '../../src/agents/prompts.js';
 import { readPcmWav } from '../../src/audio/wav-io.js';
@@ -37,6 +38,7 @@ describe('media stream with the LiveKit pipeline (in-process, provider stand-ins
   before(() => initializeLogger({ pretty: false, level: 'silent' }));
 
   afterEach(async () => {
+    nock.cleanAll();
     for (const call of calls.splice(0)) await call.close();
   });
 
@@ -289,23 +291,46 @@ describe('media stream with the LiveKit pipeline (in-process, provider stand-ins
     });
   }
 
-  it('end_call: the goodbye is heard to its end, then the call ends', async () => {
-    const { caller: c, t, deepgram, grok } = await setUp();
+  it('end_call, the caller sending nothing after its last words and the VAD hearing them late: the whole goodbye is heard and written, then the call is hung up', async () => {
+    const twilio = { account: 'AC' + 'b'.repeat(32), token: 'twilio-token' };
+    // What the caller had heard when the gateway asked Twilio to hang up.
+    const hangUps: { status: string | null; marksSent: number; marksEchoed: number; heardMs: number }[] = [];
+    // The VAD runs 2 s behind, as on a busy CPU: the STT ends the turn, and the caller's words then
+    // reach the VAD while the goodbye plays, as if the caller spoke over it.
+    const env = { TWILIO_ACCOUNT_SID: twilio.account, TWILIO_AUTH_TOKEN: twilio.token, PUBLIC_URL: 'https://gw.example.com' };
+    const call = await startLivekitCall({ where: 'in-process', env, vadLagMs: 2000 });
+    calls.push(call);
+    const { caller: c, t, deepgram, grok } = call;
+    nock('https://api.twilio.com')
+      .post(`/2010-04-01/Accounts/${twilio.account}/Calls/${c.callSid}.json`)
+      .reply(async (req: Request) => {
+        hangUps.push({
+          status: new URLSearchParams(await req.text()).get('Status'),
+          marksSent: c.events.filter((e) => e.kind === 'mark-sent').length,
+          marksEchoed: c.marksEchoed.length,
+          heardMs: c.heardAudio().length / 8,
+        });
+        return [200, { sid: c.callSid, status: 'completed' }];
+      });
+    const goodbye = 'Goodbye, and have a nice trip!';
     deepgram.transcribeWith('that is all, thank you');
-    grok.replyWith({ text: 'Goodbye, and have a nice trip!', toolCalls: [{ name: 'end_call', arguments: { reason: 'the caller is done' } }] });
+    grok.replyWith({ text: goodbye, toolCalls: [{ name: 'end_call', arguments: { reason: 'the caller is done' } }] });
     await c.connect();
-    await say(c, caller1);
+    await say(c, caller1); // and then not one frame more
     const summary = await t.nextEnded(20_000);
 
     expect(summary.reason).to.equal('agent_hangup');
     expect(summary.detail).to.equal('the caller is done');
-    const marksSent = c.events.filter((e) => e.kind === 'mark-sent').length;
-    expect(marksSent).to.be.greaterThanOrEqual(1);
-    expect(c.marksEchoed.length).to.equal(marksSent, 'every mark echoed: the goodbye was heard before the end');
-    expect(c.heardAudio().length / 8000).to.be.greaterThan(4, 'seconds of the goodbye heard');
-    expect(summary.transcript.map((l) => [l.role, l.text])).to.deep.equal([
-      ['user', 'that is all, thank you'],
-      ['assistant', 'Goodbye, and have a nice trip!'],
+    expect(hangUps).to.have.length(1);
+    expect(hangUps[0]!.status).to.equal('completed');
+    // The goodbye had started playing, and Twilio had echoed the mark of its last audio: all of it was heard first.
+    expect(hangUps[0]!.heardMs).to.be.greaterThan(4000, 'ms of the goodbye heard before the hang-up');
+    expect(hangUps[0]!.marksSent).to.be.greaterThanOrEqual(1);
+    expect(hangUps[0]!.marksEchoed).to.equal(hangUps[0]!.marksSent, 'every mark echoed before the hang-up');
+    expect(c.clears).to.equal(0, 'nothing cut the goodbye');
+    expect(summary.transcript.map((l) => [l.role, l.text, l.interrupted])).to.deep.equal([
+      ['user', 'that is all, thank you', undefined],
+      ['assistant', goodbye, undefined],
     ]);
     expect(grok.requestsTo('chat')).to.have.length(1, 'no reply asked for after the tool');
   });

@@ -5,18 +5,18 @@
 // session closes on an error, the caller hears the recorded apology and the call ends. The
 // plugins' stray rejections are caught in this call's own fault scope, so a provider error that
 // the fallback already covered never ends the call.
-import { performance } from 'node:perf_hooks';
 import { isAPIError, llm, voice, type AgentMetrics } from '@livekit/agents';
 import type { PipelineConfig, VadConfig } from '../../config.js';
 import { inCallScope, type FaultScope } from '../../call/fault-guard.js';
 import type { LogLevel } from '../../telemetry/logger.js';
 import type { AgentBridge, AgentSink, CallContext, UtterancePlayed } from '../bridge.js';
 import { dtmfUserMessage } from '../dtmf.js';
+import type { DropsCallerFrames } from '../worker/protocol.js';
 import { agentUnavailablePrompt } from '../prompts.js';
 import type { ToolCall } from '../tools.js';
 import { initializeFrameworkLogger } from './framework-logger.js';
 import { closePipeline, createPipeline, telephonySessionOptions, type Pipeline, type PipelineOverrides } from './pipeline.js';
-import { livekitTools } from './tools.js';
+import { livekitTools, type CallingReply } from './tools.js';
 import { TwilioAudioInput, TwilioAudioOutput, TwilioTranscriptOutput } from './twilio-io.js';
 
 export interface LivekitAgentOptions {
@@ -32,22 +32,19 @@ export interface LivekitAgentOptions {
 
 type Phase = 'starting' | 'live' | 'failed' | 'closed';
 
-/** A hang-up or transfer the agent asked for, waiting for its last words to be heard. */
+/** A hang-up or transfer the agent asked for, waiting for its last words to be over. */
 interface PendingAction {
   call: ToolCall;
-  requestedAt: number;
   timer: NodeJS.Timeout;
 }
 
 /**
- * After end_call or transfer_call: how long to wait for the agent's last words when it shows no
- * sign of them (not thinking, not speaking), and how long in all. Its words are heard once the
- * session is back to listening: the Twilio IO ends a segment only at the mark's echo.
+ * After end_call or transfer_call, the longest wait for the agent's last words to be played and
+ * written before the hang-up or transfer goes to the call anyway (as the Deepgram agent's bound).
  */
-const GOODBYE_FIRST_SIGN_MS = 3000;
 const GOODBYE_MAX_WAIT_MS = 10_000;
 
-export class LivekitAgent implements AgentBridge {
+export class LivekitAgent implements AgentBridge, DropsCallerFrames {
   readonly kind = 'livekit';
   private phase: Phase = 'starting';
   private pipeline: Pipeline | undefined;
@@ -91,6 +88,11 @@ export class LivekitAgent implements AgentBridge {
       this.fail(err as Error);
       throw err;
     }
+  }
+
+  /** Caller frames the pipeline's input dropped, its queue full (the worker pool reports them at the call's end). */
+  get droppedFrames(): number {
+    return this.input.droppedFrames;
   }
 
   pushCallerAudio(frame: Buffer): void {
@@ -138,7 +140,7 @@ export class LivekitAgent implements AgentBridge {
     session.output.audio = this.output;
     session.output.transcription = this.transcriptOutput.asTextOutput();
     this.listen(session, pipeline);
-    const tools = livekitTools({ transferAvailable: this.options.transferNumber !== undefined }, (call) => this.onToolCall(call));
+    const tools = livekitTools({ transferAvailable: this.options.transferNumber !== undefined }, (call, reply) => this.onToolCall(call, reply));
     const agent = new voice.Agent({ instructions: this.call.prompt ?? this.options.systemPrompt, tools });
     await session.start({ agent });
     if (this.phase !== 'starting') return; // ended (or failed) while starting
@@ -157,7 +159,6 @@ export class LivekitAgent implements AgentBridge {
     ]);
     session.on(E.ConversationItemAdded, (ev) => this.onItem(ev.item));
     session.on(E.MetricsCollected, (ev) => this.onMetrics(ev.metrics));
-    session.on(E.AgentStateChanged, (ev) => this.onAgentState(ev.newState));
     session.on(E.UserStateChanged, (ev) => pipeline.callerSpeech.set(ev.newState === 'speaking'));
     session.on(E.Error, (ev) => {
       if (this.phase === 'closed') return;
@@ -220,30 +221,22 @@ export class LivekitAgent implements AgentBridge {
   }
 
   /**
-   * end_call / transfer_call: the model was told to say its last words first. They are heard once
-   * the session is back to listening; the action goes to the call then, within the bounds.
-   * Returning nothing asks the model for no further reply.
+   * end_call / transfer_call: the model was told to say its last words first, in the reply that
+   * calls the tool. No barge-in may cut them from here on: once the call is ending there is nothing
+   * left to answer, and the VAD, when it runs behind the STT (the CPU busy), takes the caller's
+   * words of the turn just answered for speech over the reply. The action goes to the call once
+   * the reply is over, not at the agent state: "listening" also follows a reply cut short, and the
+   * reply's words reach the chat (the transcript) only after its playback-finished event, which
+   * the Twilio IO raises at the mark's echo. Returning nothing asks the model for no further reply.
    */
-  private onToolCall(call: ToolCall): undefined {
-    if (this.phase !== 'live') return undefined;
-    clearTimeout(this.pendingAction?.timer);
-    const state = this.session?.agentState;
-    const producing = state === 'thinking' || state === 'speaking';
-    const timer = setTimeout(() => this.completeAction(), producing ? GOODBYE_MAX_WAIT_MS : GOODBYE_FIRST_SIGN_MS);
+  private onToolCall(call: ToolCall, reply: CallingReply): undefined {
+    if (this.phase !== 'live' || this.pendingAction) return undefined;
+    reply.protect();
+    const timer = setTimeout(() => this.completeAction(), GOODBYE_MAX_WAIT_MS);
     timer.unref();
-    this.pendingAction = { call, requestedAt: performance.now(), timer };
+    this.pendingAction = { call, timer };
+    void reply.over().then(() => this.completeAction());
     return undefined;
-  }
-
-  private onAgentState(state: voice.AgentState): void {
-    const pending = this.pendingAction;
-    if (!pending) return;
-    if (state === 'listening' || state === 'idle') return this.completeAction();
-    // A sign of the last words: wait for them, up to the overall bound.
-    clearTimeout(pending.timer);
-    const left = GOODBYE_MAX_WAIT_MS - (performance.now() - pending.requestedAt);
-    pending.timer = setTimeout(() => this.completeAction(), Math.max(0, left));
-    pending.timer.unref();
   }
 
   private completeAction(): void {

@@ -7,7 +7,7 @@ import { inCallScope, installFaultGuard } from '../../call/fault-guard.js';
 import { silentLogger } from '../../telemetry/logger.js';
 import { toError } from '../../util/errors.js';
 import { AudioRingReader } from './audio-ring.js';
-import type { FromWorker, HostedAgentFactory, HostedAgentKind, SinkEvent, ToWorker, WorkerSetup } from './protocol.js';
+import { droppedFramesOf, type FromWorker, type HostedAgentFactory, type HostedAgentKind, type SinkEvent, type ToWorker, type WorkerSetup } from './protocol.js';
 
 if (!parentPort) throw new Error('src/agents/worker/host is a worker thread entry, not a module to import');
 const port = parentPort;
@@ -160,7 +160,7 @@ async function close(callId: number, reason: string): Promise<void> {
     await closeQuietly(call.bridge, reason);
     call.reporting = false;
   }
-  post({ type: 'closed', callId });
+  post({ type: 'closed', callId, droppedFrames: droppedFramesOf(call?.bridge) });
 }
 
 async function shutdown(): Promise<void> {

@@ -128,7 +128,7 @@ class AgentWorker implements BridgeHost {
         this.log.error('a hosted agent threw; ending its call', { callSid: bridge.callSid, agent: bridge.kind, error: message.message });
         return bridge.fail(new Error(`the ${bridge.kind} agent failed: ${message.message}`));
       case 'closed':
-        return bridge.closed();
+        return bridge.closed(message.droppedFrames);
     }
   }
 
@@ -153,13 +153,23 @@ class AgentWorker implements BridgeHost {
     this.calls.clear();
   }
 
-  /** Once per call, at its end: the caller audio its agent never got because this worker fell behind. */
+  /**
+   * Once per call, at its end: the caller audio its agent never got, because this worker fell a
+   * whole ring behind (`agent_worker/frames_dropped`) or because the agent itself did (its own
+   * input queue full: `agent/frames_dropped`).
+   */
   private reportDrops(bridge: WorkerBridge): void {
-    const frames = bridge.droppedFrames;
-    if (frames === 0) return;
     const ids = { callSid: bridge.callSid, streamSid: bridge.streamSid };
-    this.telemetry?.record('agent_worker', 'frames_dropped', { ...ids, frames });
-    this.log.warn('the agent worker fell a whole ring behind; caller frames dropped', { ...ids, agent: bridge.kind, frames });
+    const ring = bridge.droppedFrames;
+    if (ring > 0) {
+      this.telemetry?.record('agent_worker', 'frames_dropped', { ...ids, frames: ring });
+      this.log.warn('the agent worker fell a whole ring behind; caller frames dropped', { ...ids, agent: bridge.kind, frames: ring });
+    }
+    const agent = bridge.agentDroppedFrames;
+    if (agent > 0) {
+      this.telemetry?.record('agent', 'frames_dropped', { ...ids, agent: bridge.kind, frames: agent });
+      this.log.warn('the agent fell behind the caller\'s audio; caller frames dropped', { ...ids, agent: bridge.kind, frames: agent });
+    }
   }
 }
 

@@ -54,4 +54,19 @@ export type FromWorker =
   | { type: 'startFailed'; callId: number; message: string }
   /** The hosted bridge threw: the worker dropped it; the media thread apologizes and ends the call. */
   | { type: 'crashed'; callId: number; message: string }
-  | { type: 'closed'; callId: number };
+  /** `droppedFrames`: caller frames the hosted bridge itself lost (see DropsCallerFrames). */
+  | { type: 'closed'; callId: number; droppedFrames: number };
+
+/**
+ * A bridge that can lose caller frames of its own (the LiveKit pipeline's input drops the newest
+ * audio when the pipeline falls its queue behind) says how many; they are reported when its call ends.
+ */
+export interface DropsCallerFrames {
+  readonly droppedFrames: number;
+}
+
+/** The caller frames `bridge` says it lost; 0 for a bridge that cannot lose any. */
+export function droppedFramesOf(bridge: AgentBridge | undefined): number {
+  const count = (bridge as Partial<DropsCallerFrames> | undefined)?.droppedFrames;
+  return typeof count === 'number' ? count : 0;
+}

@@ -27,6 +27,8 @@ export class WorkerBridge implements AgentBridge {
   private closeAck: (() => void) | undefined;
   /** Caller frames this call lost because its worker fell a whole ring behind. */
   droppedFrames = 0;
+  /** Caller frames the hosted bridge itself lost (its own queue full), as it said when it closed. */
+  agentDroppedFrames = 0;
 
   constructor(
     private readonly host: BridgeHost,
@@ -99,7 +101,8 @@ export class WorkerBridge implements AgentBridge {
     this.settleStart(new Error(message));
   }
 
-  closed(): void {
+  closed(agentDroppedFrames: number): void {
+    this.agentDroppedFrames = agentDroppedFrames;
     this.closeAck?.();
   }
 
