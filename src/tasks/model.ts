@@ -198,6 +198,11 @@ function checkText(raw: unknown, field: string, maxChars: number, errors: FieldE
     errors.push({ field, message: 'must not be empty (omit it to use the default)' });
     return undefined;
   }
+  // No prompt or greeting holds one, and PostgreSQL cannot store it in text (SQLite could).
+  if (raw.includes('\u0000')) {
+    errors.push({ field, message: 'must not contain the NUL character (\\u0000)' });
+    return undefined;
+  }
   // Count code points, not UTF-16 units, so an emoji counts as one character.
   const length = [...raw].length;
   if (length > maxChars) {

@@ -87,6 +87,15 @@ describe('validateNewTask', () => {
     expect(byField.greting).to.equal('is not a known field');
   });
 
+  it('refuses a prompt or greeting holding a NUL character (PostgreSQL cannot store one), naming the field', () => {
+    const result = validateNewTask({ to: '+14155550123', prompt: 'Confirm\u0000 Friday.', greeting: 'Hi\u0000' });
+    expect(result.ok).to.equal(false);
+    if (result.ok) return;
+    const byField = Object.fromEntries(result.errors.map((e) => [e.field, e.message]));
+    expect(Object.keys(byField).sort()).to.deep.equal(['greeting', 'prompt']);
+    expect(byField.prompt).to.match(/NUL character/);
+  });
+
   it('requires `to` and refuses a body that is not an object', () => {
     expect(validateNewTask({})).to.deep.equal({ ok: false, errors: [{ field: 'to', message: 'is required' }] });
     for (const body of [null, 'x', 42, ['+14155550123']]) {
