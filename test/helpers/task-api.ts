@@ -75,14 +75,18 @@ export async function eventually<T>(probe: () => T | undefined | Promise<T | und
 export class Watcher {
   readonly messages: LiveMessage[] = [];
   closed: { code: number } | undefined;
+  /** The fleet member that took the upgrade (its X-Gateway-Worker header). */
+  worker: string | undefined;
 
   private constructor(readonly socket: WebSocket) {
+    socket.once('upgrade', (res) => (this.worker = res.headers['x-gateway-worker'] as string | undefined));
     socket.on('message', (data) => this.messages.push(JSON.parse(String(data)) as LiveMessage));
     socket.on('close', (code) => (this.closed = { code }));
     socket.on('error', () => undefined);
   }
 
-  static async open(t: TestGateway, taskId: string, options: { query?: string; headers?: Record<string, string> } = {}): Promise<Watcher> {
+  /** `t`: an in-process test gateway, or any gateway by its HTTP base URL. */
+  static async open(t: Pick<TestGateway, 'baseUrl'>, taskId: string, options: { query?: string; headers?: Record<string, string> } = {}): Promise<Watcher> {
     const url = `${t.baseUrl.replace('http', 'ws')}/ws/call/${encodeURIComponent(taskId)}${options.query ?? ''}`;
     const socket = new WebSocket(url, { headers: options.headers ?? {} });
     const watcher = new Watcher(socket);

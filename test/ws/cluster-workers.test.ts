@@ -9,13 +9,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import WebSocket from 'ws';
 import { readMulawWav } from '../../src/audio/wav-io.js';
-import type { LiveMessage } from '../../src/live/bus.js';
 import { FakeOpenAi } from '../../tools/fake-providers/openai.js';
 import { CONVERSE_PATH, FakeDeepgramAgent } from '../../tools/fake-deepgram-agent.js';
 import { FakeTwilioCaller } from '../../tools/twilio-caller.js';
 import { spawnGateway, type GatewayProcess } from '../helpers/gateway-process.js';
+import { Watcher } from '../helpers/task-api.js';
 
 const speech = await readMulawWav('fixtures/speech/caller-1-8k-mulaw.wav');
 const MODEL = 'fake-analyst';
@@ -61,22 +60,6 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-}
-
-interface Watcher {
-  worker: string;
-  messages: LiveMessage[];
-  socket: WebSocket;
-}
-
-function watch(wsBase: string, taskId: string): Promise<Watcher> {
-  return new Promise((resolve, reject) => {
-    const socket = new WebSocket(`${wsBase}/ws/call/${taskId}`);
-    const messages: LiveMessage[] = [];
-    socket.on('message', (data: Buffer) => messages.push(JSON.parse(data.toString()) as LiveMessage));
-    socket.once('upgrade', (res) => resolve({ worker: String(res.headers['x-gateway-worker']), messages, socket }));
-    socket.once('error', reject);
-  });
 }
 
 describe('WORKERS=2: one port, two worker processes, one fleet', function () {
@@ -144,9 +127,9 @@ describe('WORKERS=2: one port, two worker processes, one fleet', function () {
     const wsBase = base.replace('http:', 'ws:');
     const watchers = new Map<string, Watcher>();
     await until('a watcher on each worker', async () => {
-      const w = await watch(wsBase, taskId);
-      open.push({ close: () => w.socket.close() });
-      if (!watchers.has(w.worker)) watchers.set(w.worker, w);
+      const w = await Watcher.open({ baseUrl: base }, taskId);
+      open.push(w);
+      if (w.worker !== undefined && !watchers.has(w.worker)) watchers.set(w.worker, w);
       return watchers.size === 2 ? true : undefined;
     });
 

@@ -9,14 +9,13 @@ import { hostname } from 'node:os';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import WebSocket from 'ws';
 import { readMulawWav } from '../../src/audio/wav-io.js';
-import type { LiveMessage } from '../../src/live/bus.js';
 import { CONVERSE_PATH, FakeDeepgramAgent } from '../../tools/fake-deepgram-agent.js';
 import { FakeOpenAi } from '../../tools/fake-providers/openai.js';
 import { FakeTwilioCaller } from '../../tools/twilio-caller.js';
 import { spawnGateway, type GatewayProcess } from '../helpers/gateway-process.js';
 import { freshDatabase, query } from '../helpers/postgres.js';
+import { Watcher } from '../helpers/task-api.js';
 
 const speech = await readMulawWav('fixtures/speech/caller-1-8k-mulaw.wav');
 const MODEL = 'fake-analyst';
@@ -62,16 +61,6 @@ async function until<T>(what: string, probe: () => Promise<T | undefined> | T | 
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-}
-
-function watch(base: string, taskId: string): Promise<{ messages: LiveMessage[]; socket: WebSocket }> {
-  return new Promise((resolve, reject) => {
-    const socket = new WebSocket(`${base.replace('http:', 'ws:')}/ws/call/${taskId}`);
-    const messages: LiveMessage[] = [];
-    socket.on('message', (data: Buffer) => messages.push(JSON.parse(data.toString()) as LiveMessage));
-    socket.once('open', () => resolve({ messages, socket }));
-    socket.once('error', reject);
-  });
 }
 
 describe('two instances on one PostgreSQL', function () {
@@ -130,9 +119,9 @@ describe('two instances on one PostgreSQL', function () {
 
     // --- The walk: a task on A, its call on A, everything else through B.
     const taskId: string = (await request(a.base, 'POST', '/api/tasks', undefined, { to: '+15550002222' })).body.id;
-    const onA = await watch(a.base, taskId);
-    const onB = await watch(b.base, taskId);
-    open.push({ close: () => onA.socket.close() }, { close: () => onB.socket.close() });
+    const onA = await Watcher.open({ baseUrl: a.base }, taskId);
+    const onB = await Watcher.open({ baseUrl: b.base }, taskId);
+    open.push(onA, onB);
     const caller = new FakeTwilioCaller({ url: `${a.base.replace('http:', 'ws:')}/twilio/media-stream`, customParameters: { taskId }, speed: 4 });
     open.push(caller);
     await caller.connect();
