@@ -9,26 +9,17 @@ import path from 'node:path';
 import { isThisProcess, partOwnerState, type FleetJudge } from '../audio/part-owner.js';
 import { listPartFiles, recoverPart } from '../audio/recording-recovery.js';
 import { isRecordingOfCall } from '../call/recorder-slot.js';
-import type { Logger } from '../telemetry/logger.js';
-import type { TwilioCalls } from '../twilio/call-control.js';
 import { toError } from '../util/errors.js';
-import type { AnalysisRunner } from './analysis-runner.js';
 import type { LiveStreams } from './call-hooks.js';
 import type { Task } from './model.js';
-import { settleTask } from './restart-settle.js';
-import type { StreamHolder, TaskStore } from './store.js';
-import type { TaskTransitions } from './transitions.js';
+import { settleTask, type RestartSettleDeps } from './restart-settle.js';
+import type { StreamHolder } from './store.js';
 
 /** The end reason of a task whose stream died with its member, naming the member. */
 export const lostMemberReason = (member: string): string => `gateway_instance_lost: ${member}`;
 
-export interface FleetSettleDeps {
-  store: TaskStore;
-  transitions: TaskTransitions;
-  analysis: AnalysisRunner;
-  telephony: TwilioCalls | undefined;
-  streams: LiveStreams;
-  logger: Logger;
+/** What restart settling needs, less the live-member check (a lost member is the point here). */
+export interface FleetSettleDeps extends Omit<RestartSettleDeps, 'isLiveMember'> {
   recordingsDir: string;
   /** This member's id: what it records as a task's stream member once it takes the task over. */
   memberId: string;

@@ -1,5 +1,5 @@
 // Whole calls through the LiveKit pipeline bridge: a fake Twilio caller streams the speech
-// fixtures over a real socket; the pipeline runs in-process against the provider stand-ins
+// fixtures over a real socket; the pipeline runs in-process (two scenarios also in an agent worker) against the provider stand-ins
 // (Grok and OpenAI as OpenAI-compatible servers, Deepgram's streaming STT, Cartesia's TTS socket),
 // each over its own real socket. What is asserted is what the caller hears and what the call keeps.
 import { initializeLogger } from '@livekit/agents';
@@ -26,8 +26,13 @@ async function until(ready: () => boolean, what: string): Promise<void> {
 }
 
 /** The stand-ins, a gateway whose calls get a LivekitAgent pointed at them, and a caller. */
-async function setUp(env: Env = {}, customParameters: Record<string, string> = {}, overrides?: PipelineOverrides): Promise<LivekitCall> {
-  const call = await startLivekitCall({ where: 'in-process', env, customParameters, overrides });
+async function setUp(
+  env: Env = {},
+  customParameters: Record<string, string> = {},
+  overrides?: PipelineOverrides,
+  where: 'in-process' | 'worker' = 'in-process',
+): Promise<LivekitCall> {
+  const call = await startLivekitCall(where === 'worker' ? { where, env } : { where, env, customParameters, overrides });
   calls.push(call);
   return call;
 }
@@ -81,31 +86,34 @@ describe('media stream with the LiveKit pipeline (in-process, provider stand-ins
     expect(agentEnergy / (wav.samples.length / 2)).to.be.greaterThan(100, 'the agent channel holds speech');
   });
 
-  it('barge-in: the caller talking over a reply clears it, and its transcript line is cut to what was heard', async () => {
-    const { caller: c, t, deepgram, grok } = await setUp();
-    const long =
-      'Let me read you every option we have for that date, starting with the early morning departures and then the afternoon ones, with their prices and seats.';
-    deepgram.transcribeWith('what flights do you have', 'stop, the first one please');
-    grok.replyWith({ text: long }, { text: 'The first one it is.' });
-    await c.connect();
-    await say(c, caller1);
-    await c.waitFor((e) => e.kind === 'media', 20_000);
-    await c.streamSilence(600); // the caller hears the first words of the reply
-    await c.streamAudio(caller2);
-    await c.waitFor((e) => e.kind === 'clear', 20_000);
-    await c.streamSilence(1500);
-    await c.waitFor(() => c.marksEchoed.length >= 1, 20_000);
-    await c.streamSilence(400);
-    await c.stop();
-    const summary = await t.nextEnded(10_000);
+  // The same call in-process and in an agent worker (AGENT_PROVIDER=livekit as an operator runs it).
+  for (const where of ['in-process', 'worker'] as const) {
+    it(`barge-in (${where}): the caller talking over a reply clears it, and its transcript line is cut to what was heard`, async () => {
+      const { caller: c, t, deepgram, grok } = await setUp({}, {}, undefined, where);
+      const long =
+        'Let me read you every option we have for that date, starting with the early morning departures and then the afternoon ones, with their prices and seats.';
+      deepgram.transcribeWith('what flights do you have', 'stop, the first one please');
+      grok.replyWith({ text: long }, { text: 'The first one it is.' });
+      await c.connect();
+      await say(c, caller1);
+      await c.waitFor((e) => e.kind === 'media', 20_000);
+      await c.streamSilence(600); // the caller hears the first words of the reply
+      await c.streamAudio(caller2);
+      await c.waitFor((e) => e.kind === 'clear', 20_000);
+      await c.streamSilence(1500);
+      await c.waitFor(() => c.marksEchoed.length >= 1, 20_000);
+      await c.streamSilence(400);
+      await c.stop();
+      const summary = await t.nextEnded(10_000);
 
-    expect(c.clears).to.be.greaterThanOrEqual(1);
-    const cut = summary.transcript.find((l) => l.role === 'assistant' && l.interrupted);
-    expect(cut, JSON.stringify(summary.transcript)).to.not.equal(undefined);
-    expect(long.startsWith(cut!.text)).to.equal(true, `"${cut!.text}" is the start of the reply`);
-    expect(cut!.text.length).to.be.lessThan(long.length - 20, 'only the words heard');
-    expect(summary.transcript.map((l) => l.text)).to.include('stop, the first one please');
-  });
+      expect(c.clears).to.be.greaterThanOrEqual(1);
+      const cut = summary.transcript.find((l) => l.role === 'assistant' && l.interrupted);
+      expect(cut, JSON.stringify(summary.transcript)).to.not.equal(undefined);
+      expect(long.startsWith(cut!.text)).to.equal(true, `"${cut!.text}" is the start of the reply`);
+      expect(cut!.text.length).to.be.lessThan(long.length - 20, 'only the words heard');
+      expect(summary.transcript.map((l) => l.text)).to.include('stop, the first one please');
+    });
+  }
 
   it('answers from OpenAI when Grok fails with 500', async () => {
     const { caller: c, t, deepgram, grok, openai } = await setUp();
@@ -335,21 +343,24 @@ describe('media stream with the LiveKit pipeline (in-process, provider stand-ins
     expect(grok.requestsTo('chat')).to.have.length(1, 'no reply asked for after the tool');
   });
 
-  it('DTMF: the LLM hears the key as a user message; the digit reaches no log line, telemetry or transcript', async () => {
-    const { caller: c, t, grok, log } = await setUp();
-    grok.replyWith({ text: 'You pressed seven.' });
-    await c.connect();
-    await agentStarted(t);
-    c.sendDtmf('7');
-    await c.streamSilence(200);
-    await c.waitFor(() => c.marksEchoed.length >= 1, 20_000);
-    await c.streamSilence(400);
-    await c.stop();
-    const summary = await t.nextEnded(10_000);
+  for (const where of ['in-process', 'worker'] as const) {
+    it(`DTMF (${where}): the LLM hears the key as a user message; the digit reaches no log line, telemetry or transcript`, async () => {
+      // Debug: no log line at any level may carry the digit.
+      const { caller: c, t, grok, log } = await setUp({ LOG_LEVEL: 'debug' }, {}, undefined, where);
+      grok.replyWith({ text: 'You pressed seven.' });
+      await c.connect();
+      await agentStarted(t);
+      c.sendDtmf('7');
+      await c.streamSilence(200);
+      await c.waitFor(() => c.marksEchoed.length >= 1, 20_000);
+      await c.streamSilence(400);
+      await c.stop();
+      const summary = await t.nextEnded(10_000);
 
-    expect(lastUserMessage(grok, 0)).to.equal('The caller pressed 7 on the keypad.');
-    expect(summary.transcript.map((l) => [l.role, l.text])).to.deep.equal([['assistant', 'You pressed seven.']]);
-    const everything = log.text() + JSON.stringify(t.telemetry.recent({ limit: 1000 }));
-    expect(everything).to.not.contain('pressed 7').and.not.match(/"digit"/);
-  });
+      expect(lastUserMessage(grok, 0)).to.equal('The caller pressed 7 on the keypad.');
+      expect(summary.transcript.map((l) => [l.role, l.text])).to.deep.equal([['assistant', 'You pressed seven.']]);
+      const everything = log.text() + JSON.stringify(t.telemetry.recent({ limit: 1000 }));
+      expect(everything).to.not.contain('pressed 7').and.not.match(/"digit"/);
+    });
+  }
 });
