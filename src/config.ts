@@ -106,6 +106,8 @@ export interface Config {
   agent: AgentResolution;
   /** Worker threads that host off-thread agents (the LiveKit pipeline); 0 = run them in-process. */
   agentWorkers: number;
+  /** AGENT_WORKER_NICE: the nice value of those threads (0 = the process's own); they yield the CPU to the media thread. */
+  agentWorkerNice: number;
   /** WORKERS: gateway processes sharing the port (node:cluster); 1 = this process serves alone. */
   workers: number;
   systemPrompt: string;
@@ -157,6 +159,7 @@ function readSettings(read: EnvReader): Omit<Config, 'unknownVariables'> {
   }
   // One core is left to the media thread: on 2 cores, 2 busy workers tripled its p99 delay (bench --mode livekit).
   const agentWorkers = read.int('AGENT_WORKERS', defaultAgentWorkers(), 0, 1024);
+  const agentWorkerNice = read.int('AGENT_WORKER_NICE', 10, 0, 19);
   if (agent.kind === 'livekit') {
     for (const { variable, problem } of pipelineProblems(pipeline)) read.problem(variable, problem);
     // 30 pipelines on one event loop delay its frames by more than a frame (issue 9): never beside the media.
@@ -214,6 +217,7 @@ function readSettings(read: EnvReader): Omit<Config, 'unknownVariables'> {
     },
     agent,
     agentWorkers,
+    agentWorkerNice,
     workers: readWorkers(read),
     systemPrompt: read.string('SYSTEM_PROMPT', DEFAULT_SYSTEM_PROMPT),
     vad: {

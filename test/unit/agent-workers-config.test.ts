@@ -23,4 +23,14 @@ describe('config: AGENT_WORKERS', () => {
       expect(() => loadConfig({ AGENT_WORKERS: bad }), bad).to.throw(ConfigError, /AGENT_WORKERS/);
     }
   });
+
+  it('AGENT_WORKER_NICE: the worker threads yield to the media thread by default (10); 0 to 19 taken, others refused', () => {
+    expect(loadConfig({}).agentWorkerNice).to.equal(10);
+    expect(loadConfig({ AGENT_WORKER_NICE: '0' }).agentWorkerNice).to.equal(0);
+    expect(loadConfig({ AGENT_WORKER_NICE: '19' }).agentWorkerNice).to.equal(19);
+    expect(knownVariables()).to.include('AGENT_WORKER_NICE');
+    for (const bad of ['-1', '20', 'low']) {
+      expect(() => loadConfig({ AGENT_WORKER_NICE: bad }), bad).to.throw(ConfigError, /AGENT_WORKER_NICE/);
+    }
+  });
 });

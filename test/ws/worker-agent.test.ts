@@ -2,6 +2,7 @@
 // the speech fixtures, the hosted test agent (echo plus transcript, latency, hang-up) answers from
 // a worker thread, and we check what the caller hears and how faults stay inside their call.
 import { expect } from 'chai';
+import { readdirSync, readFileSync } from 'node:fs';
 import { isMainThread, type Worker } from 'node:worker_threads';
 import { FakeTwilioCaller } from '../../tools/twilio-caller.js';
 import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
@@ -20,6 +21,14 @@ const middle = (audio: Buffer, bytes = 1600) => audio.subarray(Math.floor(audio.
 const contains = (haystack: Buffer, needle: Buffer) => haystack.indexOf(needle) >= 0;
 const apology = () => agentUnavailablePrompt().subarray(8000, 8800);
 const exited = (thread: Worker) => new Promise<number>((resolve) => thread.once('exit', resolve));
+/** The nice value of each thread of this process, by task id (Linux /proc; field 19 of stat). */
+const threadNices = (): Map<number, number> =>
+  new Map(
+    readdirSync('/proc/self/task').map((tid) => {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      return [Number(tid), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16])];
+    }),
+  );
 
 describe('media stream with an agent in a worker thread', function () {
   this.timeout(40_000);
@@ -215,6 +224,24 @@ describe('the agent worker pool and the gateway lifecycle', function () {
       expect(t.gateway.agentPool.threads()).to.deep.equal([]);
     } finally {
       for (const c of callers) c.close();
+    }
+  });
+
+  it('its worker thread yields the CPU to the media thread (AGENT_WORKER_NICE); the media thread keeps its priority', async () => {
+    const t = await startTestGateway({ AGENT_WORKERS: '1', AGENT_WORKER_NICE: '13' }, { offThreadAgent: HOSTED_TEST_AGENT });
+    const c = new FakeTwilioCaller({ url: t.wsUrl, speed: SPEED });
+    try {
+      await c.connect();
+      await c.streamAudio(speech1);
+      await c.streamSilence(800);
+      await c.waitFor((e) => e.kind === 'mark-echoed', 10_000);
+      const nices = threadNices();
+      expect(nices.get(process.pid)).to.equal(0);
+      // The one agent worker, not the process's other threads (libuv's pool, V8's helpers).
+      expect([...nices.values()].filter((nice) => nice === 13)).to.have.length(1);
+    } finally {
+      c.close();
+      await t.close();
     }
   });
 

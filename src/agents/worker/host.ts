@@ -7,6 +7,7 @@ import { inCallScope, installFaultGuard } from '../../call/fault-guard.js';
 import { silentLogger } from '../../telemetry/logger.js';
 import { toError } from '../../util/errors.js';
 import { AudioRingReader } from './audio-ring.js';
+import { lowerThreadPriority } from './thread-priority.js';
 import { droppedFramesOf, type FromWorker, type HostedAgentFactory, type HostedAgentKind, type SinkEvent, type ToWorker, type WorkerSetup } from './protocol.js';
 
 if (!parentPort) throw new Error('src/agents/worker/host is a worker thread entry, not a module to import');
@@ -44,6 +45,11 @@ const factories = new Map<string, Promise<HostedAgentFactory>>();
 const reader = new AudioRingReader(ring);
 
 const post = (message: FromWorker, transfer?: ArrayBuffer[]) => port.postMessage(message, transfer);
+
+if (config.agentWorkerNice > 0) {
+  const outcome = lowerThreadPriority(config.agentWorkerNice);
+  post({ type: 'priority', nice: config.agentWorkerNice, ok: outcome.ok, ...(!outcome.ok && { reason: outcome.reason }) });
+}
 
 function loadFactory(kind: HostedAgentKind): Promise<HostedAgentFactory> {
   const key = `${kind.module}#${kind.export}`;

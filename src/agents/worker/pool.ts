@@ -115,6 +115,7 @@ class AgentWorker implements BridgeHost {
 
   private onMessage(message: FromWorker): void {
     if (message.type === 'loaded') return this.onLoaded(message);
+    if (message.type === 'priority') return this.onPriority(message);
     const bridge = this.calls.get(message.callId);
     if (!bridge) return;
     switch (message.type) {
@@ -130,6 +131,12 @@ class AgentWorker implements BridgeHost {
       case 'closed':
         return bridge.closed(message.droppedFrames);
     }
+  }
+
+  /** A worker that kept the media thread's priority still works; the operator learns why it could not yield. */
+  private onPriority({ nice, ok, reason }: Extract<FromWorker, { type: 'priority' }>): void {
+    if (ok) this.log.debug('an agent worker thread yields the CPU to the media thread', { nice });
+    else this.log.warn('could not lower an agent worker thread\'s priority (AGENT_WORKER_NICE); it competes with the media thread', { nice, reason });
   }
 
   private onLoaded({ module, export: name, error }: Extract<FromWorker, { type: 'loaded' }>): void {

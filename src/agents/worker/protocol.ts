@@ -49,6 +49,8 @@ export type SinkEvent =
 export type FromWorker =
   /** The answer to `load`: the agent's code is ready, or why not. */
   | { type: 'loaded'; module: string; export: string; error?: string }
+  /** Sent once at start when AGENT_WORKER_NICE asks for a lower priority: whether the thread got it. */
+  | { type: 'priority'; nice: number; ok: boolean; reason?: string }
   | { type: 'sink'; callId: number; event: SinkEvent }
   | { type: 'started'; callId: number }
   | { type: 'startFailed'; callId: number; message: string }
