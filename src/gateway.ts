@@ -32,6 +32,9 @@ import { LiveWatchers } from './live/watch.js';
 import { FleetMetrics, instanceKey } from './metrics/fleet-metrics.js';
 import { GatewayMetrics } from './metrics/gateway-metrics.js';
 import { metricsRoutes } from './metrics/routes.js';
+import { API_ROUTES } from './openapi/api-routes.js';
+import { buildOpenApiDocument } from './openapi/document.js';
+import { openApiRoutes } from './openapi/routes.js';
 import type { LlmClient } from './llm/types.js';
 import { ownersInFleet } from './tasks/fleet-settle.js';
 import { createTaskDomain } from './tasks/index.js';
@@ -348,6 +351,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
   );
   mountLiveRoutes(ws.app, watchers);
   app.use(metricsRoutes({ token: config.metricsToken, contentType: metrics.contentType, scrape: () => fleetMetrics.scrape(), logger }));
+  app.use(openApiRoutes(() => buildOpenApiDocument(API_ROUTES, { version: VERSION })));
   // CORS before the key check: a browser's preflight carries no Authorization header.
   app.use('/api', cors(config.corsOrigins, logger), requireApiKey(config.apiKey, logger));
   app.post('/api/tasks/:id/call', refuseWhileDraining(readiness, logger));

@@ -4,6 +4,8 @@
 import { Router, type Request, type Response, type NextFunction } from 'express';
 import { bearerToken, keyMatches } from '../http/access.js';
 import { sendError } from '../http/errors.js';
+import { errorReply } from '../http/schemas.js';
+import type { RouteDoc } from '../openapi/registry.js';
 import type { Logger } from '../telemetry/logger.js';
 
 export interface MetricsRouteDeps {
@@ -23,3 +25,15 @@ export function metricsRoutes(deps: MetricsRouteDeps): Router {
   });
   return router;
 }
+
+export const metricsRouteDocs: RouteDoc[] = [
+  {
+    method: 'get',
+    path: '/metrics',
+    tag: 'operations',
+    guard: 'metricsToken',
+    summary: 'Prometheus metrics (text format 0.0.4): gateway_* and the process defaults',
+    description: 'With WORKERS > 1 every scrape reports every worker of this instance combined.',
+    responses: { 200: { description: 'The exposition', contentType: 'text/plain; version=0.0.4' }, 401: errorReply('unauthorized: METRICS_TOKEN is set and was not sent') },
+  },
+];
