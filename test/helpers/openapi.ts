@@ -58,6 +58,13 @@ export class ResponseChecker {
     this.ajv.addSchema(doc as object, 'openapi.json');
   }
 
+  /** The document's response for `method path status`; throws when there is none. */
+  responseOf(method: string, path: string, status: number): { content: Record<string, { schema?: object }> } {
+    const response = this.doc.paths[path]?.[method.toLowerCase()]?.responses[String(status)];
+    if (!response) throw new Error(`${method.toUpperCase()} ${path} → ${status} is not in the document`);
+    return { content: response.content ?? {} };
+  }
+
   /** Throws, naming what is wrong, when `body` is not what the document says `method path` answers with `status`. */
   check(method: string, path: string, status: number, body: unknown, contentType = 'application/json'): void {
     const where = `${method.toUpperCase()} ${path} → ${status}`;
