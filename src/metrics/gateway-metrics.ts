@@ -7,6 +7,7 @@
 //     metrics directly: they are rare next to frames.
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { BadFrameKind, CallStats, CallSummary } from '../call/call-types.js';
+import type { TaskStatus } from '../tasks/model.js';
 import type { EventLoopReport } from '../telemetry/event-loop.js';
 import type { CallMeters, SignatureCheck, TaskMeters } from './meters.js';
 
@@ -194,7 +195,7 @@ export class GatewayMetrics implements CallMeters, TaskMeters {
     this.ended.add(summary.stats);
   }
 
-  statusChanged(status: string): void {
+  statusChanged(status: TaskStatus): void {
     this.taskStatusChanges.inc({ status });
   }
 
