@@ -9,6 +9,7 @@ import { readMulawWav } from '../../src/audio/wav-io.js';
 import { FRAME_BYTES } from '../../src/twilio/protocol.js';
 import type { Env } from '../../src/config.js';
 import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { BARGE_IN_DECIDED_AGO_MS, HOSTED_TEST_AGENT } from '../helpers/hosted-test-agent.js';
 import { api, eventually } from '../helpers/task-api.js';
 import { inboundStream } from '../helpers/twilio-stream.js';
 import { parsePrometheusText, type Exposition } from '../helpers/prometheus-text.js';
@@ -139,6 +140,25 @@ describe('GET /metrics after real calls', function () {
     expect(m.value('gateway_barge_in_stop_seconds_count')).to.equal(1);
     // Measured in this process between two of its own moments: well under a frame's worth on any machine.
     expect(m.value('gateway_barge_in_stop_seconds_sum')).to.be.within(0, 1);
+  });
+
+  it('times a barge-in an agent in a worker thread signals from the moment it decided, on its own clock', async () => {
+    const t = await startTestGateway({ AGENT_WORKERS: '1' }, { offThreadAgent: HOSTED_TEST_AGENT });
+    gateways.push(t);
+    const c = caller(t);
+    await c.connect();
+    await c.streamAudio(caller1);
+    await c.streamSilence(700);
+    await c.waitFor((e) => e.kind === 'media', 10_000);
+    // DTMF 8: the hosted agent barges in, saying it decided BARGE_IN_DECIDED_AGO_MS ago.
+    c.sendDtmf('8');
+    await c.waitFor((e) => e.kind === 'clear', 10_000);
+    await c.stop();
+    await t.nextEnded();
+    const m = await scrape(t);
+    expect(m.value('gateway_barge_in_stop_seconds_count')).to.equal(1);
+    expect(m.value('gateway_barge_in_stop_seconds_sum')).to.be.at.least(BARGE_IN_DECIDED_AGO_MS / 1000);
+    expect(m.value('gateway_barge_in_stop_seconds_bucket', { le: '0.25' })).to.equal(0);
   });
 
   it('counts an agent reconnect', async () => {
