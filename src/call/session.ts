@@ -352,7 +352,7 @@ export class CallSession {
       turnStarted: () => this.playback?.beginTurn(),
       utteranceDone: () => this.playback?.endUtterance(),
       bargeIn: (signalledAt) => this.onBargeIn(signalledAt),
-      reconnecting: () => this.bridge && this.deps.metrics?.agentReconnecting(this.bridge.kind),
+      reconnecting: () => void (this.bridge && this.deps.metrics?.agentReconnecting(this.bridge.kind)),
       transcript: (line) => this.addTranscript({ ...line, atMs: line.atMs ?? Math.round(this.nowMs()) }),
       latency: (metric, ms, extra) => this.onLatency(metric, ms, extra),
       action: (action) => void this.ending.onAction(action),
