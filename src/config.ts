@@ -102,6 +102,8 @@ export interface Config {
   apiKey: string | undefined;
   /** Browser origins allowed by CORS. */
   corsOrigins: string[];
+  /** Bearer token GET /metrics requires; undefined = open. */
+  metricsToken: string | undefined;
   llm: LlmConfig;
   agent: AgentResolution;
   /** Worker threads that host off-thread agents (the LiveKit pipeline); 0 = run them in-process. */
@@ -203,6 +205,7 @@ function readSettings(read: EnvReader): Omit<Config, 'unknownVariables'> {
     },
     apiKey: read.optional('API_KEY'),
     corsOrigins: read.originList('CORS_ORIGINS'),
+    metricsToken: read.optional('METRICS_TOKEN'),
     llm: {
       provider: read.oneOf('LLM_PROVIDER', LLM_PROVIDERS, 'openai'),
       model: read.optional('LLM_MODEL'),

@@ -29,6 +29,12 @@ import { healthRoutes, refuseWhileDraining, type Readiness } from './health/rout
 import { LiveBus } from './live/bus.js';
 import { checkLiveUpgrade, liveCallTaskId, mountLiveRoutes } from './live/routes.js';
 import { LiveWatchers } from './live/watch.js';
+import { FleetMetrics, instanceKey } from './metrics/fleet-metrics.js';
+import { GatewayMetrics } from './metrics/gateway-metrics.js';
+import { metricsRoutes } from './metrics/routes.js';
+import { API_ROUTES } from './openapi/api-routes.js';
+import { buildOpenApiDocument } from './openapi/document.js';
+import { openApiRoutes } from './openapi/routes.js';
 import type { LlmClient } from './llm/types.js';
 import { ownersInFleet } from './tasks/fleet-settle.js';
 import { createTaskDomain } from './tasks/index.js';
@@ -143,6 +149,11 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
       ? await offThread(agentPool, deps.offThreadAgent)
       : await configuredAgent(config, agentPool);
   const calls = new CallRegistry();
+  const metrics = new GatewayMetrics({
+    liveCalls: () => calls.list().map((session) => session.counters),
+    activeCalls: () => calls.counts().calls,
+    eventLoop: () => loopMonitor.latest,
+  });
   const { accountSid, authToken } = config.twilio;
   const telephony = deps.telephony ?? (accountSid && authToken ? new TwilioCallControl(accountSid, authToken) : undefined);
   const startedAt = Date.now();
@@ -183,7 +194,9 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     streamTokens,
     endLiveCall: (taskId, detail) => fleet.endLiveCall(taskId, detail),
     fleet,
+    metrics,
   });
+  const fleetMetrics = new FleetMetrics(metrics, fleet.requests, () => channel.members(), instanceKey(channel.memberId));
   // On PostgreSQL the fleet spans machines sharing RECORDINGS_DIR: owner records name the member,
   // and survivors settle what a lost member leaves (tasks/fleet-settle.ts).
   const onPgFleet = !deps.fleet && config.databaseUrl !== undefined;
@@ -253,6 +266,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
         const checked = verdict.why === 'bad_signature' ? { checkedUrl: gate.checkedUrl() } : {};
         const error = verdict.error === undefined ? {} : { error: verdict.error };
         logger.log(verdict.status >= 500 ? 'error' : 'warn', 'refused a media-stream upgrade', { why: verdict.why, ...checked, ...error, remote });
+        if (verdict.why === 'bad_signature') metrics.signatureRefused('media_stream');
         telemetry.record('media_stream', 'stream_refused', { reason: verdict.why });
         done(false, verdict.status, verdict.message);
       },
@@ -289,6 +303,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     hooks: guardedHooks(logger, fleet.callHooks, tasks.callHooks, deps.hooks),
     callOverrides: deps.callOverrides,
     telephony,
+    metrics,
   };
   const taskAdmission = (start: StreamStart) => tasks.callHooks.admit(start);
   const checks = deps.admit ? [deps.admit, taskAdmission] : [taskAdmission];
@@ -325,6 +340,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
       isDraining: () => draining,
       atCapacity: () => calls.size >= config.maxConcurrentCalls,
       streamTokens,
+      onSignatureRefused: () => metrics.signatureRefused('webhook'),
       // Any worker of any instance takes any callback: the store puts a call's callbacks in order.
       onCallStatus: async (update) => {
         await tasks.statusCallbacks.handle(update);
@@ -334,6 +350,8 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     }),
   );
   mountLiveRoutes(ws.app, watchers);
+  app.use(metricsRoutes({ token: config.metricsToken, contentType: metrics.contentType, scrape: () => fleetMetrics.scrape(), logger }));
+  app.use(openApiRoutes(() => buildOpenApiDocument(API_ROUTES, { version: VERSION })));
   // CORS before the key check: a browser's preflight carries no Authorization header.
   app.use('/api', cors(config.corsOrigins, logger), requireApiKey(config.apiKey, logger));
   app.post('/api/tasks/:id/call', refuseWhileDraining(readiness, logger));

@@ -44,8 +44,13 @@ export interface AgentSink {
   turnStarted(): void;
   /** The agent finished sending one utterance: Playback marks it so we learn when it has played. */
   utteranceDone(): void;
-  /** The caller spoke over the agent: clear Twilio's buffer and drop the rest of the turn. */
-  bargeIn(): void;
+  /**
+   * The caller spoke over the agent: clear Twilio's buffer and drop the rest of the turn.
+   * `signalledAt` (epochMs(), comparable across threads): when the agent decided, if not now.
+   */
+  bargeIn(signalledAt?: number): void;
+  /** The agent's connection dropped mid-call and is being reopened (counted in /metrics). */
+  reconnecting?(): void;
   transcript(line: Omit<TranscriptLine, 'atMs'> & { atMs?: number }): void;
   /** A latency figure in milliseconds, e.g. `turn_latency`, for telemetry. */
   latency(metric: string, ms: number, extra?: Record<string, unknown>): void;

@@ -7,6 +7,7 @@ import type { VadConfig } from '../config.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Telemetry } from '../telemetry/events.js';
 import type { ProtocolErrorKind } from '../twilio/protocol.js';
+import type { CallMeters } from '../metrics/meters.js';
 import type { AdmissionCheck, CallOverrides } from './admission.js';
 import type { PlaybackStats } from './playback.js';
 
@@ -121,4 +122,6 @@ export interface CallSessionDeps {
   admit?: AdmissionCheck;
   /** How far caller timestamps may lead the wall clock (default DEFAULT_MAX_MEDIA_LEAD_MS); also bounds the recorder's padding. */
   maxMediaLeadMs?: number;
+  /** The gateway's Prometheus metrics: told of the call's events, never of its frames. */
+  metrics?: CallMeters;
 }

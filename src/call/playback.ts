@@ -14,6 +14,8 @@ export interface PlaybackObserver {
   /** The first audio of an utterance went out (for turn latency). */
   utteranceStarted(utteranceId: number, sentAtMs: number): void;
   played(result: UtterancePlayed): void;
+  /** Twilio echoed a mark `roundTripMs` after it was sent. */
+  markEchoed?(roundTripMs: number): void;
 }
 
 export interface PlaybackOptions {
@@ -40,6 +42,8 @@ export type PlayoutResult = 'heard' | 'cleared' | 'stopped';
 class Utterance {
   private readonly spans: number[] = [];
   totalMs = 0;
+  /** Call time its mark went out. */
+  markSentAtMs = 0;
   constructor(
     readonly id: number,
     readonly markName: string,
@@ -164,6 +168,7 @@ export class Playback {
       return;
     }
     this.awaitingMark.set(utterance.markName, utterance);
+    utterance.markSentAtMs = this.nowMs();
     this.send(this.frames.mark(utterance.markName));
     this.stats.marksSent++;
   }
@@ -176,6 +181,7 @@ export class Playback {
       return;
     }
     this.awaitingMark.delete(name);
+    this.observer.markEchoed?.(this.nowMs() - utterance.markSentAtMs);
     // The echo proves everything sent before the mark has played, whatever our clock says.
     if (this.awaitingMark.size === 0 && !this.open) this.queueEndMs = Math.min(this.queueEndMs, this.nowMs());
     this.observer.played({ utteranceId: utterance.id, playedMs: utterance.totalMs, totalMs: utterance.totalMs, interrupted: false });

@@ -15,6 +15,7 @@ import {
   type MediaEvent,
   type StartEvent,
 } from '../twilio/protocol.js';
+import { epochMs } from '../util/clock.js';
 import { toError } from '../util/errors.js';
 import { ADMITTED, refused, type Admission, type CallOverrides } from './admission.js';
 import { CallEnding, DEFAULT_PLAYOUT_TIMEOUT_MS } from './call-ending.js';
@@ -109,6 +110,11 @@ export class CallSession {
 
   get isEnded(): boolean {
     return this.state === 'ended';
+  }
+
+  /** What the call has counted so far (its playback's counts included), read by /metrics at scrape time. */
+  get counters(): Readonly<CallStats> {
+    return this.stats;
   }
 
   /** Call time in ms (see CallClock). */
@@ -259,7 +265,10 @@ export class CallSession {
       cut: (atMs) => this.recorder!.cutAgentFrom(atMs),
       utteranceStarted: (_id, sentAtMs) => this.onAgentAudioStarted(sentAtMs),
       played: (played) => this.onUtterancePlayed(played),
+      markEchoed: (ms) => this.deps.metrics?.markRoundTrip(ms / 1000),
     });
+    // Live counts, read at scrape time; the summary keeps a copy of them at the end.
+    this.stats.playback = this.playback.stats;
     this.notify('started', (h) => h.started?.(this.call!));
     this.startBridge(this.call);
     this.replayHeld();
@@ -297,13 +306,19 @@ export class CallSession {
     const started = performance.now();
     // A call that ended while its agent connected hears nothing more of it, nor logs for it.
     this.bridge.start().then(
-      () => this.state === 'live' && this.deps.telemetry.record('agent', 'connect', { ...this.ids(), durationMs: performance.now() - started, agent: this.bridge!.kind }),
+      () => this.state === 'live' && this.onAgentConnected(performance.now() - started),
       (err: Error) => {
         if (this.state !== 'live') return;
         this.log.error('agent failed to start', { ...this.ids(), error: err.message });
         void this.ending.finishAfterPlayback('agent_error', err.message);
       },
     );
+  }
+
+  private onAgentConnected(ms: number): void {
+    const agent = this.bridge!.kind;
+    this.deps.telemetry.record('agent', 'connect', { ...this.ids(), durationMs: ms, agent });
+    this.deps.metrics?.agentConnected(agent, ms / 1000);
   }
 
   private onMedia(event: MediaEvent): void {
@@ -336,7 +351,8 @@ export class CallSession {
       audio: (chunk) => this.state === 'live' && this.playback!.push(chunk),
       turnStarted: () => this.playback?.beginTurn(),
       utteranceDone: () => this.playback?.endUtterance(),
-      bargeIn: () => this.onBargeIn(),
+      bargeIn: (signalledAt) => this.onBargeIn(signalledAt),
+      reconnecting: () => void (this.bridge && this.deps.metrics?.agentReconnecting(this.bridge.kind)),
       transcript: (line) => this.addTranscript({ ...line, atMs: line.atMs ?? Math.round(this.nowMs()) }),
       latency: (metric, ms, extra) => this.onLatency(metric, ms, extra),
       action: (action) => void this.ending.onAction(action),
@@ -344,11 +360,13 @@ export class CallSession {
     };
   }
 
-  private onBargeIn(): void {
+  private onBargeIn(signalledAt = epochMs()): void {
     if (this.state !== 'live') return;
     const clearsBefore = this.playback!.stats.clears;
     this.playback!.interrupt();
-    if (this.playback!.stats.clears > clearsBefore) this.deps.telemetry.record('playback', 'barge_in', this.ids());
+    if (this.playback!.stats.clears === clearsBefore) return;
+    this.deps.metrics?.bargeInStopped(Math.max(0, epochMs() - signalledAt) / 1000);
+    this.deps.telemetry.record('playback', 'barge_in', this.ids());
   }
 
   private onAgentAudioStarted(sentAtMs: number): void {
@@ -367,6 +385,7 @@ export class CallSession {
 
   private onLatency(metric: string, ms: number, extra?: Record<string, unknown>): void {
     this.deps.telemetry.record('agent', metric, { ...this.ids(), ...extra, durationMs: ms });
+    if (metric === 'turn_latency' && this.bridge) this.deps.metrics?.turnLatency(this.bridge.kind, ms / 1000);
     if (this.call) this.notify('latency', (h) => h.latency?.(this.call!, metric, ms));
   }
 
@@ -425,6 +444,7 @@ export class CallSession {
       .catch((err: Error) => this.log.error('the agent did not close cleanly', { ...this.ids(), error: err.message }));
     const recording = await this.recorder?.finalize(endMs).catch((err: Error) => {
       this.log.error('recording could not be finalized', { ...this.ids(), error: err.message });
+      this.deps.metrics?.recordingFailed();
       return undefined;
     });
     return this.report(reason, detail, recording, wasLive);
@@ -441,6 +461,7 @@ export class CallSession {
     if (this.playback) this.stats.playback = { ...this.playback.stats };
     const summary = summarizeCall(this.record(), { reason, detail, recording });
     reportCallEnd(summary, wasLive, this.ids(), { log: this.log, telemetry: this.deps.telemetry });
+    this.deps.metrics?.callEnded(summary, this.bridge?.kind);
     this.resolveEnded(summary);
     this.notify('ended', (h) => h.ended?.(summary));
     return summary;

@@ -9,6 +9,7 @@ import { Router, type RequestHandler } from 'express';
 import { sendError } from '../http/errors.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { FleetHealth } from '../fleet/figures.js';
+import type { HealthBody, LivenessBody, ReadinessBody } from './schemas.js';
 
 export interface Readiness {
   isDraining(): boolean;
@@ -33,14 +34,14 @@ export function healthRoutes(options: HealthRouteOptions): Router {
   const router = Router();
   router.get('/health', async (_req, res) => {
     const { uptime_s, workers, ...streams } = await options.figures();
-    res.json({ status: readiness.isDraining() ? 'draining' : 'ok', version: options.version, uptime_s, agent: options.agent, workers, ...streams });
+    res.json({ status: readiness.isDraining() ? 'draining' : 'ok', version: options.version, uptime_s, agent: options.agent, workers, ...streams } satisfies HealthBody);
   });
   router.get('/health/live', (_req, res) => {
-    res.json({ status: readiness.isDraining() ? 'draining' : 'ok', worker: options.memberId, active_calls: options.ownCalls() });
+    res.json({ status: readiness.isDraining() ? 'draining' : 'ok', worker: options.memberId, active_calls: options.ownCalls() } satisfies LivenessBody);
   });
   router.get('/health/ready', (_req, res) => {
     const status = readiness.isDraining() ? 'draining' : readiness.isStarted() ? 'ready' : 'starting';
-    res.status(status === 'ready' ? 200 : 503).json({ status });
+    res.status(status === 'ready' ? 200 : 503).json({ status } satisfies ReadinessBody);
   });
   return router;
 }

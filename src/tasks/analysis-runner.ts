@@ -6,6 +6,7 @@ import { toError } from '../util/errors.js';
 import type { LiveBus } from '../live/bus.js';
 import { completionDeadlineMs } from '../llm/common.js';
 import { DEFAULT_LLM_MAX_RETRIES, DEFAULT_LLM_TIMEOUT_MS, LlmError, type LlmClient, type LlmConfig } from '../llm/types.js';
+import type { TaskMeters } from '../metrics/meters.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Telemetry } from '../telemetry/events.js';
 import { analyzeCall } from './analysis.js';
@@ -37,6 +38,7 @@ export interface AnalysisRunnerDeps {
   staleAfterMs: number;
   /** Wall clock for claim times; tests move it. */
   now?: () => Date;
+  metrics?: TaskMeters;
 }
 
 export class AnalysisRunner {
@@ -99,6 +101,7 @@ export class AnalysisRunner {
     if (this.stopped) return;
     const durationMs = performance.now() - started;
     this.deps.telemetry.record('tasks', 'analysis', { taskId: task.id, durationMs, state: result.state });
+    this.deps.metrics?.analysisSettled(result.state);
     if (result.state === 'failed') this.deps.logger.warn('call analysis failed', { taskId: task.id, error: result.error });
     try {
       await this.deps.store.setAnalysis(task.id, result);

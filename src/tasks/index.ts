@@ -16,6 +16,7 @@ import { settleLastRun, type SettleReport } from './restart-settle.js';
 import type { RecoveryResult } from '../audio/recording-recovery.js';
 import type { TaskStore } from './store.js';
 import { TaskTransitions } from './transitions.js';
+import type { TaskMeters } from '../metrics/meters.js';
 
 export interface TaskDomainDeps {
   config: Config;
@@ -33,6 +34,7 @@ export interface TaskDomainDeps {
   streamTokens: StreamTokens | undefined;
   /** The fleet this process is a member of: the task streams live in other members, who is alive. */
   fleet: TaskFleet;
+  metrics?: TaskMeters;
 }
 
 export interface TaskFleet {
@@ -62,7 +64,7 @@ export interface TaskDomain {
 
 export function createTaskDomain(deps: TaskDomainDeps): TaskDomain {
   const { config, store, bus, logger, telemetry, telephony } = deps;
-  const transitions = new TaskTransitions(store, bus, logger);
+  const transitions = new TaskTransitions(store, bus, logger, deps.metrics);
   let llm = deps.llm;
   // Made once on first use; a missing key throws each time (and fails that analysis) until set.
   const lazyLlm = (): LlmClient => (llm ??= createLlmClient(config.llm));
@@ -77,6 +79,7 @@ export function createTaskDomain(deps: TaskDomainDeps): TaskDomain {
     // Made once across processes by the store's claim; it waits for the stream's end wherever it runs.
     streamLive: (taskId) => streams.has(taskId) || fleet.streamLiveElsewhere(taskId),
     staleAfterMs: analysisStaleAfterMs(config.llm),
+    metrics: deps.metrics,
   });
   const callHooks = new TaskCallHooks({ store, transitions, bus, analysis, streams, logger, streamEndsTask: telephony === undefined, memberId: fleet.memberId });
   const statusCallbacks = new StatusCallbacks({ store, transitions, analysis, logger, holdMs: deps.callbackHoldMs });

@@ -1,6 +1,7 @@
 // Every status change goes through here, so each one is stored, kept in the history and
 // announced to live watchers in one place, and a refused move is logged instead of thrown.
 import type { LiveBus } from '../live/bus.js';
+import type { TaskMeters } from '../metrics/meters.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Task, TaskStatus } from './model.js';
 import { InvalidTransitionError, TaskNotFoundError, type TaskStore, type TransitionPatch } from './store.js';
@@ -21,6 +22,7 @@ export class TaskTransitions {
     private readonly store: TaskStore,
     private readonly bus: LiveBus,
     private readonly logger: Logger,
+    private readonly metrics?: TaskMeters,
   ) {}
 
   /**
@@ -32,6 +34,7 @@ export class TaskTransitions {
       const task = await this.store.transition(id, to, patch, source);
       const seq = task.history.length - 1;
       this.bus.publish(id, { type: 'status', status: to, at: task.history[seq]?.at ?? task.updatedAt, seq });
+      this.metrics?.statusChanged(to);
       return { moved: true, task };
     } catch (err) {
       if (err instanceof TaskNotFoundError) return { moved: false, why: 'not_found' };

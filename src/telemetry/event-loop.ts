@@ -29,6 +29,8 @@ export class EventLoopMonitor {
   private readonly histogram: IntervalHistogram = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
   private lastUtilization: EventLoopUtilization = performance.eventLoopUtilization();
   private timer: NodeJS.Timeout | undefined;
+  /** The last interval's figures (for /metrics), once one has been reported. */
+  latest: EventLoopReport | undefined;
 
   constructor(
     private readonly telemetry: Telemetry,
@@ -61,6 +63,7 @@ export class EventLoopMonitor {
       utilization: performance.eventLoopUtilization(now, this.lastUtilization).utilization,
     };
     this.lastUtilization = now;
+    this.latest = report;
     h.reset();
     this.telemetry.record('runtime', 'event_loop', {
       durationMs: round(report.p99Ms),

@@ -8,6 +8,7 @@ import type { Logger } from './logger.js';
 import { DEFAULT_NOISY_ACTIONS, RECENT_MAX_LIMIT } from './events.js';
 import type { RecentQuery, SummaryRow, Telemetry, TelemetryEvent } from './events.js';
 import { DEFAULT_RESERVOIR_SIZE } from './stats.js';
+import type { RecentEventsBody, TelemetrySummaryBody } from './schemas.js';
 
 export interface TelemetryRouteOptions {
   /** LOG_NOISY_EVENTS_EVERY_N: noisy actions keep one event in this many. */
@@ -38,7 +39,7 @@ export function telemetryRoutes(telemetry: Telemetry, logger: Logger, options: T
     if (query.errors.length > 0) {
       return sendError(res, logger, 400, { error: 'invalid_request', message: 'the query is not valid', details: query.errors });
     }
-    res.json({ events: await source.recent({ limit, component, action }) });
+    res.json({ events: await source.recent({ limit, component, action }) } satisfies RecentEventsBody);
   });
 
   router.get('/summary', async (_req, res) => {
@@ -57,7 +58,7 @@ export function telemetryRoutes(telemetry: Telemetry, logger: Logger, options: T
         note: 'rows of these actions count one event in every_n (LOG_NOISY_EVENTS_EVERY_N); multiply count by every_n for the real number',
       },
       rows: rows.map((row) => (sampled.has(row.action) ? { ...row, sampled_every: options.noisyEveryN } : row)),
-    });
+    } satisfies TelemetrySummaryBody);
   });
 
   return router;

@@ -49,7 +49,7 @@ export function upgradeSignatureUrl(settings: SignatureKeys, path: string): stri
 }
 
 /** Express middleware for /twilio/* webhooks: 403 and a log line when the signature is wrong. */
-export function requireTwilioSignature(settings: SignatureSettings, logger: Logger) {
+export function requireTwilioSignature(settings: SignatureSettings, logger: Logger, onRefused?: () => void) {
   const { authToken, publicUrl } = settings;
   return (req: Request, res: Response, next: NextFunction): void => {
     if (!authToken || !publicUrl) return next();
@@ -60,6 +60,7 @@ export function requireTwilioSignature(settings: SignatureSettings, logger: Logg
       hasSignature: Boolean(header(req)),
       remote: req.socket.remoteAddress ?? 'unknown',
     });
+    onRefused?.();
     res.status(403).json({ error: 'invalid_signature', message: 'X-Twilio-Signature is missing or does not match' });
   };
 }

@@ -32,6 +32,8 @@ export interface WebhookDeps {
   streamTokens: StreamTokens | undefined;
   /** Applies a call-progress callback; the task service plugs in here. */
   onCallStatus?: (update: CallStatusUpdate) => void | Promise<void>;
+  /** Hears of each request refused for its signature (counted in /metrics). */
+  onSignatureRefused?: () => void;
 }
 
 const field = (body: Record<string, unknown>, name: string): string | undefined => {
@@ -80,7 +82,7 @@ export function twilioWebhookRoutes(deps: WebhookDeps): Router {
   const router = Router();
   // Per route rather than router.use: express-ws routes the media-stream upgrade through this
   // prefix too, and that upgrade has its own check before it completes.
-  const webhook = [express.urlencoded({ extended: false, limit: '64kb' }), requireTwilioSignature(deps.signature, deps.logger), logWebhook(deps.logger)];
+  const webhook = [express.urlencoded({ extended: false, limit: '64kb' }), requireTwilioSignature(deps.signature, deps.logger, deps.onSignatureRefused), logWebhook(deps.logger)];
 
   router.post('/voice', webhook, (req: Request, res: Response) => {
     const body = (req.body ?? {}) as Record<string, unknown>;

@@ -1,6 +1,7 @@
 // A bridge for the agent worker pool's tests, built inside a worker thread. It is the echo agent
 // (so the caller hears their words back and can barge in), plus what a real agent reports: a
-// transcript line and a latency figure per reply, a hang-up on DTMF 9. The call's `behavior`
+// transcript line and a latency figure per reply, a hang-up on DTMF 9, and on DTMF 8 a barge-in it
+// says it decided BARGE_IN_DECIDED_AGO_MS earlier (so a test can see whose clock the call uses). The call's `behavior`
 // parameter makes it fail on purpose: `throw` throws from pushCallerAudio, `throw-later` from a
 // timer it set going at start, `exit` kills its worker. `close-line` writes a transcript line as
 // it closes, as the LiveKit session writes the reply just heard when the caller hangs up.
@@ -8,6 +9,10 @@ import type { AgentBridge, AgentSink, CallContext } from '../../src/agents/bridg
 import { EchoAgent } from '../../src/agents/echo.js';
 import type { HostedAgentFactory, HostedAgentKind } from '../../src/agents/worker/protocol.js';
 import type { Config } from '../../src/config.js';
+import { epochMs } from '../../src/util/clock.js';
+
+/** How long before DTMF 8 reaches it the bridge claims to have decided its barge-in. */
+export const BARGE_IN_DECIDED_AGO_MS = 300;
 
 /** Frames a failing bridge takes before it fails: the call is well under way by then. */
 export const FAIL_AFTER_FRAMES = 25;
@@ -50,6 +55,7 @@ class HostedTestAgent implements AgentBridge {
   }
 
   pushDtmf(digit: string): void {
+    if (digit === '8') this.sink.bargeIn(epochMs() - BARGE_IN_DECIDED_AGO_MS);
     if (digit === '9') this.sink.action({ type: 'hangup', reason: 'the caller pressed 9' });
   }
 

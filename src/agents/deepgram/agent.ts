@@ -384,6 +384,7 @@ export class DeepgramAgent implements AgentBridge {
     this.reconnects++;
     this.phase = 'reconnecting';
     this.socket = undefined;
+    this.sink.reconnecting?.();
     this.sink.error(new Error(`${cause.message}; reconnecting with the conversation so far`), false);
     // What the agent had sent still plays; once it has, the history holds what the caller heard.
     const line = this.turns.close(false);

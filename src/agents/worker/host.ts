@@ -5,6 +5,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { AgentBridge, AgentSink } from '../bridge.js';
 import { inCallScope, installFaultGuard } from '../../call/fault-guard.js';
 import { silentLogger } from '../../telemetry/logger.js';
+import { epochMs } from '../../util/clock.js';
 import { toError } from '../../util/errors.js';
 import { AudioRingReader } from './audio-ring.js';
 import { lowerThreadPriority } from './thread-priority.js';
@@ -79,7 +80,7 @@ function sinkFor(callId: number, call: HostedCall): AgentSink {
     },
     turnStarted: () => send({ type: 'turnStarted' }),
     utteranceDone: () => send({ type: 'utteranceDone' }),
-    bargeIn: () => send({ type: 'bargeIn' }),
+    bargeIn: (signalledAt = epochMs()) => send({ type: 'bargeIn', signalledAt }),
     transcript: (line) => send({ type: 'transcript', line }),
     latency(metric, ms, extra) {
       try {

@@ -40,7 +40,8 @@ export type SinkEvent =
   | { type: 'audio'; chunk: Uint8Array }
   | { type: 'turnStarted' }
   | { type: 'utteranceDone' }
-  | { type: 'bargeIn' }
+  /** `signalledAt`: epochMs() in the worker, so the call can time its `clear` from the agent's decision. */
+  | { type: 'bargeIn'; signalledAt: number }
   | { type: 'transcript'; line: Omit<TranscriptLine, 'atMs'> & { atMs?: number } }
   | { type: 'latency'; metric: string; ms: number; extra?: Record<string, unknown> }
   | { type: 'action'; action: AgentAction }

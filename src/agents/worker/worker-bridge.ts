@@ -117,7 +117,7 @@ export class WorkerBridge implements AgentBridge {
       case 'utteranceDone':
         return sink.utteranceDone();
       case 'bargeIn':
-        return sink.bargeIn();
+        return sink.bargeIn(event.signalledAt);
       case 'transcript':
         return sink.transcript(event.line);
       case 'latency':
