@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
+import pg from 'pg';
 import type { ClaimedEntry, OutboxStore } from '../../src/persistence/outbox.js';
 import { openPgOutbox } from '../../src/persistence/pg-outbox.js';
 import { openSqliteOutbox } from '../../src/persistence/sqlite-outbox.js';
@@ -176,5 +177,27 @@ describe('persistence outbox, PostgreSQL', () => {
   defineOutboxSuite({
     freshLocation: freshDatabase,
     open: (url, now) => openPgOutbox(url, { now }),
+  });
+
+  it('skips a row another sender is claiming (locked) rather than waiting for it', async () => {
+    const url = await freshDatabase();
+    let clock = Date.parse('2026-12-03T11:00:00.000Z');
+    const store = await openPgOutbox(url, { now: () => clock });
+    const other = new pg.Client({ connectionString: url });
+    await other.connect();
+    try {
+      await store.enqueue({ kind: 'call', recordId: 'older', body: '{}' });
+      clock += 1;
+      await store.enqueue({ kind: 'call', recordId: 'newer', body: '{}' });
+      // Another instance's claim, caught between its lock and its commit.
+      await other.query('BEGIN');
+      await other.query(`SELECT id FROM persistence_outbox WHERE idempotency_key = 'call:older' FOR UPDATE`);
+      const claim = await store.claimDue(LEASE_MS);
+      expect(claim?.key).to.equal('call:newer');
+      await other.query('COMMIT');
+    } finally {
+      await other.end();
+      await store.close();
+    }
   });
 });

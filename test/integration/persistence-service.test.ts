@@ -9,6 +9,7 @@ import type { FinishedRoomSession } from '../../src/persistence/index.js';
 import { openSqliteOutbox } from '../../src/persistence/sqlite-outbox.js';
 import { capturingLogger, type CapturingLogger } from '../helpers/capturing-logger.js';
 import { FakePersistenceService, type ServiceRequest } from '../helpers/persistence-service.js';
+import { freshDatabase, query } from '../helpers/postgres.js';
 import { eventually } from '../helpers/task-api.js';
 import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
 
@@ -197,6 +198,20 @@ describe('the persistence service', function () {
       await gateway();
       await eventually(() => service.stored.get('session:sess_3'), 15_000, 'the record, delivered by the next run');
       expect(service.requests.filter(isIngest)).to.have.length(2);
+    });
+
+    it('on PostgreSQL, lets two instances sharing the outbox deliver each record once', async () => {
+      const database = { DATABASE_URL: await freshDatabase() };
+      service.ingest = () => ({ status: 503 });
+      const [a, b] = [await gateway(database), await gateway(database)];
+      const sessions = Array.from({ length: 8 }, (_, i) => finishedSession(i + 1));
+      await Promise.all(sessions.map((session, i) => (i % 2 === 0 ? a : b).gateway.persistence!.onSessionEnded(session)));
+      await service.waitFor((r) => r.headers['idempotency-key'] === 'session:sess_8' && r.status === 503);
+      service.ingest = () => undefined;
+      await eventually(() => (service.stored.size === 8 ? true : undefined), 15_000, 'eight stored records');
+      expect(service.requests.filter((r) => r.status === 409), 'nothing delivered twice').to.deep.equal([]);
+      const rows = await query<{ state: string; n: string }>(database.DATABASE_URL, 'SELECT state, COUNT(*) AS n FROM persistence_outbox GROUP BY state');
+      expect(rows).to.deep.equal([{ state: 'sent', n: '8' }]);
     });
 
     it('retries a delivery the service did not answer within INGEST_TIMEOUT_MS', async () => {
