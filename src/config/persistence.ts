@@ -29,6 +29,16 @@ export function readPersistence(read: EnvReader): PersistenceConfig | undefined 
   };
   if (settings.retryMaxMs < settings.retryMinMs) read.problem('INGEST_RETRY_MAX_MS', 'must not be below INGEST_RETRY_MIN_MS');
   if (baseUrl === undefined) return undefined;
+  const url = new URL(baseUrl);
+  // fetch refuses such a URL, and the credential belongs in INGEST_TOKEN.
+  if (url.username || url.password) return read.problem('DJANGO_BASE_URL', 'must not hold a user or password: the service is authenticated with INGEST_TOKEN');
+  if (url.search || url.hash) return read.problem('DJANGO_BASE_URL', 'must be a base URL without a query or fragment: the paths are appended to it');
   if (ingestToken === undefined) return read.problem('INGEST_TOKEN', 'is required when DJANGO_BASE_URL is set: every request to the persistence service carries it');
   return { baseUrl: baseUrl.replace(/\/+$/, ''), ingestToken, ...settings };
+}
+
+/** The service as a log line may name it: host and path, never a credential. */
+export function describeServiceUrl(baseUrl: string): string {
+  const url = new URL(baseUrl);
+  return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}`;
 }

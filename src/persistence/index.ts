@@ -5,6 +5,7 @@
 import type { CallContext } from '../agents/bridge.js';
 import type { CallHooks, CallSummary } from '../call/call-types.js';
 import type { Config, PersistenceConfig } from '../config.js';
+import { describeServiceUrl } from '../config/persistence.js';
 import type { Logger } from '../telemetry/logger.js';
 import { toError } from '../util/errors.js';
 import { openOutbox } from './open-outbox.js';
@@ -49,6 +50,7 @@ export async function openPersistence(
   if (config.persistence === undefined) return undefined;
   const options: OutboxStoreOptions = deps.now ? { now: deps.now } : {};
   const outbox = deps.outbox ?? (await openOutbox(config, deps.logger, options));
+  deps.logger.info('finished calls and sessions go to the persistence service', { service: describeServiceUrl(config.persistence.baseUrl) });
   return new PersistenceService(config.persistence, outbox, deps);
 }
 

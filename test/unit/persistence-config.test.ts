@@ -48,5 +48,8 @@ describe('persistence service configuration', () => {
     expect(bad.variable).to.equal('DJANGO_BASE_URL');
     expect(bad.message).not.to.contain('secret');
     expect(configError({ INGEST_RETRY_MIN_MS: '5000', INGEST_RETRY_MAX_MS: '1000' }).variable).to.equal('INGEST_RETRY_MAX_MS');
+    const withUser = configError({ DJANGO_BASE_URL: 'https://svc:hunter2@backoffice.example.com', INGEST_TOKEN: 'tok' });
+    expect(withUser.message).to.equal('DJANGO_BASE_URL: must not hold a user or password: the service is authenticated with INGEST_TOKEN');
+    expect(configError({ DJANGO_BASE_URL: 'https://backoffice.example.com/?x=1', INGEST_TOKEN: 'tok' }).variable).to.equal('DJANGO_BASE_URL');
   });
 });
