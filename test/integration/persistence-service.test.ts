@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import type { FinishedRoomSession } from '../../src/persistence/index.js';
+import { SessionRecord } from '../../src/persistence/schemas.js';
 import { openSqliteOutbox } from '../../src/persistence/sqlite-outbox.js';
 import { capturingLogger, type CapturingLogger } from '../helpers/capturing-logger.js';
 import { FakePersistenceService, type ServiceRequest } from '../helpers/persistence-service.js';
@@ -165,6 +166,7 @@ describe('the persistence service', function () {
         const record = service.stored.get(`session:sess_${n}`)!;
         expect(record.path).to.equal('/api/ingest/sessions');
         expect(JSON.parse(record.body)).to.deep.equal(expectedRecord(n));
+        expect(() => SessionRecord.parse(JSON.parse(record.body)), 'the contract\'s schema').not.to.throw();
       }
       for (const r of service.requests) {
         expect(r.headers.authorization).to.equal(`Bearer ${TOKEN}`);

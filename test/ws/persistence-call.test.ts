@@ -7,6 +7,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { expect } from 'chai';
 import { readMulawWav } from '../../src/audio/wav-io.js';
+import { CallRecord } from '../../src/persistence/schemas.js';
 import { TASKS_DB_FILE } from '../../src/tasks/sqlite-store.js';
 import { FakeTwilioCaller, randomSid } from '../../tools/twilio-caller.js';
 import { FakePersistenceService } from '../helpers/persistence-service.js';
@@ -87,6 +88,7 @@ describe('finished phone calls and the persistence service', function () {
       // The echo agent keeps no transcript.
       transcript: [],
     });
+    expect(() => CallRecord.parse(JSON.parse(stored.body)), 'the contract\'s schema').not.to.throw();
     expect(stored.body).not.to.match(/dtmf|digit/i);
     expect(path.basename(summary.recording!.path)).to.match(new RegExp(`_${callSid}_${caller.streamSid}\\.wav$`));
     const [request] = service.to('/api/ingest/calls');
