@@ -216,6 +216,32 @@ describe('the persistence service', function () {
       expect(rows).to.deep.equal([{ state: 'sent', n: '8' }]);
     });
 
+    it('counts 409 (the service has the key already) as delivered, and retries 429', async () => {
+      // sess_4 reached the service before (say, its answer was lost); sess_5 is throttled once.
+      service.stored.set('session:sess_4', { path: '/api/ingest/sessions', body: 'an earlier delivery' });
+      let throttled = false;
+      service.ingest = (r) => {
+        if (r.headers['idempotency-key'] !== 'session:sess_5' || throttled) return undefined;
+        throttled = true;
+        return { status: 429, json: { detail: 'slow down' } };
+      };
+      const t = await gateway();
+      await t.gateway.persistence!.onSessionEnded(finishedSession(4));
+      await t.gateway.persistence!.onSessionEnded(finishedSession(5));
+      await eventually(() => service.stored.get('session:sess_5'), 15_000, 'the throttled record');
+      const answers = (key: string) => service.requests.filter((r) => r.headers['idempotency-key'] === key).map((r) => r.status);
+      expect(answers('session:sess_4')).to.deep.equal([409]);
+      expect(answers('session:sess_5')).to.deep.equal([429, 201]);
+      await closeGateway(t);
+      const outbox = openSqliteOutbox(path.join(root, 'data'));
+      try {
+        expect(await outbox.find('session', 'sess_4')).to.deep.include({ state: 'sent', attempts: 1 });
+        expect(await outbox.find('session', 'sess_5')).to.deep.include({ state: 'sent', attempts: 2 });
+      } finally {
+        await outbox.close();
+      }
+    });
+
     it('retries a delivery the service did not answer within INGEST_TIMEOUT_MS', async () => {
       let calls = 0;
       service.ingest = () => (++calls === 1 ? 'hang' : undefined);
