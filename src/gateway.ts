@@ -158,7 +158,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
   if (!(channel instanceof LocalChannel)) logger.defaultMeta = { ...logger.defaultMeta, worker: channel.memberId };
 
   const store = deps.taskStore ?? (await openTaskStore(config, logger));
-  const persistence = await openPersistence(config, { logger, agent: agent.kind });
+  const persistence = await openPersistence(config, { logger, telemetry, agent: agent.kind });
   // With an auth token, every stream URL carries a per-call token (loadConfig guarantees PUBLIC_URL then).
   const gate = authToken
     ? new StreamGate({ authToken, publicUrl: config.publicUrl! }, deps.streamClaims ?? (await openStreamClaims(config, logger, deps.clock)), deps.clock)

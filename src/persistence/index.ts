@@ -5,6 +5,7 @@
 import type { CallHooks } from '../call/call-types.js';
 import type { Config, PersistenceConfig } from '../config.js';
 import { describeServiceUrl } from '../config/persistence.js';
+import type { Telemetry } from '../telemetry/events.js';
 import type { Logger } from '../telemetry/logger.js';
 import { toError } from '../util/errors.js';
 import { openOutbox } from './open-outbox.js';
@@ -32,6 +33,7 @@ export interface Persistence {
 
 export interface PersistenceDeps {
   logger: Logger;
+  telemetry: Telemetry;
   /** The agent kind calls are answered by, for the call records. */
   agent: string;
 }
@@ -66,6 +68,7 @@ class PersistenceService implements Persistence {
       retry: { minMs: config.retryMinMs, maxMs: config.retryMaxMs },
       deliveryTimeoutMs: config.ingestTimeoutMs,
       logger: deps.logger,
+      telemetry: deps.telemetry,
     });
     this.callHooks = new CallRecordHooks((summary, parties) => {
       const record = callRecord(summary, parties, deps.agent);

@@ -3,6 +3,8 @@
 // here, at the next due time otherwise, and at least every POLL_MS (records enqueued by other
 // processes, leases of senders that died). Closing stops a delivery in flight and makes its
 // record due again at once: it is retried by the next run, never lost.
+import { performance } from 'node:perf_hooks';
+import type { Telemetry } from '../telemetry/events.js';
 import type { Logger } from '../telemetry/logger.js';
 import { toError } from '../util/errors.js';
 import { retryDelayMs, type RetryPolicy } from './backoff.js';
@@ -23,6 +25,8 @@ export interface OutboxSenderDeps {
   /** Bounds a delivery; the claim's lease outlasts it. */
   deliveryTimeoutMs: number;
   logger: Logger;
+  /** Each attempt as a `persistence` event (delivered, retry, refused) with its duration. */
+  telemetry: Telemetry;
   now?: () => number;
 }
 
@@ -87,9 +91,11 @@ export class OutboxSender {
   }
 
   private async sendOne(entry: ClaimedEntry): Promise<void> {
+    const began = performance.now();
     const outcome = await this.deps.deliver(entry, this.stop.signal);
     const about = { kind: entry.kind, id: entry.key, attempt: entry.attempt, status: outcome.status };
     const { logger, store } = this.deps;
+    this.deps.telemetry.record('persistence', outcome.result, { ...about, durationMs: performance.now() - began });
     let held: boolean;
     if (outcome.result === 'delivered') {
       held = await store.markSent(entry);

@@ -232,6 +232,14 @@ describe('the persistence service', function () {
       const answers = (key: string) => service.requests.filter((r) => r.headers['idempotency-key'] === key).map((r) => r.status);
       expect(answers('session:sess_4')).to.deep.equal([409]);
       expect(answers('session:sess_5')).to.deep.equal([429, 201]);
+      // Each attempt is a telemetry event with its duration, so /api/telemetry/summary shows the service's latency.
+      const events = t.telemetry.recent({ component: 'persistence' }).reverse();
+      expect(events.map((e) => [e.action, e['id'], e['attempt'], e['status']]).filter((e) => e[1] === 'session:sess_5')).to.deep.equal([
+        ['retry', 'session:sess_5', 1, 429],
+        ['delivered', 'session:sess_5', 2, 201],
+      ]);
+      expect(events.find((e) => e['id'] === 'session:sess_4')).to.deep.include({ action: 'delivered', kind: 'session', status: 409 });
+      for (const event of events) expect(event.duration_ms).to.be.a('number').and.at.least(0);
       await closeGateway(t);
       const outbox = openSqliteOutbox(path.join(root, 'data'));
       try {
