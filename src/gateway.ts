@@ -29,8 +29,8 @@ import { healthRoutes, refuseWhileDraining, type Readiness } from './health/rout
 import { LiveBus } from './live/bus.js';
 import { checkLiveUpgrade, liveCallTaskId, mountLiveRoutes } from './live/routes.js';
 import { LiveWatchers } from './live/watch.js';
-import { openPersistence, type Persistence } from './persistence/index.js';
 import type { LlmClient } from './llm/types.js';
+import { openPersistence, type Persistence } from './persistence/index.js';
 import { ownersInFleet } from './tasks/fleet-settle.js';
 import { createTaskDomain } from './tasks/index.js';
 import { taskRoutes } from './tasks/routes.js';

@@ -9,7 +9,7 @@ import type { Telemetry } from '../telemetry/events.js';
 import type { Logger } from '../telemetry/logger.js';
 import { toError } from '../util/errors.js';
 import { openOutbox } from './open-outbox.js';
-import type { NewOutboxEntry, OutboxStore } from './outbox.js';
+import { idempotencyKey, type NewOutboxEntry, type OutboxStore } from './outbox.js';
 import { CallRecordHooks } from './call-hooks.js';
 import { HttpSessionGatekeeper, type SessionGatekeeper } from './gatekeeper.js';
 import { callRecord, sessionRecord, type FinishedRoomSession } from './records.js';
@@ -77,8 +77,15 @@ class PersistenceService implements Persistence {
     this.gatekeeper = new HttpSessionGatekeeper(client, deps.logger);
   }
 
-  onSessionEnded(session: FinishedRoomSession): Promise<void> {
-    return this.enqueue({ kind: 'session', recordId: session.sessionId, body: JSON.stringify(sessionRecord(session)) });
+  async onSessionEnded(session: FinishedRoomSession): Promise<void> {
+    let body: string;
+    try {
+      body = JSON.stringify(sessionRecord(session));
+    } catch (err) {
+      this.deps.logger.error('could not make a record of a finished session: it will not be sent', { sessionId: session.sessionId, error: toError(err).message });
+      return;
+    }
+    await this.enqueue({ kind: 'session', recordId: session.sessionId, body });
   }
 
   start(): void {
@@ -92,7 +99,7 @@ class PersistenceService implements Persistence {
   }
 
   private enqueue(entry: NewOutboxEntry): Promise<void> {
-    const about = { kind: entry.kind, id: `${entry.kind}:${entry.recordId}` };
+    const about = { kind: entry.kind, id: idempotencyKey(entry.kind, entry.recordId) };
     const queued = this.outbox.enqueue(entry).then(
       (added) => {
         if (added) this.sender.wake();
