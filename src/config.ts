@@ -7,11 +7,13 @@ import { LLM_PROVIDERS, type LlmConfig } from './llm/types.js';
 import { EnvReader, readEnv, type Env } from './config/env-reader.js';
 import { RESERVED_VARIABLES, unknownVariables, type UnknownVariable } from './config/lookalikes.js';
 import { pipelineProblems, readPipeline, type PipelineConfig } from './config/pipeline.js';
+import { readPersistence, type PersistenceConfig } from './config/persistence.js';
 import { describeDatabaseUrl, POSTGRES_PROTOCOLS } from './db/url.js';
 
 export { ConfigError, readEnv, type ConfigProblem, type Env } from './config/env-reader.js';
 export type { UnknownVariable } from './config/lookalikes.js';
 export { pipelineProblems, providerOrder, type PipelineConfig, type ProviderOrder } from './config/pipeline.js';
+export type { PersistenceConfig } from './config/persistence.js';
 
 export type AgentKind = 'echo' | 'deepgram' | 'livekit';
 export type AgentChoice = AgentKind | 'auto';
@@ -118,6 +120,8 @@ export interface Config {
   livekit: LiveKitConfig;
   /** The LiveKit voice pipeline (AGENT_PROVIDER=livekit): its providers, their order, keys and URLs. */
   pipeline: PipelineConfig;
+  /** The persistence service (DJANGO_BASE_URL, INGEST_TOKEN): finished calls and sessions go there; undefined = off. */
+  persistence: PersistenceConfig | undefined;
   /** Names in the environment or `.env` that look like ours but are not read (typos): warned about at start. */
   unknownVariables: UnknownVariable[];
 }
@@ -231,6 +235,7 @@ function readSettings(read: EnvReader): Omit<Config, 'unknownVariables'> {
     deepgram,
     livekit,
     pipeline,
+    persistence: readPersistence(read),
   };
 }
 

@@ -36,6 +36,7 @@ import { API_ROUTES } from './openapi/api-routes.js';
 import { buildOpenApiDocument } from './openapi/document.js';
 import { openApiRoutes } from './openapi/routes.js';
 import type { LlmClient } from './llm/types.js';
+import { openPersistence, type Persistence } from './persistence/index.js';
 import { ownersInFleet } from './tasks/fleet-settle.js';
 import { createTaskDomain } from './tasks/index.js';
 import { taskRoutes } from './tasks/routes.js';
@@ -104,6 +105,8 @@ export interface Gateway {
   readonly agentPool: AgentWorkerPool;
   /** This member's id in the fleet (the X-Gateway-Worker header of every response). */
   readonly memberId: string;
+  /** The persistence service (DJANGO_BASE_URL): its session gatekeeper and onSessionEnded for the rooms; undefined when off. */
+  readonly persistence: Persistence | undefined;
   listen(port?: number, host?: string, options?: ListenOptions): Promise<AddressInfo>;
   /** Refuses new streams, lets active calls finish for up to `timeoutMs`, then ends the rest. */
   drain(timeoutMs: number): Promise<{ endedEarly: number }>;
@@ -166,6 +169,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
   if (!(channel instanceof LocalChannel)) logger.defaultMeta = { ...logger.defaultMeta, worker: channel.memberId };
 
   const store = deps.taskStore ?? (await openTaskStore(config, logger));
+  const persistence = await openPersistence(config, { logger, telemetry, agent: agent.kind });
   // With an auth token, every stream URL carries a per-call token (loadConfig guarantees PUBLIC_URL then).
   const gate = authToken
     ? new StreamGate({ authToken, publicUrl: config.publicUrl! }, deps.streamClaims ?? (await openStreamClaims(config, logger, deps.clock)), deps.clock)
@@ -300,7 +304,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     logDtmfDigits: config.logDtmfDigits,
     // The fleet hears first (a stream's end is on the channel before the analysis trigger it
     // causes), then the task service, so the caller's hooks see an up-to-date task.
-    hooks: guardedHooks(logger, fleet.callHooks, tasks.callHooks, deps.hooks),
+    hooks: guardedHooks(logger, fleet.callHooks, tasks.callHooks, persistence?.callHooks, deps.hooks),
     callOverrides: deps.callOverrides,
     telephony,
     metrics,
@@ -377,6 +381,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     agentKind: agent.kind,
     agentPool,
     memberId: channel.memberId,
+    persistence,
     /**
      * Listens, then settles what an earlier run left. In that order: a second gateway started by
      * mistake fails on the taken port before it looks at the recordings the first one is writing.
@@ -395,6 +400,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
       if (options.settleLastRun ?? true) await settleLastRun();
       // A member that leaves the fleet from now on leaves its calls to the survivors.
       if (onPgFleet) stopWatchingMembers = fleet.watchMembers(() => void settleLostMembers(false));
+      persistence?.start();
       started = true;
       return address;
     },
@@ -419,6 +425,8 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
       });
       // The ended calls' last writes are queued behind the store's answers: let them land first.
       await Promise.all([tasks.idle(), settlingLost]);
+      // The ended calls' records are queued by now; a delivery in flight is left for the next run.
+      await persistence?.close();
       fleet.close();
       // Leaves the fleet before the store closes: the others hear of it at once.
       await channel.close();

@@ -8,8 +8,6 @@ import { closestName } from '../util/edit-distance.js';
  */
 export const RESERVED_VARIABLES: readonly string[] = [
   'LIVEKIT_AGENT_NAME',
-  'DJANGO_BASE_URL',
-  'INGEST_TOKEN',
 ];
 
 export interface UnknownVariable {

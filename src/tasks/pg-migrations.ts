@@ -103,4 +103,31 @@ export const PG_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX tasks_by_stream_member ON tasks (stream_member) WHERE stream_member IS NOT NULL;
     `,
   },
+  // 6 and 7 hold their places for the calls (branch calls) and room sessions (branch rooms-api)
+  // migrations, which replace these two entries when the branches merge.
+  { version: 6, name: 'reserved for the call records', sql: 'SELECT 1' },
+  { version: 7, name: 'reserved for the room sessions', sql: 'SELECT 1' },
+  {
+    version: 8,
+    name: 'persistence outbox',
+    // As SQLite's: due from next_attempt_at_ms (epoch ms of the senders' clocks, only compared);
+    // a claim takes one due row FOR UPDATE SKIP LOCKED and moves it past the claim's lease.
+    sql: `
+      CREATE TABLE persistence_outbox (
+        id                 text COLLATE "C" PRIMARY KEY,
+        kind               text NOT NULL CHECK (kind IN ('call', 'session')),
+        idempotency_key    text COLLATE "C" NOT NULL UNIQUE,
+        body               json NOT NULL,        -- json, not jsonb: kept and sent as written
+        state              text NOT NULL CHECK (state IN ('pending', 'sent', 'failed')),
+        attempts           integer NOT NULL DEFAULT 0,
+        next_attempt_at_ms bigint NOT NULL,
+        claim_token        text,
+        last_status        integer,
+        last_error         text,
+        created_at         timestamptz NOT NULL,
+        sent_at            timestamptz
+      );
+      CREATE INDEX persistence_outbox_due ON persistence_outbox (next_attempt_at_ms) WHERE state = 'pending';
+    `,
+  },
 ];

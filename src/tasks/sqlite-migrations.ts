@@ -114,6 +114,34 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX tasks_by_stream_member ON tasks (stream_member) WHERE stream_member IS NOT NULL;
     `,
   },
+  // 6 and 7 hold their places for the calls (branch calls) and room sessions (branch rooms-api)
+  // migrations, which replace these two entries when the branches merge.
+  { version: 6, name: 'reserved for the call records', sql: 'SELECT 1' },
+  { version: 7, name: 'reserved for the room sessions', sql: 'SELECT 1' },
+  {
+    version: 8,
+    name: 'persistence outbox',
+    // Records waiting for the persistence service (src/persistence/). A row is due from
+    // next_attempt_at_ms (epoch ms, only compared); a sender's claim moves it past the claim's
+    // lease, so a sender that dies mid-send leaves it due again later, never lost.
+    sql: `
+      CREATE TABLE persistence_outbox (
+        id                 TEXT PRIMARY KEY,
+        kind               TEXT NOT NULL CHECK (kind IN ('call', 'session')),
+        idempotency_key    TEXT NOT NULL UNIQUE,  -- <kind>:<record id>, sent as Idempotency-Key
+        body               TEXT NOT NULL,         -- the record's JSON, sent byte for byte
+        state              TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'failed')),
+        attempts           INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at_ms INTEGER NOT NULL,
+        claim_token        TEXT,                  -- the latest claim's: only its holder settles the row
+        last_status        INTEGER,               -- the service's last HTTP status, if it answered
+        last_error         TEXT,
+        created_at         TEXT NOT NULL,
+        sent_at            TEXT
+      ) STRICT;
+      CREATE INDEX persistence_outbox_due ON persistence_outbox (next_attempt_at_ms) WHERE state = 'pending';
+    `,
+  },
 ];
 
 export class MigrationError extends Error {

@@ -1,0 +1,72 @@
+// Builds the records the persistence service receives from what the gateway knows when a call or
+// a room session ends. Only what the contract lists goes in: no secret, no DTMF digit, no path
+// of this machine.
+import path from 'node:path';
+import type { CallContext, TranscriptLine } from '../agents/bridge.js';
+import type { CallSummary } from '../call/call-types.js';
+import type { CallRecord, RecordTranscriptLine, SessionRecord } from './schemas.js';
+
+/** What a stream's `start` told about its call, beyond its ids: kept from `started` to the end. */
+export interface CallParties {
+  from: string | undefined;
+  to: string | undefined;
+  direction: string | undefined;
+}
+
+/** The parties as the voice webhook's TwiML passed them (`<Parameter>`s, see twilio/twiml.ts). */
+export function partiesOf(call: CallContext): CallParties {
+  const { from, to, direction } = call.parameters;
+  return { from: from || undefined, to: to || undefined, direction: direction || undefined };
+}
+
+/** A finished room session, as the rooms service reports it (`onSessionEnded`). */
+export interface FinishedRoomSession {
+  sessionId: string;
+  room: string;
+  identity?: string;
+  /** ISO 8601 times. */
+  startedAt: string;
+  endedAt: string;
+  endReason: string;
+  metadata?: unknown;
+  transcript: readonly TranscriptLine[];
+}
+
+/** The call's record; undefined for a stream that never became a call (no `start`, or refused at it). */
+export function callRecord(summary: CallSummary, parties: CallParties | undefined, agent: string): CallRecord | undefined {
+  const { callSid, streamSid } = summary;
+  if (callSid === undefined || streamSid === undefined) return undefined;
+  return {
+    call_id: streamSid,
+    call_sid: callSid,
+    stream_sid: streamSid,
+    task_id: summary.taskId ?? null,
+    from: parties?.from ?? null,
+    to: parties?.to ?? null,
+    direction: parties?.direction ?? null,
+    agent,
+    started_at: summary.startedAt,
+    ended_at: summary.endedAt,
+    duration_ms: Math.max(0, Math.round(summary.durationMs)),
+    end_reason: summary.reason,
+    recording: summary.recording === undefined ? null : path.basename(summary.recording.path),
+    transcript: summary.transcript.map(recordLine),
+  };
+}
+
+export function sessionRecord(session: FinishedRoomSession): SessionRecord {
+  return {
+    session_id: session.sessionId,
+    room: session.room,
+    identity: session.identity ?? null,
+    started_at: session.startedAt,
+    ended_at: session.endedAt,
+    end_reason: session.endReason,
+    metadata: session.metadata ?? null,
+    transcript: session.transcript.map(recordLine),
+  };
+}
+
+function recordLine(line: TranscriptLine): RecordTranscriptLine {
+  return { role: line.role, text: line.text, at_ms: line.atMs, ...(line.interrupted ? { interrupted: true } : {}) };
+}
