@@ -219,7 +219,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     const path = new URL(info.req.url ?? '/', 'http://gateway').pathname;
     const liveTaskId = liveCallTaskId(path);
     if (liveTaskId !== undefined) {
-      const policy = { apiKey: config.apiKey, allowedOrigins: config.corsOrigins, taskExists: async (id: string) => (await store.get(id)) !== undefined };
+      const policy = { apiKey: config.apiKey, allowedOrigins: config.corsOrigins, exists: async (id: string) => (await store.get(id)) !== undefined };
       checkLiveUpgrade(info.req, liveTaskId, policy).then(
         (verdict) => {
           if (verdict.ok) return done(true);
