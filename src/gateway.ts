@@ -46,6 +46,7 @@ import { MAX_INBOUND_FRAME_BYTES } from './twilio/protocol.js';
 import type { StreamClaims } from './twilio/stream-claims.js';
 import { StreamGate } from './twilio/stream-admission.js';
 import { twilioWebhookRoutes, type CallStatusUpdate } from './twilio/webhooks.js';
+import { createRoomsDomain, type RoomSessionSink, type SessionEndedHook, type SessionGatekeeper } from './rooms/index.js';
 
 export interface GatewayDeps {
   logger?: Logger;
@@ -80,6 +81,10 @@ export interface GatewayDeps {
   memberId?: string;
   /** Folder of service.log and telemetry_events.jsonl (default DATA_DIR): each worker of a fleet rotates its own. */
   logDir?: string;
+  /** Asked before POST /session starts a room session (the persistence service); absent = always allowed. */
+  sessionGatekeeper?: SessionGatekeeper;
+  /** Hears of each room session that ended after its agent was dispatched. */
+  onSessionEnded?: SessionEndedHook;
 }
 
 export interface ListenOptions {
@@ -98,6 +103,8 @@ export interface Gateway {
   readonly agentPool: AgentWorkerPool;
   /** This member's id in the fleet (the X-Gateway-Worker header of every response). */
   readonly memberId: string;
+  /** Where an in-process room agent reports its session; undefined without LIVEKIT_* configuration. */
+  readonly roomSessions: RoomSessionSink | undefined;
   listen(port?: number, host?: string, options?: ListenOptions): Promise<AddressInfo>;
   /** Refuses new streams, lets active calls finish for up to `timeoutMs`, then ends the rest. */
   drain(timeoutMs: number): Promise<{ endedEarly: number }>;
@@ -212,15 +219,30 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
   };
   let stopWatchingMembers = (): void => undefined;
   const watchers = new LiveWatchers({ bus, logger, snapshot: async (id) => optional(await store.get(id), taskView) });
+  const rooms = await createRoomsDomain({
+    config,
+    logger,
+    channel,
+    ...(deps.sessionGatekeeper && { gatekeeper: deps.sessionGatekeeper }),
+    ...(deps.onSessionEnded && { onSessionEnded: deps.onSessionEnded }),
+  });
 
   const app = express();
   const server = http.createServer(app);
   const verifyClient: VerifyClientCallbackAsync<IncomingMessage> = (info, done) => {
     const path = new URL(info.req.url ?? '/', 'http://gateway').pathname;
+    // Live watchers (/ws/call/{id}, /ws/transcript/{id}) are refused with a plain HTTP status before the upgrade.
     const liveTaskId = liveCallTaskId(path);
-    if (liveTaskId !== undefined) {
-      const policy = { apiKey: config.apiKey, allowedOrigins: config.corsOrigins, exists: async (id: string) => (await store.get(id)) !== undefined };
-      checkLiveUpgrade(info.req, liveTaskId, policy).then(
+    const watcherVerdict =
+      liveTaskId === undefined
+        ? rooms.checkUpgrade(info.req, path)
+        : checkLiveUpgrade(info.req, liveTaskId, {
+            apiKey: config.apiKey,
+            allowedOrigins: config.corsOrigins,
+            exists: async (id: string) => (await store.get(id)) !== undefined,
+          });
+    if (watcherVerdict !== undefined) {
+      watcherVerdict.then(
         (verdict) => {
           if (verdict.ok) return done(true);
           // A missing key or an unknown task is the client's own mistake, like a 4xx on the API: info.
@@ -334,6 +356,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     }),
   );
   mountLiveRoutes(ws.app, watchers);
+  rooms.mount(ws.app);
   // CORS before the key check: a browser's preflight carries no Authorization header.
   app.use('/api', cors(config.corsOrigins, logger), requireApiKey(config.apiKey, logger));
   app.post('/api/tasks/:id/call', refuseWhileDraining(readiness, logger));
@@ -359,6 +382,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     agentKind: agent.kind,
     agentPool,
     memberId: channel.memberId,
+    roomSessions: rooms.sink,
     /**
      * Listens, then settles what an earlier run left. In that order: a second gateway started by
      * mistake fails on the taken port before it looks at the recordings the first one is writing.
@@ -405,6 +429,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
       // Leaves the fleet before the store closes: the others hear of it at once.
       await channel.close();
       await store.close();
+      await rooms.close();
       await gate?.close();
       loopMonitor.stop();
       await telemetry.close();
