@@ -9,16 +9,15 @@ import { requireApiKey } from '../http/access.js';
 import { cors } from '../http/cors.js';
 import { LiveBus } from '../live/bus.js';
 import { checkLiveUpgrade, pathId, type UpgradeVerdict } from '../live/routes.js';
-import { Watchers } from '../live/watch.js';
 import type { Logger } from '../telemetry/logger.js';
 import { LiveKitDispatcher, type AgentDispatcher } from './dispatch.js';
 import { liveKitServer } from './livekit-server.js';
 import { openSessionStore } from './open-store.js';
 import { liveKitNotConfigured, sessionRoutes, tokenRoute } from './routes.js';
-import type { SessionView, TranscriptSocketMessage } from './schemas.js';
 import { RoomSessions, type SessionGatekeeper } from './service.js';
-import { SESSION_EVENTS_TOPIC, sessionShows, StoredSessionSink, type RoomSessionSink, type SessionEndedHook, type SessionEvent } from './session-events.js';
+import { SESSION_EVENTS_TOPIC, StoredSessionSink, type RoomSessionSink, type SessionEndedHook, type SessionEvent } from './session-events.js';
 import type { SessionStore } from './store.js';
+import { transcriptWatchers } from './transcript-watch.js';
 import { sessionView } from './view.js';
 
 export type { RoomSessionSink, SessionEndedHook } from './session-events.js';
@@ -79,19 +78,12 @@ export async function createRoomsDomain(deps: RoomsDeps): Promise<RoomsDomain> {
     ...(deps.gatekeeper && { gatekeeper: deps.gatekeeper }),
     logger,
   });
-  const watchers = new Watchers<SessionView, SessionEvent, { state: SessionView['state']; transcriptLines: number }>({
+  const watchers = transcriptWatchers({
     bus,
     logger,
-    kind: {
-      noun: 'session',
-      snapshot: async (id) => {
-        const session = await store.get(id);
-        return session && sessionView(session);
-      },
-      snapshotMessage: (session) => ({ type: 'snapshot', session }) satisfies TranscriptSocketMessage,
-      extent: (session) => ({ state: session.state, transcriptLines: session.transcript.length }),
-      shownBy: sessionShows,
-      message: (event): TranscriptSocketMessage => (event.type === 'transcript' ? { type: 'transcript', line: event.line } : event),
+    snapshot: async (id) => {
+      const session = await store.get(id);
+      return session && sessionView(session);
     },
   });
   const tokens = { server, ttlS: config.livekit.tokenTtlS, agentName: config.livekit.agentName, dispatchAgent: config.livekit.tokenDispatchesAgent };
