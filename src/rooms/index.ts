@@ -48,6 +48,28 @@ export interface RoomsDomain {
 
 export type TranscriptUpgradeVerdict = UpgradeVerdict | { ok: false; status: 503; message: string };
 
+/**
+ * The sink for a room agent running outside the gateway's process (a job process, `npm run
+ * agent`): the same store, and a bus on `channel`, so the gateway's transcript watchers hear each
+ * change when `channel` reaches them (the PostgreSQL fleet channel across processes and machines).
+ * Close it when the agent is done.
+ */
+export async function openRoomSessionSink(
+  config: Pick<Config, 'databaseUrl' | 'dataDir'>,
+  deps: { logger: Logger; channel: FleetChannel; onSessionEnded?: SessionEndedHook },
+): Promise<{ sink: RoomSessionSink; close(): Promise<void> }> {
+  const store = await openSessionStore(config, deps.logger);
+  const bus = sessionEventBus(deps.channel, deps.logger);
+  // The end is decided in the store, so the hook runs once, in whichever process ended the session.
+  const sink = new StoredSessionSink({ store, bus, logger: deps.logger, ...(deps.onSessionEnded && { onSessionEnded: deps.onSessionEnded }) });
+  return { sink, close: () => store.close() };
+}
+
+/** The bus session events travel on, beside the tasks' own. */
+function sessionEventBus(channel: FleetChannel, logger: Logger): LiveBus<SessionEvent> {
+  return new LiveBus<SessionEvent>((sessionId, err) => logger.error('a transcript watcher failed', { sessionId, error: err.message }), channel, SESSION_EVENTS_TOPIC);
+}
+
 const TRANSCRIPT_PATH = /^\/ws\/transcript\/([^/]+)\/?$/;
 /** The browser's DELETE /session/{id} and a retried POST's key need a preflight's blessing. */
 const ROOMS_CORS = { methods: 'GET, POST, DELETE', headers: 'Authorization, Content-Type, Idempotency-Key' };
@@ -69,7 +91,7 @@ export async function createRoomsDomain(deps: RoomsDeps): Promise<RoomsDomain> {
   }
 
   const store = deps.store ?? (await openSessionStore(config, logger));
-  const bus = new LiveBus<SessionEvent>((sessionId, err) => logger.error('a transcript watcher failed', { sessionId, error: err.message }), deps.channel, SESSION_EVENTS_TOPIC);
+  const bus = sessionEventBus(deps.channel, logger);
   const sink = new StoredSessionSink({ store, bus, logger, ...(deps.onSessionEnded && { onSessionEnded: deps.onSessionEnded }) });
   const sessions = new RoomSessions({
     store,

@@ -5,7 +5,10 @@ import type { Socket } from 'node:net';
 import { expect } from 'chai';
 import nock from 'nock';
 import type WebSocket from 'ws';
+import { openPgChannel } from '../../src/fleet/pg-channel.js';
+import { openRoomSessionSink } from '../../src/rooms/index.js';
 import type { RoomSessionSink } from '../../src/rooms/session-events.js';
+import { silentLogger } from '../../src/telemetry/logger.js';
 import type { TranscriptSocketMessage } from '../../src/rooms/schemas.js';
 import { freshDatabase } from '../helpers/postgres.js';
 import { api, eventually, Watcher } from '../helpers/task-api.js';
@@ -159,5 +162,29 @@ describe('WS /ws/transcript/{session_id} across instances (PostgreSQL)', functio
     await eventually(() => (messages(watcher).some((m) => m.type === 'state') ? true : undefined), 10_000, 'the end on the other instance');
     expect(story(watcher)).to.deep.equal(['snapshot:1', 'line:two', 'line:three', 'line:four', 'state:ended']);
     watcher.close();
+  });
+
+  it('hears an agent outside the gateway (its own store and fleet connection) through openRoomSessionSink', async () => {
+    const id = await createSession(a, 'room-outside');
+    const channel = await openPgChannel(url, { memberId: `agent-${process.pid}` });
+    const ended: string[] = [];
+    const outside = await openRoomSessionSink({ databaseUrl: url, dataDir: 'unused' }, { logger: silentLogger(), channel, onSessionEnded: (s) => void ended.push(s.id) });
+    try {
+      const watcher = await watch(b, id);
+      await watcher.waitFor((m) => m.type === 'snapshot');
+      await outside.sink.started(id, { participant: 'agent-AJ_9', jobId: 'AJ_9' });
+      await outside.sink.line(id, { role: 'assistant', text: 'Hello from the job.', atMs: 5 });
+      await outside.sink.ended(id, 'job_done');
+      await eventually(() => (story(watcher).includes('state:ended') ? true : undefined), 10_000, 'the end from outside');
+      expect(story(watcher)).to.deep.equal(['snapshot:0', 'state:active', 'line:Hello from the job.', 'state:ended']);
+      expect((await api(a, 'GET', `/session/${id}`)).body).to.deep.include({ state: 'ended', participant: 'agent-AJ_9', end_reason: 'job_done' });
+      expect(ended).to.deep.equal([id]);
+      // A client's DELETE after the agent's own end changes nothing, asks LiveKit nothing, and calls no hook twice.
+      expect((await api(b, 'DELETE', `/session/${id}`)).body.end_reason).to.equal('job_done');
+      watcher.close();
+    } finally {
+      await outside.close();
+      await channel.close();
+    }
   });
 });
