@@ -1,7 +1,7 @@
 // The bodies of the rooms API (GET /token, /session, WS /ws/transcript/{id}) as zod schemas: the
 // routes validate with them, the view types below are inferred from them, and the OpenAPI
-// document registers them, so the three cannot drift apart. Field names are snake_case, as the
-// original voice backend's browser clients send and read them.
+// document registers them (route-docs.ts), so the three cannot drift apart. Field names are
+// snake_case, as the original voice backend's browser clients send and read them.
 import { z } from 'zod';
 import type { FieldError } from '../util/field-error.js';
 
@@ -34,7 +34,7 @@ export const TokenQuery = z
     /** The participant's display name in the room. */
     name: optionalString().pipe(text(MAX_DISPLAY_NAME_CHARS).optional()),
   })
-  .meta({ id: 'RoomTokenQuery' });
+  .meta({ description: 'GET /token: the room to join and who joins it.' });
 export type TokenQuery = z.infer<typeof TokenQuery>;
 
 export const TokenResponse = z
@@ -48,7 +48,7 @@ export const TokenResponse = z
     /** When the token stops admitting a join (ISO 8601, UTC). */
     expires_at: z.iso.datetime(),
   })
-  .meta({ id: 'RoomToken' });
+  .meta({ description: 'A LiveKit access token for one identity in one room.' });
 export type TokenResponse = z.infer<typeof TokenResponse>;
 
 const metadata = z
@@ -70,7 +70,7 @@ export const CreateSessionRequest = z
     },
     { error: 'must be a JSON object' },
   )
-  .meta({ id: 'CreateRoomSession' });
+  .meta({ description: 'POST /session: start an agent session in a room. Unknown fields are refused.' });
 export type CreateSessionRequest = z.infer<typeof CreateSessionRequest>;
 
 export const SESSION_STATES = ['created', 'active', 'ended', 'failed'] as const;
@@ -87,7 +87,7 @@ export const TranscriptLine = z
     /** The agent's reply was cut off by the user; `text` is what was heard. */
     interrupted: z.boolean().optional(),
   })
-  .meta({ id: 'RoomTranscriptLine' });
+  .meta({ description: 'One line of a room session\'s transcript.' });
 export type TranscriptLineView = z.infer<typeof TranscriptLine>;
 
 export const SessionSummary = z
@@ -110,10 +110,10 @@ export const SessionSummary = z
     /** Why it ended: `stopped` (DELETE /session/{id}), `dispatch_failed`, or the agent's own reason. */
     end_reason: z.string().optional(),
   })
-  .meta({ id: 'RoomSessionSummary' });
+  .meta({ description: 'A room session as lists show it, without its transcript.' });
 export type SessionSummaryView = z.infer<typeof SessionSummary>;
 
-export const Session = SessionSummary.extend({ transcript: z.array(TranscriptLine) }).meta({ id: 'RoomSession' });
+export const Session = SessionSummary.extend({ transcript: z.array(TranscriptLine) }).meta({ description: 'A room session with its transcript so far.' });
 export type SessionView = z.infer<typeof Session>;
 
 export const SessionList = z
@@ -122,7 +122,7 @@ export const SessionList = z
     /** Present when more sessions may follow: pass it as `cursor`. */
     next_cursor: z.string().optional(),
   })
-  .meta({ id: 'RoomSessionList' });
+  .meta({ description: 'A page of room sessions, newest first.' });
 export type SessionListView = z.infer<typeof SessionList>;
 
 /** What WS /ws/transcript/{session_id} sends: the snapshot first, then each change once, in order. */
@@ -132,7 +132,7 @@ export const TranscriptSocketMessage = z
     z.object({ type: z.literal('transcript'), line: TranscriptLine }),
     z.object({ type: z.literal('state'), state: SessionState, at: z.iso.datetime(), reason: z.string().optional() }),
   ])
-  .meta({ id: 'RoomTranscriptMessage' });
+  .meta({ description: 'A message of WS /ws/transcript/{session_id}.' });
 export type TranscriptSocketMessage = z.infer<typeof TranscriptSocketMessage>;
 
 /** zod's issues as the API's `details`: one entry per bad field, named by its path (`body` for the whole). */

@@ -6,8 +6,8 @@ import type { FieldError } from '../util/field-error.js';
 import type { AgentDispatcher } from './dispatch.js';
 import { LiveKitError } from './dispatch.js';
 import type { CreateSessionRequest } from './schemas.js';
-import { isOver, type StoredSessionSink } from './session-events.js';
-import { InvalidSessionCursorError, type RoomSession, type SessionListOptions, type SessionPage, type SessionStore } from './store.js';
+import type { StoredSessionSink } from './session-events.js';
+import { InvalidSessionCursorError, isOver, type RoomSession, type SessionListOptions, type SessionPage, type SessionStore } from './store.js';
 
 /** Asks the persistence service whether a session may start (R3's, over HTTP); absent = always allowed. */
 export interface SessionGatekeeper {

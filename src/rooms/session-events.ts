@@ -6,7 +6,7 @@ import type { LiveBus } from '../live/bus.js';
 import type { Logger } from '../telemetry/logger.js';
 import { toError } from '../util/errors.js';
 import type { SessionState, TranscriptLineView } from './schemas.js';
-import { TERMINAL_STATES, type Changed, type FinalState, type RoomSession, type SessionStore } from './store.js';
+import { type Changed, type FinalState, type RoomSession, type SessionStore } from './store.js';
 import { lineView } from './view.js';
 
 export interface RoomSessionSink {
@@ -83,5 +83,3 @@ export function sessionShows(extent: { state: SessionState; transcriptLines: num
   if (event.type === 'transcript') return event.seq < extent.transcriptLines;
   return STATE_ORDER[event.state] <= STATE_ORDER[extent.state];
 }
-
-export const isOver = (state: SessionState): boolean => TERMINAL_STATES.has(state);

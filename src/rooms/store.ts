@@ -50,6 +50,9 @@ export type FinalState = Extract<SessionState, 'ended' | 'failed'>;
 
 export const TERMINAL_STATES: ReadonlySet<SessionState> = new Set<SessionState>(['ended', 'failed']);
 
+/** Ended or failed: nothing more happens to it. */
+export const isOver = (state: SessionState): boolean => TERMINAL_STATES.has(state);
+
 export interface SessionListOptions {
   /** 1..MAX_SESSION_LIST_LIMIT. */
   limit: number;
