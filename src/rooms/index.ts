@@ -10,13 +10,12 @@ import { cors } from '../http/cors.js';
 import { LiveBus } from '../live/bus.js';
 import { checkLiveUpgrade, pathId, type UpgradeVerdict } from '../live/routes.js';
 import type { Logger } from '../telemetry/logger.js';
-import { LiveKitDispatcher, type AgentDispatcher } from './dispatch.js';
+import { LiveKitDispatcher } from './dispatch.js';
 import { liveKitServer } from './livekit-server.js';
 import { openSessionStore } from './open-store.js';
 import { liveKitNotConfigured, sessionRoutes, tokenRoute } from './routes.js';
 import { RoomSessions, type SessionGatekeeper } from './service.js';
 import { SESSION_EVENTS_TOPIC, StoredSessionSink, type RoomSessionSink, type SessionEndedHook, type SessionEvent } from './session-events.js';
-import type { SessionStore } from './store.js';
 import { transcriptWatchers } from './transcript-watch.js';
 import { sessionView } from './view.js';
 
@@ -30,10 +29,6 @@ export interface RoomsDeps {
   channel: FleetChannel;
   gatekeeper?: SessionGatekeeper;
   onSessionEnded?: SessionEndedHook;
-  /** Overrides the store beside the tasks (tests). The domain closes it. */
-  store?: SessionStore;
-  /** Overrides LiveKit's dispatch API (tests use nock at the Twirp paths instead where they can). */
-  dispatcher?: AgentDispatcher;
 }
 
 export interface RoomsDomain {
@@ -90,13 +85,13 @@ export async function createRoomsDomain(deps: RoomsDeps): Promise<RoomsDomain> {
     };
   }
 
-  const store = deps.store ?? (await openSessionStore(config, logger));
+  const store = await openSessionStore(config, logger);
   const bus = sessionEventBus(deps.channel, logger);
   const sink = new StoredSessionSink({ store, bus, logger, ...(deps.onSessionEnded && { onSessionEnded: deps.onSessionEnded }) });
   const sessions = new RoomSessions({
     store,
     sink,
-    dispatcher: deps.dispatcher ?? new LiveKitDispatcher(server, config.livekit.agentName),
+    dispatcher: new LiveKitDispatcher(server, config.livekit.agentName),
     ...(deps.gatekeeper && { gatekeeper: deps.gatekeeper }),
     logger,
   });
