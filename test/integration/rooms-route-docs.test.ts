@@ -6,7 +6,7 @@ import nock from 'nock';
 import { z } from 'zod';
 import { roomRouteDocs } from '../../src/rooms/route-docs.js';
 import { api } from '../helpers/task-api.js';
-import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { startTestGateway } from '../helpers/test-gateway.js';
 
 const LIVEKIT = { LIVEKIT_URL: 'http://lk.test', LIVEKIT_API_KEY: 'APIdocs', LIVEKIT_API_SECRET: 'docs-test-secret-long-enough-for-hs256' };
 const METHOD = { get: 'GET', post: 'POST', delete: 'DELETE' } as const;
