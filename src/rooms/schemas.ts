@@ -82,7 +82,7 @@ export const TranscriptLine = z
   .object({
     role: z.enum(['user', 'assistant']),
     text: z.string(),
-    /** Milliseconds since the agent joined the room. */
+    /** Milliseconds since the agent's job started in the room. */
     at_ms: z.number(),
     /** The agent's reply was cut off by the user; `text` is what was heard. */
     interrupted: z.boolean().optional(),

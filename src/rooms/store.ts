@@ -9,7 +9,7 @@ export type { SessionState } from './schemas.js';
 export interface SessionLine {
   role: 'user' | 'assistant';
   text: string;
-  /** Milliseconds since the agent joined the room. */
+  /** Milliseconds since the agent's job started in the room. */
   atMs: number;
   interrupted?: boolean;
 }
