@@ -56,9 +56,16 @@ export interface DeepgramConfig {
 }
 
 export interface LiveKitConfig {
+  /** LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET: all three or none (rooms are off without them). */
   url: string | undefined;
   apiKey: string | undefined;
   apiSecret: string | undefined;
+  /** Seconds a browser's room token from GET /token stays valid. */
+  tokenTtlS: number;
+  /** The name the room agent's worker registers under; sessions dispatch it by this name. */
+  agentName: string;
+  /** Room tokens carry the agent's dispatch too, so a browser that joins without POST /session gets an agent. */
+  tokenDispatchesAgent: boolean;
 }
 
 /** The agent asked for, the one it resolved to, and why: the start-up banner prints the reason. */
@@ -152,11 +159,7 @@ function readSettings(read: EnvReader): Omit<Config, 'unknownVariables'> {
     thinkEndpointHeaders: read.jsonStringMap('DEEPGRAM_VOICE_AGENT_THINK_ENDPOINT_HEADERS'),
     greeting: read.optional('DEEPGRAM_VOICE_AGENT_GREETING'),
   };
-  const livekit: LiveKitConfig = {
-    url: read.optionalUrl('LIVEKIT_URL', ['ws:', 'wss:', 'http:', 'https:']),
-    apiKey: read.optional('LIVEKIT_API_KEY'),
-    apiSecret: read.optional('LIVEKIT_API_SECRET'),
-  };
+  const livekit = readLiveKit(read);
   const requested = read.oneOf('AGENT_PROVIDER', ['auto', 'echo', 'deepgram', 'livekit'], 'auto');
   const pipeline = readPipeline(read);
   const agent = resolveAgent(requested, deepgram, livekit, pipeline);
@@ -288,6 +291,30 @@ export function knownVariables(): string[] {
   const read = new EnvReader({});
   readSettings(read);
   return [...read.namesRead, ...RESERVED_VARIABLES];
+}
+
+/** LIVEKIT_*: the server's three settings come together or not at all; a partial set names what is missing. */
+function readLiveKit(read: EnvReader): LiveKitConfig {
+  const server = {
+    LIVEKIT_URL: read.optionalUrl('LIVEKIT_URL', ['ws:', 'wss:', 'http:', 'https:']),
+    LIVEKIT_API_KEY: read.optional('LIVEKIT_API_KEY'),
+    LIVEKIT_API_SECRET: read.optional('LIVEKIT_API_SECRET'),
+  };
+  const given = Object.entries(server).filter(([, value]) => value !== undefined);
+  if (given.length > 0 && given.length < 3) {
+    const names = given.map(([name]) => name).join(' and ');
+    for (const [name, value] of Object.entries(server)) {
+      if (value === undefined) read.problem(name, `is required when ${names} ${given.length === 1 ? 'is' : 'are'} set: LiveKit rooms need the URL, the key and the secret`);
+    }
+  }
+  return {
+    url: server.LIVEKIT_URL,
+    apiKey: server.LIVEKIT_API_KEY,
+    apiSecret: server.LIVEKIT_API_SECRET,
+    tokenTtlS: read.duration('LIVEKIT_TOKEN_TTL', 3600, 60, 7 * 86_400),
+    agentName: read.matching('LIVEKIT_AGENT_NAME', /^[A-Za-z0-9_.-]{1,64}$/, '1 to 64 letters, digits, "_", "." or "-"') ?? 'voice-agent',
+    tokenDispatchesAgent: read.bool('LIVEKIT_TOKEN_AGENT_DISPATCH', false),
+  };
 }
 
 /** WORKERS: a whole number, or `auto` for one process per core. */

@@ -36,7 +36,8 @@ import { API_ROUTES } from './openapi/api-routes.js';
 import { buildOpenApiDocument } from './openapi/document.js';
 import { openApiRoutes } from './openapi/routes.js';
 import type { LlmClient } from './llm/types.js';
-import { openPersistence, type Persistence } from './persistence/index.js';
+import { finishedRoomSession, openPersistence, type Persistence } from './persistence/index.js';
+import type { RoomSession } from './rooms/store.js';
 import { ownersInFleet } from './tasks/fleet-settle.js';
 import { createTaskDomain } from './tasks/index.js';
 import { taskRoutes } from './tasks/routes.js';
@@ -53,6 +54,7 @@ import { MAX_INBOUND_FRAME_BYTES } from './twilio/protocol.js';
 import type { StreamClaims } from './twilio/stream-claims.js';
 import { StreamGate } from './twilio/stream-admission.js';
 import { twilioWebhookRoutes, type CallStatusUpdate } from './twilio/webhooks.js';
+import { createRoomsDomain, type RoomSessionSink, type SessionEndedHook, type SessionGatekeeper } from './rooms/index.js';
 
 export interface GatewayDeps {
   logger?: Logger;
@@ -87,6 +89,10 @@ export interface GatewayDeps {
   memberId?: string;
   /** Folder of service.log and telemetry_events.jsonl (default DATA_DIR): each worker of a fleet rotates its own. */
   logDir?: string;
+  /** Asked before POST /session starts a room session (the persistence service); absent = always allowed. */
+  sessionGatekeeper?: SessionGatekeeper;
+  /** Hears of each room session that ended after its agent was dispatched. */
+  onSessionEnded?: SessionEndedHook;
 }
 
 export interface ListenOptions {
@@ -107,6 +113,8 @@ export interface Gateway {
   readonly memberId: string;
   /** The persistence service (DJANGO_BASE_URL): its session gatekeeper and onSessionEnded for the rooms; undefined when off. */
   readonly persistence: Persistence | undefined;
+  /** Where an in-process room agent reports its session; undefined without LIVEKIT_* configuration. */
+  readonly roomSessions: RoomSessionSink | undefined;
   listen(port?: number, host?: string, options?: ListenOptions): Promise<AddressInfo>;
   /** Refuses new streams, lets active calls finish for up to `timeoutMs`, then ends the rest. */
   drain(timeoutMs: number): Promise<{ endedEarly: number }>;
@@ -229,15 +237,29 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
   };
   let stopWatchingMembers = (): void => undefined;
   const watchers = new LiveWatchers({ bus, logger, snapshot: async (id) => optional(await store.get(id), taskView) });
+  const rooms = await createRoomsDomain({
+    config,
+    logger,
+    channel,
+    ...sessionSeams(deps, persistence),
+  });
 
   const app = express();
   const server = http.createServer(app);
   const verifyClient: VerifyClientCallbackAsync<IncomingMessage> = (info, done) => {
     const path = new URL(info.req.url ?? '/', 'http://gateway').pathname;
+    // Live watchers (/ws/call/{id}, /ws/transcript/{id}) are refused with a plain HTTP status before the upgrade.
     const liveTaskId = liveCallTaskId(path);
-    if (liveTaskId !== undefined) {
-      const policy = { apiKey: config.apiKey, allowedOrigins: config.corsOrigins, taskExists: async (id: string) => (await store.get(id)) !== undefined };
-      checkLiveUpgrade(info.req, liveTaskId, policy).then(
+    const watcherVerdict =
+      liveTaskId === undefined
+        ? rooms.checkUpgrade(info.req, path)
+        : checkLiveUpgrade(info.req, liveTaskId, {
+            apiKey: config.apiKey,
+            allowedOrigins: config.corsOrigins,
+            exists: async (id: string) => (await store.get(id)) !== undefined,
+          });
+    if (watcherVerdict !== undefined) {
+      watcherVerdict.then(
         (verdict) => {
           if (verdict.ok) return done(true);
           // A missing key or an unknown task is the client's own mistake, like a 4xx on the API: info.
@@ -356,6 +378,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
   mountLiveRoutes(ws.app, watchers);
   app.use(metricsRoutes({ token: config.metricsToken, contentType: metrics.contentType, scrape: () => fleetMetrics.scrape(), logger }));
   app.use(openApiRoutes(() => buildOpenApiDocument(API_ROUTES, { version: VERSION })));
+  rooms.mount(ws.app);
   // CORS before the key check: a browser's preflight carries no Authorization header.
   app.use('/api', cors(config.corsOrigins, logger), requireApiKey(config.apiKey, logger));
   app.post('/api/tasks/:id/call', refuseWhileDraining(readiness, logger));
@@ -382,6 +405,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     agentPool,
     memberId: channel.memberId,
     persistence,
+    roomSessions: rooms.sink,
     /**
      * Listens, then settles what an earlier run left. In that order: a second gateway started by
      * mistake fails on the taken port before it looks at the recordings the first one is writing.
@@ -431,6 +455,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
       // Leaves the fleet before the store closes: the others hear of it at once.
       await channel.close();
       await store.close();
+      await rooms.close();
       await gate?.close();
       loopMonitor.stop();
       await telemetry.close();
@@ -439,6 +464,13 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
 }
 
 /** Joins the instances sharing DATABASE_URL; a failure names the database, never its password. */
+/** POST /session asks the persistence service first, and a finished session is queued for it; tests may inject their own. */
+function sessionSeams(deps: GatewayDeps, persistence: Persistence | undefined): { gatekeeper?: SessionGatekeeper; onSessionEnded?: SessionEndedHook } {
+  const gatekeeper = deps.sessionGatekeeper ?? persistence?.gatekeeper;
+  const onSessionEnded = deps.onSessionEnded ?? (persistence && ((session: RoomSession) => persistence.onSessionEnded(finishedRoomSession(session))));
+  return { ...(gatekeeper && { gatekeeper }), ...(onSessionEnded && { onSessionEnded }) };
+}
+
 async function joinPgFleet(url: string, memberId: string | undefined, logger: Logger): Promise<FleetChannel> {
   const database = describeDatabaseUrl(url);
   const channel = await openPgChannel(url, {

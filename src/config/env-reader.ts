@@ -106,6 +106,17 @@ export class EnvReader {
     return value;
   }
 
+  /** Seconds, written as a number of seconds (`600`) or with a unit: `90s`, `10m`, `1h`, `1d`. */
+  duration(name: string, fallbackS: number, minS: number, maxS: number): number {
+    const raw = this.optional(name);
+    if (raw === undefined) return fallbackS;
+    const match = /^(\d{1,9})\s*(s|m|h|d)?$/i.exec(raw);
+    if (!match) return this.problem(name, `expected seconds or a duration such as 90s, 10m, 1h${got(name, raw)}`) ?? fallbackS;
+    const seconds = Number(match[1]) * DURATION_UNITS_S[(match[2] ?? 's').toLowerCase()]!;
+    if (seconds < minS || seconds > maxS) return this.problem(name, `must be between ${minS} and ${maxS} seconds${got(name, raw)}`) ?? fallbackS;
+    return seconds;
+  }
+
   matching(name: string, pattern: RegExp, what: string): string | undefined {
     const raw = this.optional(name);
     if (raw !== undefined && !pattern.test(raw)) return this.problem(name, `must be ${what}`);
@@ -204,6 +215,8 @@ export class EnvReader {
     return parsed as Record<string, string>;
   }
 }
+
+const DURATION_UNITS_S: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600, d: 86_400 };
 
 /** `, got "value"` for a variable that cannot hold a secret; nothing for one that may. */
 function got(name: string, value: string, quoted = true): string {

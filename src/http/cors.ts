@@ -14,7 +14,13 @@ export function isAllowedOrigin(allowed: readonly string[], origin: string | und
   return origin !== undefined && allowed.includes(origin);
 }
 
-export function cors(allowed: readonly string[], logger: Logger) {
+/** What preflights allow beyond the operator API's defaults (the rooms API adds DELETE and Idempotency-Key). */
+export interface CorsAllowances {
+  methods?: string;
+  headers?: string;
+}
+
+export function cors(allowed: readonly string[], logger: Logger, allowances: CorsAllowances = {}) {
   return (req: Request, res: Response, next: NextFunction): void => {
     // Every reply here depends on Origin, so caches must key on it.
     res.vary('Origin');
@@ -30,8 +36,8 @@ export function cors(allowed: readonly string[], logger: Logger) {
       return next();
     }
     res.set({
-      'Access-Control-Allow-Methods': ALLOWED_METHODS,
-      'Access-Control-Allow-Headers': ALLOWED_HEADERS,
+      'Access-Control-Allow-Methods': allowances.methods ?? ALLOWED_METHODS,
+      'Access-Control-Allow-Headers': allowances.headers ?? ALLOWED_HEADERS,
       'Access-Control-Max-Age': PREFLIGHT_MAX_AGE_S,
     });
     res.status(204).end();

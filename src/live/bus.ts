@@ -1,5 +1,5 @@
-// The event bus behind WS /ws/call/{id}: what happens to a task, as typed messages, fanned out to
-// whoever watches it, in any member of the fleet. Publishing goes through the fleet channel and
+// The event bus behind WS /ws/call/{id} (and, on a topic of its own, /ws/transcript/{id}): what
+// happens to a task, as typed messages, fanned out to whoever watches it, in any member of the fleet. Publishing goes through the fleet channel and
 // delivery comes back from it, so a watcher on one worker sees every event of a call on another,
 // once and in the channel's one order. Publishing is called from the call's path (transcript
 // lines, latency), so it never throws; in one process (LocalChannel) delivery is synchronous.
@@ -61,28 +61,30 @@ export type LiveEvent = (StatusMessage & Placed) | (TranscriptMessage & Placed) 
 /** Everything a watcher socket receives. */
 export type LiveMessage = SnapshotMessage | StatusMessage | TranscriptMessage | LatencyMessage | CallEndedMessage | AnalysisMessage;
 
-export type LiveListener = (event: LiveEvent) => void;
+export type LiveListener<E = LiveEvent> = (event: E) => void;
 
 const LIVE_TOPIC = 'live';
 
-interface LiveEnvelope {
+interface LiveEnvelope<E> {
   taskId: string;
-  event: LiveEvent;
+  event: E;
 }
 
-export class LiveBus {
-  private readonly listeners = new Map<string, Set<LiveListener>>();
+/** Events of tasks by default; another kind of watched thing (room sessions) passes its own event type and topic. */
+export class LiveBus<E = LiveEvent> {
+  private readonly listeners = new Map<string, Set<LiveListener<E>>>();
 
   /** `onListenerError` hears about a listener that threw; the publisher never does. */
   constructor(
     private readonly onListenerError: (taskId: string, error: Error) => void = () => undefined,
     private readonly channel: FleetChannel = new LocalChannel(),
+    private readonly topic: string = LIVE_TOPIC,
   ) {
-    channel.subscribe<LiveEnvelope>(LIVE_TOPIC, ({ taskId, event }) => this.deliver(taskId, event));
+    channel.subscribe<LiveEnvelope<E>>(topic, ({ taskId, event }) => this.deliver(taskId, event));
   }
 
   /** Returns the unsubscribe function; calling it twice is harmless. */
-  subscribe(taskId: string, listener: LiveListener): () => void {
+  subscribe(taskId: string, listener: LiveListener<E>): () => void {
     let set = this.listeners.get(taskId);
     if (!set) this.listeners.set(taskId, (set = new Set()));
     set.add(listener);
@@ -92,11 +94,11 @@ export class LiveBus {
     };
   }
 
-  publish(taskId: string, event: LiveEvent): void {
-    this.channel.publish(LIVE_TOPIC, { taskId, event } satisfies LiveEnvelope);
+  publish(taskId: string, event: E): void {
+    this.channel.publish(this.topic, { taskId, event } satisfies LiveEnvelope<E>);
   }
 
-  private deliver(taskId: string, event: LiveEvent): void {
+  private deliver(taskId: string, event: E): void {
     const set = this.listeners.get(taskId);
     if (!set) return;
     // A copy: a listener may unsubscribe itself (a slow watcher being dropped) mid-loop.

@@ -9,7 +9,12 @@ const LIVE_CALL_PATH = /^\/ws\/call\/([^/]+)\/?$/;
 
 /** The task id of a /ws/call/{id} path, or undefined for any other path. */
 export function liveCallTaskId(pathname: string): string | undefined {
-  const raw = LIVE_CALL_PATH.exec(pathname)?.[1];
+  return pathId(LIVE_CALL_PATH, pathname);
+}
+
+/** The decoded id `pattern` captures from `pathname`; undefined when it does not match or the id is not valid percent-encoding. */
+export function pathId(pattern: RegExp, pathname: string): string | undefined {
+  const raw = pattern.exec(pathname)?.[1];
   if (raw === undefined) return undefined;
   try {
     return decodeURIComponent(raw);
@@ -22,18 +27,19 @@ export interface LiveUpgradePolicy {
   apiKey: string | undefined;
   /** CORS_ORIGINS: a browser page elsewhere must not read live transcripts. */
   allowedOrigins: readonly string[];
-  taskExists: (taskId: string) => Promise<boolean>;
+  /** Whether the watched thing (a task, a room session) exists. */
+  exists: (id: string) => Promise<boolean>;
 }
 
 export type UpgradeVerdict = { ok: true } | { ok: false; status: 401 | 403 | 404; message: string };
 
-/** The key and the origin are checked before the store is asked whether the task exists. */
-export async function checkLiveUpgrade(req: IncomingMessage, taskId: string, policy: LiveUpgradePolicy): Promise<UpgradeVerdict> {
+/** The key and the origin are checked before the store is asked whether the task (or session) exists. */
+export async function checkLiveUpgrade(req: IncomingMessage, id: string, policy: LiveUpgradePolicy): Promise<UpgradeVerdict> {
   if (policy.apiKey !== undefined && !upgradeCarriesKey(policy.apiKey, req)) return { ok: false, status: 401, message: 'Unauthorized' };
   // Browsers always send Origin on a WebSocket; other clients usually send none.
   const origin = req.headers.origin;
   if (origin !== undefined && !policy.allowedOrigins.includes(origin)) return { ok: false, status: 403, message: 'Forbidden' };
-  if (!(await policy.taskExists(taskId))) return { ok: false, status: 404, message: 'Not Found' };
+  if (!(await policy.exists(id))) return { ok: false, status: 404, message: 'Not Found' };
   return { ok: true };
 }
 

@@ -1,5 +1,5 @@
-// One watcher socket on a task: the snapshot first, then every event the bus carries for it,
-// each once and in order. A watcher that reads too slowly is dropped, so its buffer can never
+// One watcher socket on a task (or a room session): the snapshot first, then every event the bus
+// carries for it, each once and in order. A watcher that reads too slowly is dropped, so its buffer can never
 // grow without bound and the call that feeds it never waits.
 import { isDeepStrictEqual } from 'node:util';
 import type WebSocket from 'ws';
@@ -18,70 +18,91 @@ export const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024;
  */
 export const MAX_HELD_EVENTS = 1000;
 
-export interface LiveWatchersDeps {
-  bus: LiveBus;
-  /** The task as a watcher first sees it; undefined when there is no such task. */
-  snapshot: (taskId: string) => Promise<TaskView | undefined>;
+/**
+ * What watching one kind of thing (a task, a room session) needs: its snapshot, what that
+ * snapshot shows, and its events as watchers receive them. The socket handling is shared.
+ */
+export interface WatchedKind<View, Event, Extent> {
+  /** Named in log lines and close reasons: `task`, `session`. */
+  noun: string;
+  /** The thing as a watcher first sees it; undefined when there is no such thing. */
+  snapshot(id: string): Promise<View | undefined>;
+  /** The first message on the socket. */
+  snapshotMessage(view: View): unknown;
+  /** How much of the thing the snapshot showed. */
+  extent(view: View): Extent;
+  /** Whether the snapshot already showed `event` (it was stored before the snapshot was read). */
+  shownBy(extent: Extent, event: Event): boolean;
+  /** The event as watchers receive it. */
+  message(event: Event): unknown;
+}
+
+export interface WatchersDeps<View, Event extends object, Extent> {
+  bus: LiveBus<Event>;
+  kind: WatchedKind<View, Event, Extent>;
   logger: Logger;
   maxBufferedBytes?: number;
 }
 
-/** Close code for a task that vanished between the upgrade check and the socket opening. */
+/** Close code for a thing that vanished between the upgrade check and the socket opening. */
 export const CLOSE_TASK_NOT_FOUND = 4404;
-/** Close code when the task could not be read (the store failed). */
+/** Close code when the thing could not be read (the store failed). */
 export const CLOSE_SNAPSHOT_FAILED = 1011;
 
-export class LiveWatchers {
+export class Watchers<View, Event extends object, Extent> {
   /** Each event is serialized once, however many watchers it goes to. */
-  private readonly encoded = new WeakMap<LiveEvent, string>();
+  private readonly encoded = new WeakMap<Event, string>();
   private readonly maxBufferedBytes: number;
+  private readonly kind: WatchedKind<View, Event, Extent>;
 
-  constructor(private readonly deps: LiveWatchersDeps) {
+  constructor(private readonly deps: WatchersDeps<View, Event, Extent>) {
     this.maxBufferedBytes = deps.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
+    this.kind = deps.kind;
   }
 
   /**
    * Subscribes first and reads the snapshot after, holding what the bus carries meanwhile: an
    * event stored before the read is in the snapshot, one stored after it is held, and the held
-   * ones the snapshot already has are dropped by their place in the task (see Placed). A stored
-   * event relayed late from another process is dropped the same way after the snapshot too.
+   * ones the snapshot already has are dropped by their place (see Placed). A stored event
+   * relayed late from another process is dropped the same way after the snapshot too.
    */
-  async attach(socket: WebSocket, taskId: string): Promise<void> {
+  async attach(socket: WebSocket, id: string): Promise<void> {
+    const { noun } = this.kind;
     socket.on('error', () => undefined);
-    const held: LiveEvent[] = [];
-    /** How much of the task the snapshot showed; undefined until it is sent. */
-    let shown: Shown | undefined;
-    const unsubscribe = this.deps.bus.subscribe(taskId, (event) => {
-      if (shown !== undefined) return shownBy(shown, event) ? undefined : this.deliver(socket, taskId, event, unsubscribe);
+    const held: Event[] = [];
+    /** How much the snapshot showed; undefined until it is sent. */
+    let shown: Extent | undefined;
+    const unsubscribe = this.deps.bus.subscribe(id, (event) => {
+      if (shown !== undefined) return this.kind.shownBy(shown, event) ? undefined : this.deliver(socket, id, event, unsubscribe);
       if (held.length < MAX_HELD_EVENTS) return void held.push(event);
-      this.deps.logger.warn('dropped a live watcher whose snapshot took too long', { taskId, heldEvents: held.length });
+      this.deps.logger.warn('dropped a live watcher whose snapshot took too long', { [`${noun}Id`]: id, heldEvents: held.length });
       unsubscribe();
       socket.terminate();
     });
     socket.on('close', unsubscribe);
-    let task: TaskView | undefined;
+    let view: View | undefined;
     try {
-      task = await this.deps.snapshot(taskId);
+      view = await this.kind.snapshot(id);
     } catch (err) {
-      this.deps.logger.error('could not read the task for a live watcher', { taskId, error: toError(err).message });
+      this.deps.logger.error(`could not read the ${noun} for a live watcher`, { [`${noun}Id`]: id, error: toError(err).message });
       unsubscribe();
-      return socket.close(CLOSE_SNAPSHOT_FAILED, 'task could not be read');
+      return socket.close(CLOSE_SNAPSHOT_FAILED, `${noun} could not be read`);
     }
-    if (!task) {
+    if (!view) {
       unsubscribe();
-      return socket.close(CLOSE_TASK_NOT_FOUND, 'task not found');
+      return socket.close(CLOSE_TASK_NOT_FOUND, `${noun} not found`);
     }
     if (socket.readyState !== socket.OPEN) return unsubscribe();
-    socket.send(JSON.stringify({ type: 'snapshot', task } satisfies LiveMessage));
-    shown = { history: task.history.length, transcript: task.transcript.length, analysis: task.analysis };
-    for (const event of held.splice(0)) if (!shownBy(shown, event)) this.deliver(socket, taskId, event, unsubscribe);
+    socket.send(JSON.stringify(this.kind.snapshotMessage(view)));
+    shown = this.kind.extent(view);
+    for (const event of held.splice(0)) if (!this.kind.shownBy(shown, event)) this.deliver(socket, id, event, unsubscribe);
     // Watchers only listen; anything they send is ignored.
   }
 
-  private deliver(socket: WebSocket, taskId: string, event: LiveEvent, unsubscribe: () => void): void {
+  private deliver(socket: WebSocket, id: string, event: Event, unsubscribe: () => void): void {
     if (socket.readyState !== socket.OPEN) return;
     if (socket.bufferedAmount > this.maxBufferedBytes) {
-      this.deps.logger.warn('dropped a live watcher that reads too slowly', { taskId, bufferedBytes: socket.bufferedAmount });
+      this.deps.logger.warn('dropped a live watcher that reads too slowly', { [`${this.kind.noun}Id`]: id, bufferedBytes: socket.bufferedAmount });
       unsubscribe();
       socket.terminate();
       return;
@@ -90,10 +111,37 @@ export class LiveWatchers {
   }
 
   /** The message as watchers see it: a stored event without its place. */
-  private encode(event: LiveEvent): string {
+  private encode(event: Event): string {
     let text = this.encoded.get(event);
-    if (text === undefined) this.encoded.set(event, (text = JSON.stringify(toMessage(event))));
+    if (text === undefined) this.encoded.set(event, (text = JSON.stringify(this.kind.message(event))));
     return text;
+  }
+}
+
+export interface LiveWatchersDeps {
+  bus: LiveBus;
+  /** The task as a watcher first sees it; undefined when there is no such task. */
+  snapshot: (taskId: string) => Promise<TaskView | undefined>;
+  logger: Logger;
+  maxBufferedBytes?: number;
+}
+
+/** Watchers of tasks (WS /ws/call/{id}). */
+export class LiveWatchers extends Watchers<TaskView, LiveEvent, Shown> {
+  constructor(deps: LiveWatchersDeps) {
+    super({
+      bus: deps.bus,
+      logger: deps.logger,
+      ...(deps.maxBufferedBytes !== undefined && { maxBufferedBytes: deps.maxBufferedBytes }),
+      kind: {
+        noun: 'task',
+        snapshot: deps.snapshot,
+        snapshotMessage: (task) => ({ type: 'snapshot', task }) satisfies LiveMessage,
+        extent: (task) => ({ history: task.history.length, transcript: task.transcript.length, analysis: task.analysis }),
+        shownBy,
+        message: toMessage,
+      },
+    });
   }
 }
 

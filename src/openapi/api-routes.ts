@@ -3,6 +3,7 @@
 // app and this list disagree.
 import { healthRouteDocs } from '../health/schemas.js';
 import { metricsRouteDocs } from '../metrics/routes.js';
+import { roomRouteDocs } from '../rooms/route-docs.js';
 import { taskRouteDocs } from '../tasks/schemas.js';
 import { telemetryRouteDocs } from '../telemetry/schemas.js';
 import { twilioRouteDocs } from '../twilio/schemas.js';
@@ -13,6 +14,7 @@ export const API_ROUTES: readonly RouteDoc[] = [
   ...healthRouteDocs,
   ...twilioRouteDocs,
   ...taskRouteDocs,
+  ...roomRouteDocs,
   ...telemetryRouteDocs,
   ...metricsRouteDocs,
   ...openApiRouteDocs,

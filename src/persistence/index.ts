@@ -16,7 +16,7 @@ import { callRecord, sessionRecord, type FinishedRoomSession } from './records.j
 import { OutboxSender } from './sender.js';
 import { PersistenceClient } from './service-client.js';
 
-export type { FinishedRoomSession } from './records.js';
+export { finishedRoomSession, type FinishedRoomSession } from './records.js';
 export type { SessionGatekeeper } from './gatekeeper.js';
 
 export interface Persistence {

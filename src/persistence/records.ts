@@ -4,6 +4,7 @@
 import path from 'node:path';
 import type { CallContext, TranscriptLine } from '../agents/bridge.js';
 import type { CallSummary } from '../call/call-types.js';
+import type { RoomSession } from '../rooms/store.js';
 import type { CallRecord, RecordTranscriptLine, SessionRecord } from './schemas.js';
 
 /** What a stream's `start` told about its call, beyond its ids: kept from `started` to the end. */
@@ -51,6 +52,21 @@ export function callRecord(summary: CallSummary, parties: CallParties | undefine
     end_reason: summary.reason,
     recording: summary.recording === undefined ? null : path.basename(summary.recording.path),
     transcript: summary.transcript.map(recordLine),
+  };
+}
+
+/** A room session as the rooms domain keeps it, once over: what its record needs. */
+export function finishedRoomSession(session: RoomSession): FinishedRoomSession {
+  return {
+    sessionId: session.id,
+    room: session.room,
+    ...(session.identity !== undefined && { identity: session.identity }),
+    // A session whose agent never joined has no start of its own: it existed from its creation.
+    startedAt: session.startedAt ?? session.createdAt,
+    endedAt: session.endedAt ?? new Date().toISOString(),
+    endReason: session.endReason ?? session.state,
+    ...(session.metadata !== undefined && { metadata: session.metadata }),
+    transcript: session.transcript,
   };
 }
 

@@ -103,10 +103,48 @@ export const PG_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX tasks_by_stream_member ON tasks (stream_member) WHERE stream_member IS NOT NULL;
     `,
   },
-  // 6 and 7 hold their places for the calls (branch calls) and room sessions (branch rooms-api)
-  // migrations, which replace these two entries when the branches merge.
-  { version: 6, name: 'reserved for the call records', sql: 'SELECT 1' },
-  { version: 7, name: 'reserved for the room sessions', sql: 'SELECT 1' },
+  {
+    // PLACEHOLDER, replaced at merge by issue 12's calls migration (C1's branch owns version 6).
+    version: 6,
+    name: 'reserved for calls',
+    sql: `SELECT 1;`,
+  },
+  {
+    version: 7,
+    name: 'room sessions and their transcript lines',
+    sql: `
+      CREATE TABLE room_sessions (
+        id              text COLLATE "C" PRIMARY KEY,
+        room            text NOT NULL,
+        identity        text,
+        state           text NOT NULL CHECK (state IN ('created', 'active', 'ended', 'failed')),
+        dispatch_id     text,
+        system_prompt   text,
+        greeting        text,
+        metadata        json,            -- kept as written, key order included
+        idempotency_key text COLLATE "C",
+        participant     text,
+        job_id          text,
+        created_at      timestamptz NOT NULL,
+        started_at      timestamptz,
+        ended_at        timestamptz,
+        end_reason      text
+      );
+      CREATE INDEX room_sessions_by_created ON room_sessions (created_at DESC, id DESC);
+      CREATE INDEX room_sessions_by_state_created ON room_sessions (state, created_at DESC, id DESC);
+      CREATE UNIQUE INDEX room_sessions_by_idempotency_key ON room_sessions (idempotency_key) WHERE idempotency_key IS NOT NULL;
+
+      CREATE TABLE room_session_lines (
+        session_id  text COLLATE "C" NOT NULL REFERENCES room_sessions (id) ON DELETE CASCADE,
+        position    integer NOT NULL,
+        role        text NOT NULL CHECK (role IN ('user', 'assistant')),
+        text        text NOT NULL,
+        at_ms       double precision NOT NULL,
+        interrupted boolean,
+        PRIMARY KEY (session_id, position)
+      );
+    `,
+  },
   {
     version: 8,
     name: 'persistence outbox',

@@ -114,10 +114,51 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX tasks_by_stream_member ON tasks (stream_member) WHERE stream_member IS NOT NULL;
     `,
   },
-  // 6 and 7 hold their places for the calls (branch calls) and room sessions (branch rooms-api)
-  // migrations, which replace these two entries when the branches merge.
-  { version: 6, name: 'reserved for the call records', sql: 'SELECT 1' },
-  { version: 7, name: 'reserved for the room sessions', sql: 'SELECT 1' },
+  {
+    // PLACEHOLDER, replaced at merge by issue 12's calls migration (C1's branch owns version 6):
+    // versions have no gaps, so the sessions below need a 6 before them on this branch alone.
+    version: 6,
+    name: 'reserved for calls',
+    sql: `SELECT 1;`,
+  },
+  {
+    version: 7,
+    name: 'room sessions and their transcript lines',
+    // An agent session in a LiveKit room (src/rooms/). The idempotency key is released (set NULL)
+    // when a session fails to start, so a client's retry with it starts a new one.
+    sql: `
+      CREATE TABLE room_sessions (
+        id              TEXT PRIMARY KEY,
+        room            TEXT NOT NULL,
+        identity        TEXT,
+        state           TEXT NOT NULL CHECK (state IN ('created', 'active', 'ended', 'failed')),
+        dispatch_id     TEXT,
+        system_prompt   TEXT,
+        greeting        TEXT,
+        metadata        TEXT,            -- JSON object
+        idempotency_key TEXT,
+        participant     TEXT,            -- the agent's identity in the room, once it joined
+        job_id          TEXT,
+        created_at      TEXT NOT NULL,   -- ISO 8601, UTC: POST /session
+        started_at      TEXT,            -- the agent joined
+        ended_at        TEXT,
+        end_reason      TEXT
+      ) STRICT;
+      CREATE INDEX room_sessions_by_created ON room_sessions (created_at DESC, id DESC);
+      CREATE INDEX room_sessions_by_state_created ON room_sessions (state, created_at DESC, id DESC);
+      CREATE UNIQUE INDEX room_sessions_by_idempotency_key ON room_sessions (idempotency_key) WHERE idempotency_key IS NOT NULL;
+
+      CREATE TABLE room_session_lines (
+        session_id  TEXT NOT NULL REFERENCES room_sessions (id) ON DELETE CASCADE,
+        position    INTEGER NOT NULL,    -- 0, 1, 2... in the session: live watchers place a line by it
+        role        TEXT NOT NULL CHECK (role IN ('user', 'assistant')),
+        text        TEXT NOT NULL,
+        at_ms       REAL NOT NULL,
+        interrupted INTEGER,             -- 1 when cut off by barge-in, else NULL
+        PRIMARY KEY (session_id, position)
+      ) STRICT;
+    `,
+  },
   {
     version: 8,
     name: 'persistence outbox',

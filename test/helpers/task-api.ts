@@ -13,7 +13,7 @@ export interface ApiReply<T = any> {
 
 export async function api<T = any>(
   t: TestGateway,
-  method: 'GET' | 'POST' | 'OPTIONS',
+  method: 'GET' | 'POST' | 'DELETE' | 'OPTIONS',
   path: string,
   options: { body?: unknown; rawBody?: string; key?: string; headers?: Record<string, string> } = {},
 ): Promise<ApiReply<T>> {
@@ -87,8 +87,12 @@ export class Watcher {
 
   /** `t`: an in-process test gateway, or any gateway by its HTTP base URL. */
   static async open(t: Pick<TestGateway, 'baseUrl'>, taskId: string, options: { query?: string; headers?: Record<string, string> } = {}): Promise<Watcher> {
-    const url = `${t.baseUrl.replace('http', 'ws')}/ws/call/${encodeURIComponent(taskId)}${options.query ?? ''}`;
-    const socket = new WebSocket(url, { headers: options.headers ?? {} });
+    return Watcher.openPath(t, `/ws/call/${encodeURIComponent(taskId)}${options.query ?? ''}`, options.headers);
+  }
+
+  /** A watcher on any live socket path (e.g. /ws/transcript/{id}); its messages are that socket's. */
+  static async openPath(t: Pick<TestGateway, 'baseUrl'>, path: string, headers: Record<string, string> = {}): Promise<Watcher> {
+    const socket = new WebSocket(t.baseUrl.replace('http', 'ws') + path, { headers });
     const watcher = new Watcher(socket);
     await new Promise<void>((resolve, reject) => {
       socket.once('open', () => resolve());

@@ -14,8 +14,16 @@ describe('GET /openapi.json', function () {
   let doc: any;
 
   before(async () => {
-    // Signature checks on: the tokened media-stream route exists as it does in production.
-    t = await startTestGateway({ API_KEY: 'k', TWILIO_AUTH_TOKEN: 'tok', PUBLIC_URL: 'https://gw.example.com' });
+    // Signature checks on: the tokened media-stream route exists as it does in production; LiveKit
+    // configured: the rooms routes exist (without it one 503 answers for all of them).
+    t = await startTestGateway({
+      API_KEY: 'k',
+      TWILIO_AUTH_TOKEN: 'tok',
+      PUBLIC_URL: 'https://gw.example.com',
+      LIVEKIT_URL: 'http://livekit.invalid',
+      LIVEKIT_API_KEY: 'APIdocs',
+      LIVEKIT_API_SECRET: 'docs-test-secret-long-enough-for-hs256',
+    });
     const res = await fetch(`${t.baseUrl}/openapi.json`);
     expect(res.status).to.equal(200);
     expect(res.headers.get('content-type')).to.match(/^application\/json/);
