@@ -262,7 +262,7 @@ export function resolveAgent(
   if (missing.length === 0 && built.has('livekit')) return pick('livekit', `the LiveKit pipeline's keys are set (${providers})`);
   if (livekit.url || livekit.apiKey || livekit.apiSecret) {
     const needs = built.has('livekit') ? `its provider keys: ${missing.join(', ')} (${providers})` : 'an agent this build does not have';
-    return pick('echo', `LIVEKIT_* keys are set, but the LiveKit pipeline needs no room; it needs ${needs}. Set AGENT_PROVIDER=echo to silence this`, true);
+    return pick('echo', `LIVEKIT_* keys are set (browser rooms), but phone calls get the LiveKit pipeline only with ${needs}. Set AGENT_PROVIDER=echo to silence this`, true);
   }
   if (deepgram.apiKey) return pick('echo', 'DEEPGRAM_API_KEY is set but DEEPGRAM_VOICE_AGENT_ENABLED is not true');
   if (deepgram.enabled) return pick('echo', 'DEEPGRAM_VOICE_AGENT_ENABLED is true but DEEPGRAM_API_KEY is not set', true);

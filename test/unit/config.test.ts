@@ -55,7 +55,7 @@ describe('config', () => {
     const config = loadConfig({ ...livekit, DEEPGRAM_API_KEY: 'd' });
     expect(config.agent).to.include({ kind: 'echo', fallback: true });
     expect(config.agent.reason).to.equal(
-      'LIVEKIT_* keys are set, but the LiveKit pipeline needs no room; it needs its provider keys: GROK_API_KEY, CARTESIA_API_KEY ' +
+      'LIVEKIT_* keys are set (browser rooms), but phone calls get the LiveKit pipeline only with its provider keys: GROK_API_KEY, CARTESIA_API_KEY ' +
         '(STT_PROVIDER=deepgram, LLM grok, TTS_PROVIDER=cartesia). Set AGENT_PROVIDER=echo to silence this',
     );
     expect(selectAgent(config).kind).to.equal('echo');
