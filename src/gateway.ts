@@ -17,6 +17,7 @@ import { admitAll, type AdmissionCheck, type StreamStart } from './call/admissio
 import { assertWritableDirs, listenError } from './startup/checks.js';
 import { CallRegistry } from './call/registry.js';
 import type { CallHooks, CallSessionDeps } from './call/call-types.js';
+import { consoleRoutes } from './console/server.js';
 import { cors } from './http/cors.js';
 import { errorHandler, notFound } from './http/errors.js';
 import { requestLog } from './http/request-log.js';
@@ -334,6 +335,8 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     }),
   );
   mountLiveRoutes(ws.app, watchers);
+  // The operator console (the page and its bundles); its data comes from the API below, key and all.
+  app.use(consoleRoutes(logger));
   // CORS before the key check: a browser's preflight carries no Authorization header.
   app.use('/api', cors(config.corsOrigins, logger), requireApiKey(config.apiKey, logger));
   app.post('/api/tasks/:id/call', refuseWhileDraining(readiness, logger));

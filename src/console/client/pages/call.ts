@@ -1,0 +1,240 @@
+// One call, live and afterwards. Live: status, the transcript as it is spoken (an interrupted
+// agent line shown cut where the caller stopped hearing it), turn latencies, keypad presses
+// ("pressed", never the digit) and the end reason. Afterwards: the timeline and the analysis.
+// A task's call (/api/tasks, /ws/call/{taskId}) and a call record (/api/calls) share the page.
+import type { CallAnalysisState, CallEvent, CallLiveMessage, CallTranscriptLine, CallView } from '../../../calls/schemas.js';
+import type { LiveMessage } from '../../../live/bus.js';
+import type { CallAnalysis } from '../../../tasks/model.js';
+import type { TaskView } from '../../../tasks/view.js';
+import { ApiError, call, get, seg } from '../api.js';
+import { clock, fill, h, when } from '../dom.js';
+import { watchLive } from '../live.js';
+import { mountTimeline } from '../timeline/view.js';
+import { messageOf } from './calls.js';
+import { Disposer, type Page } from './page.js';
+
+/** What the page shows, from a task or a call record. */
+interface Shown {
+  title: string;
+  facts: Array<[string, string]>;
+  status: string;
+  finished: boolean;
+  transcript: CallTranscriptLine[];
+  transcriptNote?: string;
+  latencies: number[];
+  dtmfPresses: number;
+  endReason?: string;
+  audioUrl?: string;
+  events?: CallEvent[];
+  analysis?: { state: 'pending' } | { state: 'ready'; analysis: CallAnalysis } | { state: 'failed'; error: string } | { state: 'none'; why: string };
+}
+
+const FINISHED_TASK = new Set(['completed', 'busy', 'no-answer', 'failed', 'canceled']);
+
+export const taskPage: Page = (root, [id]) => callPage(root, { kind: 'task', id: id! });
+export const callRecordPage: Page = (root, [id]) => callPage(root, { kind: 'call', id: id! });
+
+function callPage(root: HTMLElement, target: { kind: 'task' | 'call'; id: string }): () => void {
+  const page = new Disposer();
+  const api = `/api/${target.kind}s/${seg(target.id)}`;
+  const head = h('header', { class: 'call-head' });
+  const live = h('section', { class: 'panel live', 'aria-label': 'Live' });
+  const analysis = h('section', { class: 'panel analysis', 'aria-label': 'Analysis' });
+  const timeline = h('section', { class: 'panel timeline-panel', 'aria-label': 'Timeline' });
+  fill(root, head, timeline, h('div', { class: 'columns' }, live, analysis));
+  let shown: Shown | undefined;
+  let timelineFor: string | undefined;
+  let analysisAsked = false;
+
+  const render = (): void => {
+    if (!shown) return;
+    renderHead(head, shown);
+    renderLive(live, shown);
+    renderAnalysis(analysis, shown);
+    // The picture is drawn once the call is over and its WAV is kept.
+    if (shown.finished && shown.audioUrl && timelineFor !== shown.audioUrl) {
+      timelineFor = shown.audioUrl;
+      mountTimeline(timeline, { audioUrl: shown.audioUrl, transcript: shown.transcript, ...(shown.events && { events: shown.events }) }).then(
+        (unmount) => page.add(unmount),
+        (err: unknown) => fill(timeline, h('p', { class: 'form-error' }, `The timeline could not be drawn: ${messageOf(err)}`)),
+      );
+    } else if (!shown.finished) fill(timeline, h('p', { class: 'muted' }, 'The timeline is drawn once the call has ended.'));
+    else if (!shown.audioUrl) fill(timeline, h('p', { class: 'muted' }, 'No recording was kept for this call.'));
+    if (shown.finished && !analysisAsked && shown.analysis === undefined) {
+      analysisAsked = true;
+      void askAnalysis();
+    }
+  };
+
+  const askAnalysis = async (): Promise<void> => {
+    try {
+      const reply = await call<CallAnalysisState>('GET', `${api}/analysis`);
+      if (shown) shown.analysis = reply.body;
+    } catch (err) {
+      if (shown) shown.analysis = err instanceof ApiError && err.status === 502 ? { state: 'failed', error: err.body.message } : { state: 'none', why: messageOf(err) };
+    }
+    render();
+  };
+
+  /** Re-reads the record (after the stream ends: its end reason, recording and times). */
+  const reload = async (): Promise<void> => {
+    const latencies = shown?.latencies ?? [];
+    const dtmf = shown?.dtmfPresses ?? 0;
+    shown = target.kind === 'task' ? fromTask(await get<TaskView>(api)) : fromCall(await get<CallView>(api));
+    if (shown.latencies.length === 0) shown.latencies = latencies;
+    shown.dtmfPresses = Math.max(dtmf, shown.dtmfPresses);
+    render();
+  };
+
+  const onMessage = (message: LiveMessage | CallLiveMessage): void => {
+    if (message.type === 'snapshot') {
+      const latencies = shown?.latencies ?? [];
+      shown = fromTask(message.task);
+      shown.latencies = latencies;
+      return render();
+    }
+    if (message.type === 'call_snapshot') {
+      const latencies = shown?.latencies ?? [];
+      shown = fromCall(message.call);
+      if (shown.latencies.length === 0) shown.latencies = latencies;
+      return render();
+    }
+    if (!shown) return;
+    switch (message.type) {
+      case 'status':
+      case 'call_status':
+        shown.status = message.status;
+        shown.finished = target.kind === 'task' ? FINISHED_TASK.has(message.status) : message.status === 'completed' || message.status === 'failed';
+        if (shown.finished) void reload();
+        break;
+      case 'transcript':
+        shown.transcript.push(message.line);
+        break;
+      case 'latency':
+        if (message.metric === 'turn_latency') shown.latencies.push(message.ms);
+        break;
+      case 'call_event':
+        shown.events = [...(shown.events ?? []), message.event];
+        if (message.event.type === 'dtmf') shown.dtmfPresses++;
+        if (message.event.type === 'turn') shown.latencies.push(message.event.latencyMs);
+        break;
+      case 'call_ended':
+        shown.endReason = message.reason;
+        void reload();
+        break;
+      case 'analysis':
+        shown.analysis = message.state === 'ready' ? { state: 'ready', analysis: message.analysis } : { state: 'failed', error: message.error };
+        break;
+    }
+    render();
+  };
+
+  fill(head, h('h1', {}, target.id), h('p', { class: 'muted' }, 'Loading…'));
+  // The first fetch asks for the key if the API wants one; the socket then carries it.
+  get<unknown>(api).then(
+    () => page.add(watchLive<LiveMessage | CallLiveMessage>(`/ws/call/${seg(target.id)}`, onMessage, (open) => live.classList.toggle('connected', open))),
+    (err: unknown) => fill(head, h('h1', {}, target.id), h('p', { class: 'form-error' }, messageOf(err))),
+  );
+  return page.dispose;
+}
+
+function fromTask(task: TaskView): Shown {
+  return {
+    title: `Task ${task.id}`,
+    facts: [
+      ['To', task.to],
+      ['From', task.from],
+      ['Created', when(task.createdAt)],
+      ['Answered', when(task.answeredAt)],
+      ['Ended', when(task.endedAt)],
+      ['Duration', task.durationS === undefined ? '—' : `${task.durationS} s`],
+      ['CallSid', task.callSid ?? '—'],
+    ],
+    status: task.status,
+    finished: FINISHED_TASK.has(task.status),
+    transcript: [...task.transcript],
+    latencies: [],
+    dtmfPresses: 0,
+    ...(task.endReason !== undefined && { endReason: task.endReason }),
+    ...(task.audioUrl !== undefined && { audioUrl: task.audioUrl }),
+    ...(task.analysis !== undefined && task.analysis.state !== 'pending' && { analysis: task.analysis }),
+  };
+}
+
+function fromCall(record: CallView): Shown {
+  return {
+    title: `${record.direction} call ${record.id}`,
+    facts: [
+      ['Direction', record.direction],
+      ['Agent', record.agent],
+      ['From', record.from ?? '—'],
+      ['To', record.to ?? '—'],
+      ['Started', when(record.startedAt ?? record.createdAt)],
+      ['Ended', when(record.endedAt)],
+      ['Length', record.durationMs === undefined ? '—' : clock(record.durationMs)],
+      ['Task', record.taskId ?? '—'],
+    ],
+    status: record.status,
+    finished: record.status === 'completed' || record.status === 'failed',
+    transcript: [...record.transcript],
+    ...(record.transcriptNote !== undefined && { transcriptNote: record.transcriptNote }),
+    latencies: record.events.flatMap((e) => (e.type === 'turn' ? [e.latencyMs] : [])),
+    dtmfPresses: record.events.filter((e) => e.type === 'dtmf').length,
+    events: record.events,
+    ...(record.endReason !== undefined && { endReason: record.endReason }),
+    ...(record.audioUrl !== undefined && { audioUrl: record.audioUrl }),
+  };
+}
+
+function renderHead(head: HTMLElement, shown: Shown): void {
+  fill(
+    head,
+    h('h1', {}, shown.title, ' ', h('span', { class: `status status-${shown.status}`, 'data-status': shown.status }, shown.status)),
+    h('dl', { class: 'facts' }, ...shown.facts.flatMap(([term, value]) => [h('dt', {}, term), h('dd', {}, value)]), h('dt', {}, 'End reason'), h('dd', { 'data-end-reason': shown.endReason ?? '' }, shown.endReason ?? '—')),
+  );
+}
+
+function renderLive(section: HTMLElement, shown: Shown): void {
+  const lines = shown.transcript.map((line) =>
+    h(
+      'li',
+      { class: `said said-${line.role}${line.interrupted ? ' interrupted' : ''}`, 'data-at-ms': line.atMs },
+      h('time', {}, clock(line.atMs)),
+      h('span', { class: 'who' }, line.role === 'user' ? 'Caller' : line.role === 'assistant' ? 'Agent' : 'System'),
+      h('span', { class: 'text' }, line.text),
+      line.interrupted ? h('span', { class: 'cut', title: 'The caller talked over the agent: the line ends where they stopped hearing it' }, '✂ cut off here') : null,
+    ),
+  );
+  const latencies = shown.latencies.map((ms, index) => h('li', {}, `Turn ${index + 1}: `, h('strong', {}, `${Math.round(ms)} ms`)));
+  fill(
+    section,
+    h('h2', {}, shown.finished ? 'Transcript' : 'Live'),
+    lines.length ? h('ol', { class: 'transcript' }, ...lines) : h('p', { class: 'muted' }, shown.transcriptNote ?? (shown.finished ? 'Nobody spoke.' : 'Waiting for the first words…')),
+    h('h3', {}, 'Turn latency'),
+    latencies.length ? h('ul', { class: 'latencies' }, ...latencies) : h('p', { class: 'muted' }, 'No turn measured yet.'),
+    h('p', { class: 'dtmf', 'data-dtmf-presses': shown.dtmfPresses }, shown.dtmfPresses === 0 ? 'No keypad presses.' : `Keypad: pressed ${shown.dtmfPresses} time${shown.dtmfPresses === 1 ? '' : 's'} (digits are never shown).`),
+  );
+}
+
+function renderAnalysis(section: HTMLElement, shown: Shown): void {
+  const state = shown.analysis;
+  const heading = h('h2', {}, 'Analysis');
+  if (!shown.finished) return fill(section, heading, h('p', { class: 'muted' }, 'Made once the call has ended.'));
+  if (!state || state.state === 'pending') return fill(section, heading, h('p', { class: 'muted' }, 'Being made…'));
+  if (state.state === 'failed') return fill(section, heading, h('p', { class: 'form-error' }, `The analysis failed: ${state.error}`));
+  if (state.state === 'none') return fill(section, heading, h('p', { class: 'muted' }, state.why));
+  const { analysis } = state;
+  const goal = analysis.outcome.goal_reached === null ? 'not applicable' : analysis.outcome.goal_reached ? 'reached' : 'not reached';
+  fill(
+    section,
+    heading,
+    h('p', { class: 'summary-text' }, analysis.summary),
+    h('dl', { class: 'facts' }, h('dt', {}, 'Goal'), h('dd', {}, `${goal}: ${analysis.outcome.explanation}`), h('dt', {}, 'Sentiment'), h('dd', { class: `sentiment sentiment-${analysis.sentiment}` }, analysis.sentiment)),
+    h('h3', {}, 'Action items'),
+    analysis.action_items.length ? h('ul', {}, ...analysis.action_items.map((item) => h('li', {}, item))) : h('p', { class: 'muted' }, 'None.'),
+    h('h3', {}, 'Key facts'),
+    Object.keys(analysis.key_facts).length
+      ? h('dl', { class: 'facts' }, ...Object.entries(analysis.key_facts).flatMap(([key, value]) => [h('dt', {}, key), h('dd', {}, value)]))
+      : h('p', { class: 'muted' }, 'None.'),
+  );
+}
