@@ -3,7 +3,7 @@
 // can compute the exact place of any mark from the data.
 
 export const VIEW_WIDTH = 1200;
-export const PLOT_LEFT = 72;
+export const PLOT_LEFT = 96;
 export const PLOT_RIGHT = 16;
 export const PLOT_WIDTH = VIEW_WIDTH - PLOT_LEFT - PLOT_RIGHT;
 

@@ -1,0 +1,198 @@
+// The operator console in headless Chromium against a whole gateway: a task created in the form
+// (its 400 shown beside the field), its call simulated by the fake Twilio caller through the
+// fake Deepgram agent (a transcript, a barge-in), the transcript watched live, the finished
+// call's timeline checked against the recording itself, the audio played; and a call from the
+// browser's (fake) microphone through the echo agent.
+import { expect } from 'chai';
+import { readFile } from 'node:fs/promises';
+import type { Browser, Page } from 'playwright-core';
+import { readMulawWav, readPcmWav } from '../../src/audio/wav-io.js';
+import { PLOT_LEFT, PLOT_WIDTH } from '../../src/console/client/timeline/layout.js';
+import { speechSegments } from '../../src/console/client/timeline/segments.js';
+import { parseWav } from '../../src/console/client/timeline/wav.js';
+import type { TaskView } from '../../src/tasks/view.js';
+import { FakeDeepgramAgent } from '../../tools/fake-deepgram-agent.js';
+import { startFakeLlm, FAKE_LLM_MODEL, type FakeLlm } from '../../tools/fake-llm.js';
+import { FakeTwilioCaller } from '../../tools/twilio-caller.js';
+import { api, eventually } from '../helpers/task-api.js';
+import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { chromiumMissing, launch, screenshot, watchPageErrors } from './browser.js';
+
+const SPEED = 2;
+const caller1 = await readMulawWav('fixtures/speech/caller-1-8k-mulaw.wav');
+const caller2 = await readMulawWav('fixtures/speech/caller-2-8k-mulaw.wav');
+const reply = await readMulawWav('fixtures/speech/agent-reply-8k-mulaw.wav');
+const greeting = await readMulawWav('fixtures/speech/agent-greeting-8k-mulaw.wav');
+
+/** Where the console draws a time: the same formula as its TimeScale, written out here as the oracle. */
+const xOf = (ms: number, durationMs: number) => PLOT_LEFT + (ms / durationMs) * PLOT_WIDTH;
+
+describe('operator console (headless Chromium)', function () {
+  this.timeout(60_000);
+  let browser: Browser | undefined;
+
+  before(function () {
+    const missing = chromiumMissing();
+    if (missing) {
+      console.log(`      ${missing}`);
+      this.skip();
+    }
+  });
+
+  afterEach(async () => {
+    await browser?.close();
+    browser = undefined;
+  });
+
+  describe('a task call, live and afterwards', () => {
+    let fake: FakeDeepgramAgent;
+    let llm: FakeLlm;
+    let t: TestGateway;
+
+    before(async () => {
+      if (chromiumMissing()) return;
+      // Two replies: the first is interrupted by the caller's second turn, the second plays out.
+      fake = await FakeDeepgramAgent.start({ replyAudio: [reply, greeting], replyPaceMs: 20 });
+      llm = await startFakeLlm();
+      t = await startTestGateway({
+        AGENT_PROVIDER: 'deepgram',
+        DEEPGRAM_API_KEY: 'dg-key',
+        DEEPGRAM_VOICE_AGENT_WS_URL: `${fake.url}/v1/agent/converse`,
+        LLM_PROVIDER: 'local',
+        VLLM_BASE_URL: llm.baseUrl,
+        VLLM_MODEL: FAKE_LLM_MODEL,
+      });
+    });
+
+    after(async () => {
+      await t?.close();
+      await fake?.close();
+      await llm?.close();
+    });
+
+    it('creates a task in the form, shows the call live, then draws its timeline at the recording’s own times and plays it', async () => {
+      browser = await launch();
+      const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+      const errors = watchPageErrors(page);
+      const audioRequests: Array<{ range: string | undefined; status: number }> = [];
+      page.on('response', (res) => {
+        if (res.url().endsWith('/audio')) audioRequests.push({ range: res.request().headers().range, status: res.status() });
+      });
+      await page.goto(t.baseUrl + '/');
+
+      // A bad number: the API's 400 detail appears beside its field.
+      await page.fill('#task-to', '12345');
+      await page.click('form.create button[type=submit]');
+      const toError = page.locator('[data-error-for=to]');
+      await toError.filter({ hasText: 'E.164' }).waitFor();
+      expect(await page.getAttribute('#task-to', 'aria-invalid')).to.equal('true');
+      await screenshot(page, '1-create-form-400');
+
+      await page.fill('#task-to', '+14155550123');
+      await page.fill('#task-prompt', 'Book a flight to Paris on Friday morning.');
+      await page.click('form.create button[type=submit]');
+      const created = page.locator('.form-done a');
+      await created.waitFor();
+      const taskId = (await created.textContent())!;
+      expect(await toError.textContent()).to.equal('');
+      await page.locator(`tr[data-task-id="${taskId}"] [data-status=created]`).waitFor();
+      await screenshot(page, '2-calls');
+
+      // The call page, opened before the call: it is watched live.
+      await created.click();
+      await page.locator('.call-head [data-status=created]').waitFor();
+      await page.locator('.live.connected').waitFor();
+
+      const caller = new FakeTwilioCaller({ url: t.wsUrl, speed: SPEED, customParameters: { taskId } });
+      await caller.connect();
+      await caller.streamAudio(caller1);
+      await caller.streamSilence(700);
+      await caller.waitFor((e) => e.kind === 'media', 10_000);
+      // Live: the status and the caller's first line appear while the call is still up.
+      await page.locator('.call-head [data-status=in-progress]').waitFor();
+      await page.locator('ol.transcript li.said-user').first().waitFor();
+      await caller.streamSilence(1500);
+      // The caller talks over the agent's reply: a barge-in.
+      const bargeInAtMs = caller.framesSent * 20;
+      await caller.streamAudio(caller2);
+      await caller.waitFor((e) => e.kind === 'clear', 10_000);
+      const marksAtClear = caller.marksEchoed.length;
+      await caller.streamSilence(700);
+      await page.locator('ol.transcript li.interrupted .cut').waitFor();
+      await screenshot(page, '3-call-live');
+      // The second reply plays out (its mark comes back), then the caller hangs up.
+      await caller.waitFor(() => caller.marksEchoed.length > marksAtClear, 15_000);
+      await caller.streamSilence(300);
+      await caller.stop();
+      const summary = await t.nextEnded(10_000);
+
+      // Afterwards: the timeline, from the WAV the gateway kept.
+      await page.locator('.call-head [data-status=completed]').waitFor({ timeout: 10_000 });
+      await page.locator('svg.timeline').waitFor({ timeout: 10_000 });
+      const task = (await api<TaskView>(t, 'GET', `/api/tasks/${taskId}`)).body;
+      const wavBytes = await readFile(summary.recording!.path);
+      const wav = parseWav(wavBytes.buffer.slice(wavBytes.byteOffset, wavBytes.byteOffset + wavBytes.byteLength));
+      const durationMs = wav.durationS * 1000;
+      expect(Number(await page.getAttribute('svg.timeline', 'data-duration-ms'))).to.be.closeTo(durationMs, 0.01);
+
+      // Both channels drawn, each with real audio in it.
+      for (const channel of ['caller', 'agent']) {
+        const peak = Number(await page.getAttribute(`path.wave[data-channel=${channel}]`, 'data-peak'));
+        expect(peak, channel).to.be.greaterThan(0.05);
+      }
+      // Every transcript line at its own time: the marker's drawn x is the time's place on the axis.
+      expect(task.transcript.length).to.be.greaterThanOrEqual(3);
+      for (const line of task.transcript.filter((l) => l.role !== 'system')) {
+        const marker = page.locator(`g.said[data-at-ms="${line.atMs}"][data-role=${line.role}]`);
+        expect(await marker.count(), `${line.role} line at ${line.atMs} ms`).to.equal(1);
+        const drawnX = Number(await marker.locator('circle').getAttribute('cx'));
+        expect(drawnX).to.be.closeTo(xOf(line.atMs, durationMs), 0.01);
+      }
+      // The barge-in: where the caller's second turn starts in the recording, and the agent cut soon after.
+      const callerSpeech = speechSegments(wav.channels[0]!, wav.sampleRate);
+      const secondTurn = callerSpeech.find((segment) => segment.start * 1000 >= bargeInAtMs - 20)!;
+      const barge = page.locator('g.barge-in');
+      expect(await barge.count()).to.equal(1);
+      const startMs = Number(await barge.getAttribute('data-caller-start-ms'));
+      const cutMs = Number(await barge.getAttribute('data-cut-ms'));
+      expect(startMs).to.be.closeTo(secondTurn.start * 1000, 1);
+      expect(startMs).to.be.at.least(bargeInAtMs);
+      expect(cutMs).to.be.greaterThan(startMs).and.lessThan(startMs + 1500);
+      expect(Number(await barge.locator('line.barge-start').getAttribute('x1'))).to.be.closeTo(xOf(startMs, durationMs), 0.5);
+      // The agent channel is silent from the cut on, until the next reply.
+      const agentAfterCut = wav.channels[1]!.subarray(Math.round(((cutMs + 40) / 1000) * 8000), Math.round(((cutMs + 300) / 1000) * 8000));
+      expect(Math.max(...agentAfterCut.map(Math.abs))).to.be.lessThan(0.01);
+      // Each turn's latency drawn as the gap from the caller's end to the agent's start.
+      const gaps = page.locator('g.turn-gap');
+      expect(await gaps.count()).to.be.greaterThanOrEqual(1);
+      const gapFrom = Number(await gaps.first().getAttribute('data-from-ms'));
+      const gapTo = Number(await gaps.first().getAttribute('data-to-ms'));
+      expect(gapTo).to.be.greaterThan(gapFrom);
+      expect(Number(await gaps.first().locator('rect').getAttribute('x'))).to.be.closeTo(xOf(gapFrom, durationMs), 0.5);
+
+      // The analysis beside it (the fake LLM's).
+      await page.locator('.analysis .summary-text').waitFor({ timeout: 10_000 });
+      await screenshot(page, '4-call-timeline');
+      await screenshot(page, 'timeline-barge-in', '.timeline-panel');
+
+      // Play: the element fetches the WAV with Range requests, and the playhead moves over the picture.
+      await page.evaluate(() => document.querySelector('audio')!.play());
+      await page.waitForFunction(() => Number(document.querySelector('line.playhead')!.getAttribute('data-seconds')) > 0.3, undefined, { timeout: 10_000 });
+      const x = Number(await page.getAttribute('line.playhead', 'x1'));
+      expect(x).to.be.greaterThan(PLOT_LEFT);
+      expect(audioRequests.some((r) => r.range !== undefined && r.status === 206), JSON.stringify(audioRequests)).to.equal(true);
+      // Click the picture to seek: 5 s in.
+      await page.evaluate(() => document.querySelector('audio')!.pause());
+      const box = (await page.locator('svg.timeline').boundingBox())!;
+      const scale = box.width / 1200;
+      await page.mouse.click(box.x + xOf(5000, durationMs) * scale, box.y + 60 * scale);
+      const seekedTo = await page.evaluate(() => document.querySelector('audio')!.currentTime);
+      expect(seekedTo).to.be.closeTo(5, 0.05);
+
+      await page.goto(t.baseUrl + '/#/health');
+      await page.locator('tr[data-action=turn_latency]').waitFor();
+      await screenshot(page, '5-health');
+      expect(errors).to.deep.equal([]);
+    });
+  });
+});
