@@ -4,9 +4,13 @@
 // call's timeline checked against the recording itself, the audio played; and a call from the
 // browser's (fake) microphone through the echo agent.
 import { expect } from 'chai';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import type { Browser, Page } from 'playwright-core';
-import { readMulawWav, readPcmWav } from '../../src/audio/wav-io.js';
+import os from 'node:os';
+import path from 'node:path';
+import type { Browser } from 'playwright-core';
+import { decodeMulaw } from '../../src/audio/mulaw.js';
+import { readMulawWav, writePcmWav } from '../../src/audio/wav-io.js';
 import { PLOT_LEFT, PLOT_WIDTH } from '../../src/console/client/timeline/layout.js';
 import { speechSegments } from '../../src/console/client/timeline/segments.js';
 import { parseWav } from '../../src/console/client/timeline/wav.js';
@@ -195,4 +199,85 @@ describe('operator console (headless Chromium)', function () {
       expect(errors).to.deep.equal([]);
     });
   });
+
+  describe('a call from this browser', () => {
+    let t: TestGateway;
+    let folder: string;
+
+    before(async () => {
+      if (chromiumMissing()) return;
+      t = await startTestGateway({ AGENT_PROVIDER: 'echo' });
+      folder = mkdtempSync(path.join(os.tmpdir(), 'console-mic-'));
+    });
+
+    after(async () => {
+      await t?.close();
+      if (folder) rmSync(folder, { recursive: true, force: true });
+    });
+
+    it('speaks the fake microphone to the echo agent as Twilio would and plays back what it said', async () => {
+      // Chromium's fake microphone plays this file (in a loop): 1 s of silence, a caller's
+      // sentence, then silence long enough for the echo to come back.
+      const microphone = path.join(folder, 'microphone.wav');
+      await writePcmWav(microphone, { sampleRate: 48_000, channels: 1, samples: upsample6(fakeMicrophone(caller1)) });
+      browser = await launch(['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream', `--use-file-for-fake-audio-capture=${microphone}`]);
+      const page = await browser.newPage({ viewport: { width: 1200, height: 700 } });
+      const errors = watchPageErrors(page);
+      await page.goto(t.baseUrl + '/#/talk');
+      await page.click('text=Call from this browser');
+      const status = page.locator('.talk-status');
+      await page.locator('.talk-status[data-state=live]').waitFor({ timeout: 10_000 });
+      // The echo comes back, is played to the end of its utterance, and its mark is echoed.
+      await page.waitForFunction(
+        () => {
+          const data = document.querySelector<HTMLElement>('.talk-status')!.dataset;
+          return Number(data.marksEchoed) >= 1 && Number(data.samplesPlayed) >= 8000 * 2;
+        },
+        undefined,
+        { timeout: 25_000 },
+      );
+      await screenshot(page, '6-talk-live');
+      await page.click('text=Hang up');
+      const summary = await t.nextEnded(10_000);
+      await page.locator('.talk-status[data-state=ended]').waitFor();
+      await screenshot(page, '7-talk-ended');
+      const figures = await status.evaluate((element) => ({ ...(element as HTMLElement).dataset }));
+
+      // What the gateway recorded: the caller's sentence on the left, and its echo on the right, after it.
+      const bytes = await readFile(summary.recording!.path);
+      const wav = parseWav(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+      const said = speechSegments(wav.channels[0]!, wav.sampleRate).filter((segment) => segment.end - segment.start > 1);
+      const echoed = speechSegments(wav.channels[1]!, wav.sampleRate).filter((segment) => segment.end - segment.start > 1);
+      expect(said, 'the caller channel').to.have.length.greaterThanOrEqual(1);
+      expect(echoed, 'the agent channel').to.have.length.greaterThanOrEqual(1);
+      expect(echoed[0]!.start).to.be.greaterThan(said[0]!.end);
+      const saidS = said[0]!.end - said[0]!.start;
+      expect(echoed[0]!.end - echoed[0]!.start).to.be.closeTo(saidS, 0.5);
+      // And the page: it sent 20 ms frames, received the echo and played it all.
+      expect(Number(figures.framesSent)).to.be.greaterThan(150);
+      const receivedS = Number(figures.agentBytes) / 8000;
+      expect(receivedS).to.be.greaterThan(saidS - 0.5);
+      expect(Number(figures.samplesPlayed) / 8000).to.be.closeTo(receivedS, 0.1);
+      expect(errors).to.deep.equal([]);
+    });
+  });
 });
+
+/** One second of silence, the sentence, then eight seconds of silence, as PCM16 at 8 kHz. */
+function fakeMicrophone(mulaw: Buffer): Int16Array {
+  const speech = decodeMulaw(mulaw);
+  const out = new Int16Array(8000 + speech.length + 8 * 8000);
+  out.set(speech, 8000);
+  return out;
+}
+
+/** 8 kHz to 48 kHz by linear interpolation (the fake microphone's file is at a browser's rate). */
+function upsample6(input: Int16Array): Int16Array {
+  const out = new Int16Array(input.length * 6);
+  for (let i = 0; i < input.length; i++) {
+    const a = input[i]!;
+    const b = input[i + 1] ?? a;
+    for (let k = 0; k < 6; k++) out[i * 6 + k] = Math.round(a + ((b - a) * k) / 6);
+  }
+  return out;
+}
