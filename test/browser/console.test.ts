@@ -200,6 +200,41 @@ describe('operator console (headless Chromium)', function () {
     });
   });
 
+  describe('with API_KEY set', () => {
+    let t: TestGateway;
+    before(async () => {
+      if (chromiumMissing()) return;
+      t = await startTestGateway({ API_KEY: 'the-console-key' });
+      await api(t, 'POST', '/api/tasks', { key: 'the-console-key', body: { to: '+14155550199' } });
+    });
+    after(async () => {
+      await t?.close();
+    });
+
+    it('asks for the key once when the API answers 401, keeps it for the tab, and sends it', async () => {
+      browser = await launch();
+      const page = await browser.newPage({ viewport: { width: 1200, height: 700 } });
+      const errors = watchPageErrors(page);
+      await page.goto(t.baseUrl + '/');
+      const dialog = page.locator('dialog.key-dialog');
+      await dialog.waitFor();
+      await screenshot(page, '0-api-key');
+      await dialog.locator('input').fill('a-wrong-key');
+      await dialog.locator('button').click();
+      await dialog.filter({ hasText: 'That key was refused' }).waitFor();
+      await dialog.locator('input').fill('the-console-key');
+      await dialog.locator('button').click();
+      await page.locator('tr[data-task-id] [data-status=created]').waitFor();
+      expect(await dialog.count()).to.equal(0);
+      expect(await page.evaluate(() => sessionStorage.getItem('gateway-console.api-key'))).to.equal('the-console-key');
+      // Another page of the same tab needs no prompt, and its live socket carries the key.
+      await page.locator('tr[data-task-id] a').first().click();
+      await page.locator('.live.connected').waitFor();
+      expect(await dialog.count()).to.equal(0);
+      expect(errors).to.deep.equal([]);
+    });
+  });
+
   describe('a call from this browser', () => {
     let t: TestGateway;
     let folder: string;

@@ -73,6 +73,9 @@ export class PhoneLine {
   /** Twilio's `clear`: queued audio is dropped, and its marks come back at once. */
   clear(): void {
     this.queued = 0;
+    // Not even the sample being interpolated plays on: a cut is a cut.
+    this.previous = this.current = 0;
+    this.phase = 1;
     for (const { name } of this.marks.splice(0)) this.report({ type: 'mark-played', name });
   }
 
