@@ -459,7 +459,10 @@ function guardedHooks(logger: Logger, ...sets: Array<CallHooks | undefined>): Ca
     started: (call) => each('started', (h) => h.started?.(call)),
     transcript: (call, line) => each('transcript', (h) => h.transcript?.(call, line)),
     latency: (call, metric, ms) => each('latency', (h) => h.latency?.(call, metric, ms)),
-    dtmf: (call, digit) => each('dtmf', (h) => h.dtmf?.(call, digit)),
+    dtmf: (call, digit, atMs) => each('dtmf', (h) => h.dtmf?.(call, digit, atMs)),
+    turn: (call, turn) => each('turn', (h) => h.turn?.(call, turn)),
+    bargeIn: (call, bargeIn) => each('bargeIn', (h) => h.bargeIn?.(call, bargeIn)),
+    agentError: (call, error) => each('agentError', (h) => h.agentError?.(call, error)),
     ended: (summary) => each('ended', (h) => h.ended?.(summary)),
   };
 }
