@@ -9,6 +9,11 @@ import type { VerifyClientCallbackAsync } from 'ws';
 import type { Config } from './config.js';
 import type { AgentFactory } from './agents/bridge.js';
 import { configuredAgent, offThread } from './agents/index.js';
+import { createCallDomain } from './calls/index.js';
+import { openCallStore } from './calls/open-store.js';
+import { callRoutes } from './calls/routes.js';
+import type { CallStore } from './calls/store.js';
+import { callView } from './calls/view.js';
 import { AgentWorkerPool } from './agents/worker/pool.js';
 import type { HostedAgentKind } from './agents/worker/protocol.js';
 import { recordAsMember } from './audio/part-owner.js';
@@ -71,6 +76,8 @@ export interface GatewayDeps {
   llm?: LlmClient;
   /** How long an early Twilio status callback waits for the ones numbered before it (default 2000). */
   callbackHoldMs?: number;
+  /** The call records; by default beside the tasks (calls/open-store.ts). The gateway closes it. */
+  callStore?: CallStore;
   /** Single-use claims of media-stream tokens; by default beside the tasks (open-store.ts). The gateway closes them. */
   streamClaims?: StreamClaims;
   /** Wall clock (epoch ms) for stream-token expiry; tests move it forward. */
@@ -156,6 +163,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
   if (!(channel instanceof LocalChannel)) logger.defaultMeta = { ...logger.defaultMeta, worker: channel.memberId };
 
   const store = deps.taskStore ?? (await openTaskStore(config, logger));
+  const callStore = deps.callStore ?? (await openCallStore(config, logger));
   // With an auth token, every stream URL carries a per-call token (loadConfig guarantees PUBLIC_URL then).
   const gate = authToken
     ? new StreamGate({ authToken, publicUrl: config.publicUrl! }, deps.streamClaims ?? (await openStreamClaims(config, logger, deps.clock)), deps.clock)
@@ -185,6 +193,18 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     endLiveCall: (taskId, detail) => fleet.endLiveCall(taskId, detail),
     fleet,
   });
+  const callDomain = createCallDomain({
+    config,
+    store: callStore,
+    taskStore: store,
+    taskService: tasks.service,
+    bus,
+    logger,
+    telemetry,
+    agent: agent.kind,
+    streamTokens,
+    llm: deps.llm,
+  });
   // On PostgreSQL the fleet spans machines sharing RECORDINGS_DIR: owner records name the member,
   // and survivors settle what a lost member leaves (tasks/fleet-settle.ts).
   const onPgFleet = !deps.fleet && config.databaseUrl !== undefined;
@@ -212,7 +232,12 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     }
   };
   let stopWatchingMembers = (): void => undefined;
-  const watchers = new LiveWatchers({ bus, logger, snapshot: async (id) => optional(await store.get(id), taskView) });
+  const watchers = new LiveWatchers({
+    bus,
+    logger,
+    snapshot: async (id) => optional(await store.get(id), taskView),
+    callSnapshot: async (id) => optional(await callStore.get(id), callView),
+  });
 
   const app = express();
   const server = http.createServer(app);
@@ -220,7 +245,9 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     const path = new URL(info.req.url ?? '/', 'http://gateway').pathname;
     const liveTaskId = liveCallTaskId(path);
     if (liveTaskId !== undefined) {
-      const policy = { apiKey: config.apiKey, allowedOrigins: config.corsOrigins, taskExists: async (id: string) => (await store.get(id)) !== undefined };
+      // A task's id or a call's: both are watched on /ws/call/{id}.
+      const exists = async (id: string): Promise<boolean> => (await store.get(id)) !== undefined || (await callStore.get(id)) !== undefined;
+      const policy = { apiKey: config.apiKey, allowedOrigins: config.corsOrigins, taskExists: exists };
       checkLiveUpgrade(info.req, liveTaskId, policy).then(
         (verdict) => {
           if (verdict.ok) return done(true);
@@ -287,12 +314,14 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     logDtmfDigits: config.logDtmfDigits,
     // The fleet hears first (a stream's end is on the channel before the analysis trigger it
     // causes), then the task service, so the caller's hooks see an up-to-date task.
-    hooks: guardedHooks(logger, fleet.callHooks, tasks.callHooks, deps.hooks),
+    hooks: guardedHooks(logger, fleet.callHooks, tasks.callHooks, callDomain.records, deps.hooks),
     callOverrides: deps.callOverrides,
     telephony,
   };
   const taskAdmission = (start: StreamStart) => tasks.callHooks.admit(start);
-  const checks = deps.admit ? [deps.admit, taskAdmission] : [taskAdmission];
+  // Last: it takes a browser call over, so no check after it may refuse the stream.
+  const callAdmission = (start: StreamStart) => callDomain.records.admit(start);
+  const checks = deps.admit ? [deps.admit, taskAdmission, callAdmission] : [taskAdmission, callAdmission];
   // Per stream: its start must match its URL's token (when there is one) and may not take over a task.
   const streamDeps = (req: IncomingMessage): CallSessionDeps => ({
     ...sessionDeps,
@@ -340,7 +369,9 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
   // CORS before the key check: a browser's preflight carries no Authorization header.
   app.use('/api', cors(config.corsOrigins, logger), requireApiKey(config.apiKey, logger));
   app.post('/api/tasks/:id/call', refuseWhileDraining(readiness, logger));
-  app.use('/api/tasks', taskRoutes(tasks.service, logger));
+  app.use('/api/tasks', taskRoutes(tasks.service, logger, { callIdsOf: (taskId) => callStore.idsOfTask(taskId) }));
+  app.post('/api/calls/browser', refuseWhileDraining(readiness, logger));
+  app.use('/api/calls', callRoutes(callDomain.service, logger));
   app.use(
     '/api/telemetry',
     telemetryRoutes(telemetry, logger, {
@@ -394,6 +425,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
       draining = true;
       // Calls ending now still record their end in the store; no new analysis starts.
       tasks.stop();
+      callDomain.stop();
       stopWatchingMembers();
       await calls.endAll('shutdown');
       await agentPool.close();
@@ -403,11 +435,12 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
         server.closeAllConnections();
       });
       // The ended calls' last writes are queued behind the store's answers: let them land first.
-      await Promise.all([tasks.idle(), settlingLost]);
+      await Promise.all([tasks.idle(), callDomain.idle(), settlingLost]);
       fleet.close();
       // Leaves the fleet before the store closes: the others hear of it at once.
       await channel.close();
       await store.close();
+      await callStore.close();
       await gate?.close();
       loopMonitor.stop();
       await telemetry.close();
@@ -462,7 +495,10 @@ function guardedHooks(logger: Logger, ...sets: Array<CallHooks | undefined>): Ca
     started: (call) => each('started', (h) => h.started?.(call)),
     transcript: (call, line) => each('transcript', (h) => h.transcript?.(call, line)),
     latency: (call, metric, ms) => each('latency', (h) => h.latency?.(call, metric, ms)),
-    dtmf: (call, digit) => each('dtmf', (h) => h.dtmf?.(call, digit)),
+    dtmf: (call, digit, atMs) => each('dtmf', (h) => h.dtmf?.(call, digit, atMs)),
+    turn: (call, turn) => each('turn', (h) => h.turn?.(call, turn)),
+    bargeIn: (call, bargeIn) => each('bargeIn', (h) => h.bargeIn?.(call, bargeIn)),
+    agentError: (call, error) => each('agentError', (h) => h.agentError?.(call, error)),
     ended: (summary) => each('ended', (h) => h.ended?.(summary)),
   };
 }

@@ -21,7 +21,7 @@ import { CallEnding, DEFAULT_PLAYOUT_TIMEOUT_MS } from './call-ending.js';
 import { inCallScope, type FaultScope } from './fault-guard.js';
 import { CallClock, DEFAULT_MAX_MEDIA_LEAD_MS } from './call-clock.js';
 import { reportCallEnd, summarizeCall, type CallRecord } from './call-summary.js';
-import type { BadFrameKind, CallHooks, CallSessionDeps, CallStats, CallSummary, EndReason, MediaSocket } from './call-types.js';
+import type { BadFrameKind, BargeInTiming, CallHooks, CallSessionDeps, CallStats, CallSummary, EndReason, MediaSocket, TurnTiming } from './call-types.js';
 import { Playback } from './playback.js';
 import { RecorderSlot, recordingName } from './recorder-slot.js';
 import { TurnLatencyObserver } from './turn-latency.js';
@@ -61,6 +61,8 @@ export class CallSession {
   private playback: Playback | undefined;
   private recorder: RecorderSlot | undefined;
   private startTimer: NodeJS.Timeout | undefined;
+  /** Where the last `clear` cut the agent's audio, on the call clock. */
+  private lastCutAtMs = 0;
   private held: HeldFrame[] = [];
   private lastSequence = 0;
   private readonly clock: CallClock;
@@ -193,9 +195,10 @@ export class CallSession {
     if (this.state !== 'awaiting_start') return this.badFrame('duplicate_start', 'second start event');
     const params = event.customParameters;
     const taskId = params.taskId || params.task_id || undefined;
+    const callId = params.callId || undefined;
     // Named from here on: a refused or abandoned stream's logs still say which call it was.
     this.callIds = { callSid: event.callSid, streamSid: event.streamSid, ...(taskId && { taskId }) };
-    const verdict = this.deps.admit?.({ callSid: event.callSid, streamSid: event.streamSid, taskId }) ?? ADMITTED;
+    const verdict = this.deps.admit?.({ callSid: event.callSid, streamSid: event.streamSid, taskId, ...(callId && { callId }) }) ?? ADMITTED;
     if (!(verdict instanceof Promise)) return this.onVerdict(event, taskId, verdict);
     // The start timer keeps running: it bounds the wait for the verdict too.
     this.state = 'admitting';
@@ -226,6 +229,8 @@ export class CallSession {
     const params = event.customParameters;
     const injected = taskId ? this.lookUpOverrides(taskId) : undefined;
     this.call = {
+      // A call created before it streamed (a browser's) keeps its id; any other is new.
+      callId: verdict.callId ?? this.sessionId,
       streamSid: event.streamSid,
       callSid: event.callSid,
       parameters: params,
@@ -256,8 +261,11 @@ export class CallSession {
     const frames = outboundFrames(event.streamSid);
     this.playback = new Playback(frames, (text) => this.sendToTwilio(text), () => this.nowMs(), {
       scheduled: (audio, atMs) => this.recorder!.agentAudio(audio, atMs),
-      cut: (atMs) => this.recorder!.cutAgentFrom(atMs),
-      utteranceStarted: (_id, sentAtMs) => this.onAgentAudioStarted(sentAtMs),
+      cut: (atMs) => {
+        this.lastCutAtMs = atMs;
+        this.recorder!.cutAgentFrom(atMs);
+      },
+      utteranceStarted: (_id, sentAtMs, playsAtMs) => this.onAgentAudioStarted(sentAtMs, playsAtMs),
       played: (played) => this.onUtterancePlayed(played),
     });
     this.notify('started', (h) => h.started?.(this.call!));
@@ -323,7 +331,8 @@ export class CallSession {
     this.log.info('dtmf', { ...this.ids(), ...shown });
     this.deps.telemetry.record('media_stream', 'dtmf', { ...this.ids(), ...shown });
     this.bridge?.pushDtmf(digit);
-    this.notify('dtmf', (h) => h.dtmf?.(this.call!, digit));
+    const atMs = Math.round(this.nowMs());
+    this.notify('dtmf', (h) => h.dtmf?.(this.call!, digit, atMs));
   }
 
   private trackSequence(sequence: number): void {
@@ -346,14 +355,25 @@ export class CallSession {
 
   private onBargeIn(): void {
     if (this.state !== 'live') return;
+    const signalAtMs = this.nowMs();
     const clearsBefore = this.playback!.stats.clears;
     this.playback!.interrupt();
-    if (this.playback!.stats.clears > clearsBefore) this.deps.telemetry.record('playback', 'barge_in', this.ids());
+    if (this.playback!.stats.clears === clearsBefore) return;
+    this.deps.telemetry.record('playback', 'barge_in', this.ids());
+    const bargeIn: BargeInTiming = {
+      callerStartedAtMs: Math.round(this.latencyObserver.callerSpeechStartedAtMs() ?? signalAtMs),
+      signalAtMs: Math.round(signalAtMs),
+      cutAtMs: Math.round(this.lastCutAtMs),
+    };
+    this.notify('bargeIn', (h) => h.bargeIn?.(this.call!, bargeIn));
   }
 
-  private onAgentAudioStarted(sentAtMs: number): void {
-    const latency = this.latencyObserver.agentAudioStarted(sentAtMs);
-    if (latency !== undefined) this.onLatency('turn_latency', latency);
+  private onAgentAudioStarted(sentAtMs: number, playsAtMs: number): void {
+    const answer = this.latencyObserver.answer(sentAtMs);
+    if (answer === undefined) return;
+    this.onLatency('turn_latency', answer.latencyMs);
+    const turn: TurnTiming = { userStoppedAtMs: Math.round(answer.userStoppedAtMs), agentStartedAtMs: Math.round(playsAtMs), latencyMs: Math.round(answer.latencyMs) };
+    this.notify('turn', (h) => h.turn?.(this.call!, turn));
   }
 
   private onUtterancePlayed(played: UtterancePlayed): void {
@@ -376,6 +396,10 @@ export class CallSession {
   }
 
   private onAgentError(err: Error, fatal: boolean): void {
+    if (this.call) {
+      const report = { atMs: Math.round(this.nowMs()), message: err.message, fatal };
+      this.notify('agentError', (h) => h.agentError?.(this.call!, report));
+    }
     if (!fatal) {
       this.log.warn('agent warning', { ...this.ids(), error: err.message });
       return;

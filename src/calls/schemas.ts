@@ -134,7 +134,7 @@ export const BrowserCallCreated = z.object({
   customParameters: z
     .record(z.string(), z.string())
     .describe("Send these as start.customParameters (they name the call); the stream then speaks Twilio's media-stream protocol"),
-  expiresAt: z.string().describe('The stream must start before this time'),
+  expiresAt: z.string().optional().describe("With signature checks on (the URL carries a token): the stream must open before this time"),
 });
 export type BrowserCallCreated = z.infer<typeof BrowserCallCreated>;
 

@@ -5,6 +5,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type WebSocket from 'ws';
 import type { Logger } from '../telemetry/logger.js';
 import type { TaskView } from '../tasks/view.js';
+import type { CallView } from '../calls/schemas.js';
 import { toError } from '../util/errors.js';
 import type { LiveBus, LiveEvent, LiveMessage } from './bus.js';
 
@@ -22,6 +23,8 @@ export interface LiveWatchersDeps {
   bus: LiveBus;
   /** The task as a watcher first sees it; undefined when there is no such task. */
   snapshot: (taskId: string) => Promise<TaskView | undefined>;
+  /** For an id that is no task: the call as a watcher first sees it; undefined when there is no such call. */
+  callSnapshot?: (callId: string) => Promise<CallView | undefined>;
   logger: Logger;
   maxBufferedBytes?: number;
 }
@@ -59,23 +62,32 @@ export class LiveWatchers {
       socket.terminate();
     });
     socket.on('close', unsubscribe);
-    let task: TaskView | undefined;
+    let first: { message: LiveMessage; shown: Shown } | undefined;
     try {
-      task = await this.deps.snapshot(taskId);
+      first = await this.firstMessage(taskId);
     } catch (err) {
       this.deps.logger.error('could not read the task for a live watcher', { taskId, error: toError(err).message });
       unsubscribe();
       return socket.close(CLOSE_SNAPSHOT_FAILED, 'task could not be read');
     }
-    if (!task) {
+    if (!first) {
       unsubscribe();
       return socket.close(CLOSE_TASK_NOT_FOUND, 'task not found');
     }
     if (socket.readyState !== socket.OPEN) return unsubscribe();
-    socket.send(JSON.stringify({ type: 'snapshot', task } satisfies LiveMessage));
-    shown = { history: task.history.length, transcript: task.transcript.length, analysis: task.analysis };
+    socket.send(JSON.stringify(first.message));
+    shown = first.shown;
     for (const event of held.splice(0)) if (!shownBy(shown, event)) this.deliver(socket, taskId, event, unsubscribe);
     // Watchers only listen; anything they send is ignored.
+  }
+
+  /** The snapshot of the task with this id, else of the call with it. */
+  private async firstMessage(id: string): Promise<{ message: LiveMessage; shown: Shown } | undefined> {
+    const task = await this.deps.snapshot(id);
+    if (task) return { message: { type: 'snapshot', task }, shown: { history: task.history.length, transcript: task.transcript.length, events: 0, analysis: task.analysis } };
+    const call = await this.deps.callSnapshot?.(id);
+    if (call) return { message: { type: 'call_snapshot', call }, shown: { history: 0, transcript: call.transcript.length, events: call.events.length, analysis: undefined } };
+    return undefined;
   }
 
   private deliver(socket: WebSocket, taskId: string, event: LiveEvent, unsubscribe: () => void): void {
@@ -98,17 +110,18 @@ export class LiveWatchers {
 }
 
 function toMessage(event: LiveEvent): LiveMessage {
-  if (event.type === 'status' || event.type === 'transcript') {
+  if (event.type === 'status' || event.type === 'transcript' || event.type === 'call_event') {
     const { seq: _place, ...message } = event;
     return message;
   }
   return event;
 }
 
-/** The snapshot's extent: its history entries and transcript lines, and the analysis it showed. */
+/** The snapshot's extent: its history entries, transcript lines and call events, and the analysis it showed. */
 interface Shown {
   history: number;
   transcript: number;
+  events: number;
   /** Cleared once an identical result has been dropped: a later one is news (an operator's retry). */
   analysis: TaskView['analysis'];
 }
@@ -117,6 +130,7 @@ interface Shown {
 function placedIn(shown: Shown, event: LiveEvent): boolean {
   if (event.type === 'status') return event.seq < shown.history;
   if (event.type === 'transcript') return event.seq < shown.transcript;
+  if (event.type === 'call_event') return event.seq < shown.events;
   return false;
 }
 
