@@ -28,6 +28,13 @@ const caller2 = await readMulawWav('fixtures/speech/caller-2-8k-mulaw.wav');
 const reply = await readMulawWav('fixtures/speech/agent-reply-8k-mulaw.wav');
 const greeting = await readMulawWav('fixtures/speech/agent-greeting-8k-mulaw.wav');
 
+/** What the tests touch of the page's <audio> (the tests' TypeScript has no DOM types). */
+interface MediaElement {
+  play(): Promise<void>;
+  pause(): void;
+  currentTime: number;
+}
+
 /** Where the console draws a time: the same formula as its TimeScale, written out here as the oracle. */
 const xOf = (ms: number, durationMs: number) => PLOT_LEFT + (ms / durationMs) * PLOT_WIDTH;
 
@@ -180,17 +187,18 @@ describe('operator console (headless Chromium)', function () {
       await screenshot(page, 'timeline-barge-in', '.timeline-panel');
 
       // Play: the element fetches the WAV with Range requests, and the playhead moves over the picture.
-      await page.evaluate(() => document.querySelector('audio')!.play());
-      await page.waitForFunction(() => Number(document.querySelector('line.playhead')!.getAttribute('data-seconds')) > 0.3, undefined, { timeout: 10_000 });
+      const audio = page.locator('audio');
+      await audio.evaluate((element) => (element as unknown as MediaElement).play());
+      await eventually(async () => (Number(await page.getAttribute('line.playhead', 'data-seconds')) > 0.3 ? true : undefined), 10_000, 'the playhead to move');
       const x = Number(await page.getAttribute('line.playhead', 'x1'));
       expect(x).to.be.greaterThan(PLOT_LEFT);
       expect(audioRequests.some((r) => r.range !== undefined && r.status === 206), JSON.stringify(audioRequests)).to.equal(true);
       // Click the picture to seek: 5 s in.
-      await page.evaluate(() => document.querySelector('audio')!.pause());
+      await audio.evaluate((element) => (element as unknown as MediaElement).pause());
       const box = (await page.locator('svg.timeline').boundingBox())!;
       const scale = box.width / 1200;
       await page.mouse.click(box.x + xOf(5000, durationMs) * scale, box.y + 60 * scale);
-      const seekedTo = await page.evaluate(() => document.querySelector('audio')!.currentTime);
+      const seekedTo = await audio.evaluate((element) => (element as unknown as MediaElement).currentTime);
       expect(seekedTo).to.be.closeTo(5, 0.05);
 
       await page.goto(t.baseUrl + '/#/health');
@@ -226,7 +234,7 @@ describe('operator console (headless Chromium)', function () {
       await dialog.locator('button').click();
       await page.locator('tr[data-task-id] [data-status=created]').waitFor();
       expect(await dialog.count()).to.equal(0);
-      expect(await page.evaluate(() => sessionStorage.getItem('gateway-console.api-key'))).to.equal('the-console-key');
+      expect(await page.evaluate("sessionStorage.getItem('gateway-console.api-key')")).to.equal('the-console-key');
       // Another page of the same tab needs no prompt, and its live socket carries the key.
       await page.locator('tr[data-task-id] a').first().click();
       await page.locator('.live.connected').waitFor();
@@ -263,20 +271,21 @@ describe('operator console (headless Chromium)', function () {
       const status = page.locator('.talk-status');
       await page.locator('.talk-status[data-state=live]').waitFor({ timeout: 10_000 });
       // The echo comes back, is played to the end of its utterance, and its mark is echoed.
-      await page.waitForFunction(
-        () => {
-          const data = document.querySelector<HTMLElement>('.talk-status')!.dataset;
-          return Number(data.marksEchoed) >= 1 && Number(data.samplesPlayed) >= 8000 * 2;
+      await eventually(
+        async () => {
+          const [marks, played] = await Promise.all([status.getAttribute('data-marks-echoed'), status.getAttribute('data-samples-played')]);
+          return Number(marks) >= 1 && Number(played) >= 8000 * 2 ? true : undefined;
         },
-        undefined,
-        { timeout: 25_000 },
+        25_000,
+        'the echo to play',
       );
       await screenshot(page, '6-talk-live');
       await page.click('text=Hang up');
       const summary = await t.nextEnded(10_000);
       await page.locator('.talk-status[data-state=ended]').waitFor();
       await screenshot(page, '7-talk-ended');
-      const figures = await status.evaluate((element) => ({ ...(element as HTMLElement).dataset }));
+      const figure = async (name: string) => Number(await status.getAttribute(`data-${name}`));
+      const figures = { framesSent: await figure('frames-sent'), agentBytes: await figure('agent-bytes'), samplesPlayed: await figure('samples-played') };
 
       // What the gateway recorded: the caller's sentence on the left, and its echo on the right, after it.
       const bytes = await readFile(summary.recording!.path);
