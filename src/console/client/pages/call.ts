@@ -16,7 +16,7 @@ import { Disposer, type Page } from './page.js';
 /** What the page shows, from a task or a call record. */
 interface Shown {
   title: string;
-  facts: Array<[string, string]>;
+  facts: Array<[string, string | Node]>;
   status: string;
   finished: boolean;
   transcript: CallTranscriptLine[];
@@ -26,6 +26,8 @@ interface Shown {
   endReason?: string;
   audioUrl?: string;
   events?: CallEvent[];
+  /** A task's call records, oldest first. */
+  callIds?: string[];
   analysis?: { state: 'pending' } | { state: 'ready'; analysis: CallAnalysis } | { state: 'failed'; error: string } | { state: 'none'; why: string };
 }
 
@@ -45,6 +47,8 @@ function callPage(root: HTMLElement, target: { kind: 'task' | 'call'; id: string
   let shown: Shown | undefined;
   let timelineFor: string | undefined;
   let analysisAsked = false;
+  /** A task's page: the call record placed for it, whose events (keypad, turns, barge-ins) it shows too. */
+  let linkedCall: string | undefined;
 
   const render = (): void => {
     if (!shown) return;
@@ -80,10 +84,35 @@ function callPage(root: HTMLElement, target: { kind: 'task' | 'call'; id: string
   const reload = async (): Promise<void> => {
     const latencies = shown?.latencies ?? [];
     const dtmf = shown?.dtmfPresses ?? 0;
-    shown = target.kind === 'task' ? fromTask(await get<TaskView>(api)) : fromCall(await get<CallView>(api));
-    if (shown.latencies.length === 0) shown.latencies = latencies;
-    shown.dtmfPresses = Math.max(dtmf, shown.dtmfPresses);
+    const events = shown?.events;
+    const next = target.kind === 'task' ? fromTask(await get<TaskView>(api)) : fromCall(await get<CallView>(api));
+    if (target.kind === 'task') {
+      const callId = next.callIds?.at(-1);
+      if (callId !== undefined) linkCall(callId);
+      // The call's own events, complete once it has ended: the timeline's turns and barge-ins.
+      if (callId !== undefined && next.finished) next.events = (await get<CallView>(`/api/calls/${seg(callId)}`)).events;
+      else if (events) next.events = events;
+    }
+    if (next.latencies.length === 0) next.latencies = latencies;
+    next.dtmfPresses = Math.max(dtmf, next.dtmfPresses, next.events?.filter((e) => e.type === 'dtmf').length ?? 0);
+    shown = next;
     render();
+  };
+
+  /** Follows the events of a task's call on its own socket (a task's socket carries no keypad presses). */
+  const linkCall = (callId: string): void => {
+    if (linkedCall !== undefined) return;
+    linkedCall = callId;
+    page.add(
+      watchLive<CallLiveMessage>(`/ws/call/${seg(callId)}`, (message) => {
+        if (!shown) return;
+        if (message.type === 'call_snapshot') shown.events = [...message.call.events];
+        else if (message.type === 'call_event') shown.events = [...(shown.events ?? []), message.event];
+        else return;
+        shown.dtmfPresses = shown.events.filter((e) => e.type === 'dtmf').length;
+        render();
+      }),
+    );
   };
 
   const onMessage = (message: LiveMessage | CallLiveMessage): void => {
@@ -91,6 +120,8 @@ function callPage(root: HTMLElement, target: { kind: 'task' | 'call'; id: string
       const latencies = shown?.latencies ?? [];
       shown = fromTask(message.task);
       shown.latencies = latencies;
+      // Once dialed or streaming, the task has a call record to follow as well.
+      if (message.task.status !== 'created') void reload();
       return render();
     }
     if (message.type === 'call_snapshot') {
@@ -105,7 +136,7 @@ function callPage(root: HTMLElement, target: { kind: 'task' | 'call'; id: string
       case 'call_status':
         shown.status = message.status;
         shown.finished = target.kind === 'task' ? FINISHED_TASK.has(message.status) : message.status === 'completed' || message.status === 'failed';
-        if (shown.finished) void reload();
+        if (shown.finished || (target.kind === 'task' && linkedCall === undefined)) void reload();
         break;
       case 'transcript':
         shown.transcript.push(message.line);
@@ -116,7 +147,6 @@ function callPage(root: HTMLElement, target: { kind: 'task' | 'call'; id: string
       case 'call_event':
         shown.events = [...(shown.events ?? []), message.event];
         if (message.event.type === 'dtmf') shown.dtmfPresses++;
-        if (message.event.type === 'turn') shown.latencies.push(message.event.latencyMs);
         break;
       case 'call_ended':
         shown.endReason = message.reason;
@@ -149,10 +179,12 @@ function fromTask(task: TaskView): Shown {
       ['Ended', when(task.endedAt)],
       ['Duration', task.durationS === undefined ? '—' : `${task.durationS} s`],
       ['CallSid', task.callSid ?? '—'],
+      ['Call record', task.callIds?.length ? h('a', { href: `#/calls/${seg(task.callIds[task.callIds.length - 1]!)}` }, task.callIds[task.callIds.length - 1]!) : '—'],
     ],
     status: task.status,
     finished: FINISHED_TASK.has(task.status),
     transcript: [...task.transcript],
+    ...(task.callIds !== undefined && { callIds: task.callIds }),
     latencies: [],
     dtmfPresses: 0,
     ...(task.endReason !== undefined && { endReason: task.endReason }),
@@ -172,7 +204,7 @@ function fromCall(record: CallView): Shown {
       ['Started', when(record.startedAt ?? record.createdAt)],
       ['Ended', when(record.endedAt)],
       ['Length', record.durationMs === undefined ? '—' : clock(record.durationMs)],
-      ['Task', record.taskId ?? '—'],
+      ['Task', record.taskId ? h('a', { href: `#/tasks/${seg(record.taskId)}` }, record.taskId) : '—'],
     ],
     status: record.status,
     finished: record.status === 'completed' || record.status === 'failed',
