@@ -71,14 +71,19 @@ export interface CallSummary {
 }
 
 // What the timeline of a call shows. Every `...AtMs` is call time, which is the time axis of the
-// call's recording (the recorder places sample n at n / 8 ms of call time).
+// call's recording (the recorder places sample n at n / 8 ms of call time), on its sample grid
+// (onRecordingAxis): the position names exactly the sample the WAV holds the moment at.
 
 /** A turn answered: the caller stopped speaking, then the agent's answer started playing. */
 export interface TurnTiming {
   userStoppedAtMs: number;
   /** Where the answer's first audio plays (its place in the recording's agent channel). */
   agentStartedAtMs: number;
-  /** Caller stopped → agent audio sent (the `turn_latency` figure). */
+  /**
+   * The gap as the caller heard it: agentStartedAtMs − userStoppedAtMs. The `turn_latency` figure
+   * counts to when the audio was sent; the two differ only when the answer queued behind audio
+   * still playing.
+   */
   latencyMs: number;
 }
 

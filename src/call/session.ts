@@ -19,7 +19,7 @@ import { toError } from '../util/errors.js';
 import { ADMITTED, refused, type Admission, type CallOverrides } from './admission.js';
 import { CallEnding, DEFAULT_PLAYOUT_TIMEOUT_MS } from './call-ending.js';
 import { inCallScope, type FaultScope } from './fault-guard.js';
-import { CallClock, DEFAULT_MAX_MEDIA_LEAD_MS } from './call-clock.js';
+import { CallClock, DEFAULT_MAX_MEDIA_LEAD_MS, onRecordingAxis } from './call-clock.js';
 import { reportCallEnd, summarizeCall, type CallRecord } from './call-summary.js';
 import type { BadFrameKind, BargeInTiming, CallHooks, CallSessionDeps, CallStats, CallSummary, EndReason, MediaSocket, TurnTiming } from './call-types.js';
 import { Playback } from './playback.js';
@@ -331,7 +331,7 @@ export class CallSession {
     this.log.info('dtmf', { ...this.ids(), ...shown });
     this.deps.telemetry.record('media_stream', 'dtmf', { ...this.ids(), ...shown });
     this.bridge?.pushDtmf(digit);
-    const atMs = Math.round(this.nowMs());
+    const atMs = onRecordingAxis(this.nowMs());
     this.notify('dtmf', (h) => h.dtmf?.(this.call!, digit, atMs));
   }
 
@@ -361,9 +361,9 @@ export class CallSession {
     if (this.playback!.stats.clears === clearsBefore) return;
     this.deps.telemetry.record('playback', 'barge_in', this.ids());
     const bargeIn: BargeInTiming = {
-      callerStartedAtMs: Math.round(this.latencyObserver.callerSpeechStartedAtMs() ?? signalAtMs),
-      signalAtMs: Math.round(signalAtMs),
-      cutAtMs: Math.round(this.lastCutAtMs),
+      callerStartedAtMs: onRecordingAxis(this.latencyObserver.callerSpeechStartedAtMs() ?? signalAtMs),
+      signalAtMs: onRecordingAxis(signalAtMs),
+      cutAtMs: onRecordingAxis(this.lastCutAtMs),
     };
     this.notify('bargeIn', (h) => h.bargeIn?.(this.call!, bargeIn));
   }
@@ -372,7 +372,9 @@ export class CallSession {
     const answer = this.latencyObserver.answer(sentAtMs);
     if (answer === undefined) return;
     this.onLatency('turn_latency', answer.latencyMs);
-    const turn: TurnTiming = { userStoppedAtMs: Math.round(answer.userStoppedAtMs), agentStartedAtMs: Math.round(playsAtMs), latencyMs: Math.round(answer.latencyMs) };
+    const userStoppedAtMs = onRecordingAxis(answer.userStoppedAtMs);
+    const agentStartedAtMs = onRecordingAxis(playsAtMs);
+    const turn: TurnTiming = { userStoppedAtMs, agentStartedAtMs, latencyMs: agentStartedAtMs - userStoppedAtMs };
     this.notify('turn', (h) => h.turn?.(this.call!, turn));
   }
 
@@ -397,7 +399,7 @@ export class CallSession {
 
   private onAgentError(err: Error, fatal: boolean): void {
     if (this.call) {
-      const report = { atMs: Math.round(this.nowMs()), message: err.message, fatal };
+      const report = { atMs: onRecordingAxis(this.nowMs()), message: err.message, fatal };
       this.notify('agentError', (h) => h.agentError?.(this.call!, report));
     }
     if (!fatal) {

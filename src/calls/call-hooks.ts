@@ -169,7 +169,7 @@ export class CallRecords implements CallHooks {
       durationMs: summary.durationMs,
       endReason: summary.reason,
       ...(summary.detail !== undefined && { endDetail: summary.detail }),
-      ...(recording !== undefined && { recordingPath: recording.path, recordingMs: recording.durationMs }),
+      ...(recording !== undefined && { recordingPath: recording.path, recordingMs: Math.round(recording.durationMs) }),
     });
     this.deps.bus.publish(id, { type: 'call_status', status });
     this.deps.bus.publish(id, { type: 'call_ended', reason: summary.reason, durationMs: summary.durationMs, recording: recording !== undefined });

@@ -4,7 +4,8 @@
 //
 // Times: `startedAt`, `endedAt`, `createdAt` are ISO 8601 UTC. Every `...AtMs` is a position in
 // milliseconds on the call's own clock, which is the time axis of its WAV: sample n of the
-// recording plays at n / 8 ms, so an event at `atMs` lies at sample round(atMs * 8).
+// recording plays at n / 8 ms, and event positions are on that grid (multiples of 0.125 ms), so an
+// event at `atMs` lies exactly at sample atMs * 8. Transcript lines' `atMs` are call time too.
 import { z } from 'zod';
 
 export const CALL_DIRECTIONS = ['inbound', 'outbound', 'browser'] as const;
@@ -37,7 +38,7 @@ export const TurnEvent = z.object({
   atMs: z.number().describe('= agentStartedAtMs'),
   userStoppedAtMs: z.number().describe("End of the caller's last voiced frame"),
   agentStartedAtMs: z.number().describe("Where the agent's answer starts in the WAV's agent channel"),
-  latencyMs: z.number().describe('Turn latency as measured: caller stopped → agent audio sent'),
+  latencyMs: z.number().describe('The gap as heard: agentStartedAtMs − userStoppedAtMs'),
 });
 
 export const BargeInEvent = z.object({
