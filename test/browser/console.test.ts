@@ -316,6 +316,18 @@ describe('operator console (headless Chromium)', function () {
       const receivedS = Number(figures.agentBytes) / 8000;
       expect(receivedS).to.be.greaterThan(saidS - 0.5);
       expect(Number(figures.samplesPlayed) / 8000).to.be.closeTo(receivedS, 0.1);
+
+      // The call is recorded and listed like any other, as a browser call, and its page draws it.
+      const callId = await status.getAttribute('data-call-id');
+      expect(callId).to.be.a('string');
+      await page.click('text=Open the recorded call');
+      await page.locator('.call-head [data-status=completed]').waitFor({ timeout: 10_000 });
+      await page.locator('svg.timeline').waitFor({ timeout: 10_000 });
+      expect(Number(await page.getAttribute('path.wave[data-channel=agent]', 'data-peak'))).to.be.greaterThan(0.05);
+      await screenshot(page, '8-browser-call-record');
+      await page.click('nav >> text=Calls');
+      await page.locator(`tr[data-call-id="${callId}"]`).filter({ hasText: 'browser' }).waitFor();
+      await screenshot(page, '9-calls-with-browser-call');
       expect(errors).to.deep.equal([]);
     });
   });

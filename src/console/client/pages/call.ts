@@ -58,7 +58,12 @@ function callPage(root: HTMLElement, target: { kind: 'task' | 'call'; id: string
     // The picture is drawn once the call is over and its WAV is kept.
     if (shown.finished && shown.audioUrl && timelineFor !== shown.audioUrl) {
       timelineFor = shown.audioUrl;
-      mountTimeline(timeline, { audioUrl: shown.audioUrl, transcript: shown.transcript, ...(shown.events && { events: shown.events }) }).then(
+      mountTimeline(timeline, {
+        audioUrl: shown.audioUrl,
+        transcript: shown.transcript,
+        ...(shown.transcriptNote !== undefined && { transcriptNote: shown.transcriptNote }),
+        ...(shown.events && { events: shown.events }),
+      }).then(
         (unmount) => page.add(unmount),
         (err: unknown) => fill(timeline, h('p', { class: 'form-error' }, `The timeline could not be drawn: ${messageOf(err)}`)),
       );

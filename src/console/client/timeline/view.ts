@@ -12,6 +12,8 @@ import { parseWav, type PcmRecording } from './wav.js';
 export interface TimelineInput {
   audioUrl: string;
   transcript: CallTranscriptLine[];
+  /** Why there is no transcript (the echo agent keeps none). */
+  transcriptNote?: string;
   /** The gateway's own turns and barge-ins (the calls API); without them they are read from the audio. */
   events?: CallEvent[];
 }
@@ -51,8 +53,12 @@ export async function mountTimeline(container: HTMLElement, input: TimelineInput
     waveform('agent', 'Agent', wav.channels[1] ?? new Float32Array(wav.frames), ROWS.agent),
     ...marks.turns.map((gap) => turnGap(scale, gap)),
     ...marks.bargeIns.map((bargeIn) => bargeInMark(scale, bargeIn)),
-    transcriptLane(scale, input.transcript.filter((line) => line.role === 'user'), ROWS.userLines, 'user'),
-    transcriptLane(scale, input.transcript.filter((line) => line.role === 'assistant'), ROWS.agentLines, 'assistant'),
+    ...(input.transcript.length > 0
+      ? [
+          transcriptLane(scale, input.transcript.filter((line) => line.role === 'user'), ROWS.userLines, 'user'),
+          transcriptLane(scale, input.transcript.filter((line) => line.role === 'assistant'), ROWS.agentLines, 'assistant'),
+        ]
+      : [s('text', { class: 'no-transcript', x: PLOT_LEFT, y: ROWS.userLines.top + 20 }, input.transcriptNote ?? 'No transcript for this call.')]),
     playhead,
   );
   const move = (): void => {
