@@ -325,6 +325,7 @@ describe('operator console (headless Chromium)', function () {
       await page.locator('svg.timeline').waitFor({ timeout: 10_000 });
       expect(Number(await page.getAttribute('path.wave[data-channel=agent]', 'data-peak'))).to.be.greaterThan(0.05);
       await screenshot(page, '8-browser-call-record');
+      await screenshot(page, 'timeline-browser-call', '.timeline-panel');
       await page.click('nav >> text=Calls');
       await page.locator(`tr[data-call-id="${callId}"]`).filter({ hasText: 'browser' }).waitFor();
       await screenshot(page, '9-calls-with-browser-call');

@@ -53,7 +53,10 @@ function card(title: string, value: string | Node, note?: string, attrs: Record<
 }
 
 function render(health: Health, rows: SummaryRow[], loop: TelemetryEvent | undefined, trouble: TelemetryEvent[]): Node[] {
-  const agentRows = rows.filter((row) => row.component === 'agent' && row.count > 0 && row.action !== 'connect');
+  // The turn latency first: it is the figure a caller feels.
+  const agentRows = rows
+    .filter((row) => row.component === 'agent' && row.count > 0 && row.action !== 'connect')
+    .sort((a, b) => Number(b.action === 'turn_latency') - Number(a.action === 'turn_latency'));
   const badFrames = rows.find((row) => row.component === 'media_stream' && row.action === 'bad_frame')?.count ?? 0;
   const utilization = typeof loop?.utilization === 'number' ? `${(loop.utilization * 100).toFixed(1)} %` : '—';
   return [
