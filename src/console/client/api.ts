@@ -68,3 +68,9 @@ export function socketUrl(path: string): string {
 
 /** A path segment from an id the API gave us. */
 export const seg = encodeURIComponent;
+
+/** A failure as one line for the page: the API's message and code, or the error's own message. */
+export function messageOf(err: unknown): string {
+  if (err instanceof ApiError) return `${err.body.message} (${err.body.error})`;
+  return err instanceof Error ? err.message : String(err);
+}

@@ -2,15 +2,14 @@
 // agent line shown cut where the caller stopped hearing it), turn latencies, keypad presses
 // ("pressed", never the digit) and the end reason. Afterwards: the timeline and the analysis.
 // A task's call (/api/tasks, /ws/call/{taskId}) and a call record (/api/calls) share the page.
-import type { CallAnalysisState, CallEvent, CallLiveMessage, CallTranscriptLine, CallView } from '../../../calls/schemas.js';
+import type { CallAnalysisState, CallEvent, CallLiveMessage, CallStatus, CallTranscriptLine, CallView } from '../../../calls/schemas.js';
 import type { LiveMessage } from '../../../live/bus.js';
-import type { CallAnalysis } from '../../../tasks/model.js';
+import { TERMINAL_STATUSES, type CallAnalysis } from '../../../tasks/model.js';
 import type { TaskView } from '../../../tasks/view.js';
-import { ApiError, call, get, seg } from '../api.js';
+import { ApiError, call, get, messageOf, seg } from '../api.js';
 import { clock, fill, h, when } from '../dom.js';
 import { watchLive } from '../live.js';
 import { mountTimeline } from '../timeline/view.js';
-import { messageOf } from './calls.js';
 import { Disposer, type Page } from './page.js';
 
 /** What the page shows, from a task or a call record. */
@@ -31,7 +30,7 @@ interface Shown {
   analysis?: { state: 'pending' } | { state: 'ready'; analysis: CallAnalysis } | { state: 'failed'; error: string } | { state: 'none'; why: string };
 }
 
-const FINISHED_TASK = new Set(['completed', 'busy', 'no-answer', 'failed', 'canceled']);
+const callFinished = (status: CallStatus): boolean => status === 'completed' || status === 'failed';
 
 export const taskPage: Page = (root, [id]) => callPage(root, { kind: 'task', id: id! });
 export const callRecordPage: Page = (root, [id]) => callPage(root, { kind: 'call', id: id! });
@@ -138,10 +137,15 @@ function callPage(root: HTMLElement, target: { kind: 'task' | 'call'; id: string
     if (!shown) return;
     switch (message.type) {
       case 'status':
+        shown.status = message.status;
+        shown.finished = TERMINAL_STATUSES.has(message.status);
+        // The first move past `created` is when the task's call record may appear.
+        if (shown.finished || linkedCall === undefined) void reload();
+        break;
       case 'call_status':
         shown.status = message.status;
-        shown.finished = target.kind === 'task' ? FINISHED_TASK.has(message.status) : message.status === 'completed' || message.status === 'failed';
-        if (shown.finished || (target.kind === 'task' && linkedCall === undefined)) void reload();
+        shown.finished = callFinished(message.status);
+        if (shown.finished) void reload();
         break;
       case 'transcript':
         shown.transcript.push(message.line);
@@ -187,7 +191,7 @@ function fromTask(task: TaskView): Shown {
       ['Call record', task.callIds?.length ? h('a', { href: `#/calls/${seg(task.callIds[task.callIds.length - 1]!)}` }, task.callIds[task.callIds.length - 1]!) : '—'],
     ],
     status: task.status,
-    finished: FINISHED_TASK.has(task.status),
+    finished: TERMINAL_STATUSES.has(task.status),
     transcript: [...task.transcript],
     ...(task.callIds !== undefined && { callIds: task.callIds }),
     latencies: [],
@@ -212,7 +216,7 @@ function fromCall(record: CallView): Shown {
       ['Task', record.taskId ? h('a', { href: `#/tasks/${seg(record.taskId)}` }, record.taskId) : '—'],
     ],
     status: record.status,
-    finished: record.status === 'completed' || record.status === 'failed',
+    finished: callFinished(record.status),
     transcript: [...record.transcript],
     ...(record.transcriptNote !== undefined && { transcriptNote: record.transcriptNote }),
     latencies: record.events.flatMap((e) => (e.type === 'turn' ? [e.latencyMs] : [])),

@@ -5,14 +5,12 @@ import type { CallPage } from '../../../calls/schemas.js';
 import type { LiveMessage } from '../../../live/bus.js';
 import { TASK_STATUSES, TERMINAL_STATUSES, type TaskStatus } from '../../../tasks/model.js';
 import type { TaskSummaryView, TaskView } from '../../../tasks/view.js';
-import { ApiError, get, post, seg } from '../api.js';
+import { ApiError, get, messageOf, post, seg } from '../api.js';
 import { clock, fill, h, when } from '../dom.js';
 import { watchLive } from '../live.js';
 import { Disposer, type Page } from './page.js';
 
 const PAGE_SIZE = 20;
-/** Watchers held at most by the list: unfinished tasks on one page. */
-const MAX_WATCHED = PAGE_SIZE;
 
 interface TaskList {
   tasks: TaskSummaryView[];
@@ -178,7 +176,7 @@ function taskRow(task: TaskSummaryView, watching: Disposer, reload: () => Promis
     stopButton.disabled = TERMINAL_STATUSES.has(next);
   };
   setStatus(task.status);
-  if (!TERMINAL_STATUSES.has(task.status) && watching) {
+  if (!TERMINAL_STATUSES.has(task.status)) {
     watching.add(
       watchLive<LiveMessage>(`/ws/call/${seg(task.id)}`, (message) => {
         if (message.type === 'snapshot') setStatus(message.task.status);
@@ -238,9 +236,4 @@ async function callsWithoutTask(section: HTMLElement): Promise<void> {
       ? h('p', { class: 'muted' }, 'No inbound or browser calls yet.')
       : h('table', { class: 'list' }, h('thead', {}, h('tr', {}, ...['Call', 'Direction', 'From', 'Status', 'Started', 'Length', 'End'].map((title) => h('th', {}, title)))), h('tbody', {}, ...rows)),
   );
-}
-
-export function messageOf(err: unknown): string {
-  if (err instanceof ApiError) return `${err.body.message} (${err.body.error})`;
-  return err instanceof Error ? err.message : String(err);
 }

@@ -3,9 +3,8 @@
 // From /health and /api/telemetry/*, refreshed every few seconds while the page is open.
 import type { FleetHealth } from '../../../fleet/figures.js';
 import type { SummaryRow, TelemetryEvent } from '../../../telemetry/events.js';
-import { get } from '../api.js';
+import { get, messageOf } from '../api.js';
 import { fill, h, when } from '../dom.js';
-import { messageOf } from './calls.js';
 import { Disposer, type Page } from './page.js';
 
 const REFRESH_MS = 5000;

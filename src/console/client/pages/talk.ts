@@ -1,9 +1,8 @@
 // Talk to the agent from this browser: the configured agent answers as on a phone call, and the
 // call is recorded like any other.
-import { seg } from '../api.js';
+import { messageOf, seg } from '../api.js';
 import { fill, h } from '../dom.js';
 import { BrowserCall, type CallFigures } from '../talk/browser-call.js';
-import { messageOf } from './calls.js';
 import { Disposer, type Page } from './page.js';
 
 export const talkPage: Page = (root) => {
