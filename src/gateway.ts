@@ -204,6 +204,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     agent: agent.kind,
     streamTokens,
     llm: deps.llm,
+    memberId: channel.memberId,
   });
   // On PostgreSQL the fleet spans machines sharing RECORDINGS_DIR: owner records name the member,
   // and survivors settle what a lost member leaves (tasks/fleet-settle.ts).
@@ -213,7 +214,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
   /** One run at a time: a member that leaves while one runs is looked at in the next. */
   const settleLostMembers = (starting: boolean): Promise<void> =>
     (settlingLost = settlingLost.then(() =>
-      tasks.settleLostMembers(starting).then(
+      Promise.all([tasks.settleLostMembers(starting), callDomain.settleDeadCalls((member) => channel.members().includes(member))]).then(
         () => undefined,
         (err: Error) => void logger.error('could not settle what a lost fleet member left', { error: err.message }),
       ),
@@ -227,6 +228,8 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
       if (recovery.repaired.length > 0) logger.warn('repaired recordings left by an earlier run', { files: recovery.repaired });
       if (recovery.inUse.length > 0) logger.info('left alone recordings another live process is writing', { files: recovery.inUse });
       await tasks.settleLastRun(recovery);
+      // This member's id on a call is an earlier process's at start: only another, alive, counts.
+      await callDomain.settleDeadCalls((member) => member !== channel.memberId && channel.members().includes(member), recovery);
     } catch (err) {
       logger.error('could not settle what an earlier run left', { error: (err as Error).message });
     }

@@ -24,6 +24,8 @@ export interface CallRecordsDeps {
   agent: string;
   /** The numbers of a task, for a task's stream that carried none. */
   taskParties: (taskId: string) => Promise<{ from: string; to: string } | undefined>;
+  /** This process's id in the fleet, recorded on its calls while they stream (restart-settle.ts). */
+  memberId: string;
   now?: () => Date;
 }
 
@@ -41,6 +43,8 @@ export class CallRecords implements CallHooks {
   private readonly lanes = new Map<string, Lane>();
   /** Browser calls whose stream claimed them at admission: their record exists already. */
   private readonly claimed = new Set<string>();
+  /** Calls streaming in this process, from admission or start until their end is stored. */
+  private readonly streaming = new Set<string>();
   private readonly now: () => Date;
 
   constructor(private readonly deps: CallRecordsDeps) {
@@ -51,10 +55,11 @@ export class CallRecords implements CallHooks {
   admit(start: StreamStart): Admission | Promise<Admission> {
     const callId = start.callId;
     if (callId === undefined) return ADMITTED;
-    const claim = { callSid: start.callSid, streamSid: start.streamSid, startedAt: this.now().toISOString() };
+    const claim = { callSid: start.callSid, streamSid: start.streamSid, startedAt: this.now().toISOString(), member: this.deps.memberId };
     return this.deps.store.claimPending(callId, claim).then((call) => {
       if (!call) return refused(`call ${callId.slice(0, 64)} is not a browser call waiting for its stream`);
       this.claimed.add(callId);
+      this.streaming.add(callId);
       return { ok: true, callId };
     });
   }
@@ -62,6 +67,7 @@ export class CallRecords implements CallHooks {
   started(call: CallContext): void {
     const id = call.callId;
     if (id === undefined) return;
+    this.streaming.add(id);
     if (this.claimed.delete(id)) {
       this.enqueue(id, 'started', async (lane) => {
         lane.stored = true;
@@ -115,6 +121,11 @@ export class CallRecords implements CallHooks {
     }
   }
 
+  /** Whether the call streams in this process: its record is not a dead process's. */
+  isStreaming(callId: string): boolean {
+    return this.streaming.has(callId);
+  }
+
   /** Resolves once the writes queued so far for this call are done. */
   async settled(callId: string): Promise<void> {
     await this.lanes.get(callId)?.tail;
@@ -152,6 +163,7 @@ export class CallRecords implements CallHooks {
       ...(from !== undefined && { from }),
       ...(to !== undefined && { to }),
       ...(transcriptNote !== undefined && { transcriptNote }),
+      member: this.deps.memberId,
     });
     lane.stored = true;
     this.deps.bus.publish(id, { type: 'call_status', status: 'in-progress' });
@@ -160,7 +172,14 @@ export class CallRecords implements CallHooks {
   private async storeEnd(lane: Lane, id: string, summary: CallSummary): Promise<void> {
     // A claimed browser call whose stream ended before it started (an unsupported audio format) is ended too.
     if (this.claimed.delete(id)) lane.stored = true;
-    if (!lane.stored) return;
+    try {
+      if (lane.stored) await this.finish(id, summary);
+    } finally {
+      this.streaming.delete(id);
+    }
+  }
+
+  private async finish(id: string, summary: CallSummary): Promise<void> {
     const status = statusAfter(summary.reason);
     const recording = summary.recording;
     await this.deps.store.finish(id, {

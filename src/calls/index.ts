@@ -9,7 +9,9 @@ import type { TaskStore } from '../tasks/store.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Telemetry } from '../telemetry/events.js';
 import type { StreamTokens } from '../twilio/stream-token.js';
+import type { RecoveryResult } from '../audio/recording-recovery.js';
 import { CallRecords } from './call-hooks.js';
+import { settleDeadCalls } from './restart-settle.js';
 import type { Call } from './model.js';
 import { CallService } from './service.js';
 import type { CallStore } from './store.js';
@@ -27,11 +29,18 @@ export interface CallDomainDeps {
   streamTokens: StreamTokens | undefined;
   /** Injected by tests; by default made from LLM_* on the first analysis. */
   llm?: LlmClient;
+  /** This process's id in the fleet. */
+  memberId: string;
 }
 
 export interface CallDomain {
   records: CallRecords;
   service: CallService;
+  /**
+   * Ends the calls left in progress by processes that are gone: `isLiveMember` says which members
+   * named on calls are alive; recordings repaired at start are attached.
+   */
+  settleDeadCalls(isLiveMember: (member: string) => boolean, recovery?: Pick<RecoveryResult, 'repaired' | 'inUse'>): Promise<string[]>;
   /** Stops new analyses; the store is closed by its owner. */
   stop(): void;
   /** Resolves once the writes calls queued are done: then the store may close. */
@@ -62,6 +71,7 @@ export function createCallDomain(deps: CallDomainDeps): CallDomain {
     bus,
     logger,
     agent: deps.agent,
+    memberId: deps.memberId,
     taskParties: async (taskId) => {
       const task = await deps.taskStore.get(taskId);
       return task && { from: task.from, to: task.to };
@@ -80,6 +90,7 @@ export function createCallDomain(deps: CallDomainDeps): CallDomain {
   return {
     records,
     service,
+    settleDeadCalls: (isLiveMember, recovery) => settleDeadCalls({ store, isStreaming: (id) => records.isStreaming(id), logger }, isLiveMember, recovery),
     stop: () => analysis.stop(),
     idle: () => records.idle(),
   };

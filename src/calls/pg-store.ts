@@ -7,9 +7,9 @@ import { PG_MIGRATIONS } from '../tasks/pg-migrations.js';
 import type { AnalysisClaim } from '../tasks/store.js';
 import { decodeCursor, encodeCursor, FIRST_PAGE } from './cursor.js';
 import type { Call, CallEvent, CallTranscriptLine } from './model.js';
-import { toEntry, toLine, type CallRow } from './sqlite-store.js';
+import { toEntry, toLine, toLiveCall, type CallRow } from './sqlite-store.js';
 import { CallExistsError, CallNotFoundError, MAX_CALL_LIST_LIMIT } from './store.js';
-import type { CallEnd, CallEntryPage, CallListOptions, CallStart, CallStore, NewCall } from './store.js';
+import type { CallEnd, CallEntryPage, CallListOptions, CallStart, CallStore, LiveCall, NewCall } from './store.js';
 import type { CallStoreOptions } from './sqlite-store.js';
 
 export interface PgCallStoreOptions extends CallStoreOptions {
@@ -55,8 +55,8 @@ class PgCallStore implements CallStore {
   async create(call: NewCall): Promise<Call> {
     try {
       await this.pool.query(
-        `INSERT INTO calls (id, direction, status, agent, task_id, call_sid, stream_sid, from_number, to_number, created_at, started_at, transcript_note)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+        `INSERT INTO calls (id, direction, status, agent, task_id, call_sid, stream_sid, from_number, to_number, created_at, started_at, transcript_note, stream_member)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
         [
           call.id,
           call.direction,
@@ -70,6 +70,7 @@ class PgCallStore implements CallStore {
           this.now().toISOString(),
           call.startedAt ?? null,
           call.transcriptNote ?? null,
+          call.member ?? null,
         ],
       );
     } catch (error) {
@@ -82,8 +83,8 @@ class PgCallStore implements CallStore {
   async claimPending(id: string, start: CallStart): Promise<Call | undefined> {
     if (!storable(id)) return undefined;
     const { rowCount } = await this.pool.query(
-      `UPDATE calls SET status = 'in-progress', call_sid = $2, stream_sid = $3, started_at = $4 WHERE id = $1 AND status = 'pending'`,
-      [id, start.callSid, start.streamSid, start.startedAt],
+      `UPDATE calls SET status = 'in-progress', call_sid = $2, stream_sid = $3, started_at = $4, stream_member = $5 WHERE id = $1 AND status = 'pending'`,
+      [id, start.callSid, start.streamSid, start.startedAt, start.member],
     );
     return rowCount === 1 ? this.mustGet(id) : undefined;
   }
@@ -135,12 +136,19 @@ class PgCallStore implements CallStore {
     if (!storable(id)) throw new CallNotFoundError(id);
     await this.appends.get(id);
     const { rowCount } = await this.pool.query(
-      `UPDATE calls SET status = $2, ended_at = $3, duration_ms = $4, end_reason = $5, end_detail = $6, recording_path = $7, recording_ms = $8
-       WHERE id = $1`,
+      `UPDATE calls SET status = $2, ended_at = $3, duration_ms = $4, end_reason = $5, end_detail = $6, recording_path = $7, recording_ms = $8,
+         stream_member = NULL WHERE id = $1`,
       [id, end.status, end.endedAt, end.durationMs, end.endReason, end.endDetail ?? null, end.recordingPath ?? null, end.recordingMs ?? null],
     );
     if (rowCount === 0) throw new CallNotFoundError(id);
     return this.mustGet(id);
+  }
+
+  async inProgress(): Promise<LiveCall[]> {
+    const { rows } = await this.pool.query<Parameters<typeof toLiveCall>[0]>(
+      `SELECT id, stream_member, call_sid, stream_sid, ${iso('started_at')} AS started_at FROM calls WHERE status = 'in-progress' ORDER BY created_at, id`,
+    );
+    return rows.map(toLiveCall);
   }
 
   async idsOfTask(taskId: string): Promise<string[]> {

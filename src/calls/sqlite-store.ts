@@ -10,7 +10,7 @@ import type { AnalysisClaim } from '../tasks/store.js';
 import { decodeCursor, encodeCursor, FIRST_PAGE } from './cursor.js';
 import type { Call, CallDirection, CallEntry, CallEvent, CallStatus, CallTranscriptLine } from './model.js';
 import { CallExistsError, CallNotFoundError, MAX_CALL_LIST_LIMIT } from './store.js';
-import type { CallEnd, CallEntryPage, CallListOptions, CallStart, CallStore, NewCall } from './store.js';
+import type { CallEnd, CallEntryPage, CallListOptions, CallStart, CallStore, LiveCall, NewCall } from './store.js';
 
 export interface CallStoreOptions {
   /** Clock for timestamps; tests pin it. */
@@ -83,18 +83,21 @@ class SqliteCallStore implements CallStore {
   ) {
     this.sql = {
       insert: db.prepare(`INSERT INTO calls (id, direction, status, agent, task_id, call_sid, stream_sid, from_number, to_number,
-        created_at, started_at, transcript_note) VALUES (@id, @direction, @status, @agent, @taskId, @callSid, @streamSid, @from, @to,
-        @createdAt, @startedAt, @transcriptNote)`),
+        created_at, started_at, transcript_note, stream_member) VALUES (@id, @direction, @status, @agent, @taskId, @callSid, @streamSid, @from, @to,
+        @createdAt, @startedAt, @transcriptNote, @member)`),
       select: db.prepare<[string], CallRow>(`SELECT ${COLUMNS} FROM calls WHERE id = ?`),
       lines: db.prepare<[string], LineRow>('SELECT role, text, at_ms, interrupted FROM call_transcript_lines WHERE call_id = ? ORDER BY seq'),
       events: db.prepare<[string], { event: string }>('SELECT event FROM call_events WHERE call_id = ? ORDER BY seq'),
       list: db.prepare<Record<string, unknown>, CallRow>(`SELECT ${COLUMNS} FROM calls WHERE ${FILTERS} ORDER BY created_at DESC, id DESC LIMIT @take`),
-      claimPending: db.prepare(`UPDATE calls SET status = 'in-progress', call_sid = @callSid, stream_sid = @streamSid, started_at = @startedAt
-        WHERE id = @id AND status = 'pending'`),
+      claimPending: db.prepare(`UPDATE calls SET status = 'in-progress', call_sid = @callSid, stream_sid = @streamSid, started_at = @startedAt,
+        stream_member = @member WHERE id = @id AND status = 'pending'`),
+      inProgress: db.prepare<[], { id: string; stream_member: string | null; call_sid: string | null; stream_sid: string | null; started_at: string | null }>(
+        `SELECT id, stream_member, call_sid, stream_sid, started_at FROM calls WHERE status = 'in-progress' ORDER BY created_at, id`,
+      ),
       insertLine: db.prepare('INSERT INTO call_transcript_lines (call_id, role, text, at_ms, interrupted) VALUES (?, ?, ?, ?, ?)'),
       insertEvent: db.prepare('INSERT INTO call_events (call_id, event) VALUES (?, ?)'),
       finish: db.prepare(`UPDATE calls SET status = @status, ended_at = @endedAt, duration_ms = @durationMs, end_reason = @endReason,
-        end_detail = @endDetail, recording_path = @recordingPath, recording_ms = @recordingMs WHERE id = @id`),
+        end_detail = @endDetail, recording_path = @recordingPath, recording_ms = @recordingMs, stream_member = NULL WHERE id = @id`),
       idsOfTask: db.prepare<[string], { id: string }>('SELECT id FROM calls WHERE task_id = ? ORDER BY created_at, id'),
       // Never started, left pending by a process that died, or failed and asked for again.
       claimAnalysis: db.prepare(`UPDATE calls SET analysis = '{"state":"pending"}', analysis_claimed_at = @now
@@ -120,6 +123,7 @@ class SqliteCallStore implements CallStore {
         createdAt: this.now().toISOString(),
         startedAt: call.startedAt ?? null,
         transcriptNote: call.transcriptNote ?? null,
+        member: call.member ?? null,
       });
     } catch (error) {
       if (error instanceof Database.SqliteError && error.code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw new CallExistsError(call.id);
@@ -171,6 +175,10 @@ class SqliteCallStore implements CallStore {
     return this.mustRead(id);
   }
 
+  async inProgress(): Promise<LiveCall[]> {
+    return this.sql.inProgress.all().map(toLiveCall);
+  }
+
   async idsOfTask(taskId: string): Promise<string[]> {
     return this.sql.idsOfTask.all(taskId).map((row) => row.id);
   }
@@ -219,6 +227,11 @@ class SqliteCallStore implements CallStore {
     if (!call) throw new CallNotFoundError(id);
     return call;
   }
+}
+
+export function toLiveCall(row: { id: string; stream_member: string | null; call_sid: string | null; stream_sid: string | null; started_at: string | null }): LiveCall {
+  const { id, stream_member: member, call_sid: callSid, stream_sid: streamSid, started_at: startedAt } = row;
+  return { id, ...(member !== null && { member }), ...(callSid !== null && { callSid }), ...(streamSid !== null && { streamSid }), ...(startedAt !== null && { startedAt }) };
 }
 
 export function toLine(row: LineRow): CallTranscriptLine {

@@ -17,6 +17,8 @@ export interface NewCall {
   /** The stream's start (ISO 8601): the call is `in-progress`. Absent: `pending` (a browser call not streaming yet). */
   startedAt?: string;
   transcriptNote?: string;
+  /** The fleet member whose process streams the call (see CallStore.inProgress). */
+  member?: string;
 }
 
 /** What a pending call learns when its stream starts. */
@@ -24,6 +26,16 @@ export interface CallStart {
   callSid: string;
   streamSid: string;
   startedAt: string;
+  member: string;
+}
+
+/** A call in progress, as a restart or a survivor of the fleet judges whether its stream still lives. */
+export interface LiveCall {
+  id: string;
+  member?: string;
+  callSid?: string;
+  streamSid?: string;
+  startedAt?: string;
 }
 
 export interface CallEnd {
@@ -72,8 +84,10 @@ export interface CallStore {
   appendTranscript(id: string, line: CallTranscriptLine): Promise<void>;
   /** Rejects with CallNotFoundError. */
   appendEvent(id: string, event: CallEvent): Promise<void>;
-  /** Records the end. Rejects with CallNotFoundError. */
+  /** Records the end (the member streaming it is forgotten). Rejects with CallNotFoundError. */
   finish(id: string, end: CallEnd): Promise<Call>;
+  /** Every call `in-progress`, with the member streaming it. */
+  inProgress(): Promise<LiveCall[]>;
   /** The ids of a task's calls, oldest first. */
   idsOfTask(taskId: string): Promise<string[]>;
   /** As TaskStore.claimAnalysis: `pending` for this caller if it may start now. Rejects with CallNotFoundError. */

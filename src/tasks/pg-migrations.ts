@@ -127,10 +127,12 @@ export const PG_MIGRATIONS: readonly Migration[] = [
         recording_ms        bigint,
         transcript_note     text,
         analysis            json,
-        analysis_claimed_at timestamptz
+        analysis_claimed_at timestamptz,
+        stream_member       text COLLATE "C"
       );
       CREATE INDEX calls_by_created ON calls (created_at DESC, id DESC);
       CREATE INDEX calls_by_task ON calls (task_id, created_at) WHERE task_id IS NOT NULL;
+      CREATE INDEX calls_in_progress ON calls (status) WHERE status = 'in-progress';
 
       CREATE TABLE call_transcript_lines (
         seq         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -140,10 +140,12 @@ export const MIGRATIONS: readonly Migration[] = [
         recording_ms        INTEGER,
         transcript_note     TEXT,            -- set when the agent keeps no transcript
         analysis            TEXT,            -- JSON AnalysisState
-        analysis_claimed_at TEXT
+        analysis_claimed_at TEXT,
+        stream_member       TEXT             -- the fleet member streaming it, while in progress
       ) STRICT;
       CREATE INDEX calls_by_created ON calls (created_at DESC, id DESC);
       CREATE INDEX calls_by_task ON calls (task_id, created_at) WHERE task_id IS NOT NULL;
+      CREATE INDEX calls_in_progress ON calls (status) WHERE status = 'in-progress';
 
       CREATE TABLE call_transcript_lines (
         seq         INTEGER PRIMARY KEY,

@@ -45,6 +45,11 @@ export function defineCallStoreSuite(engine: CallStoreEngine): void {
       id: 'c1', direction: 'inbound', status: 'in-progress', agent: 'deepgram', callSid: 'CA1', streamSid: 'MZ1',
       from: '+14155550100', to: '+14155550123', createdAt: '2026-12-03T10:00:00.000Z', startedAt: STARTED, transcript: [], events: [],
     });
+    await store.create({ id: 'c2', direction: 'browser', agent: 'deepgram', callSid: 'CA2', streamSid: 'MZ2', startedAt: STARTED, member: 'worker-1' });
+    expect(await store.inProgress()).to.deep.equal([
+      { id: 'c1', callSid: 'CA1', streamSid: 'MZ1', startedAt: STARTED },
+      { id: 'c2', member: 'worker-1', callSid: 'CA2', streamSid: 'MZ2', startedAt: STARTED },
+    ]);
     await store.appendTranscript('c1', { role: 'user', text: 'Hello', atMs: 1200 });
     await store.appendEvent('c1', { type: 'turn', atMs: 2400, userStoppedAtMs: 1800, agentStartedAtMs: 2400, latencyMs: 600 });
     await store.appendTranscript('c1', { role: 'assistant', text: 'Hi the', atMs: 2400, interrupted: true });
@@ -59,6 +64,8 @@ export function defineCallStoreSuite(engine: CallStoreEngine): void {
     expect(ended.events.map((e) => e.type)).to.deep.equal(['turn', 'barge_in', 'dtmf']);
     expect(ended.events[1]).to.deep.equal({ type: 'barge_in', atMs: 3000, callerStartedAtMs: 3000, signalAtMs: 3200, cutAtMs: 3210 });
     expect(await store.get('c1')).to.deep.equal(ended);
+    await store.finish('c2', { status: 'failed', endedAt: STARTED, durationMs: 1, endReason: 'agent_error' });
+    expect(await store.inProgress()).to.deep.equal([]);
   });
 
   it('refuses a second call with the same id, and writes to a call that does not exist', async () => {
@@ -75,7 +82,7 @@ export function defineCallStoreSuite(engine: CallStoreEngine): void {
     expect(pending).to.deep.include({ status: 'pending', transcriptNote: 'none' });
     expect(pending.startedAt).to.equal(undefined);
     const other = await open();
-    const start = { callSid: 'CAb', streamSid: 'MZb', startedAt: STARTED };
+    const start = { callSid: 'CAb', streamSid: 'MZb', startedAt: STARTED, member: 'm1' };
     const claims = await Promise.all([store.claimPending('b1', start), other.claimPending('b1', start)]);
     expect(claims.filter((c) => c !== undefined)).to.have.length(1);
     expect(await store.get('b1')).to.deep.include({ status: 'in-progress', callSid: 'CAb', streamSid: 'MZb', startedAt: STARTED });
