@@ -8,6 +8,8 @@ import type { CallAnalysis } from '../../src/tasks/model.js';
 import type { TaskView } from '../../src/tasks/view.js';
 import { readMulawWav } from '../../src/audio/wav-io.js';
 import { FakeTwilioCaller, randomSid, type FakeCallerOptions } from '../../tools/twilio-caller.js';
+import { capturingLogger } from '../helpers/capturing-logger.js';
+import { freshDatabase, query } from '../helpers/postgres.js';
 import { scriptedAgents } from '../helpers/scripted-agent.js';
 import { api, chatCompletion, eventually, Watcher } from '../helpers/task-api.js';
 import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
@@ -165,6 +167,33 @@ describe('calls API over real calls', function () {
       expect((await t.nextEnded()).reason).to.equal('twilio_stop');
       expect(await endedCall(t, second.callId)).to.deep.include({ direction: 'browser', status: 'completed' });
       expect((await api<CallView>(t, 'GET', `/api/calls/${first.callId}`)).body.status).to.equal('pending');
+    });
+  });
+
+  describe('with DATABASE_URL (PostgreSQL)', () => {
+    it('keeps the records in the shared database: a browser call claimed once, its timeline rows', async () => {
+      const url = await freshDatabase();
+      const logs = capturingLogger('warn');
+      t = await startTestGateway({ DATABASE_URL: url }, { logger: logs.logger });
+      const { callId, customParameters } = (await api<BrowserCallCreated>(t, 'POST', '/api/calls/browser')).body;
+      const browser = newCaller({ url: t.wsUrl, customParameters });
+      await browser.connect();
+      await browser.streamAudio(speech);
+      browser.sendDtmf('1');
+      await browser.streamSilence(600);
+      await browser.stop();
+      await t.nextEnded();
+      const call = await endedCall(t, callId);
+      expect(call).to.deep.include({ direction: 'browser', status: 'completed', agent: 'echo' });
+      expect(call.events.map((e) => e.type)).to.include('dtmf');
+      const rows = await query<{ direction: string; status: string; stream_member: string | null }>(url, 'SELECT direction, status, stream_member FROM calls WHERE id = $1', [callId]);
+      expect(rows).to.deep.equal([{ direction: 'browser', status: 'completed', stream_member: null }]);
+      expect((await query(url, 'SELECT event FROM call_events WHERE call_id = $1', [callId])).map((r) => r.event)).to.deep.equal(call.events);
+
+      const again = newCaller({ url: t.wsUrl, customParameters });
+      await again.connect();
+      expect((await t.nextEnded()).reason).to.equal('stream_refused');
+      expect(logs.lines.filter((line) => line.level === 'error')).to.deep.equal([]);
     });
   });
 
