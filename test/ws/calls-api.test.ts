@@ -236,5 +236,33 @@ describe('calls API over real calls', function () {
       expect(watcher.messages.map((m) => m.type)).to.deep.equal(['call_snapshot', 'transcript', 'transcript', 'call_status', 'call_ended', 'analysis']);
       watcher.close();
     });
+
+    it("answers a task call's analysis with its task's, made once for both", async () => {
+      const scripted = scriptedAgents();
+      t = await startTestGateway({ LLM_PROVIDER: 'openai', OPENAI_API_KEY: OPENAI_KEY }, { agentFactory: scripted.factory });
+      const task = (await api<TaskView>(t, 'POST', '/api/tasks', { body: { to: '+15550002222', prompt: 'Ask about opening hours' } })).body;
+      let asked = 0;
+      nock('https://api.openai.com')
+        .post('/v1/chat/completions')
+        .times(2)
+        .reply(() => {
+          asked++;
+          return [200, chatCompletion(JSON.stringify(ANALYSIS))];
+        });
+      const caller = newCaller({ url: t.wsUrl, customParameters: { taskId: task.id } });
+      await caller.connect();
+      const agent = await eventually(() => scripted.agents[0], 5000, 'the agent');
+      agent.sink.transcript({ role: 'user', text: 'When are you open?' });
+      await caller.stop();
+      await t.nextEnded();
+      const call = await onlyCall(t, `?taskId=${task.id}`);
+      const ofCall = await eventually(async () => {
+        const res = await api(t!, 'GET', `/api/calls/${call.id}/analysis`);
+        return res.status === 200 ? res.body : undefined;
+      }, 8000, 'the analysis');
+      expect(ofCall).to.deep.equal({ state: 'ready', analysis: ANALYSIS });
+      expect((await api(t, 'GET', `/api/tasks/${task.id}/analysis`)).body).to.deep.equal(ofCall);
+      expect(asked).to.equal(1);
+    });
   });
 });
