@@ -230,6 +230,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
       await tasks.settleLastRun(recovery);
       // This member's id on a call is an earlier process's at start: only another, alive, counts.
       await callDomain.settleDeadCalls((member) => member !== channel.memberId && channel.members().includes(member), recovery);
+      await callDomain.importEarlierRecordings();
     } catch (err) {
       logger.error('could not settle what an earlier run left', { error: (err as Error).message });
     }

@@ -11,6 +11,7 @@ import type { Telemetry } from '../telemetry/events.js';
 import type { StreamTokens } from '../twilio/stream-token.js';
 import type { RecoveryResult } from '../audio/recording-recovery.js';
 import { CallRecords } from './call-hooks.js';
+import { importEarlierRecordings } from './recordings-import.js';
 import { settleDeadCalls } from './restart-settle.js';
 import type { Call } from './model.js';
 import { CallService } from './service.js';
@@ -41,6 +42,8 @@ export interface CallDomain {
    * named on calls are alive; recordings repaired at start are attached.
    */
   settleDeadCalls(isLiveMember: (member: string) => boolean, recovery?: Pick<RecoveryResult, 'repaired' | 'inUse'>): Promise<string[]>;
+  /** Makes calls of the recordings made before calls were records (once: later starts find them made). */
+  importEarlierRecordings(): Promise<string[]>;
   /** Stops new analyses; the store is closed by its owner. */
   stop(): void;
   /** Resolves once the writes calls queued are done: then the store may close. */
@@ -91,6 +94,7 @@ export function createCallDomain(deps: CallDomainDeps): CallDomain {
     records,
     service,
     settleDeadCalls: (isLiveMember, recovery) => settleDeadCalls({ store, isStreaming: (id) => records.isStreaming(id), logger }, isLiveMember, recovery),
+    importEarlierRecordings: () => importEarlierRecordings({ store, taskStore: deps.taskStore, recordingsDir: config.recordingsDir, logger }),
     stop: () => analysis.stop(),
     idle: () => records.idle(),
   };

@@ -9,7 +9,7 @@ import { decodeCursor, encodeCursor, FIRST_PAGE } from './cursor.js';
 import type { Call, CallEvent, CallTranscriptLine } from './model.js';
 import { toEntry, toLine, toLiveCall, type CallRow } from './sqlite-store.js';
 import { CallExistsError, CallNotFoundError, MAX_CALL_LIST_LIMIT } from './store.js';
-import type { CallEnd, CallEntryPage, CallListOptions, CallStart, CallStore, LiveCall, NewCall } from './store.js';
+import type { CallEnd, CallEntryPage, CallListOptions, CallStart, CallStore, LiveCall, NewCall, RecordedCall } from './store.js';
 import type { CallStoreOptions } from './sqlite-store.js';
 
 export interface PgCallStoreOptions extends CallStoreOptions {
@@ -142,6 +142,27 @@ class PgCallStore implements CallStore {
     );
     if (rowCount === 0) throw new CallNotFoundError(id);
     return this.mustGet(id);
+  }
+
+  async importRecorded(call: RecordedCall): Promise<boolean> {
+    const endedAt = new Date(Date.parse(call.startedAt) + call.recordingMs).toISOString();
+    const { rowCount } = await this.pool.query(
+      `INSERT INTO calls (id, direction, status, agent, task_id, call_sid, stream_sid, created_at, started_at, ended_at, duration_ms, recording_path, recording_ms)
+       VALUES ($1, $2, 'completed', 'unknown', $3, $4, $5, $6, $6, $7, $8, $9, $8) ON CONFLICT (id) DO NOTHING`,
+      [call.id, call.direction, call.taskId ?? null, call.callSid, call.streamSid, call.startedAt, endedAt, call.recordingMs, call.recordingPath],
+    );
+    return rowCount === 1;
+  }
+
+  async hasRecording(recordingPath: string): Promise<boolean> {
+    if (!storable(recordingPath)) return false;
+    const { rows } = await this.pool.query('SELECT 1 FROM calls WHERE recording_path = $1 LIMIT 1', [recordingPath]);
+    return rows.length > 0;
+  }
+
+  async recordsSince(): Promise<Date | undefined> {
+    const { rows } = await this.pool.query<{ applied_at: Date }>('SELECT applied_at FROM schema_migrations WHERE version = 6');
+    return rows[0]?.applied_at;
   }
 
   async inProgress(): Promise<LiveCall[]> {

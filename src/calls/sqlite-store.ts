@@ -10,7 +10,7 @@ import type { AnalysisClaim } from '../tasks/store.js';
 import { decodeCursor, encodeCursor, FIRST_PAGE } from './cursor.js';
 import type { Call, CallDirection, CallEntry, CallEvent, CallStatus, CallTranscriptLine } from './model.js';
 import { CallExistsError, CallNotFoundError, MAX_CALL_LIST_LIMIT } from './store.js';
-import type { CallEnd, CallEntryPage, CallListOptions, CallStart, CallStore, LiveCall, NewCall } from './store.js';
+import type { CallEnd, CallEntryPage, CallListOptions, CallStart, CallStore, LiveCall, NewCall, RecordedCall } from './store.js';
 
 export interface CallStoreOptions {
   /** Clock for timestamps; tests pin it. */
@@ -91,6 +91,11 @@ class SqliteCallStore implements CallStore {
       list: db.prepare<Record<string, unknown>, CallRow>(`SELECT ${COLUMNS} FROM calls WHERE ${FILTERS} ORDER BY created_at DESC, id DESC LIMIT @take`),
       claimPending: db.prepare(`UPDATE calls SET status = 'in-progress', call_sid = @callSid, stream_sid = @streamSid, started_at = @startedAt,
         stream_member = @member WHERE id = @id AND status = 'pending'`),
+      importRecorded: db.prepare(`INSERT OR IGNORE INTO calls (id, direction, status, agent, task_id, call_sid, stream_sid, created_at, started_at,
+        ended_at, duration_ms, recording_path, recording_ms) VALUES (@id, @direction, 'completed', 'unknown', @taskId, @callSid, @streamSid,
+        @startedAt, @startedAt, @endedAt, @recordingMs, @recordingPath, @recordingMs)`),
+      hasRecording: db.prepare<[string], { id: string }>('SELECT id FROM calls WHERE recording_path = ? LIMIT 1'),
+      recordsSince: db.prepare<[], { applied_at: string }>('SELECT applied_at FROM schema_migrations WHERE version = 6'),
       inProgress: db.prepare<[], { id: string; stream_member: string | null; call_sid: string | null; stream_sid: string | null; started_at: string | null }>(
         `SELECT id, stream_member, call_sid, stream_sid, started_at FROM calls WHERE status = 'in-progress' ORDER BY created_at, id`,
       ),
@@ -173,6 +178,20 @@ class SqliteCallStore implements CallStore {
     const params = { id, ...end, endDetail: end.endDetail ?? null, recordingPath: end.recordingPath ?? null, recordingMs: end.recordingMs ?? null };
     if (this.sql.finish.run(params).changes === 0) throw new CallNotFoundError(id);
     return this.mustRead(id);
+  }
+
+  async importRecorded(call: RecordedCall): Promise<boolean> {
+    const endedAt = new Date(Date.parse(call.startedAt) + call.recordingMs).toISOString();
+    return this.sql.importRecorded.run({ ...call, taskId: call.taskId ?? null, endedAt }).changes === 1;
+  }
+
+  async hasRecording(recordingPath: string): Promise<boolean> {
+    return this.sql.hasRecording.get(recordingPath) !== undefined;
+  }
+
+  async recordsSince(): Promise<Date | undefined> {
+    const row = this.sql.recordsSince.get();
+    return row && new Date(row.applied_at);
   }
 
   async inProgress(): Promise<LiveCall[]> {

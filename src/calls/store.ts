@@ -48,6 +48,19 @@ export interface CallEnd {
   recordingMs?: number;
 }
 
+/** A call that left a recording before calls were records (imported once, at start). */
+export interface RecordedCall {
+  id: string;
+  direction: CallDirection;
+  taskId?: string;
+  callSid: string;
+  streamSid: string;
+  /** When the stream started, as the recording's name says (ISO 8601). */
+  startedAt: string;
+  recordingPath: string;
+  recordingMs: number;
+}
+
 export interface CallListOptions {
   /** 1..MAX_CALL_LIST_LIMIT. */
   limit: number;
@@ -86,6 +99,15 @@ export interface CallStore {
   appendEvent(id: string, event: CallEvent): Promise<void>;
   /** Records the end (the member streaming it is forgotten). Rejects with CallNotFoundError. */
   finish(id: string, end: CallEnd): Promise<Call>;
+  /**
+   * Stores a completed call for a recording made before calls were records: created, started and
+   * ended as the recording says, agent unknown. False when a call with its id exists already.
+   */
+  importRecorded(call: RecordedCall): Promise<boolean>;
+  /** Whether some call's recording is this file. */
+  hasRecording(recordingPath: string): Promise<boolean>;
+  /** When this database began keeping calls (migration 6 was applied); earlier recordings have no call. */
+  recordsSince(): Promise<Date | undefined>;
   /** Every call `in-progress`, with the member streaming it. */
   inProgress(): Promise<LiveCall[]>;
   /** The ids of a task's calls, oldest first. */

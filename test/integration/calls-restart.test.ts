@@ -10,6 +10,9 @@ import type { CallView } from '../../src/calls/schemas.js';
 import { openSqliteCallStore } from '../../src/calls/sqlite-store.js';
 import type { CallStore } from '../../src/calls/store.js';
 import { silentLogger } from '../../src/telemetry/logger.js';
+import { writePcmWav } from '../../src/audio/wav-io.js';
+import type { CallPage } from '../../src/calls/schemas.js';
+import { openSqliteTaskStore } from '../../src/tasks/sqlite-store.js';
 import { api } from '../helpers/task-api.js';
 import { startTestGateway } from '../helpers/test-gateway.js';
 
@@ -69,6 +72,39 @@ describe('calls left in progress by a process that died', () => {
       expect(audio.headers.get('content-type')).to.equal('audio/wav');
     } finally {
       await t.close();
+    }
+  });
+
+  it('makes calls of the recordings made before calls were records, once, a task\'s linked with its transcript', async function () {
+    this.timeout(20_000);
+    const dataDir = path.join(root, 'data');
+    const recordingsDir = path.join(root, 'recordings');
+    mkdirSync(recordingsDir, { recursive: true });
+    const tasks = openSqliteTaskStore(dataDir);
+    const task = await tasks.create({ to: '+15550002222', from: '+15550001111' });
+    await tasks.update(task.id, { callSid: 'CAtask' });
+    await tasks.appendTranscript(task.id, { role: 'user', text: 'Hello from before', atMs: 640 });
+    await tasks.close();
+    // One second of stereo audio each: two calls from 2020, one stamped after the records began, and a stranger.
+    const second = { sampleRate: 8000, channels: 2, samples: new Int16Array(2 * 8000) };
+    await writePcmWav(path.join(recordingsDir, '20200102T030405Z_CAinbound_MZinbound.wav'), second);
+    await writePcmWav(path.join(recordingsDir, '20200102T040000Z_CAtask_MZtask.wav'), second);
+    await writePcmWav(path.join(recordingsDir, '20991231T000000Z_CAlater_MZlater.wav'), second);
+    await writePcmWav(path.join(recordingsDir, 'my-notes.wav'), second);
+
+    for (let start = 0; start < 2; start++) {
+      const t = await startTestGateway({ DATA_DIR: dataDir, RECORDINGS_DIR: recordingsDir });
+      try {
+        const calls = (await api<CallPage>(t, 'GET', '/api/calls')).body.calls;
+        expect(calls.map((c) => c.id), `start ${start + 1}`).to.deep.equal(['recording-20200102T040000Z_CAtask_MZtask', 'recording-20200102T030405Z_CAinbound_MZinbound']);
+        expect(calls[1]).to.deep.include({ direction: 'inbound', status: 'completed', agent: 'unknown', callSid: 'CAinbound', streamSid: 'MZinbound', startedAt: '2020-01-02T03:04:05.000Z', recordingMs: 1000 });
+        const linked = (await api<CallView>(t, 'GET', `/api/calls/${calls[0]!.id}`)).body;
+        expect(linked).to.deep.include({ direction: 'outbound', taskId: task.id });
+        expect(linked.transcript).to.deep.equal([{ role: 'user', text: 'Hello from before', atMs: 640 }]);
+        expect((await fetch(t.baseUrl + linked.audioUrl!)).status).to.equal(200);
+      } finally {
+        await t.close();
+      }
     }
   });
 });

@@ -8,6 +8,8 @@ import type { CallAnalysis } from '../../src/tasks/model.js';
 import type { TaskView } from '../../src/tasks/view.js';
 import { readMulawWav } from '../../src/audio/wav-io.js';
 import { FakeTwilioCaller, randomSid, type FakeCallerOptions } from '../../tools/twilio-caller.js';
+import { capturingLogger } from '../helpers/capturing-logger.js';
+import { freshDatabase, query } from '../helpers/postgres.js';
 import { scriptedAgents } from '../helpers/scripted-agent.js';
 import { api, chatCompletion, eventually, Watcher } from '../helpers/task-api.js';
 import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
@@ -168,6 +170,33 @@ describe('calls API over real calls', function () {
     });
   });
 
+  describe('with DATABASE_URL (PostgreSQL)', () => {
+    it('keeps the records in the shared database: a browser call claimed once, its timeline rows', async () => {
+      const url = await freshDatabase();
+      const logs = capturingLogger('warn');
+      t = await startTestGateway({ DATABASE_URL: url }, { logger: logs.logger });
+      const { callId, customParameters } = (await api<BrowserCallCreated>(t, 'POST', '/api/calls/browser')).body;
+      const browser = newCaller({ url: t.wsUrl, customParameters });
+      await browser.connect();
+      await browser.streamAudio(speech);
+      browser.sendDtmf('1');
+      await browser.streamSilence(600);
+      await browser.stop();
+      await t.nextEnded();
+      const call = await endedCall(t, callId);
+      expect(call).to.deep.include({ direction: 'browser', status: 'completed', agent: 'echo' });
+      expect(call.events.map((e) => e.type)).to.include('dtmf');
+      const rows = await query<{ direction: string; status: string; stream_member: string | null }>(url, 'SELECT direction, status, stream_member FROM calls WHERE id = $1', [callId]);
+      expect(rows).to.deep.equal([{ direction: 'browser', status: 'completed', stream_member: null }]);
+      expect((await query(url, 'SELECT event FROM call_events WHERE call_id = $1', [callId])).map((r) => r.event)).to.deep.equal(call.events);
+
+      const again = newCaller({ url: t.wsUrl, customParameters });
+      await again.connect();
+      expect((await t.nextEnded()).reason).to.equal('stream_refused');
+      expect(logs.lines.filter((line) => line.level === 'error')).to.deep.equal([]);
+    });
+  });
+
   describe('with an agent that speaks', () => {
     it('analyses an inbound call once, as its own, and streams it to a watcher of the call', async () => {
       const scripted = scriptedAgents();
@@ -206,6 +235,34 @@ describe('calls API over real calls', function () {
       await watcher.waitFor((m) => m.type === 'analysis');
       expect(watcher.messages.map((m) => m.type)).to.deep.equal(['call_snapshot', 'transcript', 'transcript', 'call_status', 'call_ended', 'analysis']);
       watcher.close();
+    });
+
+    it("answers a task call's analysis with its task's, made once for both", async () => {
+      const scripted = scriptedAgents();
+      t = await startTestGateway({ LLM_PROVIDER: 'openai', OPENAI_API_KEY: OPENAI_KEY }, { agentFactory: scripted.factory });
+      const task = (await api<TaskView>(t, 'POST', '/api/tasks', { body: { to: '+15550002222', prompt: 'Ask about opening hours' } })).body;
+      let asked = 0;
+      nock('https://api.openai.com')
+        .post('/v1/chat/completions')
+        .times(2)
+        .reply(() => {
+          asked++;
+          return [200, chatCompletion(JSON.stringify(ANALYSIS))];
+        });
+      const caller = newCaller({ url: t.wsUrl, customParameters: { taskId: task.id } });
+      await caller.connect();
+      const agent = await eventually(() => scripted.agents[0], 5000, 'the agent');
+      agent.sink.transcript({ role: 'user', text: 'When are you open?' });
+      await caller.stop();
+      await t.nextEnded();
+      const call = await onlyCall(t, `?taskId=${task.id}`);
+      const ofCall = await eventually(async () => {
+        const res = await api(t!, 'GET', `/api/calls/${call.id}/analysis`);
+        return res.status === 200 ? res.body : undefined;
+      }, 8000, 'the analysis');
+      expect(ofCall).to.deep.equal({ state: 'ready', analysis: ANALYSIS });
+      expect((await api(t, 'GET', `/api/tasks/${task.id}/analysis`)).body).to.deep.equal(ofCall);
+      expect(asked).to.equal(1);
     });
   });
 });

@@ -144,6 +144,21 @@ export function defineCallStoreSuite(engine: CallStoreEngine): void {
     expect(await store.claimAnalysis('c1', { ...claim, retryFailed: true }), 'a ready analysis is final').to.equal(undefined);
     await expectRejection(store.claimAnalysis('nope', claim), CallNotFoundError);
   });
+  it('imports a recorded call once and knows when it began keeping calls', async () => {
+    const since = await store.recordsSince();
+    expect(since).to.be.instanceOf(Date);
+    expect(Math.abs(since!.getTime() - Date.now())).to.be.lessThan(60_000);
+    const recorded = { id: 'r1', direction: 'inbound' as const, callSid: 'CAr', streamSid: 'MZr', startedAt: '2020-01-02T03:04:05.000Z', recordingPath: '/rec/r1.wav', recordingMs: 1500 };
+    expect(await store.hasRecording('/rec/r1.wav')).to.equal(false);
+    expect(await store.importRecorded(recorded)).to.equal(true);
+    expect(await store.importRecorded(recorded)).to.equal(false);
+    expect(await store.hasRecording('/rec/r1.wav')).to.equal(true);
+    expect(await store.get('r1')).to.deep.equal({
+      id: 'r1', direction: 'inbound', status: 'completed', agent: 'unknown', callSid: 'CAr', streamSid: 'MZr',
+      createdAt: '2020-01-02T03:04:05.000Z', startedAt: '2020-01-02T03:04:05.000Z', endedAt: '2020-01-02T03:04:06.500Z', durationMs: 1500,
+      recordingPath: '/rec/r1.wav', recordingMs: 1500, transcript: [], events: [],
+    });
+  });
 }
 
 async function expectRejection(promise: Promise<unknown>, type: new (...args: never[]) => Error): Promise<void> {
