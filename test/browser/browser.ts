@@ -38,7 +38,7 @@ export function watchPageErrors(page: Page): string[] {
   const errors: string[] = [];
   page.on('pageerror', (err) => errors.push(err.message));
   page.on('console', (message) => {
-    // A 404 the console expects (a gateway without /api/calls) is logged by Chromium too.
+    // A refused request the test provokes (a 400, a 401) is logged by Chromium too; the page shows those itself.
     if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) errors.push(message.text());
   });
   return errors;

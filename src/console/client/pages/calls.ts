@@ -1,7 +1,7 @@
 // Calls: create a task, the task list (status filter, paging, newest first, statuses kept live by
 // each unfinished task's watcher), place and stop a task's call, and the calls no task placed
 // (inbound and browser calls, from /api/calls).
-import type { CallPage } from '../../../calls/schemas.js';
+import type { CallPage, CallSummaryView } from '../../../calls/schemas.js';
 import type { LiveMessage } from '../../../live/bus.js';
 import { TASK_STATUSES, TERMINAL_STATUSES, type TaskStatus } from '../../../tasks/model.js';
 import type { TaskSummaryView, TaskView } from '../../../tasks/view.js';
@@ -202,38 +202,36 @@ function taskRow(task: TaskSummaryView, watching: Disposer, reload: () => Promis
 // Calls without a task: inbound calls to the number and calls from this console.
 
 async function callsWithoutTask(section: HTMLElement): Promise<void> {
-  fill(section, h('h2', {}, 'Calls without a task'), h('p', { class: 'muted' }, 'Loading…'));
-  const rows: HTMLElement[] = [];
-  for (const direction of ['inbound', 'browser'] as const) {
-    try {
-      const page = await get<CallPage>(`/api/calls?direction=${direction}&limit=${PAGE_SIZE}`);
-      for (const call of page.calls) {
-        rows.push(
-          h(
-            'tr',
-            { 'data-call-id': call.id },
-            h('td', {}, h('a', { href: `#/calls/${seg(call.id)}` }, call.id)),
-            h('td', {}, call.direction),
-            h('td', {}, call.from ?? '—'),
-            h('td', {}, h('span', { class: `status status-${call.status}` }, call.status)),
-            h('td', {}, when(call.startedAt ?? call.createdAt)),
-            h('td', {}, call.durationMs === undefined ? '—' : clock(call.durationMs)),
-            h('td', {}, call.endReason ?? ''),
-          ),
-        );
-      }
-    } catch (err) {
-      if (err instanceof ApiError && err.status === 404) {
-        return fill(section, h('h2', {}, 'Calls without a task'), h('p', { class: 'muted' }, 'This gateway does not list calls (no /api/calls): their recordings are in RECORDINGS_DIR.'));
-      }
-      return fill(section, h('h2', {}, 'Calls without a task'), h('p', { class: 'form-error' }, messageOf(err)));
-    }
+  const heading = h('h2', {}, 'Calls without a task');
+  fill(section, heading, h('p', { class: 'muted' }, 'Loading…'));
+  let calls: CallSummaryView[];
+  try {
+    // Two directions, one list: the newest of each, newest first overall.
+    const pages = await Promise.all(['inbound', 'browser'].map((direction) => get<CallPage>(`/api/calls?direction=${direction}&limit=${PAGE_SIZE}`)));
+    calls = pages
+      .flatMap((page) => page.calls)
+      .sort((a, b) => b.createdAt.localeCompare(a.createdAt))
+      .slice(0, PAGE_SIZE);
+  } catch (err) {
+    return fill(section, heading, h('p', { class: 'form-error' }, messageOf(err)));
   }
+  if (calls.length === 0) return fill(section, heading, h('p', { class: 'muted' }, 'No inbound or browser calls yet.'));
+  const rows = calls.map((call) =>
+    h(
+      'tr',
+      { 'data-call-id': call.id },
+      h('td', {}, h('a', { href: `#/calls/${seg(call.id)}` }, call.id)),
+      h('td', {}, call.direction),
+      h('td', {}, call.from ?? '—'),
+      h('td', {}, h('span', { class: `status status-${call.status}` }, call.status)),
+      h('td', {}, when(call.startedAt ?? call.createdAt)),
+      h('td', {}, call.durationMs === undefined ? '—' : clock(call.durationMs)),
+      h('td', {}, call.endReason ?? ''),
+    ),
+  );
   fill(
     section,
-    h('h2', {}, 'Calls without a task'),
-    rows.length === 0
-      ? h('p', { class: 'muted' }, 'No inbound or browser calls yet.')
-      : h('table', { class: 'list' }, h('thead', {}, h('tr', {}, ...['Call', 'Direction', 'From', 'Status', 'Started', 'Length', 'End'].map((title) => h('th', {}, title)))), h('tbody', {}, ...rows)),
+    heading,
+    h('table', { class: 'list' }, h('thead', {}, h('tr', {}, ...['Call', 'Direction', 'From', 'Status', 'Started', 'Length', 'End'].map((title) => h('th', {}, title)))), h('tbody', {}, ...rows)),
   );
 }

@@ -2,7 +2,7 @@
 // frames) to the gateway's media-stream socket, speaking Twilio's side of the protocol, and the
 // agent's audio back to the speakers, `clear` honoured and marks echoed once heard.
 import type { BrowserCallCreated } from '../../../calls/schemas.js';
-import { ApiError, post } from '../api.js';
+import { post } from '../api.js';
 import { randomSid, readGatewayFrame, TwilioSide } from './twilio-side.js';
 import { PROCESSOR_NAME, type FromWorklet, type ToWorklet } from './worklet-messages.js';
 
@@ -24,15 +24,10 @@ const toBase64 = (bytes: Uint8Array): string => btoa(String.fromCharCode(...byte
 const fromBase64 = (text: string): Uint8Array => Uint8Array.from(atob(text), (char) => char.charCodeAt(0));
 const random = (bytes: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> => crypto.getRandomValues(bytes);
 
-/** Where to stream: the gateway's own per-call URL (POST /api/calls/browser), or the bare socket on gateways without it. */
-async function streamTarget(): Promise<{ url: string; customParameters: Record<string, string>; callId?: string }> {
-  try {
-    const created = await post<BrowserCallCreated>('/api/calls/browser', {});
-    return { url: asSocketUrl(created.streamUrl), customParameters: created.customParameters, callId: created.callId };
-  } catch (err) {
-    if (!(err instanceof ApiError && err.status === 404)) throw err;
-    return { url: asSocketUrl('/twilio/media-stream'), customParameters: { source: 'console' } };
-  }
+/** The gateway makes the call's record first and names the stream to open (single use with signature checks on). */
+async function streamTarget(): Promise<{ url: string; customParameters: Record<string, string>; callId: string }> {
+  const created = await post<BrowserCallCreated>('/api/calls/browser', {});
+  return { url: asSocketUrl(created.streamUrl), customParameters: created.customParameters, callId: created.callId };
 }
 
 function asSocketUrl(target: string): string {
@@ -65,7 +60,7 @@ export class BrowserCall {
     this.node.connect(this.context.destination);
 
     const target = await streamTarget();
-    if (target.callId !== undefined) this.figures.callId = target.callId;
+    this.figures.callId = target.callId;
     const side = (this.side = new TwilioSide({ streamSid: randomSid('MZ', random), callSid: randomSid('CA', random), accountSid: randomSid('AC', random) }, toBase64));
     const socket = (this.socket = new WebSocket(target.url));
     await new Promise<void>((resolve, reject) => {
