@@ -107,7 +107,11 @@ describe('operator console (headless Chromium)', function () {
       await created.waitFor();
       const taskId = (await created.textContent())!;
       expect(await toError.textContent()).to.equal('');
-      await page.locator(`tr[data-task-id="${taskId}"] [data-status=created]`).waitFor();
+      const row = page.locator(`tr[data-task-id="${taskId}"]`);
+      await row.locator('[data-status=created]').waitFor();
+      // Placing the call needs Twilio: the API's 503 is shown on the task's row.
+      await row.locator('text=Place call').click();
+      await row.locator('.row-error').filter({ hasText: 'twilio_not_configured' }).waitFor();
       await screenshot(page, '2-calls');
 
       // The call page, opened before the call: it is watched live.
