@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { Browser } from 'playwright-core';
 import { decodeMulaw } from '../../src/audio/mulaw.js';
 import { readMulawWav, writePcmWav } from '../../src/audio/wav-io.js';
-import { PLOT_LEFT, PLOT_WIDTH } from '../../src/console/client/timeline/layout.js';
+import { PLOT_LEFT, TimeScale } from '../../src/console/client/timeline/layout.js';
 import { speechSegments } from '../../src/console/client/timeline/segments.js';
 import { parseWav } from '../../src/console/client/timeline/wav.js';
 import type { CallView } from '../../src/calls/schemas.js';
@@ -36,8 +36,8 @@ interface MediaElement {
   currentTime: number;
 }
 
-/** Where the console draws a time: the same formula as its TimeScale, written out here as the oracle. */
-const xOf = (ms: number, durationMs: number) => PLOT_LEFT + (ms / durationMs) * PLOT_WIDTH;
+/** Where the console draws a time: x = left + t / duration × the axis's width, written out here as the oracle. */
+const xOf = (ms: number, durationMs: number) => PLOT_LEFT + (ms / durationMs) * new TimeScale(durationMs / 1000).plotWidth;
 
 describe('operator console (headless Chromium)', function () {
   this.timeout(60_000);
@@ -214,7 +214,7 @@ describe('operator console (headless Chromium)', function () {
       // Click the picture to seek: 5 s in.
       await audio.evaluate((element) => (element as unknown as MediaElement).pause());
       const box = (await page.locator('svg.timeline').boundingBox())!;
-      const scale = box.width / 1200;
+      const scale = box.width / new TimeScale(durationMs / 1000).viewWidth;
       await page.mouse.click(box.x + xOf(5000, durationMs) * scale, box.y + 60 * scale);
       const seekedTo = await audio.evaluate((element) => (element as unknown as MediaElement).currentTime);
       expect(seekedTo).to.be.closeTo(5, 0.05);

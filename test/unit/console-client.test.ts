@@ -4,7 +4,7 @@
 // gateway's own parser must read.
 import { expect } from 'chai';
 import { MULAW_TO_PCM16, encodeMulawSample } from '../../src/audio/mulaw.js';
-import { PLOT_LEFT, PLOT_WIDTH, TimeScale, envelope } from '../../src/console/client/timeline/layout.js';
+import { MIN_PLOT_WIDTH, PLOT_LEFT, PX_PER_SECOND, TimeScale, envelope } from '../../src/console/client/timeline/layout.js';
 import { bargeIns, speechSegments, turnGaps } from '../../src/console/client/timeline/segments.js';
 import { parseWav, WavFormatError } from '../../src/console/client/timeline/wav.js';
 import { PhoneLine, type LineReport } from '../../src/console/client/talk/phone-line.js';
@@ -101,10 +101,18 @@ describe('console: the timeline’s time axis', () => {
   it('puts a time at left + t / duration × width, and a click back at the same time', () => {
     const scale = new TimeScale(20);
     expect(scale.x(0)).to.equal(PLOT_LEFT);
-    expect(scale.x(12.4)).to.be.closeTo(PLOT_LEFT + (12.4 / 20) * PLOT_WIDTH, 1e-9);
+    expect(scale.plotWidth).to.equal(MIN_PLOT_WIDTH);
+    expect(scale.x(12.4)).to.be.closeTo(PLOT_LEFT + (12.4 / 20) * MIN_PLOT_WIDTH, 1e-9);
     expect(scale.seconds(scale.x(12.4))).to.be.closeTo(12.4, 1e-9);
     expect(scale.seconds(0)).to.equal(0);
     expect(scale.seconds(1e6)).to.equal(20);
+  });
+
+  it('gives a long call room (a fixed number of units per second) rather than squeezing it into the page', () => {
+    const scale = new TimeScale(300);
+    expect(scale.plotWidth).to.equal(300 * PX_PER_SECOND);
+    expect(scale.x(150) - scale.x(149)).to.be.closeTo(PX_PER_SECOND, 1e-9);
+    expect(scale.tickStep()).to.equal(5);
   });
 
   it('keeps every peak in the outline, however many samples a column holds', () => {

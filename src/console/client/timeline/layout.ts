@@ -2,10 +2,12 @@
 // t seconds is drawn at x(t) = left + t / duration × width. Pure: no DOM, so tests (and the page)
 // can compute the exact place of any mark from the data.
 
-export const VIEW_WIDTH = 1200;
 export const PLOT_LEFT = 96;
 export const PLOT_RIGHT = 16;
-export const PLOT_WIDTH = VIEW_WIDTH - PLOT_LEFT - PLOT_RIGHT;
+/** The plot's width for calls up to MIN_PLOT_WIDTH / PX_PER_SECOND (about 28 s): it fits the page. */
+export const MIN_PLOT_WIDTH = 1088;
+/** Longer calls get at least this much room per second, and the picture scrolls sideways. */
+export const PX_PER_SECOND = 40;
 
 /** Vertical bands, top to bottom. */
 export const ROWS = {
@@ -19,22 +21,31 @@ export const ROWS = {
 export const VIEW_HEIGHT = 306;
 
 export class TimeScale {
-  constructor(readonly durationS: number) {}
+  /** Width of the time axis, in view units. */
+  readonly plotWidth: number;
+  /** Width of the whole picture. */
+  readonly viewWidth: number;
+
+  constructor(readonly durationS: number) {
+    this.plotWidth = Math.max(MIN_PLOT_WIDTH, Math.ceil(durationS * PX_PER_SECOND));
+    this.viewWidth = PLOT_LEFT + this.plotWidth + PLOT_RIGHT;
+  }
 
   /** x of a time in seconds. */
   x(seconds: number): number {
-    return PLOT_LEFT + (this.durationS > 0 ? (seconds / this.durationS) * PLOT_WIDTH : 0);
+    return PLOT_LEFT + (this.durationS > 0 ? (seconds / this.durationS) * this.plotWidth : 0);
   }
 
   /** Time in seconds at an x, clamped to the recording. */
   seconds(x: number): number {
-    const t = ((x - PLOT_LEFT) / PLOT_WIDTH) * this.durationS;
+    const t = ((x - PLOT_LEFT) / this.plotWidth) * this.durationS;
     return Math.min(this.durationS, Math.max(0, t));
   }
 
   /** Tick step (s) giving about `target` ticks. */
-  tickStep(target = 12): number {
-    const raw = this.durationS / target;
+  tickStep(): number {
+    // About one tick per 100 view units.
+    const raw = this.durationS / (this.plotWidth / 100);
     for (const step of [0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600]) if (step >= raw) return step;
     return 1200;
   }
@@ -71,11 +82,11 @@ const MAX_LABEL_WIDTH = 360;
  * Places labels in a lane of two lines: each starts at its own time, on the first line free
  * there; its text is cut to end before the label two further on (likely on the same line).
  */
-export function laneSlots(xs: number[], charWidth: number, lengths: number[]): Array<{ line: 0 | 1; maxChars: number }> {
+export function laneSlots(xs: number[], charWidth: number, lengths: number[], end: number): Array<{ line: 0 | 1; maxChars: number }> {
   const ends: [number, number] = [-Infinity, -Infinity];
   return xs.map((x, index) => {
     const line: 0 | 1 = x >= ends[0] ? 0 : x >= ends[1] ? 1 : ends[0] <= ends[1] ? 0 : 1;
-    const limit = Math.min(xs[index + 2] ?? VIEW_WIDTH - PLOT_RIGHT, x + MAX_LABEL_WIDTH, VIEW_WIDTH - PLOT_RIGHT + 40);
+    const limit = Math.min(xs[index + 2] ?? end, x + MAX_LABEL_WIDTH, end + 40);
     const maxChars = Math.max(6, Math.floor((limit - x - 14) / charWidth));
     ends[line] = x + Math.min(lengths[index]!, maxChars) * charWidth + 14;
     return { line, maxChars };

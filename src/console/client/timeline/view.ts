@@ -5,7 +5,7 @@
 import type { CallEvent, CallTranscriptLine } from '../../../calls/schemas.js';
 import { request, storedKey } from '../api.js';
 import { clock, fill, h, s } from '../dom.js';
-import { PLOT_LEFT, PLOT_WIDTH, ROWS, TimeScale, VIEW_HEIGHT, VIEW_WIDTH, envelope, laneSlots } from './layout.js';
+import { MIN_PLOT_WIDTH, PLOT_LEFT, PLOT_RIGHT, ROWS, TimeScale, VIEW_HEIGHT, envelope, laneSlots } from './layout.js';
 import { bargeIns, speechSegments, turnGaps, type BargeIn, type TurnGap } from './segments.js';
 import { parseWav, type PcmRecording } from './wav.js';
 
@@ -40,17 +40,19 @@ export async function mountTimeline(container: HTMLElement, input: TimelineInput
   const svg = s(
     'svg',
     {
-      class: 'timeline',
-      viewBox: `0 0 ${VIEW_WIDTH} ${VIEW_HEIGHT}`,
+      class: scale.plotWidth === MIN_PLOT_WIDTH ? 'timeline fits' : 'timeline',
+      viewBox: `0 0 ${scale.viewWidth} ${VIEW_HEIGHT}`,
+      width: scale.viewWidth,
+      height: VIEW_HEIGHT,
       role: 'img',
       'aria-label': `Timeline of the call, ${clock(wav.durationS * 1000)} long`,
       'data-duration-ms': Math.round(wav.durationS * 1000 * 1000) / 1000,
       'data-plot-left': PLOT_LEFT,
-      'data-plot-width': PLOT_WIDTH,
+      'data-plot-width': scale.plotWidth,
     },
     axis(scale),
-    waveform('caller', 'Caller', wav.channels[0]!, ROWS.caller),
-    waveform('agent', 'Agent', wav.channels[1] ?? new Float32Array(wav.frames), ROWS.agent),
+    waveform(scale, 'caller', 'Caller', wav.channels[0]!, ROWS.caller),
+    waveform(scale, 'agent', 'Agent', wav.channels[1] ?? new Float32Array(wav.frames), ROWS.agent),
     ...marks.turns.map((gap) => turnGap(scale, gap)),
     ...marks.bargeIns.map((bargeIn) => bargeInMark(scale, bargeIn)),
     ...(input.transcript.length > 0
@@ -66,6 +68,7 @@ export async function mountTimeline(container: HTMLElement, input: TimelineInput
     playhead.setAttribute('x1', String(x));
     playhead.setAttribute('x2', String(x));
     playhead.dataset.seconds = audio.currentTime.toFixed(3);
+    keepInView(svg, x, scale.viewWidth);
   };
   let frame = 0;
   const follow = (): void => {
@@ -80,12 +83,37 @@ export async function mountTimeline(container: HTMLElement, input: TimelineInput
     audio.currentTime = scale.seconds(point.x);
     move();
   });
-  fill(container, svg, audio, summary(wav, marks, Boolean(input.events)));
+  // A long call scrolls sideways rather than squeezing a minute into a few pixels; its row labels stay put.
+  const fits = scale.plotWidth === MIN_PLOT_WIDTH;
+  const framed = h('div', { class: 'timeline-frame' }, h('div', { class: 'timeline-scroll' }, svg), fits ? null : stickyLabels(input.transcript.length > 0));
+  fill(container, framed, audio, summary(wav, marks, Boolean(input.events)));
   return () => {
     cancelAnimationFrame(frame);
     audio.pause();
     if (blobUrl) URL.revokeObjectURL(blobUrl);
   };
+}
+
+/** The row labels of a scrolling picture, drawn over its left edge at the same 1:1 scale. */
+function stickyLabels(withLanes: boolean) {
+  const label = (text: string, y: number) => s('text', { class: 'row-label', x: PLOT_LEFT - 8, y, 'text-anchor': 'end' }, text);
+  return s(
+    'svg',
+    { class: 'timeline-labels', width: PLOT_LEFT, height: VIEW_HEIGHT, viewBox: `0 0 ${PLOT_LEFT} ${VIEW_HEIGHT}`, 'aria-hidden': 'true' },
+    s('rect', { class: 'labels-bg', x: 0, y: 0, width: PLOT_LEFT, height: VIEW_HEIGHT }),
+    label('Caller', ROWS.caller.top + ROWS.caller.height / 2 + 4),
+    label('Agent', ROWS.agent.top + ROWS.agent.height / 2 + 4),
+    withLanes ? label('Caller said', ROWS.userLines.top + 14) : null,
+    withLanes ? label('Agent said', ROWS.agentLines.top + 14) : null,
+  );
+}
+
+/** Scrolls a wide picture so the playhead stays on screen. */
+function keepInView(svg: SVGSVGElement, x: number, viewWidth: number): void {
+  const box = svg.parentElement;
+  if (!box || box.scrollWidth <= box.clientWidth) return;
+  const at = (x / viewWidth) * box.scrollWidth;
+  if (at < box.scrollLeft + 40 || at > box.scrollLeft + box.clientWidth - 40) box.scrollLeft = Math.max(0, at - box.clientWidth / 3);
 }
 
 interface Marks {
@@ -117,8 +145,8 @@ function axis(scale: TimeScale) {
   return s('g', { class: 'axis' }, ...ticks);
 }
 
-function waveform(channel: 'caller' | 'agent', label: string, samples: Float32Array, row: { top: number; height: number }) {
-  const columns = Math.round(PLOT_WIDTH);
+function waveform(scale: TimeScale, channel: 'caller' | 'agent', label: string, samples: Float32Array, row: { top: number; height: number }) {
+  const columns = scale.plotWidth;
   const { min, max } = envelope(samples, columns);
   let peak = 0;
   for (let i = 0; i < columns; i++) peak = Math.max(peak, max[i]!, -min[i]!);
@@ -128,7 +156,7 @@ function waveform(channel: 'caller' | 'agent', label: string, samples: Float32Ar
   const top: string[] = [];
   const bottom: string[] = [];
   for (let i = 0; i < columns; i++) {
-    const x = (PLOT_LEFT + ((i + 0.5) * PLOT_WIDTH) / columns).toFixed(1);
+    const x = (PLOT_LEFT + ((i + 0.5) * scale.plotWidth) / columns).toFixed(1);
     top.push(`${x},${(middle - Math.max(max[i]! * gain, 0.5)).toFixed(1)}`);
     bottom.push(`${x},${(middle - Math.min(min[i]! * gain, -0.5)).toFixed(1)}`);
   }
@@ -136,7 +164,7 @@ function waveform(channel: 'caller' | 'agent', label: string, samples: Float32Ar
   return s(
     'g',
     { class: `channel channel-${channel}` },
-    s('rect', { class: 'row-bg', x: PLOT_LEFT, y: row.top, width: PLOT_WIDTH, height: row.height }),
+    s('rect', { class: 'row-bg', x: PLOT_LEFT, y: row.top, width: scale.plotWidth, height: row.height }),
     s('text', { class: 'row-label', x: PLOT_LEFT - 8, y: middle + 4, 'text-anchor': 'end' }, label),
     s('path', { class: 'wave', d, 'data-channel': channel, 'data-peak': peak.toFixed(4) }),
   );
@@ -179,6 +207,7 @@ function transcriptLane(scale: TimeScale, lines: CallTranscriptLine[], row: { to
     xs,
     CHAR_WIDTH,
     texts.map((text) => text.length),
+    scale.viewWidth - PLOT_RIGHT,
   );
   const channelRow = role === 'user' ? ROWS.caller : ROWS.agent;
   return s(
