@@ -27,6 +27,8 @@ interface Shown {
   events?: CallEvent[];
   /** A task's call records, oldest first. */
   callIds?: string[];
+  /** A finished task whose call record is still being written: the timeline waits for it. */
+  awaitingRecord?: boolean;
   analysis?: { state: 'pending' } | { state: 'ready'; analysis: CallAnalysis } | { state: 'failed'; error: string } | { state: 'none'; why: string };
 }
 
@@ -48,6 +50,7 @@ function callPage(root: HTMLElement, target: { kind: 'task' | 'call'; id: string
   let analysisAsked = false;
   /** A task's page: the call record placed for it, whose events (keypad, turns, barge-ins) it shows too. */
   let linkedCall: string | undefined;
+  let reloads = 0;
 
   const render = (): void => {
     if (!shown) return;
@@ -55,7 +58,8 @@ function callPage(root: HTMLElement, target: { kind: 'task' | 'call'; id: string
     renderLive(live, shown);
     renderAnalysis(analysis, shown);
     // The picture is drawn once the call is over and its WAV is kept.
-    if (shown.finished && shown.audioUrl && timelineFor !== shown.audioUrl) {
+    if (shown.finished && shown.audioUrl && shown.awaitingRecord) fill(timeline, h('p', { class: 'muted' }, 'Waiting for the call record to be complete…'));
+    else if (shown.finished && shown.audioUrl && timelineFor !== shown.audioUrl) {
       timelineFor = shown.audioUrl;
       mountTimeline(timeline, {
         audioUrl: shown.audioUrl,
@@ -86,6 +90,8 @@ function callPage(root: HTMLElement, target: { kind: 'task' | 'call'; id: string
 
   /** Re-reads the record (after the stream ends: its end reason, recording and times). */
   const reload = async (): Promise<void> => {
+    // Reloads may overlap (a status change and the record's end); only the latest one is shown.
+    const mine = ++reloads;
     const latencies = shown?.latencies ?? [];
     const dtmf = shown?.dtmfPresses ?? 0;
     const events = shown?.events;
@@ -93,12 +99,17 @@ function callPage(root: HTMLElement, target: { kind: 'task' | 'call'; id: string
     if (target.kind === 'task') {
       const callId = next.callIds?.at(-1);
       if (callId !== undefined) linkCall(callId);
-      // The call's own events, complete once it has ended: the timeline's turns and barge-ins.
-      if (callId !== undefined && next.finished) next.events = (await get<CallView>(`/api/calls/${seg(callId)}`)).events;
-      else if (events) next.events = events;
+      // The call's own events, complete once its record has ended too: the timeline's turns and
+      // barge-ins. Until then the picture waits (the linked watcher reloads at the record's end).
+      if (callId !== undefined && next.finished) {
+        const record = await get<CallView>(`/api/calls/${seg(callId)}`);
+        next.events = record.events;
+        if (!callFinished(record.status)) next.awaitingRecord = true;
+      } else if (events) next.events = events;
     }
     if (next.latencies.length === 0) next.latencies = latencies;
     next.dtmfPresses = Math.max(dtmf, next.dtmfPresses, next.events?.filter((e) => e.type === 'dtmf').length ?? 0);
+    if (mine !== reloads) return;
     shown = next;
     render();
   };
@@ -110,6 +121,8 @@ function callPage(root: HTMLElement, target: { kind: 'task' | 'call'; id: string
     page.add(
       watchLive<CallLiveMessage>(`/ws/call/${seg(callId)}`, (message) => {
         if (!shown) return;
+        // The record is complete: read it again (its events, for the timeline).
+        if (message.type === 'call_ended') return void reload();
         if (message.type === 'call_snapshot') shown.events = [...message.call.events];
         else if (message.type === 'call_event') shown.events = [...(shown.events ?? []), message.event];
         else return;
