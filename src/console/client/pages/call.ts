@@ -88,8 +88,9 @@ function callPage(root: HTMLElement, target: { kind: 'task' | 'call'; id: string
     render();
   };
 
-  /** Re-reads the record (after the stream ends: its end reason, recording and times). */
-  const reload = async (): Promise<void> => {
+  /** Re-reads the record (after the stream ends: its end reason, recording and times); a failure is shown, the socket goes on. */
+  const reload = (): Promise<void> => load().catch((err: unknown) => void head.append(h('p', { class: 'form-error' }, messageOf(err))));
+  const load = async (): Promise<void> => {
     // Reloads may overlap (a status change and the record's end); only the latest one is shown.
     const mine = ++reloads;
     const latencies = shown?.latencies ?? [];
