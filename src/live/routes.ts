@@ -1,5 +1,6 @@
-// WS /ws/call/{id}: watch a task live. The upgrade is checked before it completes (API key,
-// browser origin, that the task exists), so a refused watcher gets a plain HTTP status.
+// WS /ws/call/{id}: watch a task, or a call by its own id, live. The upgrade is checked before it
+// completes (API key, browser origin, that the task or call exists), so a refused watcher gets a
+// plain HTTP status.
 import type { IncomingMessage } from 'node:http';
 import type { Application } from 'express-ws';
 import { upgradeCarriesKey } from '../http/access.js';

@@ -33,9 +33,10 @@ describe('calls API routes', () => {
     await store.finish('out-1', { status: 'failed', endedAt: STARTED, durationMs: 100, endReason: 'agent_error', endDetail: 'no answer from the agent' });
     at('2026-12-03T12:00:00.000Z');
     await store.create({ id: 'br-1', direction: 'browser', agent: 'echo', transcriptNote: 'no words' });
+    t = await startTestGateway({ API_KEY: KEY }, { callStore: store });
+    // Made after the start: a call in progress before it would be a dead process's, settled at start.
     at('2026-12-03T13:00:00.000Z');
     await store.create({ id: 'in-2', direction: 'inbound', agent: 'echo', startedAt: STARTED });
-    t = await startTestGateway({ API_KEY: KEY }, { callStore: store });
   });
 
   after(async () => {
