@@ -181,7 +181,7 @@ describe('operator console (headless Chromium)', function () {
       // And the recording agrees: the caller's second turn starts there, and the agent is silent from the cut on.
       const secondTurn = speechSegments(wav.channels[0]!, wav.sampleRate).find((segment) => segment.start * 1000 >= bargeInAtMs - 20)!;
       expect(secondTurn.start * 1000).to.be.closeTo(startMs, 300);
-      expect(cutMs).to.be.greaterThan(startMs).and.lessThan(startMs + 1500);
+      expect(cutMs).to.be.greaterThan(startMs);
       const agentAfterCut = wav.channels[1]!.subarray(Math.round(((cutMs + 40) / 1000) * 8000), Math.round(((cutMs + 300) / 1000) * 8000));
       expect(Math.max(...agentAfterCut.map(Math.abs))).to.be.lessThan(0.01);
       // Each turn's latency drawn as the gap it is: from the caller's end to the agent's start, as recorded.
