@@ -503,6 +503,7 @@ function guardedHooks(logger: Logger, ...sets: Array<CallHooks | undefined>): Ca
     turn: (call, turn) => each('turn', (h) => h.turn?.(call, turn)),
     bargeIn: (call, bargeIn) => each('bargeIn', (h) => h.bargeIn?.(call, bargeIn)),
     agentError: (call, error) => each('agentError', (h) => h.agentError?.(call, error)),
+    abandoned: (callId, reason) => each('abandoned', (h) => h.abandoned?.(callId, reason)),
     ended: (summary) => each('ended', (h) => h.ended?.(summary)),
   };
 }

@@ -118,6 +118,8 @@ export interface CallHooks {
   bargeIn?(call: CallContext, bargeIn: BargeInTiming): void;
   agentError?(call: CallContext, error: AgentErrorReport): void;
   ended?(summary: CallSummary): void;
+  /** Admission vouched this stream is call `callId` (a browser's), but the stream had ended by then: it never starts. */
+  abandoned?(callId: string, reason: EndReason): void;
 }
 
 /** Twilio REST control of the live call, when credentials are configured. */

@@ -61,6 +61,8 @@ export class CallSession {
   private playback: Playback | undefined;
   private recorder: RecorderSlot | undefined;
   private startTimer: NodeJS.Timeout | undefined;
+  /** Why the call ended, once end() chose it. */
+  private endReason: EndReason | undefined;
   /** Where the last `clear` cut the agent's audio, on the call clock. */
   private lastCutAtMs = 0;
   private held: HeldFrame[] = [];
@@ -182,6 +184,7 @@ export class CallSession {
   end(reason: EndReason, detail?: string): Promise<CallSummary> {
     if (!this.endPromise) {
       const chosen = this.ending.reasonFor(reason, detail);
+      this.endReason = chosen.reason;
       // Whatever throws while ending, the call still ends: the summary goes out and the socket closes.
       this.endPromise = inCallScope(this.scope, () => this.finish(chosen.reason, chosen.detail)).catch((err: Error) => {
         this.log.error('ending the call failed; reporting it as ended', { ...this.ids(), error: err.message });
@@ -217,7 +220,11 @@ export class CallSession {
   /** Builds the call once admitted, then plays the frames held meanwhile into it, in order. */
   private onVerdict(event: StartEvent, taskId: string | undefined, verdict: Admission): void {
     // A socket close or the start timeout ended the stream while admission was pending.
-    if (this.state === 'ended') return void (this.held = []);
+    if (this.state === 'ended') {
+      this.held = [];
+      if (verdict.ok && verdict.callId !== undefined) this.notify('abandoned', (h) => h.abandoned?.(verdict.callId!, this.endReason ?? 'socket_closed'));
+      return;
+    }
     clearTimeout(this.startTimer);
     if (!verdict.ok) {
       // No call context: the refused stream's end names no task, so no task hears of it.

@@ -9,7 +9,7 @@
 // A stream naming any other call id is refused, so no stream can pass itself off as a browser call.
 import type { CallContext, TranscriptLine } from '../agents/bridge.js';
 import { ADMITTED, refused, type Admission, type StreamStart } from '../call/admission.js';
-import type { AgentErrorReport, BargeInTiming, CallHooks, CallSummary, TurnTiming } from '../call/call-types.js';
+import type { AgentErrorReport, BargeInTiming, CallHooks, CallSummary, EndReason, TurnTiming } from '../call/call-types.js';
 import type { LiveBus } from '../live/bus.js';
 import type { Logger } from '../telemetry/logger.js';
 import { toError } from '../util/errors.js';
@@ -61,6 +61,21 @@ export class CallRecords implements CallHooks {
       this.claimed.add(callId);
       this.streaming.add(callId);
       return { ok: true, callId };
+    });
+  }
+
+  /** The stream that claimed a browser call ended (its socket closed, say) before the claim came back: the call is over. */
+  abandoned(id: string, reason: EndReason): void {
+    if (!this.claimed.delete(id)) return;
+    this.enqueue(id, 'ended', async () => {
+      try {
+        const endedAt = this.now().toISOString();
+        const end = { status: 'failed', endedAt, durationMs: 0, endReason: reason, endDetail: 'the stream ended while it was being admitted' } as const;
+        await this.deps.store.finish(id, end);
+        this.deps.bus.publish(id, { type: 'call_status', status: 'failed' });
+      } finally {
+        this.streaming.delete(id);
+      }
     });
   }
 

@@ -1,9 +1,15 @@
 // Calls as records over real sockets: every stream is a call (inbound, a task's, a browser's), a
 // browser call is created through the API and only such a call can be claimed by a stream, the
 // echo agent's call says it has no transcript, and a call without a task gets its own analysis.
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import nock from 'nock';
 import type { BrowserCallCreated, CallPage, CallView } from '../../src/calls/schemas.js';
+import { openSqliteCallStore } from '../../src/calls/sqlite-store.js';
+import type { CallStore } from '../../src/calls/store.js';
 import type { CallAnalysis } from '../../src/tasks/model.js';
 import type { TaskView } from '../../src/tasks/view.js';
 import { readMulawWav } from '../../src/audio/wav-io.js';
@@ -138,6 +144,35 @@ describe('calls API over real calls', function () {
       expect(all.map((c) => c.id)).to.deep.equal([callId]);
       expect(all[0]!.callSid).to.equal(browser.callSid);
     });
+  });
+
+  it('ends a browser call as failed when its stream closed before the claim came back, instead of leaving it in progress', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'calls-abandoned-'));
+    const real = openSqliteCallStore(dir);
+    // The store answers the claim late, as a database across a network can.
+    const callStore = new Proxy(real, {
+      get: (target, prop: keyof CallStore) =>
+        prop === 'claimPending'
+          ? async (...args: Parameters<CallStore['claimPending']>) => {
+              await sleep(300);
+              return target.claimPending(...args);
+            }
+          : (target[prop] as (...a: unknown[]) => unknown).bind(target),
+    });
+    try {
+      t = await startTestGateway({}, { callStore });
+      const { callId, customParameters } = (await api<BrowserCallCreated>(t, 'POST', '/api/calls/browser')).body;
+      const browser = newCaller({ url: t.wsUrl, customParameters });
+      await browser.connect();
+      browser.close();
+      expect((await t.nextEnded()).reason).to.equal('socket_closed');
+      const call = await endedCall(t, callId);
+      expect(call).to.deep.include({ status: 'failed', endReason: 'socket_closed', endDetail: 'the stream ended while it was being admitted' });
+    } finally {
+      await t?.close();
+      t = undefined;
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   describe('with signature checks on', () => {
