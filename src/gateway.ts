@@ -9,6 +9,11 @@ import type { VerifyClientCallbackAsync } from 'ws';
 import type { Config } from './config.js';
 import type { AgentFactory } from './agents/bridge.js';
 import { configuredAgent, offThread } from './agents/index.js';
+import { createCallDomain } from './calls/index.js';
+import { openCallStore } from './calls/open-store.js';
+import { callRoutes } from './calls/routes.js';
+import type { CallStore } from './calls/store.js';
+import { callView } from './calls/view.js';
 import { AgentWorkerPool } from './agents/worker/pool.js';
 import type { HostedAgentKind } from './agents/worker/protocol.js';
 import { recordAsMember } from './audio/part-owner.js';
@@ -17,6 +22,7 @@ import { admitAll, type AdmissionCheck, type StreamStart } from './call/admissio
 import { assertWritableDirs, listenError } from './startup/checks.js';
 import { CallRegistry } from './call/registry.js';
 import type { CallHooks, CallSessionDeps } from './call/call-types.js';
+import { consoleRoutes } from './console/server.js';
 import { cors } from './http/cors.js';
 import { errorHandler, notFound } from './http/errors.js';
 import { requestLog } from './http/request-log.js';
@@ -79,6 +85,8 @@ export interface GatewayDeps {
   llm?: LlmClient;
   /** How long an early Twilio status callback waits for the ones numbered before it (default 2000). */
   callbackHoldMs?: number;
+  /** The call records; by default beside the tasks (calls/open-store.ts). The gateway closes it. */
+  callStore?: CallStore;
   /** Single-use claims of media-stream tokens; by default beside the tasks (open-store.ts). The gateway closes them. */
   streamClaims?: StreamClaims;
   /** Wall clock (epoch ms) for stream-token expiry; tests move it forward. */
@@ -178,6 +186,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
 
   const store = deps.taskStore ?? (await openTaskStore(config, logger));
   const persistence = await openPersistence(config, { logger, telemetry, agent: agent.kind });
+  const callStore = deps.callStore ?? (await openCallStore(config, logger));
   // With an auth token, every stream URL carries a per-call token (loadConfig guarantees PUBLIC_URL then).
   const gate = authToken
     ? new StreamGate({ authToken, publicUrl: config.publicUrl! }, deps.streamClaims ?? (await openStreamClaims(config, logger, deps.clock)), deps.clock)
@@ -209,6 +218,19 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     metrics,
   });
   const fleetMetrics = new FleetMetrics(metrics, fleet.requests, () => channel.members(), instanceKey(channel.memberId));
+  const callDomain = createCallDomain({
+    config,
+    store: callStore,
+    taskStore: store,
+    taskService: tasks.service,
+    bus,
+    logger,
+    telemetry,
+    agent: agent.kind,
+    streamTokens,
+    llm: deps.llm,
+    memberId: channel.memberId,
+  });
   // On PostgreSQL the fleet spans machines sharing RECORDINGS_DIR: owner records name the member,
   // and survivors settle what a lost member leaves (tasks/fleet-settle.ts).
   const onPgFleet = !deps.fleet && config.databaseUrl !== undefined;
@@ -217,7 +239,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
   /** One run at a time: a member that leaves while one runs is looked at in the next. */
   const settleLostMembers = (starting: boolean): Promise<void> =>
     (settlingLost = settlingLost.then(() =>
-      tasks.settleLostMembers(starting).then(
+      Promise.all([tasks.settleLostMembers(starting), callDomain.settleDeadCalls((member) => channel.members().includes(member))]).then(
         () => undefined,
         (err: Error) => void logger.error('could not settle what a lost fleet member left', { error: err.message }),
       ),
@@ -231,12 +253,20 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
       if (recovery.repaired.length > 0) logger.warn('repaired recordings left by an earlier run', { files: recovery.repaired });
       if (recovery.inUse.length > 0) logger.info('left alone recordings another live process is writing', { files: recovery.inUse });
       await tasks.settleLastRun(recovery);
+      // This member's id on a call is an earlier process's at start: only another, alive, counts.
+      await callDomain.settleDeadCalls((member) => member !== channel.memberId && channel.members().includes(member), recovery);
+      await callDomain.importEarlierRecordings();
     } catch (err) {
       logger.error('could not settle what an earlier run left', { error: (err as Error).message });
     }
   };
   let stopWatchingMembers = (): void => undefined;
-  const watchers = new LiveWatchers({ bus, logger, snapshot: async (id) => optional(await store.get(id), taskView) });
+  const watchers = new LiveWatchers({
+    bus,
+    logger,
+    snapshot: async (id) => optional(await store.get(id), taskView),
+    callSnapshot: async (id) => optional(await callStore.get(id), callView),
+  });
   const rooms = await createRoomsDomain({
     config,
     logger,
@@ -256,7 +286,8 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
         : checkLiveUpgrade(info.req, liveTaskId, {
             apiKey: config.apiKey,
             allowedOrigins: config.corsOrigins,
-            exists: async (id: string) => (await store.get(id)) !== undefined,
+            // A task's id or a call's: both are watched on /ws/call/{id}.
+            exists: async (id: string) => (await store.get(id)) !== undefined || (await callStore.get(id)) !== undefined,
           });
     if (watcherVerdict !== undefined) {
       watcherVerdict.then(
@@ -326,13 +357,15 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     logDtmfDigits: config.logDtmfDigits,
     // The fleet hears first (a stream's end is on the channel before the analysis trigger it
     // causes), then the task service, so the caller's hooks see an up-to-date task.
-    hooks: guardedHooks(logger, fleet.callHooks, tasks.callHooks, persistence?.callHooks, deps.hooks),
+    hooks: guardedHooks(logger, fleet.callHooks, tasks.callHooks, callDomain.records, persistence?.callHooks, deps.hooks),
     callOverrides: deps.callOverrides,
     telephony,
     metrics,
   };
   const taskAdmission = (start: StreamStart) => tasks.callHooks.admit(start);
-  const checks = deps.admit ? [deps.admit, taskAdmission] : [taskAdmission];
+  // Last: it takes a browser call over, so no check after it may refuse the stream.
+  const callAdmission = (start: StreamStart) => callDomain.records.admit(start);
+  const checks = deps.admit ? [deps.admit, taskAdmission, callAdmission] : [taskAdmission, callAdmission];
   // Per stream: its start must match its URL's token (when there is one) and may not take over a task.
   const streamDeps = (req: IncomingMessage): CallSessionDeps => ({
     ...sessionDeps,
@@ -379,10 +412,14 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
   app.use(metricsRoutes({ token: config.metricsToken, contentType: metrics.contentType, scrape: () => fleetMetrics.scrape(), logger }));
   app.use(openApiRoutes(() => buildOpenApiDocument(API_ROUTES, { version: VERSION })));
   rooms.mount(ws.app);
+  // The operator console (the page and its bundles); its data comes from the API below, key and all.
+  app.use(consoleRoutes(logger));
   // CORS before the key check: a browser's preflight carries no Authorization header.
   app.use('/api', cors(config.corsOrigins, logger), requireApiKey(config.apiKey, logger));
   app.post('/api/tasks/:id/call', refuseWhileDraining(readiness, logger));
-  app.use('/api/tasks', taskRoutes(tasks.service, logger));
+  app.use('/api/tasks', taskRoutes(tasks.service, logger, { callIdsOf: (taskId) => callStore.idsOfTask(taskId) }));
+  app.post('/api/calls/browser', refuseWhileDraining(readiness, logger));
+  app.use('/api/calls', callRoutes(callDomain.service, logger));
   app.use(
     '/api/telemetry',
     telemetryRoutes(telemetry, logger, {
@@ -439,6 +476,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
       draining = true;
       // Calls ending now still record their end in the store; no new analysis starts.
       tasks.stop();
+      callDomain.stop();
       stopWatchingMembers();
       await calls.endAll('shutdown');
       await agentPool.close();
@@ -448,7 +486,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
         server.closeAllConnections();
       });
       // The ended calls' last writes are queued behind the store's answers: let them land first.
-      await Promise.all([tasks.idle(), settlingLost]);
+      await Promise.all([tasks.idle(), callDomain.idle(), settlingLost]);
       // The ended calls' records are queued by now; a delivery in flight is left for the next run.
       await persistence?.close();
       fleet.close();
@@ -456,6 +494,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
       await channel.close();
       await store.close();
       await rooms.close();
+      await callStore.close();
       await gate?.close();
       loopMonitor.stop();
       await telemetry.close();
@@ -517,7 +556,11 @@ function guardedHooks(logger: Logger, ...sets: Array<CallHooks | undefined>): Ca
     started: (call) => each('started', (h) => h.started?.(call)),
     transcript: (call, line) => each('transcript', (h) => h.transcript?.(call, line)),
     latency: (call, metric, ms) => each('latency', (h) => h.latency?.(call, metric, ms)),
-    dtmf: (call, digit) => each('dtmf', (h) => h.dtmf?.(call, digit)),
+    dtmf: (call, digit, atMs) => each('dtmf', (h) => h.dtmf?.(call, digit, atMs)),
+    turn: (call, turn) => each('turn', (h) => h.turn?.(call, turn)),
+    bargeIn: (call, bargeIn) => each('bargeIn', (h) => h.bargeIn?.(call, bargeIn)),
+    agentError: (call, error) => each('agentError', (h) => h.agentError?.(call, error)),
+    abandoned: (callId, reason) => each('abandoned', (h) => h.abandoned?.(callId, reason)),
     ended: (summary) => each('ended', (h) => h.ended?.(summary)),
   };
 }

@@ -2,6 +2,8 @@
 // knows which one it has. Audio both ways is 8 kHz mono mu-law, as Twilio carries it.
 
 export interface CallContext {
+  /** Our own id of the call, the key of its record (CallSession always sets it). */
+  callId?: string;
   streamSid: string;
   callSid: string;
   /** From `start.customParameters`: task id, From/To, per-call prompt and greeting. */

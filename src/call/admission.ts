@@ -9,6 +9,8 @@ export interface StreamStart {
   streamSid: string;
   /** From `customParameters.taskId`, when the stream names a task. */
   taskId: string | undefined;
+  /** From `customParameters.callId`: the stream claims to be a call created beforehand (a browser's). */
+  callId?: string;
 }
 
 /** The agent's prompt and greeting for this call, when its task has its own. */
@@ -18,10 +20,12 @@ export interface CallOverrides {
 }
 
 /**
+ * `callId`: the check vouches that the stream is this call, created before it streamed (a browser
+ * call); without it the stream is a new call with an id of its own.
  * `overrides` come with the verdict because the check that admits a task's stream reads the
  * task anyway: one store read at `start`, not two.
  */
-export type Admission = { ok: true; overrides?: CallOverrides } | { ok: false; reason: string };
+export type Admission = { ok: true; overrides?: CallOverrides; callId?: string } | { ok: false; reason: string };
 
 export type AdmissionCheck = (start: StreamStart) => Admission | Promise<Admission>;
 
@@ -49,6 +53,7 @@ function next(checks: AdmissionCheck[], index: number, start: StreamStart, sofar
 
 function merge(sofar: Admission, verdict: Admission): Admission {
   if (!sofar.ok || !verdict.ok) return sofar.ok ? verdict : sofar;
-  if (verdict.overrides === undefined) return sofar;
-  return { ok: true, overrides: { ...sofar.overrides, ...verdict.overrides } };
+  if (verdict.overrides === undefined && verdict.callId === undefined) return sofar;
+  const callId = verdict.callId ?? sofar.callId;
+  return { ok: true, overrides: { ...sofar.overrides, ...verdict.overrides }, ...(callId !== undefined && { callId }) };
 }

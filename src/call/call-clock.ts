@@ -7,7 +7,7 @@
 // missing frames is filled with silence for the agent. Only gaps count against the wall clock, not
 // the audio itself: a simulator streaming faster than real time sends no gaps and is never refused.
 import { performance } from 'node:perf_hooks';
-import { FRAME_BYTES, FRAME_MS, MULAW_SILENCE } from '../twilio/protocol.js';
+import { FRAME_BYTES, FRAME_MS, MULAW_SILENCE, SAMPLE_RATE } from '../twilio/protocol.js';
 
 /**
  * How far the caller's missing audio (the gaps between frame timestamps, added up over the call)
@@ -18,6 +18,14 @@ export const DEFAULT_MAX_MEDIA_LEAD_MS = 5000;
 /** Longest run of missing caller frames replaced with silence for the agent (the recorder pads on its own). */
 const MAX_PAD_FRAMES = 50;
 const SILENCE_FRAME = Buffer.alloc(FRAME_BYTES, MULAW_SILENCE);
+
+/**
+ * A call time as the recording places it: on its sample grid (1/8 ms at 8 kHz), rounded the way
+ * the recorder rounds. A position reported so lies on exactly the sample the WAV holds it at.
+ */
+export function onRecordingAxis(atMs: number): number {
+  return Math.round((atMs * SAMPLE_RATE) / 1000) / (SAMPLE_RATE / 1000);
+}
 
 /** What the clock made of a caller frame: placed on the clock, or why it was not. */
 export type CallerFrameVerdict = 'placed' | 'stale_media' | 'timestamp_jump';

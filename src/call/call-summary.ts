@@ -32,6 +32,7 @@ const WARN_REASONS: ReadonlySet<EndReason> = new Set<EndReason>(['agent_error', 
 export function summarizeCall(record: CallRecord, outcome: CallOutcome): CallSummary {
   return {
     sessionId: record.sessionId,
+    callId: record.call?.callId,
     streamSid: record.call?.streamSid,
     callSid: record.call?.callSid,
     taskId: record.call?.taskId,

@@ -56,6 +56,8 @@ export interface CallStats {
 
 export interface CallSummary {
   sessionId: string;
+  /** The call's record id (CallContext.callId); undefined when the stream never started. */
+  callId?: string;
   streamSid: string | undefined;
   callSid: string | undefined;
   taskId: string | undefined;
@@ -69,13 +71,56 @@ export interface CallSummary {
   stats: CallStats;
 }
 
-/** Who else hears about a call: the task service, the live event bus. All optional. */
+// What the timeline of a call shows. Every `...AtMs` is call time, which is the time axis of the
+// call's recording (the recorder places sample n at n / 8 ms of call time), on its sample grid
+// (onRecordingAxis): the position names exactly the sample the WAV holds the moment at.
+
+/** A turn answered: the caller stopped speaking, then the agent's answer started playing. */
+export interface TurnTiming {
+  userStoppedAtMs: number;
+  /** Where the answer's first audio plays (its place in the recording's agent channel). */
+  agentStartedAtMs: number;
+  /**
+   * The gap as the caller heard it: agentStartedAtMs − userStoppedAtMs. The `turn_latency` figure
+   * counts to when the audio was sent; the two differ only when the answer queued behind audio
+   * still playing.
+   */
+  latencyMs: number;
+}
+
+/** The caller spoke over the agent and its audio was cut. */
+export interface BargeInTiming {
+  /** Where the caller's speech began, as the gateway's own VAD placed it (the signal's time when it heard none). */
+  callerStartedAtMs: number;
+  /** When the agent said the caller is speaking. */
+  signalAtMs: number;
+  /** When `clear` went out: the recording's agent channel is silent from here. */
+  cutAtMs: number;
+}
+
+export interface AgentErrorReport {
+  atMs: number;
+  message: string;
+  /** A fatal error ends the call; another was recovered from (a fallback took over). */
+  fatal: boolean;
+}
+
+/**
+ * Who else hears about a call: the task service, the call records, the live event bus. All
+ * optional; none is called per frame.
+ */
 export interface CallHooks {
   started?(call: CallContext): void;
   transcript?(call: CallContext, line: TranscriptLine): void;
   latency?(call: CallContext, metric: string, ms: number): void;
-  dtmf?(call: CallContext, digit: string): void;
+  /** The digit is for the agent's listeners alone: never log or store it. */
+  dtmf?(call: CallContext, digit: string, atMs: number): void;
+  turn?(call: CallContext, turn: TurnTiming): void;
+  bargeIn?(call: CallContext, bargeIn: BargeInTiming): void;
+  agentError?(call: CallContext, error: AgentErrorReport): void;
   ended?(summary: CallSummary): void;
+  /** Admission vouched this stream is call `callId` (a browser's), but the stream had ended by then: it never starts. */
+  abandoned?(callId: string, reason: EndReason): void;
 }
 
 /** Twilio REST control of the live call, when credentials are configured. */

@@ -11,8 +11,8 @@ export interface PlaybackObserver {
   scheduled(audio: Buffer, atMs: number): void;
   /** A `clear` went out at `atMs`: nothing scheduled from then on will be heard. */
   cut(atMs: number): void;
-  /** The first audio of an utterance went out (for turn latency). */
-  utteranceStarted(utteranceId: number, sentAtMs: number): void;
+  /** The first audio of an utterance went out at `sentAtMs`, to play from `playsAtMs` (for turn latency and the timeline). */
+  utteranceStarted(utteranceId: number, sentAtMs: number, playsAtMs: number): void;
   played(result: UtterancePlayed): void;
   /** Twilio echoed a mark `roundTripMs` after it was sent. */
   markEchoed?(roundTripMs: number): void;
@@ -227,7 +227,7 @@ export class Playback {
     const durationMs = (length / FRAME_BYTES) * FRAME_MS;
     this.send(this.frames.media(chunk));
     this.observer.scheduled(chunk, atMs);
-    if (utterance.totalMs === 0) this.observer.utteranceStarted(utterance.id, now);
+    if (utterance.totalMs === 0) this.observer.utteranceStarted(utterance.id, now, atMs);
     utterance.add(atMs, durationMs);
     this.queueEndMs = atMs + durationMs;
     this.stats.framesSent += length / FRAME_BYTES;

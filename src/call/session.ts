@@ -20,9 +20,9 @@ import { toError } from '../util/errors.js';
 import { ADMITTED, refused, type Admission, type CallOverrides } from './admission.js';
 import { CallEnding, DEFAULT_PLAYOUT_TIMEOUT_MS } from './call-ending.js';
 import { inCallScope, type FaultScope } from './fault-guard.js';
-import { CallClock, DEFAULT_MAX_MEDIA_LEAD_MS } from './call-clock.js';
+import { CallClock, DEFAULT_MAX_MEDIA_LEAD_MS, onRecordingAxis } from './call-clock.js';
 import { reportCallEnd, summarizeCall, type CallRecord } from './call-summary.js';
-import type { BadFrameKind, CallHooks, CallSessionDeps, CallStats, CallSummary, EndReason, MediaSocket } from './call-types.js';
+import type { BadFrameKind, BargeInTiming, CallHooks, CallSessionDeps, CallStats, CallSummary, EndReason, MediaSocket, TurnTiming } from './call-types.js';
 import { Playback } from './playback.js';
 import { RecorderSlot, recordingName } from './recorder-slot.js';
 import { TurnLatencyObserver } from './turn-latency.js';
@@ -62,6 +62,10 @@ export class CallSession {
   private playback: Playback | undefined;
   private recorder: RecorderSlot | undefined;
   private startTimer: NodeJS.Timeout | undefined;
+  /** Why the call ended, once end() chose it. */
+  private endReason: EndReason | undefined;
+  /** Where the last `clear` cut the agent's audio, on the call clock. */
+  private lastCutAtMs = 0;
   private held: HeldFrame[] = [];
   private lastSequence = 0;
   private readonly clock: CallClock;
@@ -186,6 +190,7 @@ export class CallSession {
   end(reason: EndReason, detail?: string): Promise<CallSummary> {
     if (!this.endPromise) {
       const chosen = this.ending.reasonFor(reason, detail);
+      this.endReason = chosen.reason;
       // Whatever throws while ending, the call still ends: the summary goes out and the socket closes.
       this.endPromise = inCallScope(this.scope, () => this.finish(chosen.reason, chosen.detail)).catch((err: Error) => {
         this.log.error('ending the call failed; reporting it as ended', { ...this.ids(), error: err.message });
@@ -199,9 +204,10 @@ export class CallSession {
     if (this.state !== 'awaiting_start') return this.badFrame('duplicate_start', 'second start event');
     const params = event.customParameters;
     const taskId = params.taskId || params.task_id || undefined;
+    const callId = params.callId || undefined;
     // Named from here on: a refused or abandoned stream's logs still say which call it was.
     this.callIds = { callSid: event.callSid, streamSid: event.streamSid, ...(taskId && { taskId }) };
-    const verdict = this.deps.admit?.({ callSid: event.callSid, streamSid: event.streamSid, taskId }) ?? ADMITTED;
+    const verdict = this.deps.admit?.({ callSid: event.callSid, streamSid: event.streamSid, taskId, ...(callId && { callId }) }) ?? ADMITTED;
     if (!(verdict instanceof Promise)) return this.onVerdict(event, taskId, verdict);
     // The start timer keeps running: it bounds the wait for the verdict too.
     this.state = 'admitting';
@@ -220,7 +226,11 @@ export class CallSession {
   /** Builds the call once admitted, then plays the frames held meanwhile into it, in order. */
   private onVerdict(event: StartEvent, taskId: string | undefined, verdict: Admission): void {
     // A socket close or the start timeout ended the stream while admission was pending.
-    if (this.state === 'ended') return void (this.held = []);
+    if (this.state === 'ended') {
+      this.held = [];
+      if (verdict.ok && verdict.callId !== undefined) this.notify('abandoned', (h) => h.abandoned?.(verdict.callId!, this.endReason ?? 'socket_closed'));
+      return;
+    }
     clearTimeout(this.startTimer);
     if (!verdict.ok) {
       // No call context: the refused stream's end names no task, so no task hears of it.
@@ -232,6 +242,8 @@ export class CallSession {
     const params = event.customParameters;
     const injected = taskId ? this.lookUpOverrides(taskId) : undefined;
     this.call = {
+      // A call created before it streamed (a browser's) keeps its id; any other is new.
+      callId: verdict.callId ?? this.sessionId,
       streamSid: event.streamSid,
       callSid: event.callSid,
       parameters: params,
@@ -262,8 +274,11 @@ export class CallSession {
     const frames = outboundFrames(event.streamSid);
     this.playback = new Playback(frames, (text) => this.sendToTwilio(text), () => this.nowMs(), {
       scheduled: (audio, atMs) => this.recorder!.agentAudio(audio, atMs),
-      cut: (atMs) => this.recorder!.cutAgentFrom(atMs),
-      utteranceStarted: (_id, sentAtMs) => this.onAgentAudioStarted(sentAtMs),
+      cut: (atMs) => {
+        this.lastCutAtMs = atMs;
+        this.recorder!.cutAgentFrom(atMs);
+      },
+      utteranceStarted: (_id, sentAtMs, playsAtMs) => this.onAgentAudioStarted(sentAtMs, playsAtMs),
       played: (played) => this.onUtterancePlayed(played),
       markEchoed: (ms) => this.deps.metrics?.markRoundTrip(ms / 1000),
     });
@@ -338,7 +353,8 @@ export class CallSession {
     this.log.info('dtmf', { ...this.ids(), ...shown });
     this.deps.telemetry.record('media_stream', 'dtmf', { ...this.ids(), ...shown });
     this.bridge?.pushDtmf(digit);
-    this.notify('dtmf', (h) => h.dtmf?.(this.call!, digit));
+    const atMs = onRecordingAxis(this.nowMs());
+    this.notify('dtmf', (h) => h.dtmf?.(this.call!, digit, atMs));
   }
 
   private trackSequence(sequence: number): void {
@@ -362,16 +378,28 @@ export class CallSession {
 
   private onBargeIn(signalledAt = epochMs()): void {
     if (this.state !== 'live') return;
+    const signalAtMs = this.nowMs();
     const clearsBefore = this.playback!.stats.clears;
     this.playback!.interrupt();
     if (this.playback!.stats.clears === clearsBefore) return;
     this.deps.metrics?.bargeInStopped(Math.max(0, epochMs() - signalledAt) / 1000);
     this.deps.telemetry.record('playback', 'barge_in', this.ids());
+    const bargeIn: BargeInTiming = {
+      callerStartedAtMs: onRecordingAxis(this.latencyObserver.callerSpeechStartedAtMs() ?? signalAtMs),
+      signalAtMs: onRecordingAxis(signalAtMs),
+      cutAtMs: onRecordingAxis(this.lastCutAtMs),
+    };
+    this.notify('bargeIn', (h) => h.bargeIn?.(this.call!, bargeIn));
   }
 
-  private onAgentAudioStarted(sentAtMs: number): void {
-    const latency = this.latencyObserver.agentAudioStarted(sentAtMs);
-    if (latency !== undefined) this.onLatency('turn_latency', latency);
+  private onAgentAudioStarted(sentAtMs: number, playsAtMs: number): void {
+    const answer = this.latencyObserver.answer(sentAtMs);
+    if (answer === undefined) return;
+    this.onLatency('turn_latency', answer.latencyMs);
+    const userStoppedAtMs = onRecordingAxis(answer.userStoppedAtMs);
+    const agentStartedAtMs = onRecordingAxis(playsAtMs);
+    const turn: TurnTiming = { userStoppedAtMs, agentStartedAtMs, latencyMs: agentStartedAtMs - userStoppedAtMs };
+    this.notify('turn', (h) => h.turn?.(this.call!, turn));
   }
 
   private onUtterancePlayed(played: UtterancePlayed): void {
@@ -395,6 +423,10 @@ export class CallSession {
   }
 
   private onAgentError(err: Error, fatal: boolean): void {
+    if (this.call) {
+      const report = { atMs: onRecordingAxis(this.nowMs()), message: err.message, fatal };
+      this.notify('agentError', (h) => h.agentError?.(this.call!, report));
+    }
     if (!fatal) {
       this.log.warn('agent warning', { ...this.ids(), error: err.message });
       return;

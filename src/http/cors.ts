@@ -14,6 +14,18 @@ export function isAllowedOrigin(allowed: readonly string[], origin: string | und
   return origin !== undefined && allowed.includes(origin);
 }
 
+/**
+ * Whether a browser's `Origin` is this gateway's own (the console it serves): its host is the one
+ * the request was sent to. A page elsewhere cannot forge Origin, so only our own pages match.
+ */
+export function isSameOrigin(origin: string, host: string | undefined): boolean {
+  try {
+    return host !== undefined && new URL(origin).host === host.toLowerCase();
+  } catch {
+    return false;
+  }
+}
+
 /** What preflights allow beyond the operator API's defaults (the rooms API adds DELETE and Idempotency-Key). */
 export interface CorsAllowances {
   methods?: string;

@@ -1,11 +1,12 @@
-// The event bus behind WS /ws/call/{id} (and, on a topic of its own, /ws/transcript/{id}): what
-// happens to a task, as typed messages, fanned out to whoever watches it, in any member of the fleet. Publishing goes through the fleet channel and
+// The event bus behind WS /ws/call/{id} (and, on a topic of its own, /ws/transcript/{id}): what happens to a task or a call (keyed by its id), as typed messages, fanned out to
+// whoever watches it, in any member of the fleet. Publishing goes through the fleet channel and
 // delivery comes back from it, so a watcher on one worker sees every event of a call on another,
 // once and in the channel's one order. Publishing is called from the call's path (transcript
 // lines, latency), so it never throws; in one process (LocalChannel) delivery is synchronous.
 import { LocalChannel, type FleetChannel } from '../fleet/channel.js';
 import type { AnalysisState, TaskStatus, TranscriptLine } from '../tasks/model.js';
 import type { TaskView } from '../tasks/view.js';
+import type { CallEvent, CallStatus, CallView } from '../calls/schemas.js';
 
 /** First message on every watcher socket: the task as it is now, transcript so far included. */
 export interface SnapshotMessage {
@@ -41,6 +42,23 @@ export interface CallEndedMessage {
   recording: boolean;
 }
 
+/** First message on a call's watcher socket (/ws/call/{call id}): the call as it is now. */
+export interface CallSnapshotMessage {
+  type: 'call_snapshot';
+  call: CallView;
+}
+
+export interface CallStatusMessage {
+  type: 'call_status';
+  status: CallStatus;
+}
+
+/** A timeline event of a call (turn, barge-in, DTMF press, agent error), placed by its index in the call's events. */
+export interface CallEventMessage {
+  type: 'call_event';
+  event: CallEvent;
+}
+
 /** Sent once the analysis settles: ready, or failed with a reason. */
 export type AnalysisMessage = { type: 'analysis' } & Exclude<AnalysisState, { state: 'pending' }>;
 
@@ -56,10 +74,26 @@ export interface Placed {
 }
 
 /** Everything the bus carries: what a watcher receives after the snapshot, stored events placed. */
-export type LiveEvent = (StatusMessage & Placed) | (TranscriptMessage & Placed) | LatencyMessage | CallEndedMessage | AnalysisMessage;
+export type LiveEvent =
+  | (StatusMessage & Placed)
+  | (TranscriptMessage & Placed)
+  | (CallEventMessage & Placed)
+  | CallStatusMessage
+  | LatencyMessage
+  | CallEndedMessage
+  | AnalysisMessage;
 
 /** Everything a watcher socket receives. */
-export type LiveMessage = SnapshotMessage | StatusMessage | TranscriptMessage | LatencyMessage | CallEndedMessage | AnalysisMessage;
+export type LiveMessage =
+  | SnapshotMessage
+  | CallSnapshotMessage
+  | StatusMessage
+  | CallStatusMessage
+  | TranscriptMessage
+  | CallEventMessage
+  | LatencyMessage
+  | CallEndedMessage
+  | AnalysisMessage;
 
 export type LiveListener<E = LiveEvent> = (event: E) => void;
 

@@ -1,8 +1,10 @@
-// WS /ws/call/{id}: watch a task live. The upgrade is checked before it completes (API key,
-// browser origin, that the task exists), so a refused watcher gets a plain HTTP status.
+// WS /ws/call/{id}: watch a task, or a call by its own id, live. The upgrade is checked before it
+// completes (API key, browser origin, that the task or call exists), so a refused watcher gets a
+// plain HTTP status.
 import type { IncomingMessage } from 'node:http';
 import type { Application } from 'express-ws';
 import { upgradeCarriesKey } from '../http/access.js';
+import { isSameOrigin } from '../http/cors.js';
 import type { LiveWatchers } from './watch.js';
 
 const LIVE_CALL_PATH = /^\/ws\/call\/([^/]+)\/?$/;
@@ -36,9 +38,10 @@ export type UpgradeVerdict = { ok: true } | { ok: false; status: 401 | 403 | 404
 /** The key and the origin are checked before the store is asked whether the task (or session) exists. */
 export async function checkLiveUpgrade(req: IncomingMessage, id: string, policy: LiveUpgradePolicy): Promise<UpgradeVerdict> {
   if (policy.apiKey !== undefined && !upgradeCarriesKey(policy.apiKey, req)) return { ok: false, status: 401, message: 'Unauthorized' };
-  // Browsers always send Origin on a WebSocket; other clients usually send none.
+  // Browsers always send Origin on a WebSocket; other clients usually send none. The gateway's own
+  // console is same-origin and needs no CORS_ORIGINS entry.
   const origin = req.headers.origin;
-  if (origin !== undefined && !policy.allowedOrigins.includes(origin)) return { ok: false, status: 403, message: 'Forbidden' };
+  if (origin !== undefined && !policy.allowedOrigins.includes(origin) && !isSameOrigin(origin, req.headers.host)) return { ok: false, status: 403, message: 'Forbidden' };
   if (!(await policy.exists(id))) return { ok: false, status: 404, message: 'Not Found' };
   return { ok: true };
 }

@@ -1,10 +1,11 @@
-// One watcher socket on a task (or a room session): the snapshot first, then every event the bus
+// One watcher socket on a task, a call or a room session: the snapshot first, then every event the bus
 // carries for it, each once and in order. A watcher that reads too slowly is dropped, so its buffer can never
 // grow without bound and the call that feeds it never waits.
 import { isDeepStrictEqual } from 'node:util';
 import type WebSocket from 'ws';
 import type { Logger } from '../telemetry/logger.js';
 import type { TaskView } from '../tasks/view.js';
+import type { CallView } from '../calls/schemas.js';
 import { toError } from '../util/errors.js';
 import type { LiveBus, LiveEvent, LiveMessage } from './bus.js';
 
@@ -122,12 +123,20 @@ export interface LiveWatchersDeps {
   bus: LiveBus;
   /** The task as a watcher first sees it; undefined when there is no such task. */
   snapshot: (taskId: string) => Promise<TaskView | undefined>;
+  /** For an id that is no task: the call as a watcher first sees it; undefined when there is no such call. */
+  callSnapshot?: (callId: string) => Promise<CallView | undefined>;
   logger: Logger;
   maxBufferedBytes?: number;
 }
 
-/** Watchers of tasks (WS /ws/call/{id}). */
-export class LiveWatchers extends Watchers<TaskView, LiveEvent, Shown> {
+/** A task's or a call's first message, and what it shows. */
+interface FirstMessage {
+  message: LiveMessage;
+  shown: Shown;
+}
+
+/** Watchers of tasks and calls (WS /ws/call/{id}): an id names a task, else a call. */
+export class LiveWatchers extends Watchers<FirstMessage, LiveEvent, Shown> {
   constructor(deps: LiveWatchersDeps) {
     super({
       bus: deps.bus,
@@ -135,9 +144,9 @@ export class LiveWatchers extends Watchers<TaskView, LiveEvent, Shown> {
       ...(deps.maxBufferedBytes !== undefined && { maxBufferedBytes: deps.maxBufferedBytes }),
       kind: {
         noun: 'task',
-        snapshot: deps.snapshot,
-        snapshotMessage: (task) => ({ type: 'snapshot', task }) satisfies LiveMessage,
-        extent: (task) => ({ history: task.history.length, transcript: task.transcript.length, analysis: task.analysis }),
+        snapshot: (id) => firstMessage(deps, id),
+        snapshotMessage: (first) => first.message,
+        extent: (first) => first.shown,
         shownBy,
         message: toMessage,
       },
@@ -145,18 +154,28 @@ export class LiveWatchers extends Watchers<TaskView, LiveEvent, Shown> {
   }
 }
 
+/** The snapshot of the task with this id, else of the call with it. */
+async function firstMessage(deps: LiveWatchersDeps, id: string): Promise<FirstMessage | undefined> {
+  const task = await deps.snapshot(id);
+  if (task) return { message: { type: 'snapshot', task }, shown: { history: task.history.length, transcript: task.transcript.length, events: 0, analysis: task.analysis } };
+  const call = await deps.callSnapshot?.(id);
+  if (call) return { message: { type: 'call_snapshot', call }, shown: { history: 0, transcript: call.transcript.length, events: call.events.length, analysis: undefined } };
+  return undefined;
+}
+
 function toMessage(event: LiveEvent): LiveMessage {
-  if (event.type === 'status' || event.type === 'transcript') {
+  if (event.type === 'status' || event.type === 'transcript' || event.type === 'call_event') {
     const { seq: _place, ...message } = event;
     return message;
   }
   return event;
 }
 
-/** The snapshot's extent: its history entries and transcript lines, and the analysis it showed. */
+/** The snapshot's extent: its history entries, transcript lines and timeline events, and the analysis it showed. */
 interface Shown {
   history: number;
   transcript: number;
+  events: number;
   /** Cleared once an identical result has been dropped: a later one is news (an operator's retry). */
   analysis: TaskView['analysis'];
 }
@@ -165,6 +184,7 @@ interface Shown {
 function placedIn(shown: Shown, event: LiveEvent): boolean {
   if (event.type === 'status') return event.seq < shown.history;
   if (event.type === 'transcript') return event.seq < shown.transcript;
+  if (event.type === 'call_event') return event.seq < shown.events;
   return false;
 }
 

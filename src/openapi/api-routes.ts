@@ -1,6 +1,8 @@
 // Every HTTP route the gateway serves, by domain: what GET /openapi.json describes. A domain that
 // adds routes adds its descriptions here; test/integration/openapi-routes.test.ts fails when the
 // app and this list disagree.
+import { callRouteDocs } from '../calls/route-docs.js';
+import { consoleRouteDocs } from '../console/server.js';
 import { healthRouteDocs } from '../health/schemas.js';
 import { metricsRouteDocs } from '../metrics/routes.js';
 import { roomRouteDocs } from '../rooms/route-docs.js';
@@ -14,8 +16,10 @@ export const API_ROUTES: readonly RouteDoc[] = [
   ...healthRouteDocs,
   ...twilioRouteDocs,
   ...taskRouteDocs,
+  ...callRouteDocs,
   ...roomRouteDocs,
   ...telemetryRouteDocs,
   ...metricsRouteDocs,
   ...openApiRouteDocs,
+  ...consoleRouteDocs,
 ];

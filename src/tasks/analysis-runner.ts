@@ -1,17 +1,17 @@
-// Runs each call's post-call analysis once: when the task is `completed` and its media stream has
-// ended, whichever comes last. Once means once across every process sharing the store: the
-// analysis is claimed in the store (one conditional update) before the LLM is asked, and only the
-// claimant runs it.
+// Runs each call's post-call analysis once: a task's when it is `completed` and its media stream
+// has ended, whichever comes last; a call's without a task when its stream has ended. Once means
+// once across every process sharing the store: the analysis is claimed in the store (one
+// conditional update) before the LLM is asked, and only the claimant runs it.
 import { toError } from '../util/errors.js';
-import type { LiveBus } from '../live/bus.js';
+import type { AnalysisMessage, LiveBus } from '../live/bus.js';
 import { completionDeadlineMs } from '../llm/common.js';
 import { DEFAULT_LLM_MAX_RETRIES, DEFAULT_LLM_TIMEOUT_MS, LlmError, type LlmClient, type LlmConfig } from '../llm/types.js';
 import type { TaskMeters } from '../metrics/meters.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Telemetry } from '../telemetry/events.js';
-import { analyzeCall } from './analysis.js';
+import { analyzeCall, type AnalysisInput } from './analysis.js';
 import type { AnalysisState, Task } from './model.js';
-import type { TaskStore } from './store.js';
+import type { AnalysisClaim, TaskStore } from './store.js';
 
 /**
  * How long a claimed analysis stays `pending` before another process may take it over (its maker
@@ -23,6 +23,113 @@ import type { TaskStore } from './store.js';
  */
 export function analysisStaleAfterMs(llm: Pick<LlmConfig, 'timeoutMs' | 'maxRetries'>): number {
   return 2 * completionDeadlineMs({ timeoutMs: llm.timeoutMs ?? DEFAULT_LLM_TIMEOUT_MS, maxRetries: llm.maxRetries ?? DEFAULT_LLM_MAX_RETRIES });
+}
+
+/** What analyses are made of: a task, or a call without one. */
+export interface AnalysisSubject {
+  id: string;
+  analysis?: AnalysisState;
+}
+
+/** Where subjects and their analyses are kept (the task store, the call store). */
+export interface AnalysisSubjects<T extends AnalysisSubject> {
+  get(id: string): Promise<T | undefined>;
+  claimAnalysis(id: string, claim: AnalysisClaim): Promise<T | undefined>;
+  setAnalysis(id: string, state: AnalysisState): Promise<unknown>;
+}
+
+export interface ClaimedAnalysesDeps<T extends AnalysisSubject> {
+  subjects: AnalysisSubjects<T>;
+  /** Tells live watchers the analysis settled. */
+  publish: (id: string, message: AnalysisMessage) => void;
+  logger: Logger;
+  telemetry: Telemetry;
+  /** The LLM, made on first use; may throw LlmError('missing_key'). */
+  llm: () => LlmClient;
+  /** Whether the subject's call is over, so its transcript is final. */
+  isDue: (subject: T) => boolean;
+  input: (subject: T) => AnalysisInput;
+  /** How logs and telemetry name the subject. */
+  idField: 'taskId' | 'callId';
+  /** See analysisStaleAfterMs. */
+  staleAfterMs: number;
+  /** Wall clock for claim times; tests move it. */
+  now?: () => Date;
+  /** Counts analyses by result (GET /metrics). */
+  metrics?: TaskMeters;
+}
+
+/** Makes each subject's analysis once across every process sharing the store: claimed there first. */
+export class ClaimedAnalyses<T extends AnalysisSubject> {
+  /** Analyses running in this process: saves a store round trip for a trigger that is surely not due. */
+  private readonly running = new Set<string>();
+  private stopped = false;
+  private readonly now: () => Date;
+
+  constructor(private readonly core: ClaimedAnalysesDeps<T>) {
+    this.now = core.now ?? (() => new Date());
+  }
+
+  /**
+   * Starts the analysis if it is due and nobody holds it: never started, or left `pending` by a
+   * process that died. Resolves once it is claimed (or not), not when it is made.
+   */
+  async startIfDue(id: string): Promise<void> {
+    if (this.running.has(id)) return;
+    const subject = await this.core.subjects.get(id);
+    if (subject && this.isDue(subject) && subject.analysis?.state !== 'ready' && subject.analysis?.state !== 'failed') await this.claim(subject.id, false);
+  }
+
+  /** Starts it again after a failure; an operator asked for it. */
+  async retry(subject: T): Promise<void> {
+    if (!this.running.has(subject.id) && this.isDue(subject) && subject.analysis?.state !== 'ready') await this.claim(subject.id, true);
+  }
+
+  isRunning(id: string): boolean {
+    return this.running.has(id);
+  }
+
+  /** No new analyses, and those in flight keep their results to themselves (the store is closing). */
+  stop(): void {
+    this.stopped = true;
+  }
+
+  private isDue(subject: T): boolean {
+    return !this.stopped && this.core.isDue(subject);
+  }
+
+  private async claim(id: string, retryFailed: boolean): Promise<void> {
+    const staleBefore = new Date(this.now().getTime() - this.core.staleAfterMs);
+    const claimed = await this.core.subjects.claimAnalysis(id, { staleBefore, retryFailed });
+    // Checked again after the await: another trigger in this process may have claimed it first.
+    if (!claimed || this.running.has(id) || this.stopped) return;
+    this.running.add(id);
+    void this.run(claimed).finally(() => this.running.delete(id));
+  }
+
+  private async run(subject: T): Promise<void> {
+    const started = performance.now();
+    const named = { [this.core.idField]: subject.id };
+    // The client is made inside complete(), so a missing key fails this analysis, not the caller.
+    const llm: LlmClient = { complete: (request) => this.core.llm().complete(request) };
+    let result: Exclude<AnalysisState, { state: 'pending' }>;
+    try {
+      result = { state: 'ready', analysis: await analyzeCall(llm, this.core.input(subject)) };
+    } catch (err) {
+      result = { state: 'failed', error: describeFailure(err) };
+    }
+    if (this.stopped) return;
+    const durationMs = performance.now() - started;
+    this.core.telemetry.record(this.core.idField === 'taskId' ? 'tasks' : 'calls', 'analysis', { ...named, durationMs, state: result.state });
+    this.core.metrics?.analysisSettled(result.state);
+    if (result.state === 'failed') this.core.logger.warn('call analysis failed', { ...named, error: result.error });
+    try {
+      await this.core.subjects.setAnalysis(subject.id, result);
+      this.core.publish(subject.id, { type: 'analysis', ...result });
+    } catch (err) {
+      this.core.logger.error('could not store the call analysis', { ...named, error: (err as Error).message });
+    }
+  }
 }
 
 export interface AnalysisRunnerDeps {
@@ -41,74 +148,22 @@ export interface AnalysisRunnerDeps {
   metrics?: TaskMeters;
 }
 
-export class AnalysisRunner {
-  /** Analyses running in this process: saves a store round trip for a trigger that is surely not due. */
-  private readonly running = new Set<string>();
-  private stopped = false;
-  private readonly now: () => Date;
-
-  constructor(private readonly deps: AnalysisRunnerDeps) {
-    this.now = deps.now ?? (() => new Date());
-  }
-
-  /**
-   * Starts the analysis if it is due and nobody holds it: never started, or left `pending` by a
-   * process that died. Resolves once it is claimed (or not), not when it is made.
-   */
-  async startIfDue(taskId: string): Promise<void> {
-    if (this.running.has(taskId)) return;
-    const task = await this.deps.store.get(taskId);
-    if (task && this.isDue(task) && task.analysis?.state !== 'ready' && task.analysis?.state !== 'failed') await this.claim(task.id, false);
-  }
-
-  /** Starts it again after a failure; an operator asked for it. */
-  async retry(task: Task): Promise<void> {
-    if (!this.running.has(task.id) && this.isDue(task) && task.analysis?.state !== 'ready') await this.claim(task.id, true);
-  }
-
-  isRunning(taskId: string): boolean {
-    return this.running.has(taskId);
-  }
-
-  /** No new analyses, and those in flight keep their results to themselves (the store is closing). */
-  stop(): void {
-    this.stopped = true;
-  }
-
-  private isDue(task: Task): boolean {
-    return !this.stopped && task.status === 'completed' && !this.deps.streamLive(task.id);
-  }
-
-  private async claim(taskId: string, retryFailed: boolean): Promise<void> {
-    const staleBefore = new Date(this.now().getTime() - this.deps.staleAfterMs);
-    const claimed = await this.deps.store.claimAnalysis(taskId, { staleBefore, retryFailed });
-    // Checked again after the await: another trigger in this process may have claimed it first.
-    if (!claimed || this.running.has(taskId) || this.stopped) return;
-    this.running.add(taskId);
-    void this.run(claimed).finally(() => this.running.delete(taskId));
-  }
-
-  private async run(task: Task): Promise<void> {
-    const started = performance.now();
-    // The client is made inside complete(), so a missing key fails this analysis, not the caller.
-    const llm: LlmClient = { complete: (request) => this.deps.llm().complete(request) };
-    let result: Exclude<AnalysisState, { state: 'pending' }>;
-    try {
-      result = { state: 'ready', analysis: await analyzeCall(llm, task) };
-    } catch (err) {
-      result = { state: 'failed', error: describeFailure(err) };
-    }
-    if (this.stopped) return;
-    const durationMs = performance.now() - started;
-    this.deps.telemetry.record('tasks', 'analysis', { taskId: task.id, durationMs, state: result.state });
-    this.deps.metrics?.analysisSettled(result.state);
-    if (result.state === 'failed') this.deps.logger.warn('call analysis failed', { taskId: task.id, error: result.error });
-    try {
-      await this.deps.store.setAnalysis(task.id, result);
-      this.deps.bus.publish(task.id, { type: 'analysis', ...result });
-    } catch (err) {
-      this.deps.logger.error('could not store the call analysis', { taskId: task.id, error: (err as Error).message });
-    }
+/** A task's analysis: due when the task is `completed` and its media stream has ended. */
+export class AnalysisRunner extends ClaimedAnalyses<Task> {
+  constructor(deps: AnalysisRunnerDeps) {
+    super({
+      subjects: deps.store,
+      publish: (id, message) => deps.bus.publish(id, message),
+      logger: deps.logger,
+      telemetry: deps.telemetry,
+      llm: deps.llm,
+      isDue: (task) => task.status === 'completed' && !deps.streamLive(task.id),
+      input: (task) => task,
+      idField: 'taskId',
+      staleAfterMs: deps.staleAfterMs,
+      now: deps.now,
+      metrics: deps.metrics,
+    });
   }
 }
 

@@ -104,10 +104,53 @@ export const PG_MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
-    // PLACEHOLDER, replaced at merge by issue 12's calls migration (C1's branch owns version 6).
     version: 6,
-    name: 'reserved for calls',
-    sql: `SELECT 1;`,
+    name: 'calls as records: the call, its transcript lines and timeline events',
+    sql: `
+      CREATE TABLE calls (
+        id                  text COLLATE "C" PRIMARY KEY,
+        direction           text NOT NULL CHECK (direction IN ('inbound', 'outbound', 'browser')),
+        status              text NOT NULL CHECK (status IN ('pending', 'in-progress', 'completed', 'failed')),
+        agent               text NOT NULL,
+        task_id             text COLLATE "C",
+        call_sid            text COLLATE "C",
+        stream_sid          text COLLATE "C",
+        from_number         text,
+        to_number           text,
+        created_at          timestamptz NOT NULL,
+        started_at          timestamptz,
+        ended_at            timestamptz,
+        duration_ms         bigint,
+        end_reason          text,
+        end_detail          text,
+        recording_path      text,
+        recording_ms        bigint,
+        transcript_note     text,
+        analysis            json,
+        analysis_claimed_at timestamptz,
+        stream_member       text COLLATE "C"
+      );
+      CREATE INDEX calls_by_created ON calls (created_at DESC, id DESC);
+      CREATE INDEX calls_by_task ON calls (task_id, created_at) WHERE task_id IS NOT NULL;
+      CREATE INDEX calls_in_progress ON calls (status) WHERE status = 'in-progress';
+
+      CREATE TABLE call_transcript_lines (
+        seq         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        call_id     text COLLATE "C" NOT NULL REFERENCES calls (id) ON DELETE CASCADE,
+        role        text NOT NULL CHECK (role IN ('user', 'assistant', 'system')),
+        text        text NOT NULL,
+        at_ms       double precision NOT NULL,
+        interrupted boolean
+      );
+      CREATE INDEX call_transcript_lines_by_call ON call_transcript_lines (call_id, seq);
+
+      CREATE TABLE call_events (
+        seq     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        call_id text COLLATE "C" NOT NULL REFERENCES calls (id) ON DELETE CASCADE,
+        event   json NOT NULL
+      );
+      CREATE INDEX call_events_by_call ON call_events (call_id, seq);
+    `,
   },
   {
     version: 7,

@@ -3,6 +3,7 @@
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { sendError } from '../http/errors.js';
 import { QueryReader } from '../http/query.js';
+import { sendRecording } from '../http/recording.js';
 import type { Logger } from '../telemetry/logger.js';
 import { TaskError, type TaskErrorCode } from './errors.js';
 import { TASK_STATUSES, type AnalysisState } from './model.js';
@@ -28,7 +29,12 @@ export const DEFAULT_LIST_LIMIT = 50;
 /** A task body is small: the prompt (8000 characters) and metadata (16 KiB) are the big parts. */
 const BODY_LIMIT = '128kb';
 
-export function taskRoutes(service: TaskService, logger: Logger): Router {
+/** What a task links to beyond its own record: the calls placed for it. */
+export interface TaskLinks {
+  callIdsOf(taskId: string): Promise<string[]>;
+}
+
+export function taskRoutes(service: TaskService, logger: Logger, links?: TaskLinks): Router {
   const router = Router();
   // Not strict: a body of `null`, `[]` or `"x"` is valid JSON, so validation answers "body: must be a
   // JSON object" rather than the parser "not valid JSON".
@@ -44,7 +50,10 @@ export function taskRoutes(service: TaskService, logger: Logger): Router {
   });
 
   router.get('/:id', async (req, res) => {
-    res.json(taskView(await service.get(req.params.id)));
+    const task = await service.get(req.params.id);
+    // Like every optional field, absent until there is one.
+    const callIds = (await links?.callIdsOf(task.id)) ?? [];
+    res.json({ ...taskView(task), ...(callIds.length > 0 && { callIds }) });
   });
 
   router.post('/:id/call', async (req, res) => {
@@ -58,21 +67,7 @@ export function taskRoutes(service: TaskService, logger: Logger): Router {
   });
 
   router.get('/:id/audio', async (req, res) => {
-    const file = await service.recordingFile(req.params.id);
-    res.set({
-      'Content-Type': 'audio/wav',
-      'Content-Disposition': `inline; filename="${req.params.id}.wav"`,
-      // A recording is private to whoever holds the key: no shared cache may keep it.
-      'Cache-Control': 'private, no-cache',
-    });
-    // The path is checked already (inside RECORDINGS_DIR); `allow` keeps a dot-folder above it from hiding the file.
-    res.sendFile(file, { acceptRanges: true, cacheControl: false, dotfiles: 'allow' }, (err?: Error & { status?: number; headers?: Record<string, string> }) => {
-      if (!err || res.headersSent) return;
-      if (err.status === 416) {
-        return sendError(res, logger, 416, { error: 'range_not_satisfiable', message: 'the Range lies outside the recording' }, err.headers ?? {});
-      }
-      sendError(res, logger, 404, { error: 'recording_not_found', message: 'the recording is not available' });
-    });
+    sendRecording(res, logger, await service.recordingFile(req.params.id), req.params.id);
   });
 
   router.get('/:id/analysis', async (req, res) => {
@@ -95,7 +90,7 @@ export function taskRoutes(service: TaskService, logger: Logger): Router {
 }
 
 /** 200 ready, 202 pending, 502 failed: the failure was upstream (the LLM), not the caller's. */
-function replyWithAnalysis(res: Response, logger: Logger, state: AnalysisState): void {
+export function replyWithAnalysis(res: Response, logger: Logger, state: AnalysisState): void {
   if (state.state === 'failed') return sendError(res, logger, 502, { error: 'analysis_failed', message: state.error });
   res.status(state.state === 'ready' ? 200 : 202).json(state);
 }

@@ -90,7 +90,14 @@ const taskFields = {
 };
 
 export const TaskSummarySchema = named('TaskSummary', z.object(taskFields).meta({ description: 'A task as listed: everything but the transcript.' }));
-export const TaskSchema = named('Task', z.object({ ...taskFields, transcript: z.array(TranscriptLineSchema) }));
+export const TaskSchema = named(
+  'Task',
+  z.object({
+    ...taskFields,
+    transcript: z.array(TranscriptLineSchema),
+    callIds: z.array(z.string()).optional().meta({ description: 'The calls placed for the task (GET /api/calls/{id}), oldest first; absent before the first.' }),
+  }),
+);
 export const TaskPageSchema = named(
   'TaskPage',
   z.object({ tasks: z.array(TaskSummarySchema), nextCursor: z.string().optional().meta({ description: 'Pass as `cursor` for the next page; absent on the last.' }) }),

@@ -2,9 +2,8 @@
 // their recordings and analyses. Routes call one method each; Twilio's callbacks and the media
 // stream reach tasks through StatusCallbacks and TaskCallHooks.
 import { toError } from '../util/errors.js';
-import { realpath } from 'node:fs/promises';
-import path from 'node:path';
 import type { MachineDetection } from '../config.js';
+import { recordingInside } from '../http/recording.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Telemetry } from '../telemetry/events.js';
 import { TwilioApiError, type PlacedCall, type TwilioCalls } from '../twilio/call-control.js';
@@ -145,7 +144,7 @@ export class TaskService {
   async recordingFile(id: string): Promise<string> {
     const stored = (await this.get(id)).recordingPath;
     if (stored === undefined) throw new TaskError('recording_not_found', 'the task has no recording yet');
-    const file = await realpathInside(this.deps.settings.recordingsDir, stored);
+    const file = await recordingInside(this.deps.settings.recordingsDir, stored);
     if (file === undefined) {
       this.deps.logger.warn('a task recording is missing or outside the recordings folder', { taskId: id });
       throw new TaskError('recording_not_found', 'the recording is not available');
@@ -211,16 +210,4 @@ function assertAnalyzable(task: Task): void {
 function twilioReason(err: unknown): string {
   if (err instanceof TwilioApiError) return err.code === undefined ? err.message : `${err.code} ${err.message}`;
   return toError(err).message;
-}
-
-/** Resolves links and `..` on both sides; undefined when the file is missing or lies outside `dir`. */
-async function realpathInside(dir: string, file: string): Promise<string | undefined> {
-  try {
-    const [root, real] = await Promise.all([realpath(dir), realpath(path.resolve(dir, file))]);
-    const relative = path.relative(root, real);
-    const inside = relative !== '' && relative.split(path.sep)[0] !== '..' && !path.isAbsolute(relative);
-    return inside ? real : undefined;
-  } catch {
-    return undefined;
-  }
 }

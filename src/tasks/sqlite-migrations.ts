@@ -115,11 +115,55 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
-    // PLACEHOLDER, replaced at merge by issue 12's calls migration (C1's branch owns version 6):
-    // versions have no gaps, so the sessions below need a 6 before them on this branch alone.
     version: 6,
-    name: 'reserved for calls',
-    sql: `SELECT 1;`,
+    name: 'calls as records: the call, its transcript lines and timeline events',
+    // One row per call (inbound, a task's outbound one, a browser's). Positions (at_ms) are on the
+    // call's clock, the time axis of its WAV. Events are JSON (calls/schemas.ts CallEvent).
+    sql: `
+      CREATE TABLE calls (
+        id                  TEXT PRIMARY KEY,
+        direction           TEXT NOT NULL CHECK (direction IN ('inbound', 'outbound', 'browser')),
+        status              TEXT NOT NULL CHECK (status IN ('pending', 'in-progress', 'completed', 'failed')),
+        agent               TEXT NOT NULL,
+        task_id             TEXT,
+        call_sid            TEXT,
+        stream_sid          TEXT,
+        from_number         TEXT,
+        to_number           TEXT,
+        created_at          TEXT NOT NULL,   -- ISO 8601, UTC
+        started_at          TEXT,
+        ended_at            TEXT,
+        duration_ms         INTEGER,
+        end_reason          TEXT,
+        end_detail          TEXT,
+        recording_path      TEXT,
+        recording_ms        INTEGER,
+        transcript_note     TEXT,            -- set when the agent keeps no transcript
+        analysis            TEXT,            -- JSON AnalysisState
+        analysis_claimed_at TEXT,
+        stream_member       TEXT             -- the fleet member streaming it, while in progress
+      ) STRICT;
+      CREATE INDEX calls_by_created ON calls (created_at DESC, id DESC);
+      CREATE INDEX calls_by_task ON calls (task_id, created_at) WHERE task_id IS NOT NULL;
+      CREATE INDEX calls_in_progress ON calls (status) WHERE status = 'in-progress';
+
+      CREATE TABLE call_transcript_lines (
+        seq         INTEGER PRIMARY KEY,
+        call_id     TEXT NOT NULL REFERENCES calls (id) ON DELETE CASCADE,
+        role        TEXT NOT NULL CHECK (role IN ('user', 'assistant', 'system')),
+        text        TEXT NOT NULL,
+        at_ms       REAL NOT NULL,
+        interrupted INTEGER             -- 1 when cut off by barge-in, else NULL
+      ) STRICT;
+      CREATE INDEX call_transcript_lines_by_call ON call_transcript_lines (call_id, seq);
+
+      CREATE TABLE call_events (
+        seq     INTEGER PRIMARY KEY,
+        call_id TEXT NOT NULL REFERENCES calls (id) ON DELETE CASCADE,
+        event   TEXT NOT NULL            -- JSON CallEvent
+      ) STRICT;
+      CREATE INDEX call_events_by_call ON call_events (call_id, seq);
+    `,
   },
   {
     version: 7,

@@ -6,6 +6,8 @@ import type { TaskSummary } from './store.js';
 export type TaskView = Omit<Task, 'recordingPath'> & {
   /** Present once the call's WAV is kept. */
   audioUrl?: string;
+  /** GET /api/tasks/{id} only, once a call was placed: the task's calls, oldest first (GET /api/calls/{id}). */
+  callIds?: string[];
 };
 
 /** A list entry: everything but the transcript, which GET /api/tasks/{id} carries. */

@@ -6,13 +6,16 @@
 // derived from TWILIO_AUTH_TOKEN (never the token itself, so a leaked stream token says nothing
 // about the account's key). The payload names the call the stream is for: its CallSid for an
 // inbound call, the task and a per-dial nonce for an outbound one (whose CallSid is not known
-// when its TwiML is written).
+// when its TwiML is written), or the browser call the API created (a browser cannot sign as Twilio
+// does, so its token, minted for an API-key holder, single use and short-lived, is the credential).
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ADMITTED, refused, type Admission, type StreamStart } from '../call/admission.js';
 
 export type StreamBinding =
   | { kind: 'inbound'; callSid: string }
-  | { kind: 'outbound'; taskId: string; attempt: string };
+  | { kind: 'outbound'; taskId: string; attempt: string }
+  /** A browser call created through the API (POST /api/calls/browser): the token is its credential, with no Twilio signature. */
+  | { kind: 'browser'; callId: string };
 
 /** What a verified token says: which stream it admits, until when. */
 export interface StreamTicket {
@@ -24,6 +27,9 @@ export interface StreamTicket {
 }
 
 export type TokenCheck = { ok: true; ticket: StreamTicket } | { ok: false; why: 'malformed' | 'bad_signature' | 'expired' };
+
+/** A browser opens its stream once the page has the microphone: the person may have to allow it first. */
+export const BROWSER_TOKEN_TTL_MS = 120_000;
 
 /** Twilio opens an inbound call's stream within seconds of our TwiML. */
 export const INBOUND_TOKEN_TTL_MS = 60_000;
@@ -83,6 +89,9 @@ export function bindingAdmits(binding: StreamBinding, start: StreamStart): Admis
   if (binding.kind === 'inbound') {
     return start.callSid === binding.callSid ? ADMITTED : refused(`the stream URL was issued for another call (${binding.callSid})`);
   }
+  if (binding.kind === 'browser') {
+    return start.callId === binding.callId ? ADMITTED : refused(`the stream URL was issued for browser call ${binding.callId}`);
+  }
   return start.taskId === binding.taskId ? ADMITTED : refused(`the stream URL was issued for task ${binding.taskId}`);
 }
 
@@ -100,6 +109,7 @@ function parseTicket(json: string): StreamTicket | undefined {
   if (!t || typeof t !== 'object' || !isText(t.id) || typeof t.expiresAtMs !== 'number') return undefined;
   const b = t.binding as Partial<Record<string, unknown>> | undefined;
   if (b?.kind === 'inbound' && isText(b.callSid)) return { id: t.id, expiresAtMs: t.expiresAtMs, binding: { kind: 'inbound', callSid: b.callSid } };
+  if (b?.kind === 'browser' && isText(b.callId)) return { id: t.id, expiresAtMs: t.expiresAtMs, binding: { kind: 'browser', callId: b.callId } };
   if (b?.kind === 'outbound' && isText(b.taskId) && isText(b.attempt)) {
     return { id: t.id, expiresAtMs: t.expiresAtMs, binding: { kind: 'outbound', taskId: b.taskId, attempt: b.attempt } };
   }

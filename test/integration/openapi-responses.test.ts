@@ -120,6 +120,19 @@ describe('the API answers as its OpenAPI document says', function () {
     expect(audio.headers.get('content-type')).to.equal('audio/wav');
     expect(Object.keys(checker.responseOf('GET', '/api/tasks/{id}/audio', 206).content)).to.deep.equal(['audio/wav']);
 
+    // The same call as a call record: listed, shown, its analysis the task's.
+    const [callId] = task.body.callIds as string[];
+    const calls = await call('GET', '/api/calls', `/api/calls?taskId=${id}`);
+    expect(calls.body.calls.map((c: { id: string }) => c.id)).to.deep.equal([callId]);
+    expect((await call('GET', '/api/calls', '/api/calls?direction=sideways')).status).to.equal(400);
+    const record = await call('GET', '/api/calls/{id}', `/api/calls/${callId}`);
+    expect(record.body).to.deep.include({ direction: 'outbound', taskId: id });
+    expect(record.body.transcript).to.have.length(2);
+    expect((await call('GET', '/api/calls/{id}', '/api/calls/no-such-call')).status).to.equal(404);
+    expect((await call('GET', '/api/calls/{id}/analysis', `/api/calls/${callId}/analysis`)).status).to.equal(200);
+    expect((await call('POST', '/api/calls/browser', '/api/calls/browser', { body: {} })).status).to.equal(201);
+    expect((await call('POST', '/api/calls/browser', '/api/calls/browser', { body: { extra: 1 } })).status).to.equal(400);
+
     expect((await call('POST', '/api/tasks/{id}/stop', `/api/tasks/${id}/stop`)).status).to.equal(200);
     expect((await call('POST', '/api/tasks/{id}/analysis', `/api/tasks/${id}/analysis`)).status).to.equal(200);
   });

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { AssistantTurns, cutToHeard } from '../../src/agents/assistant-turns.js';
 import { TurnLatencyObserver } from '../../src/call/turn-latency.js';
 import { readMulawWav } from '../../src/audio/wav-io.js';
+import { encodeMulawSample } from '../../src/audio/mulaw.js';
 import { FRAME_BYTES, MULAW_SILENCE } from '../../src/twilio/protocol.js';
 
 const played = (playedMs: number, totalMs: number) => ({ utteranceId: 1, playedMs, totalMs, interrupted: playedMs < totalMs });
@@ -72,6 +73,20 @@ describe('call/TurnLatencyObserver', () => {
     // The fixture's last voiced frame ends a little before its trailing silence.
     expect(latency).to.be.within(350, 900);
     expect(observer.agentAudioStarted(now + 100)).to.equal(undefined);
+  });
+
+  it('places the start of the caller\'s speech at its first loud frame, on the frames\' own clock', () => {
+    const observer = new TurnLatencyObserver(VAD);
+    const loud = Buffer.alloc(FRAME_BYTES, encodeMulawSample(8000));
+    let at = 1000;
+    for (let i = 0; i < 25; i++, at += 20) observer.callerFrame(silence, at);
+    expect(observer.callerSpeechStartedAtMs(), 'no speech yet').to.equal(undefined);
+    const speechAt = at;
+    // minSpeechS 0.1: the VAD declares speech on the fifth loud frame; the start lies four frames back.
+    for (let i = 0; i < 8; i++, at += 20) observer.callerFrame(loud, at);
+    expect(observer.callerSpeechStartedAtMs()).to.equal(speechAt);
+    const answer = observer.answer(at + 400);
+    expect(answer, 'the caller is still speaking').to.equal(undefined);
   });
 
   it('reports nothing for agent audio with no caller turn before it (a greeting)', () => {
