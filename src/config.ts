@@ -57,6 +57,19 @@ export interface LiveKitConfig {
   url: string | undefined;
   apiKey: string | undefined;
   apiSecret: string | undefined;
+  /** LIVEKIT_AGENT_NAME: the room agent registers under it (explicit dispatch only). */
+  agentName: string;
+  /** The room agent's worker (src/rooms/agent-worker.ts). */
+  worker: RoomAgentWorkerConfig;
+}
+
+export interface RoomAgentWorkerConfig {
+  /** `inline`: the gateway runs it (with LIVEKIT_URL/KEY/SECRET set); `off`: only `npm run agent` processes do. */
+  mode: 'inline' | 'off';
+  /** Job processes kept forked and waiting (each ≈ 194 MB); 0 = forked when a job comes. */
+  idleProcesses: number;
+  /** Port of the worker's health server (GET / and /worker); 0 = any free port. */
+  healthPort: number;
 }
 
 /** The agent asked for, the one it resolved to, and why: the start-up banner prints the reason. */
@@ -148,6 +161,12 @@ function readSettings(read: EnvReader): Omit<Config, 'unknownVariables'> {
     url: read.optionalUrl('LIVEKIT_URL', ['ws:', 'wss:', 'http:', 'https:']),
     apiKey: read.optional('LIVEKIT_API_KEY'),
     apiSecret: read.optional('LIVEKIT_API_SECRET'),
+    agentName: read.string('LIVEKIT_AGENT_NAME', 'voice-agent'),
+    worker: {
+      mode: read.oneOf('LIVEKIT_AGENT_WORKER', ['inline', 'off'], 'inline'),
+      idleProcesses: read.int('LIVEKIT_AGENT_IDLE_PROCESSES', 1, 0, 64),
+      healthPort: read.int('LIVEKIT_AGENT_HEALTH_PORT', 0, 0, 65535),
+    },
   };
   const requested = read.oneOf('AGENT_PROVIDER', ['auto', 'echo', 'deepgram', 'livekit'], 'auto');
   const pipeline = readPipeline(read);

@@ -7,7 +7,6 @@ import { closestName } from '../util/edit-distance.js';
  * ingest): known, so setting them is not warned about as a typo.
  */
 export const RESERVED_VARIABLES: readonly string[] = [
-  'LIVEKIT_AGENT_NAME',
   'DJANGO_BASE_URL',
   'INGEST_TOKEN',
 ];
