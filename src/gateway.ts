@@ -37,6 +37,8 @@ import { openStreamClaims, openTaskStore } from './tasks/open-store.js';
 import type { TaskStore } from './tasks/store.js';
 import { taskView } from './tasks/view.js';
 import { TwilioCallControl, type TwilioCalls } from './twilio/call-control.js';
+import { loggingRoomSessionSink, startInlineRoomAgents, type InlineRoomAgents, type RoomAgentRetry } from './rooms/agent-worker-inline.js';
+import type { RoomSessionSink } from './rooms/room-agent-sink.js';
 import { createLogger, type Logger } from './telemetry/logger.js';
 import { EventLoopMonitor } from './telemetry/event-loop.js';
 import { Telemetry } from './telemetry/events.js';
@@ -80,6 +82,10 @@ export interface GatewayDeps {
   memberId?: string;
   /** Folder of service.log and telemetry_events.jsonl (default DATA_DIR): each worker of a fleet rotates its own. */
   logDir?: string;
+  /** Where the room agent's session events go (default: logged only, until the rooms API's sink is connected). */
+  roomSessionSink?: RoomSessionSink;
+  /** Run the room agent worker here (default: LIVEKIT_AGENT_WORKER=inline, with LIVEKIT_* set); tests give it shorter retries. */
+  roomAgentWorker?: boolean | RoomAgentRetry;
 }
 
 export interface ListenOptions {
@@ -349,6 +355,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
 
   app.use(notFound(logger));
   app.use(errorHandler(logger));
+  let roomAgents: InlineRoomAgents | undefined;
 
   return {
     app,
@@ -374,6 +381,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
         });
       });
       loopMonitor.start();
+      roomAgents = await startInlineRoomAgents(config, logger, deps.roomSessionSink ?? loggingRoomSessionSink(logger), deps.roomAgentWorker);
       if (options.settleLastRun ?? true) await settleLastRun();
       // A member that leaves the fleet from now on leaves its calls to the survivors.
       if (onPgFleet) stopWatchingMembers = fleet.watchMembers(() => void settleLostMembers(false));
@@ -382,7 +390,8 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     },
     async drain(timeoutMs) {
       draining = true;
-      const idle = await calls.waitUntilIdle(timeoutMs);
+      // Room sessions wind down beside the calls: the agent worker takes no new job meanwhile.
+      const [idle] = await Promise.all([calls.waitUntilIdle(timeoutMs), roomAgents?.drain(timeoutMs)]);
       const endedEarly = idle ? 0 : calls.size;
       await calls.endAll('shutdown');
       return { endedEarly };
@@ -393,7 +402,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
       tasks.stop();
       stopWatchingMembers();
       await calls.endAll('shutdown');
-      await agentPool.close();
+      await Promise.all([agentPool.close(), roomAgents?.close()]);
       for (const client of ws.getWss().clients) client.terminate();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -8,7 +8,9 @@
 // and then gives up (its run() rejects); this class then logs once for the whole outage, waits
 // with a growing backoff, and starts a fresh server, for as long as the process lives.
 import { AgentServer, ServerOptions } from '@livekit/agents';
+import { AccessToken } from 'livekit-server-sdk';
 import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
 import type { LiveKitConfig, LogLevel } from '../config.js';
 import { initializeFrameworkLogger } from '../agents/livekit/framework-logger.js';
 import type { Logger } from '../telemetry/logger.js';
@@ -32,6 +34,8 @@ export interface RoomAgentWorkerOptions {
 }
 
 const DEFAULT_BACKOFF = { firstMs: 5_000, maxMs: 60_000 };
+/** A probe handshake that takes longer has failed. */
+const PROBE_TIMEOUT_MS = 10_000;
 /** Shutdown of one job process: its pipeline closes and its last lines reach the relay. */
 const JOB_SHUTDOWN_TIMEOUT_MS = 15_000;
 
@@ -67,7 +71,8 @@ export class RoomAgentWorker {
   /** Takes no new jobs and waits up to `timeoutMs` for the running ones to end. */
   async drain(timeoutMs: number): Promise<void> {
     const server = this.server;
-    if (!server || this.stopped) return;
+    // The framework takes a timeout of 0 for "no timeout": waiting for nothing is not waiting at all.
+    if (!server || this.stopped || timeoutMs <= 0) return;
     await server.drain(timeoutMs).catch((error: Error) => {
       this.options.logger.warn('room agent jobs were still running at the drain timeout', { error: error.message });
     });
@@ -82,19 +87,31 @@ export class RoomAgentWorker {
     await this.relay?.close();
   }
 
+  /**
+   * Probes LiveKit until it answers, then runs a server until it gives up, and again. The probe
+   * is one WebSocket handshake: a server forks its job processes (and the framework's inference
+   * process) as it starts, which an outage must not repeat every few seconds.
+   */
   private async keepRunning(credentials: Credentials): Promise<void> {
     while (!this.stopped) {
+      try {
+        await probeLivekit(credentials);
+      } catch (error) {
+        this.onUnreachable(error as Error);
+        await this.sleep(this.retryDelayMs());
+        continue;
+      }
+      if (this.stopped) return;
       const server = this.newServer(credentials);
       this.server = server;
       try {
         await server.run();
       } catch (error) {
-        this.onGaveUp(error as Error);
+        this.onUnreachable(error as Error);
       }
       await server.close().catch(() => undefined);
-      if (this.stopped) return;
-      await this.sleep(this.retryDelayMs());
-      this.options.logger.debug('room agent worker: connecting to LiveKit again', { failures: this.failures });
+      this.server = undefined;
+      if (!this.stopped) await this.sleep(this.retryDelayMs());
     }
   }
 
@@ -136,7 +153,7 @@ export class RoomAgentWorker {
   }
 
   /** One line per outage at warn; the retries after it at debug. */
-  private onGaveUp(error: Error): void {
+  private onUnreachable(error: Error): void {
     const { logger, config } = this.options;
     this.failures++;
     const fields = { url: config.livekit.url, error: error.message, retryInS: Math.round(this.retryDelayMs() / 1000) };
@@ -156,5 +173,29 @@ export class RoomAgentWorker {
       }
       this.wake = done;
     });
+  }
+}
+
+/**
+ * Opens and closes the worker endpoint the framework connects to (`<LIVEKIT_URL>/agent`, with an
+ * agent token), built the framework's way; rejects with why it could not.
+ */
+export async function probeLivekit({ url, apiKey, apiSecret }: Credentials): Promise<void> {
+  const base = new URL(url);
+  base.protocol = base.protocol.replace('http', 'ws');
+  const token = new AccessToken(apiKey, apiSecret, { ttl: 60 });
+  token.addGrant({ agent: true });
+  const socket = new WebSocket(new URL(`${base.toString()}agent`), { headers: { authorization: `Bearer ${await token.toJwt()}` }, handshakeTimeout: PROBE_TIMEOUT_MS });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      socket.once('open', () => resolve());
+      socket.once('unexpected-response', (_req, res) => reject(new Error(`the server answered ${res.statusCode}`)));
+      socket.once('error', reject);
+      socket.once('close', (code) => reject(new Error(`the socket closed (${code})`)));
+    });
+  } finally {
+    socket.removeAllListeners();
+    socket.on('error', () => undefined);
+    socket.terminate();
   }
 }
