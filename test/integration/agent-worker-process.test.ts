@@ -1,0 +1,69 @@
+// `npm run agent` as an operator runs it: a process of its own that registers with LiveKit (a
+// fake /agent endpoint here), runs a dispatched job, and on SIGTERM drains (tells LiveKit it is
+// full, so no new job comes) and exits 0.
+import { expect } from 'chai';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { WorkerStatus } from '@livekit/protocol';
+import { FakeLivekitAgentServer } from '../helpers/fake-livekit-agent-server.js';
+
+const TSX = import.meta.resolve('tsx');
+const SCRIPT = fileURLToPath(new URL('../../scripts/agent.ts', import.meta.url));
+
+describe('npm run agent', function () {
+  this.timeout(120_000);
+
+  it('registers, runs a dispatched room session, and drains and exits 0 on SIGTERM', async () => {
+    const server = await FakeLivekitAgentServer.start();
+    const cwd = mkdtempSync(path.join(os.tmpdir(), 'agent-cwd-'));
+    const child = spawn(process.execPath, ['--import', TSX, SCRIPT], {
+      cwd,
+      env: {
+        PATH: process.env['PATH'] ?? '',
+        HOME: process.env['HOME'] ?? '',
+        DATA_DIR: path.join(cwd, 'data'),
+        LIVEKIT_URL: server.url,
+        LIVEKIT_API_KEY: 'APIprocess',
+        LIVEKIT_API_SECRET: 'process-secret-long-enough-for-hs256-signing',
+        LIVEKIT_AGENT_NAME: 'separate-agent',
+        LIVEKIT_AGENT_IDLE_PROCESSES: '0',
+        DRAIN_TIMEOUT_S: '5',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      const register = await server.next('register', 60_000);
+      expect(register.message.value.agentName).to.equal('separate-agent');
+
+      server.offerJob({ id: 'AJ_sep', room: 'room-sep', agentName: 'separate-agent', metadata: JSON.stringify({ session_id: 'sess-77' }) });
+      await until(() => /room session ended/.test(out), 'the session ended', () => out);
+      expect(out).to.match(/room session started.*sess-77/);
+      expect(out).to.match(/room session ended.*sess-77.*room_unreachable/);
+
+      child.kill('SIGTERM');
+      expect(await exited).to.equal(0);
+      const full = server.received.find((m) => m.message.case === 'updateWorker' && m.message.value.status === WorkerStatus.WS_FULL);
+      expect(full, 'the worker told LiveKit it takes no new job').to.not.equal(undefined);
+      expect(out).not.to.include('process-secret');
+    } finally {
+      child.kill('SIGKILL');
+      await server.close();
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  });
+});
+
+async function until(condition: () => boolean, what: string, output: () => string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}; output:\n${output()}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
