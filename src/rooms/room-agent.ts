@@ -29,11 +29,17 @@ export interface RoomAgentDeps {
 }
 
 export default defineAgent({
-  entry: (ctx: JobContext) => runRoomAgent(ctx),
+  entry: async (ctx: JobContext) => void (await runRoomAgent(ctx)),
 });
 
-/** One room session, from the dispatch to the agent leaving the room. */
-export async function runRoomAgent(ctx: JobContext, deps: RoomAgentDeps = {}): Promise<void> {
+/** What a started room agent exposes: its AgentSession, once started (tests drive turns through it). */
+export interface RoomAgentRun {
+  readonly id: string;
+  readonly agentSession: voice.AgentSession | undefined;
+}
+
+/** One room session, from the dispatch to the agent in the room; undefined when the dispatch is unusable. */
+export async function runRoomAgent(ctx: JobContext, deps: RoomAgentDeps = {}): Promise<RoomAgentRun | undefined> {
   const startedAt = Date.now();
   const sink = deps.sink ?? relayedSink();
   const config = readConfig(deps.config ?? (() => loadConfig()));
@@ -43,14 +49,15 @@ export async function runRoomAgent(ctx: JobContext, deps: RoomAgentDeps = {}): P
     logger.error(`a room agent job cannot start: ${dispatch.why}`, { jobId: ctx.job.id, room: ctx.job.room?.name });
     await sink.close();
     ctx.shutdown('invalid dispatch metadata');
-    return;
+    return undefined;
   }
   const session = new RoomSession(ctx, dispatch.value, sink, logger, startedAt);
   // What the job leaves behind, whichever way it ends: the session's end recorded, lines flushed.
   ctx.addShutdownCallback(() => session.finish());
   await session.record(() => sink.started(session.id, { jobId: ctx.job.id }), 'start');
-  if (!config) return session.end('agent_unavailable: the configuration is invalid');
-  await session.run(config);
+  if (config) await session.run(config);
+  else session.end('agent_unavailable: the configuration is invalid');
+  return session;
 }
 
 function readConfig(read: () => Config): Config | undefined {
@@ -63,12 +70,12 @@ function readConfig(read: () => Config): Config | undefined {
   }
 }
 
-class RoomSession {
+class RoomSession implements RoomAgentRun {
   readonly id: string;
+  agentSession: voice.AgentSession | undefined;
   private reason = 'job_ended';
   private ending = false;
   private pipeline: Pipeline | undefined;
-  private agentSession: voice.AgentSession | undefined;
   private transcript: RoomTranscript | undefined;
   private goodbye: NodeJS.Timeout | undefined;
 
@@ -86,7 +93,9 @@ class RoomSession {
     try {
       await this.ctx.connect();
     } catch (error) {
-      return this.end(`room_unreachable: ${(error as Error).message}`);
+      const why = (error as Error).message;
+      this.logger.warn('the room agent could not join its room', { sessionId: this.id, room: this.ctx.job.room?.name, error: why });
+      return this.end(`room_unreachable: ${why}`);
     }
     try {
       await this.startAgent(config);
@@ -135,7 +144,8 @@ class RoomSession {
     this.transcript = new RoomTranscript({
       sessionId: this.id,
       sink: this.sink,
-      publisher: () => this.ctx.room.localParticipant,
+      // Undefined until the agent has joined (and in a room-less test run).
+      publisher: () => this.ctx.room?.localParticipant,
       startedAt: this.startedAt,
       logger: this.logger,
     });
