@@ -16,7 +16,7 @@ const SCRIPT = fileURLToPath(new URL('../../scripts/agent.ts', import.meta.url))
 describe('npm run agent', function () {
   this.timeout(120_000);
 
-  it('registers, runs a dispatched room session, and drains and exits 0 on SIGTERM', async () => {
+  it('registers, runs a dispatched room session, refuses a dispatch without a session, and drains and exits 0 on SIGTERM', async () => {
     const server = await FakeLivekitAgentServer.start();
     const cwd = mkdtempSync(path.join(os.tmpdir(), 'agent-cwd-'));
     const child = spawn(process.execPath, ['--import', TSX, SCRIPT], {
@@ -46,6 +46,12 @@ describe('npm run agent', function () {
       await until(() => /room session ended/.test(out), 'the session ended', () => out);
       expect(out).to.match(/room session started.*sess-77/);
       expect(out).to.match(/room session ended.*sess-77.*room_unreachable/);
+
+      // A dispatch without a session id: the job says why and ends, quoting none of the metadata.
+      server.offerJob({ id: 'AJ_bad', room: 'room-bad', agentName: 'separate-agent', metadata: JSON.stringify({ system_prompt: 'Confidential prompt' }) });
+      await until(() => /a room agent job cannot start/.test(out), 'the bad job was refused', () => out);
+      expect(out).to.include('the dispatch metadata is invalid at session_id');
+      expect(out).not.to.include('Confidential prompt');
 
       child.kill('SIGTERM');
       expect(await exited).to.equal(0);
