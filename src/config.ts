@@ -168,6 +168,10 @@ function readSettings(read: EnvReader): Omit<Config, 'unknownVariables'> {
       healthPort: read.int('LIVEKIT_AGENT_HEALTH_PORT', 0, 0, 65535),
     },
   };
+  const workers = readWorkers(read);
+  if (workers > 1 && livekit.worker.mode === 'inline' && livekit.worker.healthPort !== 0) {
+    read.problem('LIVEKIT_AGENT_HEALTH_PORT', 'must be 0 when WORKERS > 1 and LIVEKIT_AGENT_WORKER=inline: every worker process runs its own room agent worker, and they cannot share one port');
+  }
   const requested = read.oneOf('AGENT_PROVIDER', ['auto', 'echo', 'deepgram', 'livekit'], 'auto');
   const pipeline = readPipeline(read);
   const agent = resolveAgent(requested, deepgram, livekit, pipeline);
@@ -233,7 +237,7 @@ function readSettings(read: EnvReader): Omit<Config, 'unknownVariables'> {
     },
     agent,
     agentWorkers,
-    workers: readWorkers(read),
+    workers,
     systemPrompt: read.string('SYSTEM_PROMPT', DEFAULT_SYSTEM_PROMPT),
     vad: {
       minSpeechS: read.number('VAD_MIN_SPEECH_DURATION', 0.1, 0.02, 5),

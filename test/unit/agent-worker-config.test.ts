@@ -27,4 +27,10 @@ describe('config: the room agent worker', () => {
       expect(() => loadConfig({ [name]: bad }), `${name}=${bad}`).to.throw(ConfigError, new RegExp(name));
     }
   });
+
+  it('refuses a fixed health port when every process of a WORKERS fleet runs its own agent worker', () => {
+    expect(() => loadConfig({ WORKERS: '2', LIVEKIT_AGENT_HEALTH_PORT: '8081' })).to.throw(ConfigError, /LIVEKIT_AGENT_HEALTH_PORT/);
+    expect(loadConfig({ WORKERS: '2', LIVEKIT_AGENT_HEALTH_PORT: '8081', LIVEKIT_AGENT_WORKER: 'off' }).livekit.worker.healthPort).to.equal(8081);
+    expect(loadConfig({ WORKERS: '2' }).livekit.worker.healthPort).to.equal(0);
+  });
 });
