@@ -30,9 +30,14 @@ const relayMessage = z.discriminatedUnion('op', [
 ]);
 type RelayMessage = z.infer<typeof relayMessage>;
 
+/** The end reason of a session whose job process went away without ending it (a crash, a kill). */
+export const JOB_LOST = 'job_lost: the job process ended without ending the session';
+
 /** The worker's end: hands what its job processes send to `sink`. */
 export class JobSinkRelay {
   private readonly sockets = new Set<net.Socket>();
+  /** Each connection's queue of sink calls, by its last one: close() waits for them all. */
+  private readonly queues = new Map<net.Socket, Promise<void>>();
 
   private constructor(
     private readonly server: net.Server,
@@ -53,31 +58,51 @@ export class JobSinkRelay {
     return relay;
   }
 
+  /** Stops listening, and resolves once what the jobs sent has reached the sink. */
   async close(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const socket of this.sockets) socket.end();
     await closed;
     rmSync(this.socketPath, { force: true });
+    await Promise.all(this.queues.values());
   }
 
   private serve(socket: net.Socket, sink: RoomSessionSink, logger: Logger): void {
     this.sockets.add(socket);
-    socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', (error) => logger.warn('a room agent job lost its relay socket', { error: error.message }));
-    let applied = Promise.resolve();
-    createInterface({ input: socket, crlfDelay: Infinity }).on('line', (text) => {
+    // Applied in turn: a slow store write never lets a later line overtake an earlier one.
+    const enqueue = (message: RelayMessage): void => {
+      const applied = (this.queues.get(socket) ?? Promise.resolve()).then(() =>
+        apply(sink, message).catch((error: Error) => {
+          logger.error('the room session sink failed', { op: message.op, sessionId: message.sessionId, error: error.message });
+        }),
+      );
+      this.queues.set(socket, applied);
+    };
+    /** Sessions this job started and has not ended: a job process that dies leaves them open. */
+    const open = new Set<string>();
+    const lines = createInterface({ input: socket, crlfDelay: Infinity });
+    lines.on('line', (text) => {
       const parsed = relayMessage.safeParse(parseJson(text));
       if (!parsed.success) {
         logger.warn('a room agent job sent a message the relay does not know; dropped', { bytes: text.length });
         return;
       }
       const message = parsed.data;
-      // Applied in turn: a slow store write never lets a later line overtake an earlier one.
-      applied = applied.then(() =>
-        apply(sink, message).catch((error: Error) => {
-          logger.error('the room session sink failed', { op: message.op, sessionId: message.sessionId, error: error.message });
-        }),
-      );
+      if (message.op === 'started') open.add(message.sessionId);
+      if (message.op === 'ended') open.delete(message.sessionId);
+      enqueue(message);
+    });
+    // Every line read first ('close' of the reader follows the last 'line'), then the sessions left open are ended.
+    lines.on('close', () => {
+      this.sockets.delete(socket);
+      for (const sessionId of open) {
+        logger.warn('a room agent job ended without ending its session', { sessionId });
+        enqueue({ op: 'ended', sessionId, reason: JOB_LOST });
+      }
+      // Nothing more comes on this socket: its queue is forgotten once drained.
+      const last = this.queues.get(socket);
+      void last?.then(() => this.queues.delete(socket));
     });
   }
 }

@@ -3,7 +3,7 @@
 // sink is slow; a message the relay does not know is dropped and logged, the rest go on.
 import { expect } from 'chai';
 import net from 'node:net';
-import { JobSinkRelay, relaySocketPath, relayedSink } from '../../src/rooms/agent-sink-relay.js';
+import { JOB_LOST, JobSinkRelay, relaySocketPath, relayedSink } from '../../src/rooms/agent-sink-relay.js';
 import type { RoomTranscriptLine } from '../../src/rooms/room-agent-sink.js';
 import { capturingLogger } from '../helpers/capturing-logger.js';
 import { RecordingRoomSink } from '../helpers/recording-room-sink.js';
@@ -62,6 +62,29 @@ describe('room agent relay from job process to agent worker', () => {
     expect(log.lines.filter((l) => l.level === 'warn')).to.have.length(2);
     expect(log.text()).not.to.include('1234');
     socket.destroy();
+    await relay.close();
+  });
+
+  it('ends a session whose job process went away without ending it, once, after its last line', async () => {
+    const pid = fakeWorkerPid();
+    const sink = new RecordingRoomSink();
+    const relay = await JobSinkRelay.listen(sink, capturingLogger().logger, pid);
+    const socket = net.createConnection(relaySocketPath(pid));
+    socket.write(`${JSON.stringify({ op: 'started', sessionId: 'lost', info: {} })}\n`);
+    socket.write(`${JSON.stringify({ op: 'line', sessionId: 'lost', line: { role: 'user', text: 'hello', atMs: 5 } })}\n`);
+    socket.write(`${JSON.stringify({ op: 'started', sessionId: 'done', info: {} })}\n`);
+    socket.write(`${JSON.stringify({ op: 'ended', sessionId: 'done', reason: 'agent_ended: bye' })}\n`);
+    // The job process dies: its socket closes without a word more.
+    socket.end();
+    await until(() => sink.calls.length === 5);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(sink.calls.map((c) => `${c.op} ${c.sessionId}${c.op === 'ended' ? ` ${c.reason}` : ''}`)).to.deep.equal([
+      'started lost',
+      'line lost',
+      'started done',
+      'ended done agent_ended: bye',
+      `ended lost ${JOB_LOST}`,
+    ]);
     await relay.close();
   });
 
