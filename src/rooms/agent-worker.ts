@@ -47,6 +47,8 @@ export class RoomAgentWorker {
   private running: Promise<void> | undefined;
   private stopped = false;
   private wake: (() => void) | undefined;
+  /** Aborts the probe in flight when the worker closes. */
+  private readonly closing = new AbortController();
   /** Consecutive servers that gave up since the last registration (0 = no outage). */
   private failures = 0;
   private registeredOnce = false;
@@ -82,6 +84,7 @@ export class RoomAgentWorker {
   async close(): Promise<void> {
     this.stopped = true;
     this.wake?.();
+    this.closing.abort();
     await this.server?.close().catch(() => undefined);
     await this.running;
     await this.relay?.close();
@@ -95,8 +98,9 @@ export class RoomAgentWorker {
   private async keepRunning(credentials: Credentials): Promise<void> {
     while (!this.stopped) {
       try {
-        await probeLivekit(credentials);
+        await probeLivekit(credentials, this.closing.signal);
       } catch (error) {
+        if (this.stopped) return;
         this.onUnreachable(error as Error);
         await this.sleep(this.retryDelayMs());
         continue;
@@ -180,20 +184,25 @@ export class RoomAgentWorker {
  * Opens and closes the worker endpoint the framework connects to (`<LIVEKIT_URL>/agent`, with an
  * agent token), built the framework's way; rejects with why it could not.
  */
-export async function probeLivekit({ url, apiKey, apiSecret }: Credentials): Promise<void> {
+export async function probeLivekit({ url, apiKey, apiSecret }: Credentials, signal?: AbortSignal): Promise<void> {
   const base = new URL(url);
   base.protocol = base.protocol.replace('http', 'ws');
   const token = new AccessToken(apiKey, apiSecret, { ttl: 60 });
   token.addGrant({ agent: true });
   const socket = new WebSocket(new URL(`${base.toString()}agent`), { headers: { authorization: `Bearer ${await token.toJwt()}` }, handshakeTimeout: PROBE_TIMEOUT_MS });
+  let abort = (): void => undefined;
   try {
     await new Promise<void>((resolve, reject) => {
+      abort = () => reject(new Error('the worker is closing'));
+      if (signal?.aborted) return abort();
+      signal?.addEventListener('abort', abort);
       socket.once('open', () => resolve());
       socket.once('unexpected-response', (_req, res) => reject(new Error(`the server answered ${res.statusCode}`)));
       socket.once('error', reject);
       socket.once('close', (code) => reject(new Error(`the socket closed (${code})`)));
     });
   } finally {
+    signal?.removeEventListener('abort', abort);
     socket.removeAllListeners();
     socket.on('error', () => undefined);
     socket.terminate();

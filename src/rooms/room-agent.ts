@@ -116,6 +116,8 @@ class RoomSession implements RoomAgentRun {
 
   /** The shutdown callback: runs once, whatever ended the job. */
   async finish(): Promise<void> {
+    // Closing the session below raises its close event: the reason the job ended with stands.
+    this.ending = true;
     clearTimeout(this.goodbye);
     await this.agentSession?.close().catch(() => undefined);
     if (this.pipeline) await closePipeline(this.pipeline);
