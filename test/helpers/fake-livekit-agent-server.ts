@@ -42,9 +42,13 @@ export class FakeLivekitAgentServer {
     return `ws://127.0.0.1:${(this.wss.address() as AddressInfo).port}`;
   }
 
-  /** The first message of this kind from a worker, already received or still to come. */
-  next<C extends WorkerMessage['message']['case']>(kind: C, timeoutMs = 30_000): Promise<WorkerMessage & { message: { case: C } }> {
-    const match = (m: WorkerMessage): boolean => m.message.case === kind;
+  /** The first message of this kind (and, if given, that `also` accepts), already received or still to come. */
+  next<C extends WorkerMessage['message']['case']>(
+    kind: C,
+    timeoutMs = 30_000,
+    also: (m: WorkerMessage & { message: { case: C } }) => boolean = () => true,
+  ): Promise<WorkerMessage & { message: { case: C } }> {
+    const match = (m: WorkerMessage): boolean => m.message.case === kind && also(m as WorkerMessage & { message: { case: C } });
     const seen = this.received.find(match);
     if (seen) return Promise.resolve(seen as WorkerMessage & { message: { case: C } });
     return new Promise((resolve, reject) => {

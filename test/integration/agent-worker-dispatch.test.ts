@@ -4,12 +4,13 @@
 // dispatch metadata. The room connection itself needs an SFU: the job fails there, as it must,
 // and says so through the sink.
 import { expect } from 'chai';
-import { JobType } from '@livekit/protocol';
+import { JobType, WorkerStatus } from '@livekit/protocol';
 import { TokenVerifier } from 'livekit-server-sdk';
 import { RoomAgentWorker } from '../../src/rooms/agent-worker.js';
 import { capturingLogger } from '../helpers/capturing-logger.js';
 import { FakeLivekitAgentServer } from '../helpers/fake-livekit-agent-server.js';
 import { RecordingRoomSink } from '../helpers/recording-room-sink.js';
+import { startTestGateway } from '../helpers/test-gateway.js';
 
 const API_KEY = 'APIroomtest';
 const API_SECRET = 'room-test-secret-of-enough-length-for-hs256';
@@ -75,5 +76,38 @@ describe('room agent worker, dispatched by a fake LiveKit /agent endpoint', func
     expect(ended.sessionId).to.equal('sess-42');
     expect(ended.reason).to.match(/^room_unreachable: /);
     expect(sink.calls.map((c) => c.op)).to.deep.equal(['started', 'ended']);
+  });
+});
+
+describe('room agent worker inside the gateway', function () {
+  this.timeout(90_000);
+
+  it('registers when LIVEKIT_* are set, and the gateway\'s drain tells LiveKit it takes no new job', async () => {
+    const server = await FakeLivekitAgentServer.start();
+    const t = await startTestGateway({ LIVEKIT_URL: server.url, LIVEKIT_API_KEY: API_KEY, LIVEKIT_API_SECRET: API_SECRET, LIVEKIT_AGENT_NAME: 'inline-agent', LIVEKIT_AGENT_IDLE_PROCESSES: '0' });
+    try {
+      const register = await server.next('register');
+      expect(register.message.value.agentName).to.equal('inline-agent');
+      await t.gateway.drain(5_000);
+      // The worker reports its load every 2.5 s as available; after the drain, as full.
+      const full = await server.next('updateWorker', 30_000, (m) => m.message.value.status === WorkerStatus.WS_FULL);
+      expect(full.message.value.status).to.equal(WorkerStatus.WS_FULL);
+    } finally {
+      await t.close();
+      await server.close();
+    }
+  });
+
+  it('does not run with LIVEKIT_AGENT_WORKER=off', async () => {
+    const server = await FakeLivekitAgentServer.start();
+    const t = await startTestGateway({ LIVEKIT_URL: server.url, LIVEKIT_API_KEY: API_KEY, LIVEKIT_API_SECRET: API_SECRET, LIVEKIT_AGENT_WORKER: 'off' });
+    try {
+      // A call's worth of time: a worker would have connected at once.
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      expect(server.authorizations).to.deep.equal([]);
+    } finally {
+      await t.close();
+      await server.close();
+    }
   });
 });
