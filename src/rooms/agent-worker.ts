@@ -45,15 +45,18 @@ export class RoomAgentWorker {
   private server: AgentServer | undefined;
   private relay: JobSinkRelay | undefined;
   private running: Promise<void> | undefined;
-  private stopped = false;
   private wake: (() => void) | undefined;
-  /** Aborts the probe in flight when the worker closes. */
+  /** Aborted when the worker closes, and with it the probe in flight. */
   private readonly closing = new AbortController();
   /** Consecutive servers that gave up since the last registration (0 = no outage). */
   private failures = 0;
   private registeredOnce = false;
 
   constructor(private readonly options: RoomAgentWorkerOptions) {}
+
+  private get stopped(): boolean {
+    return this.closing.signal.aborted;
+  }
 
   /** Whether LIVEKIT_URL, LIVEKIT_API_KEY and LIVEKIT_API_SECRET are all set. */
   static configured(livekit: LiveKitConfig): boolean {
@@ -82,9 +85,8 @@ export class RoomAgentWorker {
 
   /** Stops connecting, ends the job processes, closes the relay (after their last lines). */
   async close(): Promise<void> {
-    this.stopped = true;
-    this.wake?.();
     this.closing.abort();
+    this.wake?.();
     await this.server?.close().catch(() => undefined);
     await this.running;
     await this.relay?.close();
@@ -106,14 +108,13 @@ export class RoomAgentWorker {
         continue;
       }
       if (this.stopped) return;
-      const server = this.newServer(credentials);
-      this.server = server;
       try {
-        await server.run();
+        this.server = this.newServer(credentials);
+        await this.server.run();
       } catch (error) {
-        this.onUnreachable(error as Error);
+        if (!this.stopped) this.onUnreachable(error as Error);
       }
-      await server.close().catch(() => undefined);
+      await this.server?.close().catch(() => undefined);
       this.server = undefined;
       if (!this.stopped) await this.sleep(this.retryDelayMs());
     }

@@ -72,7 +72,7 @@ function readConfig(read: () => Config): Config | undefined {
 
 class RoomSession implements RoomAgentRun {
   readonly id: string;
-  agentSession: voice.AgentSession | undefined;
+  private session: voice.AgentSession | undefined;
   private reason = 'job_ended';
   private ending = false;
   private pipeline: Pipeline | undefined;
@@ -87,6 +87,10 @@ class RoomSession implements RoomAgentRun {
     private readonly startedAt: number,
   ) {
     this.id = dispatch.session_id;
+  }
+
+  get agentSession(): voice.AgentSession | undefined {
+    return this.session;
   }
 
   async run(config: Config): Promise<void> {
@@ -119,7 +123,7 @@ class RoomSession implements RoomAgentRun {
     // Closing the session below raises its close event: the reason the job ended with stands.
     this.ending = true;
     clearTimeout(this.goodbye);
-    await this.agentSession?.close().catch(() => undefined);
+    await this.session?.close().catch(() => undefined);
     if (this.pipeline) await closePipeline(this.pipeline);
     await this.transcript?.settled();
     await this.record(() => this.sink.ended(this.id, this.reason), 'end');
@@ -135,7 +139,7 @@ class RoomSession implements RoomAgentRun {
     const pipeline = createPipeline(config, { sttSampleRate: ROOM_STT_SAMPLE_RATE });
     this.pipeline = pipeline;
     const session = new voice.AgentSession({ stt: pipeline.stt, llm: pipeline.llm, tts: pipeline.tts, ...telephonySessionOptions(config.vad) });
-    this.agentSession = session;
+    this.session = session;
     const E = voice.AgentSessionEventTypes;
     session.on(E.UserStateChanged, (ev) => pipeline.callerSpeech.set(ev.newState === 'speaking'));
     session.on(E.Error, (ev) => {

@@ -3,6 +3,7 @@
 // sink is slow; a message the relay does not know is dropped and logged, the rest go on.
 import { expect } from 'chai';
 import net from 'node:net';
+import nock from 'nock';
 import { JOB_LOST, JobSinkRelay, relaySocketPath, relayedSink } from '../../src/rooms/agent-sink-relay.js';
 import type { RoomTranscriptLine } from '../../src/rooms/room-agent-sink.js';
 import { capturingLogger } from '../helpers/capturing-logger.js';
@@ -20,6 +21,18 @@ async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void
 }
 
 describe('room agent relay from job process to agent worker', () => {
+  // The job's end of the relay runs in a job process, where nothing intercepts sockets. Here it
+  // runs in the test process, where nock (loaded by other suites) fakes every net connection,
+  // Unix sockets included: set aside while these tests run.
+  let nockWasActive = false;
+  before(() => {
+    nockWasActive = nock.isActive();
+    if (nockWasActive) nock.restore();
+  });
+  after(() => {
+    if (nockWasActive) nock.activate();
+  });
+
   it('hands a job\'s started, lines and ended to the sink once each and in order, a slow sink included', async () => {
     const pid = fakeWorkerPid();
     const sink = new RecordingRoomSink();
