@@ -1,8 +1,8 @@
 // The room agent's transcript wiring (room-agent-transcript.ts), driven by a real AgentSession
 // without a room: FakeLLM replies, one heard in full and one interrupted. What cannot run here is
 // the room itself: RoomIO's audio and its transcription synchronizer (which, in a room, cuts an
-// interrupted reply's text to what was heard; without audio the item keeps its full text), and
-// rtc-node's publishData, which a recording publisher stands in for.
+// interrupted reply's text to what was heard; without audio the item keeps what the LLM had
+// produced when it was cut), and rtc-node's publishData, which a recording publisher stands in for.
 import { expect } from 'chai';
 import { initializeLogger, llm as lkLlm, loggerOptions, voice } from '@livekit/agents';
 import { RoomTranscript, TRANSCRIPT_TOPIC, transcriptLine, type DataPublisher, type TranscriptDataMessage } from '../../src/rooms/room-agent-transcript.js';
@@ -35,11 +35,18 @@ async function roomlessSession(): Promise<voice.AgentSession> {
   return session;
 }
 
-/** One exchange heard in full, then one interrupted half a second into the reply. */
+/** One exchange heard in full, then one interrupted once the agent is speaking it. */
 async function converse(session: voice.AgentSession): Promise<void> {
   await session.generateReply({ userInput: 'hi' }).waitForPlayout();
   const cut = session.generateReply({ userInput: 'tell me more' });
-  await new Promise((resolve) => setTimeout(resolve, 500));
+  await new Promise<void>((resolve) => {
+    const onState = (ev: voice.AgentStateChangedEvent): void => {
+      if (ev.newState !== 'speaking') return;
+      session.off(voice.AgentSessionEventTypes.AgentStateChanged, onState);
+      resolve();
+    };
+    session.on(voice.AgentSessionEventTypes.AgentStateChanged, onState);
+  });
   cut.interrupt();
   await cut.waitForPlayout().catch(() => undefined);
 }
@@ -65,11 +72,14 @@ describe('room agent transcript', function () {
 
     expect(sink.calls.every((c) => c.op === 'line')).to.equal(true);
     const lines = sink.calls.flatMap((c) => (c.op === 'line' ? [{ sessionId: c.sessionId, ...c.line }] : []));
+    // The interrupted reply holds what the LLM had produced when it was cut: a start of it.
+    const cutText = lines[3]?.text ?? '';
+    expect(LONG_REPLY.startsWith(cutText), cutText).to.equal(true);
     expect(lines.map(({ atMs: _atMs, ...rest }) => rest)).to.deep.equal([
       { sessionId: 'sess-1', role: 'user', text: 'hi' },
       { sessionId: 'sess-1', role: 'assistant', text: GREETING_REPLY },
       { sessionId: 'sess-1', role: 'user', text: 'tell me more' },
-      { sessionId: 'sess-1', role: 'assistant', text: LONG_REPLY, interrupted: true },
+      { sessionId: 'sess-1', role: 'assistant', text: cutText, interrupted: true },
     ]);
     const times = lines.map((l) => l.atMs);
     expect(times.every((t, i) => t >= 0 && (i === 0 || t >= times[i - 1]!))).to.equal(true);
@@ -109,11 +119,11 @@ describe('room agent transcript', function () {
     await converse(session);
     await transcript.settled();
 
-    expect(sink.calls.map((c) => (c.op === 'line' ? `${c.line.role}:${c.line.text}` : c.op))).to.deep.equal([
+    expect(sink.calls.map((c) => (c.op === 'line' ? `${c.line.role}:${c.line.interrupted ? 'cut' : c.line.text}` : c.op))).to.deep.equal([
       'user:hi',
       `assistant:${GREETING_REPLY}`,
       'user:tell me more',
-      `assistant:${LONG_REPLY}`,
+      'assistant:cut',
     ]);
     expect(log.lines.filter((l) => l.level === 'warn' && String(l.message).includes('data channel'))).to.have.length(4);
   });
