@@ -66,6 +66,17 @@ export interface LiveKitConfig {
   agentName: string;
   /** Room tokens carry the agent's dispatch too, so a browser that joins without POST /session gets an agent. */
   tokenDispatchesAgent: boolean;
+  /** The room agent's worker (src/rooms/agent-worker.ts). */
+  worker: RoomAgentWorkerConfig;
+}
+
+export interface RoomAgentWorkerConfig {
+  /** `inline`: the gateway runs it (with LIVEKIT_URL/KEY/SECRET set); `off`: only `npm run agent` processes do. */
+  mode: 'inline' | 'off';
+  /** Job processes kept forked and waiting (each ≈ 194 MB); 0 = forked when a job comes. */
+  idleProcesses: number;
+  /** Port of the worker's health server (GET / and /worker); 0 = any free port. */
+  healthPort: number;
 }
 
 /** The agent asked for, the one it resolved to, and why: the start-up banner prints the reason. */
@@ -160,6 +171,10 @@ function readSettings(read: EnvReader): Omit<Config, 'unknownVariables'> {
     greeting: read.optional('DEEPGRAM_VOICE_AGENT_GREETING'),
   };
   const livekit = readLiveKit(read);
+  const workers = readWorkers(read);
+  if (workers > 1 && livekit.worker.mode === 'inline' && livekit.worker.healthPort !== 0) {
+    read.problem('LIVEKIT_AGENT_HEALTH_PORT', 'must be 0 when WORKERS > 1 and LIVEKIT_AGENT_WORKER=inline: every worker process runs its own room agent worker, and they cannot share one port');
+  }
   const requested = read.oneOf('AGENT_PROVIDER', ['auto', 'echo', 'deepgram', 'livekit'], 'auto');
   const pipeline = readPipeline(read);
   const agent = resolveAgent(requested, deepgram, livekit, pipeline);
@@ -228,7 +243,7 @@ function readSettings(read: EnvReader): Omit<Config, 'unknownVariables'> {
     agent,
     agentWorkers,
     agentWorkerNice,
-    workers: readWorkers(read),
+    workers,
     systemPrompt: read.string('SYSTEM_PROMPT', DEFAULT_SYSTEM_PROMPT),
     vad: {
       minSpeechS: read.number('VAD_MIN_SPEECH_DURATION', 0.1, 0.02, 5),
@@ -314,6 +329,11 @@ function readLiveKit(read: EnvReader): LiveKitConfig {
     tokenTtlS: read.duration('LIVEKIT_TOKEN_TTL', 3600, 60, 7 * 86_400),
     agentName: read.matching('LIVEKIT_AGENT_NAME', /^[A-Za-z0-9_.-]{1,64}$/, '1 to 64 letters, digits, "_", "." or "-"') ?? 'voice-agent',
     tokenDispatchesAgent: read.bool('LIVEKIT_TOKEN_AGENT_DISPATCH', false),
+    worker: {
+      mode: read.oneOf('LIVEKIT_AGENT_WORKER', ['inline', 'off'], 'inline'),
+      idleProcesses: read.int('LIVEKIT_AGENT_IDLE_PROCESSES', 1, 0, 64),
+      healthPort: read.int('LIVEKIT_AGENT_HEALTH_PORT', 0, 0, 65535),
+    },
   };
 }
 

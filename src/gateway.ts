@@ -51,6 +51,7 @@ import { openStreamClaims, openTaskStore } from './tasks/open-store.js';
 import type { TaskStore } from './tasks/store.js';
 import { taskView } from './tasks/view.js';
 import { TwilioCallControl, type TwilioCalls } from './twilio/call-control.js';
+import { loggingRoomSessionSink, startInlineRoomAgents, type InlineRoomAgents, type RoomAgentRetry } from './rooms/agent-worker-inline.js';
 import { createLogger, type Logger } from './telemetry/logger.js';
 import { EventLoopMonitor } from './telemetry/event-loop.js';
 import { Telemetry } from './telemetry/events.js';
@@ -101,6 +102,10 @@ export interface GatewayDeps {
   sessionGatekeeper?: SessionGatekeeper;
   /** Hears of each room session that ended after its agent was dispatched. */
   onSessionEnded?: SessionEndedHook;
+  /** Where the room agent's session events go (default: the rooms domain's own: the store and the live bus). */
+  roomSessionSink?: RoomSessionSink;
+  /** Run the room agent worker here (default: LIVEKIT_AGENT_WORKER=inline, with LIVEKIT_* set); tests give it shorter retries. */
+  roomAgentWorker?: boolean | RoomAgentRetry;
 }
 
 export interface ListenOptions {
@@ -431,6 +436,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
 
   app.use(notFound(logger));
   app.use(errorHandler(logger));
+  let roomAgents: InlineRoomAgents | undefined;
 
   return {
     app,
@@ -458,6 +464,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
         });
       });
       loopMonitor.start();
+      roomAgents = await startInlineRoomAgents(config, logger, deps.roomSessionSink ?? rooms.sink ?? loggingRoomSessionSink(logger), deps.roomAgentWorker);
       if (options.settleLastRun ?? true) await settleLastRun();
       // A member that leaves the fleet from now on leaves its calls to the survivors.
       if (onPgFleet) stopWatchingMembers = fleet.watchMembers(() => void settleLostMembers(false));
@@ -467,7 +474,8 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     },
     async drain(timeoutMs) {
       draining = true;
-      const idle = await calls.waitUntilIdle(timeoutMs);
+      // Room sessions wind down beside the calls: the agent worker takes no new job meanwhile.
+      const [idle] = await Promise.all([calls.waitUntilIdle(timeoutMs), roomAgents?.drain(timeoutMs)]);
       const endedEarly = idle ? 0 : calls.size;
       await calls.endAll('shutdown');
       return { endedEarly };
@@ -479,7 +487,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
       callDomain.stop();
       stopWatchingMembers();
       await calls.endAll('shutdown');
-      await agentPool.close();
+      await Promise.all([agentPool.close(), roomAgents?.close()]);
       for (const client of ws.getWss().clients) client.terminate();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -6,12 +6,13 @@ import type { LiveBus } from '../live/bus.js';
 import type { Logger } from '../telemetry/logger.js';
 import { toError } from '../util/errors.js';
 import type { SessionState, TranscriptLineView } from './schemas.js';
-import { type Changed, type FinalState, type RoomSession, type SessionStore } from './store.js';
+import { type Changed, type FinalState, type RoomSession, type SessionLine, type SessionStore } from './store.js';
 import { lineView } from './view.js';
 
+/** Where a room agent reports its session: the gateway's own store and bus, or a relay to them from a job process. */
 export interface RoomSessionSink {
   started(sessionId: string, info: { participant?: string; jobId?: string }): Promise<void>;
-  line(sessionId: string, line: { role: 'user' | 'assistant'; text: string; atMs: number; interrupted?: boolean }): Promise<void>;
+  line(sessionId: string, line: SessionLine): Promise<void>;
   ended(sessionId: string, reason: string): Promise<void>;
 }
 

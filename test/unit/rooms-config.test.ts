@@ -18,7 +18,15 @@ const SERVER = { LIVEKIT_URL: 'wss://lk.example.com', LIVEKIT_API_KEY: 'APIkey',
 describe('rooms configuration', () => {
   it('reads the defaults: rooms off, tokens for an hour, agent voice-agent, no dispatch in tokens', () => {
     const { livekit } = loadConfig({});
-    expect(livekit).to.deep.equal({ url: undefined, apiKey: undefined, apiSecret: undefined, tokenTtlS: 3600, agentName: 'voice-agent', tokenDispatchesAgent: false });
+    expect(livekit).to.deep.equal({
+      url: undefined,
+      apiKey: undefined,
+      apiSecret: undefined,
+      tokenTtlS: 3600,
+      agentName: 'voice-agent',
+      tokenDispatchesAgent: false,
+      worker: { mode: 'inline', idleProcesses: 1, healthPort: 0 },
+    });
     expect(loadConfig(SERVER).livekit).to.include({ url: 'wss://lk.example.com', apiKey: 'APIkey', apiSecret: 'secret-value' });
   });
 

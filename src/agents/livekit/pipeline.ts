@@ -37,6 +37,8 @@ export interface PipelineOverrides {
   sttStallMs?: number;
   /** Instead of TTS_RECOVERY_DELAY_MS. */
   ttsRecoveryDelayMs?: number;
+  /** The rate the streaming STT is fed at, instead of the phone's 8 kHz (a room's audio is wideband). */
+  sttSampleRate?: number;
 }
 
 /** What building one provider needs. */
@@ -46,6 +48,7 @@ interface BuildContext {
   streamIdleTimeoutMs: number;
   callerSpeech: CallerSpeech;
   sttStallMs: number;
+  sttSampleRate: number;
 }
 
 /** Phone audio: the STT gets the call's 8 kHz as it is, no resampling. */
@@ -95,6 +98,7 @@ export function createPipeline(config: { pipeline: PipelineConfig; vad: VadConfi
     streamIdleTimeoutMs: overrides.streamIdleTimeoutMs ?? STREAM_IDLE_TIMEOUT_MS,
     callerSpeech: new CallerSpeech(),
     sttStallMs: overrides.sttStallMs ?? STT_STALL_MS,
+    sttSampleRate: overrides.sttSampleRate ?? PHONE_SAMPLE_RATE,
   };
   const stts = order.stt.map((p) => newStt(ctx, p));
   return {
@@ -145,14 +149,14 @@ function oneOrFallback<T>(instances: T[], fallback: (instances: T[]) => T): T {
  * wrapped in our own WholeRequestStt, not the framework's StreamAdapter, which only logs a failed
  * request (stt-guards.ts); Deepgram's socket is watched for the failures its plugin never reports.
  */
-function newStt({ cfg, vad, streamIdleTimeoutMs, callerSpeech, sttStallMs }: BuildContext, provider: PipelineConfig['stt']): stt.STT {
+function newStt({ cfg, vad, streamIdleTimeoutMs, callerSpeech, sttStallMs, sttSampleRate }: BuildContext, provider: PipelineConfig['stt']): stt.STT {
   switch (provider) {
     case 'deepgram': {
       const streaming = new deepgram.STT({
         apiKey: cfg.deepgram.apiKey,
         baseUrl: cfg.deepgram.sttUrl,
         model: cfg.deepgram.sttModel,
-        sampleRate: PHONE_SAMPLE_RATE,
+        sampleRate: sttSampleRate,
       });
       return new SttWatchdog(streaming, callerSpeech, sttStallMs);
     }
