@@ -1,11 +1,8 @@
 // The SQLite call store: the tasks' database file under DATA_DIR, its own connection.
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
 import Database from 'better-sqlite3';
+import { openSqliteDatabase } from '../db/sqlite.js';
 import type { Database as Db } from 'better-sqlite3';
 import type { AnalysisState } from '../tasks/model.js';
-import { runMigrations } from '../tasks/sqlite-migrations.js';
-import { TASKS_DB_FILE } from '../tasks/sqlite-store.js';
 import type { AnalysisClaim } from '../tasks/store.js';
 import { decodeCursor, encodeCursor, FIRST_PAGE } from './cursor.js';
 import type { Call, CallDirection, CallEntry, CallEvent, CallStatus, CallTranscriptLine } from './model.js';
@@ -18,19 +15,7 @@ export interface CallStoreOptions {
 }
 
 export function openSqliteCallStore(dataDir: string, options: CallStoreOptions = {}): CallStore {
-  mkdirSync(dataDir, { recursive: true });
-  const db = new Database(path.join(dataDir, TASKS_DB_FILE));
-  try {
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
-    db.pragma('foreign_keys = ON');
-    db.pragma('busy_timeout = 5000');
-    runMigrations(db);
-    return new SqliteCallStore(db, options.now ?? (() => new Date()));
-  } catch (error) {
-    db.close();
-    throw error;
-  }
+  return openSqliteDatabase(dataDir, (db) => new SqliteCallStore(db, options.now ?? (() => new Date())));
 }
 
 export interface CallRow {

@@ -1,12 +1,8 @@
 // The outbox in the SQLite file under DATA_DIR, beside the tasks. A claim is a read and a write
 // in one IMMEDIATE transaction, so of several processes on the file (WORKERS) one claims a row.
+import { openSqliteDatabase } from '../db/sqlite.js';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
-import Database from 'better-sqlite3';
 import type { Database as Db, Statement } from 'better-sqlite3';
-import { runMigrations } from '../tasks/sqlite-migrations.js';
-import { TASKS_DB_FILE } from '../tasks/sqlite-store.js';
 import {
   idempotencyKey,
   type AttemptFailure,
@@ -20,18 +16,7 @@ import {
 import { entryFromRow, failureColumns, newEntryId, type OutboxRow } from './outbox-row.js';
 
 export function openSqliteOutbox(dataDir: string, options: OutboxStoreOptions = {}): OutboxStore {
-  mkdirSync(dataDir, { recursive: true });
-  const db = new Database(path.join(dataDir, TASKS_DB_FILE));
-  try {
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
-    db.pragma('busy_timeout = 5000');
-    runMigrations(db);
-    return new SqliteOutbox(db, options.now ?? Date.now);
-  } catch (error) {
-    db.close();
-    throw error;
-  }
+  return openSqliteDatabase(dataDir, (db) => new SqliteOutbox(db, options.now ?? Date.now));
 }
 
 class SqliteOutbox implements OutboxStore {

@@ -1,14 +1,10 @@
 // Room sessions in the SQLite database under DATA_DIR, beside the tasks (same file, same
 // migrations). Statements run synchronously (microseconds): nothing interleaves inside one call
 // in this process, and another process sharing the file waits on busy_timeout.
+import { openSqliteDatabase } from '../db/sqlite.js';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
-import Database from 'better-sqlite3';
 import type { Database as Db } from 'better-sqlite3';
 import type { JsonObject } from '../tasks/model.js';
-import { runMigrations } from '../tasks/sqlite-migrations.js';
-import { TASKS_DB_FILE } from '../tasks/sqlite-store.js';
 import {
   checkListLimit,
   decodeSessionCursor,
@@ -35,19 +31,7 @@ export interface SqliteSessionStoreOptions {
 }
 
 export function openSqliteSessionStore(dataDir: string, options: SqliteSessionStoreOptions = {}): SessionStore {
-  mkdirSync(dataDir, { recursive: true });
-  const db = new Database(path.join(dataDir, TASKS_DB_FILE));
-  try {
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
-    db.pragma('foreign_keys = ON');
-    db.pragma('busy_timeout = 5000');
-    runMigrations(db);
-    return new SqliteSessionStore(db, options.now ?? (() => new Date()));
-  } catch (error) {
-    db.close();
-    throw error;
-  }
+  return openSqliteDatabase(dataDir, (db) => new SqliteSessionStore(db, options.now ?? (() => new Date())));
 }
 
 interface SessionRow {

@@ -1,8 +1,7 @@
 // The SQLite task store: one file under the data dir, WAL journal, schema by ordered migrations.
-import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
 import Database from 'better-sqlite3';
+import { openSqliteDatabase } from '../db/sqlite.js';
+import { randomUUID } from 'node:crypto';
 import type { Database as Db } from 'better-sqlite3';
 import {
   decideNext,
@@ -17,7 +16,6 @@ import {
 } from './callback-order.js';
 import { canTransition, TERMINAL_STATUSES } from './model.js';
 import type { AnalysisState, JsonObject, NewTask, StatusChange, Task, TaskStatus, TranscriptLine } from './model.js';
-import { runMigrations } from './sqlite-migrations.js';
 import {
   InvalidCursorError,
   InvalidTransitionError,
@@ -39,7 +37,7 @@ import type {
   TransitionPatch,
 } from './store.js';
 
-export const TASKS_DB_FILE = 'tasks.sqlite';
+export { TASKS_DB_FILE } from '../db/sqlite.js';
 
 export interface SqliteTaskStoreOptions {
   /** Clock for timestamps; tests pin it to create tasks with equal creation times. */
@@ -48,22 +46,7 @@ export interface SqliteTaskStoreOptions {
 
 /** Opens (creating if needed) `<dataDir>/tasks.sqlite` and brings its schema up to date. */
 export function openSqliteTaskStore(dataDir: string, options: SqliteTaskStoreOptions = {}): TaskStore {
-  mkdirSync(dataDir, { recursive: true });
-  const db = new Database(path.join(dataDir, TASKS_DB_FILE));
-  try {
-    // WAL lets readers run during a write; NORMAL skips the fsync per commit (a power cut may lose
-    // the last commits, a process crash loses nothing). busy_timeout covers other processes
-    // (workers, a second gateway) writing the same file.
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
-    db.pragma('foreign_keys = ON');
-    db.pragma('busy_timeout = 5000');
-    runMigrations(db);
-    return new SqliteTaskStore(db, options.now ?? (() => new Date()));
-  } catch (error) {
-    db.close();
-    throw error;
-  }
+  return openSqliteDatabase(dataDir, (db) => new SqliteTaskStore(db, options.now ?? (() => new Date())));
 }
 
 interface TaskRow {
