@@ -1,5 +1,5 @@
 // npm run bench -- [--calls N[,N...]] [--seconds D] [--mode echo|livekit|deepgram|isolation|all]
-//                  [--target gateway|relay|both] [--workers W[,W...]] [--agent-workers A] [--find-max]
+//                  [--target gateway|relay|both] [--workers W[,W...]] [--agent-workers A] [--agent-worker-nice N] [--find-max]
 //                  [--suite load|hotpath|all] [--warmup S] [--pin] [--node-args="FLAGS"] [--json]
 // Parses arguments, runs the chosen suites from test/benchmark/, prints their reports. Exit code 1
 // only when a run itself broke (a child did not start, sockets failed), never for a missed goal.
@@ -75,6 +75,8 @@ const USAGE = `Usage: npm run bench -- [options]
                    value against the same bare relay run; CPU and RSS are taken over the whole
                    process tree. Unset: WORKERS is not set (the gateway's default)
   --agent-workers A  livekit and isolation modes: the gateway's AGENT_WORKERS (default ${DEFAULT_AGENT_WORKERS}; 1..64)
+  --agent-worker-nice N  livekit and isolation modes: the gateway's AGENT_WORKER_NICE, the agent worker
+                   threads' nice value (default: the gateway's own, 10; 0..19), to compare priorities
   --find-max       search for the largest call count within the goals, stepping up from --calls:
                    livekit (and echo): 0 frames lost and every call answered (at least
                    75 % of turns), stopping when a gateway thread (media, agent worker) saturates; deepgram: 0 frames lost and p99 < ${FIND_MAX_P99_MS} ms, per --workers value
@@ -108,6 +110,8 @@ interface BenchOptions {
   workers: number[] | undefined;
   /** Undefined: the gateway's default. */
   agentWorkers: number | undefined;
+  /** The gateway's AGENT_WORKER_NICE; undefined: its default. */
+  agentWorkerNice: number | undefined;
   findMax: boolean;
   step: number | undefined;
   maxCalls: number | undefined;
@@ -151,6 +155,7 @@ function parseOptions(argv: string[]): BenchOptions | undefined {
       warmup: { type: 'string' },
       workers: { type: 'string' },
       'agent-workers': { type: 'string' },
+      'agent-worker-nice': { type: 'string' },
       'find-max': { type: 'boolean', default: false },
       step: { type: 'string' },
       'max-calls': { type: 'string' },
@@ -174,6 +179,7 @@ function parseOptions(argv: string[]): BenchOptions | undefined {
     warmupS: intArg('warmup', values.warmup, 0, 120) ?? DEEPGRAM_WARMUP_S,
     workers: intListArg('workers', values.workers, 1, 64),
     agentWorkers: intArg('agent-workers', values['agent-workers'], 1, 64),
+    agentWorkerNice: intArg('agent-worker-nice', values['agent-worker-nice'], 0, 19),
     findMax: values['find-max'],
     step: intArg('step', values.step, 1, 1000),
     maxCalls: intArg('max-calls', values['max-calls'], 1, 1000),
@@ -252,7 +258,7 @@ async function runMode(opts: BenchOptions, mode: string, results: Results, layou
   try {
     if (mode === 'isolation') {
       const common = { seconds, tickMs, warmupS: opts.warmupS, nodeArgs: opts.nodeArgs, layout };
-      results.isolation = await runIsolationSuite({ ...common, calls: calls[0]!, pipelineCalls: opts.pipelineCalls, agentWorkers: opts.agentWorkers, repeats: opts.repeats });
+      results.isolation = await runIsolationSuite({ ...common, calls: calls[0]!, pipelineCalls: opts.pipelineCalls, agentWorkers: opts.agentWorkers, agentWorkerNice: opts.agentWorkerNice, repeats: opts.repeats });
       console.log(formatIsolationReport(results.isolation).join('\n'));
       return !results.isolation.broken;
     }
@@ -265,7 +271,7 @@ async function runMode(opts: BenchOptions, mode: string, results: Results, layou
         console.log(formatDeepgramReport(run).join('\n'));
         ok &&= !run.broken;
       } else {
-        const run = await runLoadSuite({ calls: n, seconds, mode: MODES[mode]!, tickMs, nodeArgs: opts.nodeArgs, layout, agentWorkers: opts.agentWorkers });
+        const run = await runLoadSuite({ calls: n, seconds, mode: MODES[mode]!, tickMs, nodeArgs: opts.nodeArgs, layout, agentWorkers: opts.agentWorkers, agentWorkerNice: opts.agentWorkerNice });
         results.load.push(run);
         console.log(formatLoadReport(run).join('\n'));
         ok &&= !run.broken;
@@ -291,7 +297,7 @@ async function searchMode(opts: BenchOptions, mode: string, results: Results, la
     const outcome = await findLargest<LoadResult | DeepgramResult>({
       ...bounds,
       run: async (n) => {
-        if (mode !== 'deepgram') return runLoadSuite({ calls: n, seconds, mode: MODES[mode]!, tickMs, nodeArgs: opts.nodeArgs, layout, agentWorkers: opts.agentWorkers });
+        if (mode !== 'deepgram') return runLoadSuite({ calls: n, seconds, mode: MODES[mode]!, tickMs, nodeArgs: opts.nodeArgs, layout, agentWorkers: opts.agentWorkers, agentWorkerNice: opts.agentWorkerNice });
         return runDeepgramSuite({ calls: n, seconds, tickMs, targets: [gatewayTarget(workers)], warmupS: opts.warmupS, nodeArgs: opts.nodeArgs, layout });
       },
       judge: (r) => ('mode' in r ? judgeLoad(r) : judgeRelay(r.targets[0]!, r.broken)),

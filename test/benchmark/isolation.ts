@@ -7,7 +7,7 @@
 // favour one side; the report gives each repeat's ratio and their median.
 import { loadCallScripts, type CallScript } from './lib/call-script.js';
 import { LeanCaller } from './lib/lean-caller.js';
-import { BENCH_AGENT_PARAM, DEFAULT_AGENT_WORKERS, pipelineTurnOracle, startPipelineStandIns, type PipelineStandIns } from './lib/modes.js';
+import { BENCH_AGENT_PARAM, DEFAULT_AGENT_WORKERS, pipelineTurnOracle, startPipelineStandIns, workerNiceEnv, type PipelineStandIns } from './lib/modes.js';
 import { DEADLINE_SLACK_MS, PHASE_STEP, STAGGER_MS } from './lib/load-shape.js';
 import { DRAIN_MS } from './lib/probe-caller.js';
 import { fmt, median } from './lib/stats.js';
@@ -26,6 +26,8 @@ export interface IsolationOptions {
   warmupS: number;
   /** The gateway's AGENT_WORKERS; undefined: its default. */
   agentWorkers: number | undefined;
+  /** The gateway's AGENT_WORKER_NICE; undefined: its default. */
+  agentWorkerNice?: number;
   repeats: number;
   nodeArgs?: readonly string[];
   layout?: CpuLayout;
@@ -48,6 +50,7 @@ export interface IsolationResult {
   calls: number;
   pipelineCalls: number;
   agentWorkers: number;
+  agentWorkerNice: number | undefined;
   runs: DeepgramResult[];
   repeats: IsolationRepeat[];
   median: { aloneP99Ms: number; besideP99Ms: number; p99Ratio: number };
@@ -56,14 +59,14 @@ export interface IsolationResult {
 }
 
 /** The bench-only gateway that hosts both kinds of call; `beside`: the pipeline calls it carries, if any. */
-function mixedGateway(standIns: PipelineStandIns, agentWorkers: number, beside: { calls: number; scripts: CallScript[] } | undefined): TargetSpec {
+function mixedGateway(standIns: PipelineStandIns, agentWorkers: number, nice: number | undefined, beside: { calls: number; scripts: CallScript[] } | undefined): TargetSpec {
   return {
     key: beside ? 'with-pipeline' : 'alone',
     role: 'gateway',
     label: beside ? `gateway with ${beside.calls} pipeline calls beside` : 'gateway alone',
     description: `test/benchmark/lib/mixed-gateway-main.ts (src/gateway.ts, a call with ${BENCH_AGENT_PARAM}=livekit to the pipeline in ${agentWorkers} agent worker(s), others to Deepgram)`,
     entry: 'test/benchmark/lib/mixed-gateway-main.ts',
-    env: (converseUrl, root) => ({ ...deepgramGatewayEnv(converseUrl, root), ...standIns.env, AGENT_WORKERS: String(agentWorkers) }),
+    env: (converseUrl, root) => ({ ...deepgramGatewayEnv(converseUrl, root), ...standIns.env, AGENT_WORKERS: String(agentWorkers), ...workerNiceEnv(nice) }),
     isGateway: true,
     beside: beside && {
       calls: beside.calls,
@@ -88,8 +91,8 @@ export async function runIsolationSuite(opts: IsolationOptions): Promise<Isolati
   const standIns = await startPipelineStandIns(opts.repeats * 2 * (perRunS + 30));
   try {
     const scripts = await loadCallScripts();
-    const alone = mixedGateway(standIns, agentWorkers, undefined);
-    const beside = mixedGateway(standIns, agentWorkers, { calls: opts.pipelineCalls, scripts });
+    const alone = mixedGateway(standIns, agentWorkers, opts.agentWorkerNice, undefined);
+    const beside = mixedGateway(standIns, agentWorkers, opts.agentWorkerNice, { calls: opts.pipelineCalls, scripts });
     const runs: DeepgramResult[] = [];
     const repeats: IsolationRepeat[] = [];
     for (let i = 0; i < opts.repeats; i++) {
@@ -107,6 +110,7 @@ export async function runIsolationSuite(opts: IsolationOptions): Promise<Isolati
       calls: opts.calls,
       pipelineCalls: opts.pipelineCalls,
       agentWorkers,
+      agentWorkerNice: opts.agentWorkerNice,
       runs,
       repeats,
       median: {
@@ -137,7 +141,7 @@ function figures(alone: TargetResult, beside: TargetResult): IsolationRepeat {
 export function formatIsolationReport(r: IsolationResult): string[] {
   const lines: string[] = [];
   r.runs.forEach((run, i) => lines.push(`isolation repeat ${i + 1} of ${r.runs.length}:`, ...formatDeepgramReport(run), ''));
-  lines.push(`isolation: ${r.calls} Deepgram-path calls alone, then with ${r.pipelineCalls} LiveKit pipeline calls beside them in the same gateway (${r.agentWorkers} agent worker(s))`);
+  lines.push(`isolation: ${r.calls} Deepgram-path calls alone, then with ${r.pipelineCalls} LiveKit pipeline calls beside them in the same gateway (${r.agentWorkers} agent worker(s)${r.agentWorkerNice === undefined ? '' : ` at nice ${r.agentWorkerNice}`})`);
   r.repeats.forEach((rep, i) => {
     lines.push(
       `  repeat ${i + 1}          p99 relay latency alone ${fmt(rep.aloneP99Ms, ' ms')}, with the pipeline ${fmt(rep.besideP99Ms, ' ms')}: ${rep.p99Ratio.toFixed(2)}x` +

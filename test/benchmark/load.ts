@@ -14,7 +14,7 @@ import { CHILD_START_TIMEOUT_MS, DEADLINE_SLACK_MS, PHASE_STEP, SETTLE_MS, STAGG
 import { startGatewayChild, type GatewayChild } from './lib/gateway-child.js';
 import { readGatewayTelemetry, type GatewayTelemetry } from './lib/gateway-telemetry.js';
 import { LeanCaller } from './lib/lean-caller.js';
-import type { LoadGoals, LoadMode, ModeRun } from './lib/modes.js';
+import { workerNiceEnv, type LoadGoals, type LoadMode, type ModeRun } from './lib/modes.js';
 import { clockTicksPerSecond, processTree, snapshot, treeBytes, windowUsage, type Snapshot } from './lib/proc-stats.js';
 import { distribution, fmt, MB, type Distribution } from './lib/stats.js';
 import { socketProblems, type SocketProblems } from './lib/socket-problems.js';
@@ -35,6 +35,8 @@ export interface LoadOptions {
   layout?: CpuLayout;
   /** AGENT_WORKERS for modes that host agents in workers (livekit); undefined: the mode's default. */
   agentWorkers?: number;
+  /** The gateway's AGENT_WORKER_NICE; undefined: its default. */
+  agentWorkerNice?: number;
 }
 
 /** The goals of a mode that sets none of its own. */
@@ -112,7 +114,7 @@ export async function runLoadSuite(opts: LoadOptions): Promise<LoadResult> {
   let child: GatewayChild | undefined;
   try {
     child = await startGatewayChild({
-      env: { ...mode.env, DATA_DIR: dataDir, RECORDINGS_DIR: path.join(root, 'recordings'), LOG_LEVEL: 'warn', DRAIN_TIMEOUT_S: '5', MAX_CONCURRENT_CALLS: '100000' },
+      env: { ...mode.env, ...workerNiceEnv(opts.agentWorkerNice), DATA_DIR: dataDir, RECORDINGS_DIR: path.join(root, 'recordings'), LOG_LEVEL: 'warn', DRAIN_TIMEOUT_S: '5', MAX_CONCURRENT_CALLS: '100000' },
       startTimeoutMs: CHILD_START_TIMEOUT_MS,
       nodeArgs: opts.nodeArgs,
       cpus: opts.layout?.measured,

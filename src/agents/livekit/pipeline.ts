@@ -11,6 +11,7 @@ import * as openai from '@livekit/agents-plugin-openai';
 import OpenAI from 'openai';
 import { ConfigError, pipelineProblems, providerOrder, type PipelineConfig, type VadConfig } from '../../config.js';
 import { idleTimeoutFetch } from './idle-timeout-fetch.js';
+import { SilenceGatedVad } from './silence-gated-vad.js';
 import { CallerSpeech, SttWatchdog, WholeRequestStt } from './stt-guards.js';
 import { cartesiaSocketCheck, openAiModelsCheck, RecoveryCheckedTts, type RecoveryCheck } from './tts-recovery.js';
 
@@ -239,17 +240,19 @@ const loadedVads = new Map<string, VAD>();
 
 /**
  * The process's VAD: the core package's Silero (`inference.VAD`), which measured half the CPU of
- * the silero plugin and needs no onnxruntime. It is created once and shared by every call.
+ * the silero plugin and needs no onnxruntime, run only on audio that may be speech
+ * (silence-gated-vad.ts). It is created once and shared by every call.
  */
 export function processVad(cfg: VadConfig): VAD {
   const key = `${cfg.minSpeechS}/${cfg.minSilenceS}/${cfg.paddingS}`;
   let vad = loadedVads.get(key);
   if (vad === undefined) {
-    vad = new inference.VAD({
+    const silero = new inference.VAD({
       minSpeechDuration: cfg.minSpeechS * 1000,
       minSilenceDuration: cfg.minSilenceS * 1000,
       prefixPaddingDuration: cfg.paddingS * 1000,
     });
+    vad = new SilenceGatedVad(silero, { minSilenceMs: cfg.minSilenceS * 1000, prefixPaddingMs: cfg.paddingS * 1000 });
     loadedVads.set(key, vad);
   }
   return vad;

@@ -92,6 +92,9 @@ const echoMode: LoadMode = {
   },
 };
 
+/** The gateway's AGENT_WORKER_NICE for a run: set only when asked (--agent-worker-nice), else the gateway's default. */
+export const workerNiceEnv = (nice: number | undefined): Record<string, string> => (nice === undefined ? {} : { AGENT_WORKER_NICE: String(nice) });
+
 /** The key every Deepgram fake requires: one key for the Voice Agent and for STT, as Deepgram issues. */
 export const BENCH_DEEPGRAM_KEY = 'bench-key';
 const LIVEKIT_KEYS = { GROK_API_KEY: 'xai-bench-key', OPENAI_API_KEY: 'sk-bench-openai', DEEPGRAM_API_KEY: BENCH_DEEPGRAM_KEY, CARTESIA_API_KEY: 'cartesia-bench-key' };
