@@ -219,6 +219,11 @@ export interface TargetResult {
   beside: BesideResult | undefined;
   /** A gateway's figures over the bare relay's in the same run; undefined without both. */
   vsRelay: { cpuRatio: number; p99Ratio: number } | undefined;
+  /**
+   * A gateway's CPU per call over that of the bare relay split into as many processes, when the run
+   * had one (--relay-processes): what the gateway's own features cost once the split is paid.
+   */
+  vsSplitRelayCpu: number | undefined;
   goals: { cpu: boolean | undefined; p99: boolean; noLoss: boolean } | undefined;
   /** What `goals` judged against. */
   goalTargets: RelayGoals;
@@ -492,6 +497,7 @@ function summarize(input: SummaryInput): TargetResult {
     processes: input.processes,
     beside: spec.beside && besideResult(spec.beside, input.callers.beside, input.telemetry),
     vsRelay: undefined,
+    vsSplitRelayCpu: undefined,
     goals: undefined,
     goalTargets: spec.goals ?? DEEPGRAM_GOALS,
     sockets: socketProblems(callers),
@@ -573,6 +579,8 @@ function compareWithRelay(targets: TargetResult[]): void {
       continue;
     }
     t.vsRelay = relay && { cpuRatio: t.cpu.pctPerCall / relay.cpu.pctPerCall, p99Ratio: t.latencyMs.p99 / relay.latencyMs.p99 };
+    const split = t.processes > 1 ? targets.find((r) => r.role === 'relay' && r !== relay && r.processes === t.processes) : undefined;
+    t.vsSplitRelayCpu = split && t.cpu.pctPerCall / split.cpu.pctPerCall;
     const goals = t.goalTargets;
     const p99Ratio = t.vsRelay?.p99Ratio;
     t.goals = {
@@ -670,6 +678,7 @@ function formatGoals(r: DeepgramResult): string[] {
     const goals = t.goalTargets;
     const ratioGoal = goals.maxP99Ratio === undefined ? '' : ` and <= ${goals.maxP99Ratio}x the relay's`;
     if (t.vsRelay) lines.push(`    ${t.label}: CPU per call / bare relay CPU per call = ${t.vsRelay.cpuRatio.toFixed(2)}x (goal <= ${goals.maxCpuRatio}x): ${verdict(t.goals.cpu)}`);
+    if (t.vsSplitRelayCpu !== undefined) lines.push(`    ${t.label}: CPU per call / the split bare relay's (as many processes) = ${t.vsSplitRelayCpu.toFixed(2)}x (its features alone; no goal)`);
     lines.push(
       `    ${t.label}: p99 relay latency ${fmt(t.latencyMs.p99, ' ms')}${p99Ratio} (goal < ${goals.maxP99Ms} ms${ratioGoal}${relayP99}): ${verdict(t.goals.p99)}`,
       `    ${t.label}: frames lost ${lostByGateway(t)} (goal ${goals.maxLostFrames}): ${verdict(t.goals.noLoss)}`,
