@@ -1,11 +1,11 @@
 // npm run bench -- [--calls N[,N...]] [--seconds D] [--mode echo|livekit|deepgram|isolation|all]
-//                  [--target gateway|relay|both] [--workers W[,W...]] [--agent-workers A] [--agent-worker-nice N] [--find-max]
+//                  [--target gateway|relay|both] [--workers W[,W...]] [--relay-processes P[,P...]] [--agent-workers A] [--agent-worker-nice N] [--find-max]
 //                  [--suite load|hotpath|all] [--warmup S] [--pin] [--node-args="FLAGS"] [--json]
 // Parses arguments, runs the chosen suites from test/benchmark/, prints their reports. Exit code 1
 // only when a run itself broke (a child did not start, sockets failed), never for a missed goal.
 import os from 'node:os';
 import { parseArgs } from 'node:util';
-import { formatDeepgramReport, gatewayTarget, lostByGateway, RELAY_TARGET, runDeepgramSuite, type DeepgramResult, type TargetResult, type TargetSpec } from '../test/benchmark/deepgram.js';
+import { formatDeepgramReport, gatewayTarget, lostByGateway, RELAY_TARGET, relayTarget, runDeepgramSuite, type DeepgramResult, type TargetResult, type TargetSpec } from '../test/benchmark/deepgram.js';
 import { formatHotPathReport, runHotPathSuite, type HotPathResult } from '../test/benchmark/hot-path.js';
 import { formatIsolationReport, runIsolationSuite, type IsolationResult } from '../test/benchmark/isolation.js';
 import { formatLoadReport, runLoadSuite, type LoadResult } from '../test/benchmark/load.js';
@@ -74,6 +74,9 @@ const USAGE = `Usage: npm run bench -- [options]
   --workers W[,W]  deepgram mode: the gateway's WORKERS (its worker processes), one gateway run per
                    value against the same bare relay run; CPU and RSS are taken over the whole
                    process tree. Unset: WORKERS is not set (the gateway's default)
+  --relay-processes P[,P]  deepgram mode: also the bare relay in P processes on one port (node:cluster,
+                   as WORKERS), after the one-process relay and compared with it: what splitting
+                   the calls over P processes costs by itself, the floor for a gateway with P workers
   --agent-workers A  livekit and isolation modes: the gateway's AGENT_WORKERS (default ${DEFAULT_AGENT_WORKERS}; 1..64)
   --agent-worker-nice N  livekit and isolation modes: the gateway's AGENT_WORKER_NICE, the agent worker
                    threads' nice value (default: the gateway's own, 10; 0..19), to compare priorities
@@ -108,6 +111,8 @@ interface BenchOptions {
   warmupS: number;
   /** The gateway's WORKERS per deepgram run; undefined: not set. */
   workers: number[] | undefined;
+  /** Extra bare relay runs in this many processes each (deepgram mode). */
+  relayProcesses: number[];
   /** Undefined: the gateway's default. */
   agentWorkers: number | undefined;
   /** The gateway's AGENT_WORKER_NICE; undefined: its default. */
@@ -156,6 +161,7 @@ function parseOptions(argv: string[]): BenchOptions | undefined {
       workers: { type: 'string' },
       'agent-workers': { type: 'string' },
       'agent-worker-nice': { type: 'string' },
+      'relay-processes': { type: 'string' },
       'find-max': { type: 'boolean', default: false },
       step: { type: 'string' },
       'max-calls': { type: 'string' },
@@ -178,6 +184,7 @@ function parseOptions(argv: string[]): BenchOptions | undefined {
     suite: choice('suite', values.suite, SUITES) as Suite,
     warmupS: intArg('warmup', values.warmup, 0, 120) ?? DEEPGRAM_WARMUP_S,
     workers: intListArg('workers', values.workers, 1, 64),
+    relayProcesses: (intListArg('relay-processes', values['relay-processes'], 1, 64) ?? []).filter((p) => p > 1),
     agentWorkers: intArg('agent-workers', values['agent-workers'], 1, 64),
     agentWorkerNice: intArg('agent-worker-nice', values['agent-worker-nice'], 0, 19),
     findMax: values['find-max'],
@@ -219,7 +226,7 @@ function plannedRuns(opts: BenchOptions, mode: string): { runs: number; seconds:
     return { runs: gateways * (Math.ceil((max - start) / step) + 1), seconds: runSeconds };
   }
   if (mode === 'isolation') return { runs: opts.repeats * 2, seconds: runSeconds };
-  const perCount = mode === 'deepgram' ? opts.targets.filter((t) => t === 'relay').length + (opts.targets.includes('gateway') ? gateways : 0) : 1;
+  const perCount = mode === 'deepgram' ? (opts.targets.includes('relay') ? 1 + opts.relayProcesses.length : 0) + (opts.targets.includes('gateway') ? gateways : 0) : 1;
   return { runs: calls.length * perCount, seconds: runSeconds };
 }
 
@@ -249,7 +256,8 @@ interface Results {
 function deepgramTargets(opts: BenchOptions): TargetSpec[] {
   const gateways = opts.targets.includes('gateway') ? (opts.workers ?? [undefined]).map(gatewayTarget) : [];
   // The relay first: the gateways of the run are all compared with it.
-  return [...(opts.targets.includes('relay') ? [RELAY_TARGET] : []), ...gateways];
+  const relays = opts.targets.includes('relay') ? [RELAY_TARGET, ...opts.relayProcesses.map(relayTarget)] : [];
+  return [...relays, ...gateways];
 }
 
 /** One mode's load runs; returns false when a run itself broke. */

@@ -131,15 +131,25 @@ export function gatewayTarget(workers?: number): TargetSpec {
   };
 }
 
-export const RELAY_TARGET: TargetSpec = {
-  key: 'relay',
-  role: 'relay',
-  label: 'bare relay',
-  description: 'test/benchmark/lib/bare-relay.ts: ws both ways, Settings handshake, nothing else',
-  entry: 'test/benchmark/lib/bare-relay.ts',
-  env: (converseUrl) => ({ DEEPGRAM_API_KEY: API_KEY, DEEPGRAM_VOICE_AGENT_WS_URL: converseUrl }),
-  isGateway: false,
-};
+export const RELAY_TARGET: TargetSpec = relayTarget(1);
+
+/**
+ * The bare relay in `processes` processes on one port (node:cluster, as the gateway's WORKERS):
+ * measured beside the one-process relay, it shows what splitting calls over processes costs by
+ * itself on this machine, the floor of a gateway with that many workers.
+ */
+export function relayTarget(processes: number): TargetSpec {
+  const split = processes > 1;
+  return {
+    key: split ? `relay-p${processes}` : 'relay',
+    role: 'relay',
+    label: split ? `bare relay, ${processes} processes` : 'bare relay',
+    description: `test/benchmark/lib/bare-relay.ts: ws both ways, Settings handshake, nothing else${split ? `; RELAY_PROCESSES=${processes} (node:cluster)` : ''}`,
+    entry: 'test/benchmark/lib/bare-relay.ts',
+    env: (converseUrl) => ({ DEEPGRAM_API_KEY: API_KEY, DEEPGRAM_VOICE_AGENT_WS_URL: converseUrl, ...(split ? { RELAY_PROCESSES: String(processes) } : {}) }),
+    isGateway: false,
+  };
+}
 
 /** What the calls carried beside the probed ones went through. */
 export interface BesideResult {
@@ -209,6 +219,11 @@ export interface TargetResult {
   beside: BesideResult | undefined;
   /** A gateway's figures over the bare relay's in the same run; undefined without both. */
   vsRelay: { cpuRatio: number; p99Ratio: number } | undefined;
+  /**
+   * A gateway's CPU per call over that of the bare relay split into as many processes, when the run
+   * had one (--relay-processes): what the gateway's own features cost once the split is paid.
+   */
+  vsSplitRelayCpu: number | undefined;
   goals: { cpu: boolean | undefined; p99: boolean; noLoss: boolean } | undefined;
   /** What `goals` judged against. */
   goalTargets: RelayGoals;
@@ -482,6 +497,7 @@ function summarize(input: SummaryInput): TargetResult {
     processes: input.processes,
     beside: spec.beside && besideResult(spec.beside, input.callers.beside, input.telemetry),
     vsRelay: undefined,
+    vsSplitRelayCpu: undefined,
     goals: undefined,
     goalTargets: spec.goals ?? DEEPGRAM_GOALS,
     sockets: socketProblems(callers),
@@ -556,8 +572,15 @@ function brokenReason(r: TargetResult, drive: Drive, recorded: number): string |
 function compareWithRelay(targets: TargetResult[]): void {
   const relay = targets.find((t) => t.role === 'relay');
   for (const t of targets) {
-    if (t.role !== 'gateway') continue;
+    if (t === relay) continue;
+    // A split relay is compared too, and judged by nothing: it is a floor, not a product.
+    if (t.role === 'relay') {
+      t.vsRelay = relay && { cpuRatio: t.cpu.pctPerCall / relay.cpu.pctPerCall, p99Ratio: t.latencyMs.p99 / relay.latencyMs.p99 };
+      continue;
+    }
     t.vsRelay = relay && { cpuRatio: t.cpu.pctPerCall / relay.cpu.pctPerCall, p99Ratio: t.latencyMs.p99 / relay.latencyMs.p99 };
+    const split = t.processes > 1 ? targets.find((r) => r.role === 'relay' && r !== relay && r.processes === t.processes) : undefined;
+    t.vsSplitRelayCpu = split && t.cpu.pctPerCall / split.cpu.pctPerCall;
     const goals = t.goalTargets;
     const p99Ratio = t.vsRelay?.p99Ratio;
     t.goals = {
@@ -645,12 +668,17 @@ function formatGoals(r: DeepgramResult): string[] {
   const relayP99 = relay ? `; bare relay ${fmt(relay.latencyMs.p99, ' ms')}` : '';
   const lines = ['  goals'];
   for (const t of r.targets) {
+    if (t.role === 'relay' && t.vsRelay) {
+      lines.push(`    ${t.label}: CPU per call / bare relay CPU per call = ${t.vsRelay.cpuRatio.toFixed(2)}x, p99 ${t.vsRelay.p99Ratio.toFixed(2)}x the relay's (the cost of the split alone; no goal)`);
+      continue;
+    }
     if (!t.goals) continue;
     const p99Ratio = t.vsRelay ? `, ${t.vsRelay.p99Ratio.toFixed(2)}x the relay's` : '';
     // Without the bare relay in the run there is no CPU ratio to judge.
     const goals = t.goalTargets;
     const ratioGoal = goals.maxP99Ratio === undefined ? '' : ` and <= ${goals.maxP99Ratio}x the relay's`;
     if (t.vsRelay) lines.push(`    ${t.label}: CPU per call / bare relay CPU per call = ${t.vsRelay.cpuRatio.toFixed(2)}x (goal <= ${goals.maxCpuRatio}x): ${verdict(t.goals.cpu)}`);
+    if (t.vsSplitRelayCpu !== undefined) lines.push(`    ${t.label}: CPU per call / the split bare relay's (as many processes) = ${t.vsSplitRelayCpu.toFixed(2)}x (its features alone; no goal)`);
     lines.push(
       `    ${t.label}: p99 relay latency ${fmt(t.latencyMs.p99, ' ms')}${p99Ratio} (goal < ${goals.maxP99Ms} ms${ratioGoal}${relayP99}): ${verdict(t.goals.p99)}`,
       `    ${t.label}: frames lost ${lostByGateway(t)} (goal ${goals.maxLostFrames}): ${verdict(t.goals.noLoss)}`,

@@ -5,7 +5,11 @@
 // until SettingsApplied, then mu-law moved untouched both ways. No recording, VAD, telemetry,
 // logging or re-chunking: whatever the gateway spends beyond this is the price of its features.
 //
-// Environment: PORT, DEEPGRAM_VOICE_AGENT_WS_URL (the converse URL), DEEPGRAM_API_KEY.
+// Environment: PORT, DEEPGRAM_VOICE_AGENT_WS_URL (the converse URL), DEEPGRAM_API_KEY, and
+// RELAY_PROCESSES (default 1): that many processes on the one port through node:cluster, dealt
+// connections as the gateway's WORKERS are, so the cost of splitting calls over processes can be
+// measured on the floor itself.
+import cluster from 'node:cluster';
 import http from 'node:http';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 
@@ -117,20 +121,43 @@ class RelayedCall {
   }
 }
 
-const server = http.createServer((req, res) => {
-  if (req.method === 'GET' && req.url === '/health') res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
-  else res.writeHead(404).end();
-});
-const wss = new WebSocketServer({ server, path: MEDIA_STREAM_PATH });
-wss.on('connection', (ws) => new RelayedCall(ws));
+const processes = Number(process.env.RELAY_PROCESSES ?? '1');
+if (cluster.isPrimary && processes > 1) runPrimary(processes);
+else serve();
 
-function shutDown(): void {
-  setTimeout(() => process.exit(0), SHUTDOWN_TIMEOUT_MS).unref();
-  for (const client of wss.clients) client.close(1001);
-  wss.close();
-  server.close(() => process.exit(0));
+/** Forks the relay processes; on SIGTERM/SIGINT passes it on and exits once they have. */
+function runPrimary(count: number): void {
+  for (let i = 0; i < count; i++) cluster.fork();
+  let stopping = false;
+  const stop = (): void => {
+    stopping = true;
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
+  };
+  cluster.on('exit', () => {
+    if (!stopping) process.exit(1);
+    if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+  });
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
 }
 
-process.on('SIGTERM', shutDown);
-process.on('SIGINT', shutDown);
-server.listen(port, '127.0.0.1');
+/** One relay process: the HTTP server with the media-stream socket. */
+function serve(): void {
+  const server = http.createServer((req, res) => {
+    if (req.method === 'GET' && req.url === '/health') res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+    else res.writeHead(404).end();
+  });
+  const wss = new WebSocketServer({ server, path: MEDIA_STREAM_PATH });
+  wss.on('connection', (ws) => new RelayedCall(ws));
+
+  function shutDown(): void {
+    setTimeout(() => process.exit(0), SHUTDOWN_TIMEOUT_MS).unref();
+    for (const client of wss.clients) client.close(1001);
+    wss.close();
+    server.close(() => process.exit(0));
+  }
+
+  process.on('SIGTERM', shutDown);
+  process.on('SIGINT', shutDown);
+  server.listen(port, '127.0.0.1');
+}
