@@ -158,6 +158,9 @@ describe('the persistence service', function () {
       service.ingest = () => undefined;
       await service.start();
       await eventually(() => (service.stored.size === 3 ? true : undefined), 15_000, 'three stored records');
+      // Stored by the service is not yet settled by the sender: its answer may still be on the way.
+      const settled = () => capture.lines.filter((l) => l['message'] === 'delivered a record to the persistence service').length;
+      await eventually(() => (settled() === 3 ? true : undefined), 15_000, 'three deliveries marked sent');
 
       const accepted = service.requests.filter((r) => isIngest(r) && r.status === 201);
       expect(accepted.map((r) => r.headers['idempotency-key']).sort()).to.deep.equal(['session:sess_1', 'session:sess_2', 'session:sess_3']);

@@ -27,8 +27,10 @@ describe('caller frames an agent in a worker dropped itself', function () {
     const drops = t.telemetry.recent({ component: 'agent', action: 'frames_dropped' });
     expect(drops).to.have.length(1);
     expect(drops[0]).to.include({ call_sid: summary.callSid, stream_sid: summary.streamSid, agent: 'dropping-test' });
-    // Every frame the agent got beyond its queue (the first may arrive before the agent has started).
-    expect(drops[0]!.frames).to.be.within(50 - QUEUED_FRAMES - 2, 50 - QUEUED_FRAMES);
+    // Every frame the agent got beyond its queue. A few at either end may not count: the first may
+    // arrive before the agent has started, and on a loaded machine the last ones may still be in the
+    // ring when the stop (on the message port, a separate channel) closes the call.
+    expect(drops[0]!.frames).to.be.within(50 - QUEUED_FRAMES - 8, 50 - QUEUED_FRAMES);
     expect(t.telemetry.recent({ component: 'agent_worker', action: 'frames_dropped' })).to.deep.equal([], 'the ring dropped nothing');
   });
 });
