@@ -32,6 +32,8 @@ export interface CallDomainDeps {
   llm?: LlmClient;
   /** This process's id in the fleet. */
   memberId: string;
+  /** Told each call a dead process left and this one ended (never through the call hooks). */
+  onCallSettled?: (call: Call) => Promise<void>;
 }
 
 export interface CallDomain {
@@ -93,7 +95,7 @@ export function createCallDomain(deps: CallDomainDeps): CallDomain {
   return {
     records,
     service,
-    settleDeadCalls: (isLiveMember, recovery) => settleDeadCalls({ store, isStreaming: (id) => records.isStreaming(id), logger }, isLiveMember, recovery),
+    settleDeadCalls: (isLiveMember, recovery) => settleDeadCalls({ store, isStreaming: (id) => records.isStreaming(id), logger, onSettled: deps.onCallSettled }, isLiveMember, recovery),
     importEarlierRecordings: () => importEarlierRecordings({ store, taskStore: deps.taskStore, recordingsDir: config.recordingsDir, logger }),
     stop: () => analysis.stop(),
     idle: () => records.idle(),
