@@ -66,6 +66,8 @@ export interface LiveKitConfig {
   agentName: string;
   /** Room tokens carry the agent's dispatch too, so a browser that joins without POST /session gets an agent. */
   tokenDispatchesAgent: boolean;
+  /** Seconds a POST /session session may stay `created` (no agent joined) before it is failed as `agent_never_joined`. */
+  sessionStartTimeoutS: number;
   /** The room agent's worker (src/rooms/agent-worker.ts). */
   worker: RoomAgentWorkerConfig;
 }
@@ -329,6 +331,7 @@ function readLiveKit(read: EnvReader): LiveKitConfig {
     tokenTtlS: read.duration('LIVEKIT_TOKEN_TTL', 3600, 60, 7 * 86_400),
     agentName: read.matching('LIVEKIT_AGENT_NAME', /^[A-Za-z0-9_.-]{1,64}$/, '1 to 64 letters, digits, "_", "." or "-"') ?? 'voice-agent',
     tokenDispatchesAgent: read.bool('LIVEKIT_TOKEN_AGENT_DISPATCH', false),
+    sessionStartTimeoutS: read.number('LIVEKIT_SESSION_START_TIMEOUT_S', 120, 1, 86_400),
     worker: {
       mode: read.oneOf('LIVEKIT_AGENT_WORKER', ['inline', 'off'], 'inline'),
       idleProcesses: read.int('LIVEKIT_AGENT_IDLE_PROCESSES', 1, 0, 64),
