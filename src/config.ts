@@ -113,6 +113,8 @@ export interface Config {
   streamStartTimeoutS: number;
   /** Media streams open at once (started or not); over it calls get a busy signal. */
   maxConcurrentCalls: number;
+  /** Seconds a browser call may wait for its stream (its stream token lives as long); then it is failed as `never_connected`. */
+  browserCallConnectTimeoutS: number;
   /** Seconds a started stream may go without a caller media frame before the call ends (`media_timeout`). */
   mediaIdleTimeoutS: number;
   /** Seconds between WebSocket pings on a media stream; a socket that has not answered the previous one is dropped. */
@@ -216,6 +218,8 @@ function readSettings(read: EnvReader): Omit<Config, 'unknownVariables'> {
     logDtmfDigits: read.bool('LOG_DTMF_DIGITS', false),
     streamStartTimeoutS: read.number('STREAM_START_TIMEOUT_S', 10, 0.1, 3600),
     maxConcurrentCalls: read.int('MAX_CONCURRENT_CALLS', 150, 1, 100_000),
+    // A browser opens its stream once the page has the microphone: the person may have to allow it first.
+    browserCallConnectTimeoutS: read.number('BROWSER_CALL_CONNECT_TIMEOUT_S', 120, 1, 3600),
     mediaIdleTimeoutS: read.number('MEDIA_IDLE_TIMEOUT_S', 10, 0.1, 600),
     mediaPingIntervalS: read.number('MEDIA_PING_INTERVAL_S', 10, 0.1, 3600),
     mediaMaxLeadS: read.number('MEDIA_MAX_LEAD_S', 5, 0.1, 600),
