@@ -66,6 +66,8 @@ export interface LiveKitConfig {
   agentName: string;
   /** Room tokens carry the agent's dispatch too, so a browser that joins without POST /session gets an agent. */
   tokenDispatchesAgent: boolean;
+  /** Seconds a POST /session session may stay `created` (no agent joined) before it is failed as `agent_never_joined`. */
+  sessionStartTimeoutS: number;
   /** The room agent's worker (src/rooms/agent-worker.ts). */
   worker: RoomAgentWorkerConfig;
 }
@@ -111,6 +113,8 @@ export interface Config {
   streamStartTimeoutS: number;
   /** Media streams open at once (started or not); over it calls get a busy signal. */
   maxConcurrentCalls: number;
+  /** Seconds a browser call may wait for its stream (its stream token lives as long); then it is failed as `never_connected`. */
+  browserCallConnectTimeoutS: number;
   /** Seconds a started stream may go without a caller media frame before the call ends (`media_timeout`). */
   mediaIdleTimeoutS: number;
   /** Seconds between WebSocket pings on a media stream; a socket that has not answered the previous one is dropped. */
@@ -214,6 +218,8 @@ function readSettings(read: EnvReader): Omit<Config, 'unknownVariables'> {
     logDtmfDigits: read.bool('LOG_DTMF_DIGITS', false),
     streamStartTimeoutS: read.number('STREAM_START_TIMEOUT_S', 10, 0.1, 3600),
     maxConcurrentCalls: read.int('MAX_CONCURRENT_CALLS', 150, 1, 100_000),
+    // A browser opens its stream once the page has the microphone: the person may have to allow it first.
+    browserCallConnectTimeoutS: read.number('BROWSER_CALL_CONNECT_TIMEOUT_S', 120, 1, 3600),
     mediaIdleTimeoutS: read.number('MEDIA_IDLE_TIMEOUT_S', 10, 0.1, 600),
     mediaPingIntervalS: read.number('MEDIA_PING_INTERVAL_S', 10, 0.1, 3600),
     mediaMaxLeadS: read.number('MEDIA_MAX_LEAD_S', 5, 0.1, 600),
@@ -329,6 +335,7 @@ function readLiveKit(read: EnvReader): LiveKitConfig {
     tokenTtlS: read.duration('LIVEKIT_TOKEN_TTL', 3600, 60, 7 * 86_400),
     agentName: read.matching('LIVEKIT_AGENT_NAME', /^[A-Za-z0-9_.-]{1,64}$/, '1 to 64 letters, digits, "_", "." or "-"') ?? 'voice-agent',
     tokenDispatchesAgent: read.bool('LIVEKIT_TOKEN_AGENT_DISPATCH', false),
+    sessionStartTimeoutS: read.number('LIVEKIT_SESSION_START_TIMEOUT_S', 120, 1, 86_400),
     worker: {
       mode: read.oneOf('LIVEKIT_AGENT_WORKER', ['inline', 'off'], 'inline'),
       idleProcesses: read.int('LIVEKIT_AGENT_IDLE_PROCESSES', 1, 0, 64),

@@ -235,6 +235,8 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     streamTokens,
     llm: deps.llm,
     memberId: channel.memberId,
+    // A call a crash ended never reached the call hooks: its record is made from the stored call.
+    onCallSettled: persistence && ((call) => persistence.onCallSettled(call)),
   });
   // On PostgreSQL the fleet spans machines sharing RECORDINGS_DIR: owner records name the member,
   // and survivors settle what a lost member leaves (tasks/fleet-settle.ts).

@@ -26,6 +26,8 @@ export interface CallRecordsDeps {
   taskParties: (taskId: string) => Promise<{ from: string; to: string } | undefined>;
   /** This process's id in the fleet, recorded on its calls while they stream (restart-settle.ts). */
   memberId: string;
+  /** How long a browser call waits for its stream: one created longer ago has expired (pending-expiry.ts). */
+  connectTimeoutMs: number;
   now?: () => Date;
 }
 
@@ -56,7 +58,8 @@ export class CallRecords implements CallHooks {
     const callId = start.callId;
     if (callId === undefined) return ADMITTED;
     const claim = { callSid: start.callSid, streamSid: start.streamSid, startedAt: this.now().toISOString(), member: this.deps.memberId };
-    return this.deps.store.claimPending(callId, claim).then((call) => {
+    const createdSince = new Date(this.now().getTime() - this.deps.connectTimeoutMs);
+    return this.deps.store.claimPending(callId, claim, createdSince).then((call) => {
       if (!call) return refused(`call ${callId.slice(0, 64)} is not a browser call waiting for its stream`);
       this.claimed.add(callId);
       this.streaming.add(callId);

@@ -13,6 +13,7 @@ import type { RecoveryResult } from '../audio/recording-recovery.js';
 import { CallRecords } from './call-hooks.js';
 import { importEarlierRecordings } from './recordings-import.js';
 import { settleDeadCalls } from './restart-settle.js';
+import { sweepPendingCalls } from './pending-expiry.js';
 import type { Call } from './model.js';
 import { CallService } from './service.js';
 import type { CallStore } from './store.js';
@@ -32,6 +33,8 @@ export interface CallDomainDeps {
   llm?: LlmClient;
   /** This process's id in the fleet. */
   memberId: string;
+  /** Told each call a dead process left and this one ended (never through the call hooks). */
+  onCallSettled?: (call: Call) => Promise<void>;
 }
 
 export interface CallDomain {
@@ -44,7 +47,7 @@ export interface CallDomain {
   settleDeadCalls(isLiveMember: (member: string) => boolean, recovery?: Pick<RecoveryResult, 'repaired' | 'inUse'>): Promise<string[]>;
   /** Makes calls of the recordings made before calls were records (once: later starts find them made). */
   importEarlierRecordings(): Promise<string[]>;
-  /** Stops new analyses; the store is closed by its owner. */
+  /** Stops new analyses and the sweep of expired browser calls; the store is closed by its owner. */
   stop(): void;
   /** Resolves once the writes calls queued are done: then the store may close. */
   idle(): Promise<void>;
@@ -69,12 +72,14 @@ export function createCallDomain(deps: CallDomainDeps): CallDomain {
     idField: 'callId',
     staleAfterMs: analysisStaleAfterMs(config.llm),
   });
+  const connectTimeoutMs = config.browserCallConnectTimeoutS * 1000;
   const records = new CallRecords({
     store,
     bus,
     logger,
     agent: deps.agent,
     memberId: deps.memberId,
+    connectTimeoutMs,
     taskParties: async (taskId) => {
       const task = await deps.taskStore.get(taskId);
       return task && { from: task.from, to: task.to };
@@ -88,14 +93,22 @@ export function createCallDomain(deps: CallDomainDeps): CallDomain {
     publicUrl: config.publicUrl,
     recordingsDir: config.recordingsDir,
     agent: deps.agent,
+    connectTimeoutMs,
     logger,
   });
+  const pendingExpiry = sweepPendingCalls({ store, bus, logger, timeoutMs: connectTimeoutMs });
   return {
     records,
     service,
-    settleDeadCalls: (isLiveMember, recovery) => settleDeadCalls({ store, isStreaming: (id) => records.isStreaming(id), logger }, isLiveMember, recovery),
+    settleDeadCalls: (isLiveMember, recovery) => settleDeadCalls({ store, isStreaming: (id) => records.isStreaming(id), logger, onSettled: deps.onCallSettled }, isLiveMember, recovery),
     importEarlierRecordings: () => importEarlierRecordings({ store, taskStore: deps.taskStore, recordingsDir: config.recordingsDir, logger }),
-    stop: () => analysis.stop(),
-    idle: () => records.idle(),
+    stop: () => {
+      analysis.stop();
+      void pendingExpiry.stop();
+    },
+    idle: async () => {
+      await pendingExpiry.stop();
+      await records.idle();
+    },
   };
 }

@@ -9,7 +9,7 @@ import { decodeCursor, encodeCursor, FIRST_PAGE } from './cursor.js';
 import type { Call, CallEvent, CallTranscriptLine } from './model.js';
 import { toEntry, toLine, toLiveCall, type CallRow } from './sqlite-store.js';
 import { CallExistsError, CallNotFoundError, MAX_CALL_LIST_LIMIT } from './store.js';
-import type { CallEnd, CallEntryPage, CallListOptions, CallStart, CallStore, LiveCall, NewCall, RecordedCall } from './store.js';
+import type { CallEnd, CallEntryPage, CallListOptions, CallStart, CallStore, LiveCall, NewCall, PendingCallEnd, RecordedCall } from './store.js';
 import type { CallStoreOptions } from './sqlite-store.js';
 
 export interface PgCallStoreOptions extends CallStoreOptions {
@@ -80,13 +80,23 @@ class PgCallStore implements CallStore {
     return this.mustGet(call.id);
   }
 
-  async claimPending(id: string, start: CallStart): Promise<Call | undefined> {
+  async claimPending(id: string, start: CallStart, createdSince = new Date(0)): Promise<Call | undefined> {
     if (!storable(id)) return undefined;
     const { rowCount } = await this.pool.query(
-      `UPDATE calls SET status = 'in-progress', call_sid = $2, stream_sid = $3, started_at = $4, stream_member = $5 WHERE id = $1 AND status = 'pending'`,
-      [id, start.callSid, start.streamSid, start.startedAt, start.member],
+      `UPDATE calls SET status = 'in-progress', call_sid = $2, stream_sid = $3, started_at = $4, stream_member = $5
+       WHERE id = $1 AND status = 'pending' AND created_at >= $6`,
+      [id, start.callSid, start.streamSid, start.startedAt, start.member, createdSince.toISOString()],
     );
     return rowCount === 1 ? this.mustGet(id) : undefined;
+  }
+
+  async expirePending(cutoff: Date, end: PendingCallEnd): Promise<string[]> {
+    const { rows } = await this.pool.query<{ id: string }>(
+      `UPDATE calls SET status = 'failed', ended_at = $2, duration_ms = 0, end_reason = $3, end_detail = $4
+       WHERE status = 'pending' AND created_at < $1 RETURNING id`,
+      [cutoff.toISOString(), end.endedAt, end.endReason, end.endDetail ?? null],
+    );
+    return rows.map((row) => row.id);
   }
 
   async get(id: string): Promise<Call | undefined> {

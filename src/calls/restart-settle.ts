@@ -8,6 +8,7 @@ import type { RecoveryResult } from '../audio/recording-recovery.js';
 import { recordingIdPart } from '../call/recorder-slot.js';
 import { RESTART_END_REASON } from '../tasks/restart-settle.js';
 import type { Logger } from '../telemetry/logger.js';
+import type { Call } from './model.js';
 import type { CallStore, LiveCall } from './store.js';
 
 export interface CallSettleDeps {
@@ -15,6 +16,8 @@ export interface CallSettleDeps {
   /** Whether the call streams in this process. */
   isStreaming: (callId: string) => boolean;
   logger: Logger;
+  /** Told each call this settles, once ended (the persistence service queues its record). */
+  onSettled?: (call: Call) => Promise<void>;
   now?: () => Date;
 }
 
@@ -31,7 +34,7 @@ export async function settleDeadCalls(
     const now = deps.now?.() ?? new Date();
     const recordingPath = recovery.repaired.find((file) => isRecordingOf(file, call));
     const startedMs = call.startedAt === undefined ? now.getTime() : Date.parse(call.startedAt);
-    await deps.store.finish(call.id, {
+    const ended = await deps.store.finish(call.id, {
       status: 'completed',
       endedAt: now.toISOString(),
       durationMs: Math.max(0, now.getTime() - startedMs),
@@ -39,6 +42,7 @@ export async function settleDeadCalls(
       endDetail: 'the process streaming the call ended without recording its end',
       ...(recordingPath !== undefined && { recordingPath }),
     });
+    await deps.onSettled?.(ended);
     settled.push(call.id);
   }
   if (settled.length > 0) deps.logger.warn('settled calls a process left in progress', { calls: settled });

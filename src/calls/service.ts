@@ -6,7 +6,7 @@ import type { ClaimedAnalyses } from '../tasks/analysis-runner.js';
 import { TaskError } from '../tasks/errors.js';
 import type { AnalysisState } from '../tasks/model.js';
 import type { Logger } from '../telemetry/logger.js';
-import { BROWSER_TOKEN_TTL_MS, type StreamTokens } from '../twilio/stream-token.js';
+import type { StreamTokens } from '../twilio/stream-token.js';
 import { mediaStreamUrl } from '../twilio/twiml.js';
 import { CallError, callNotFound } from './errors.js';
 import { transcriptNoteFor, type Call } from './model.js';
@@ -24,6 +24,8 @@ export interface CallServiceDeps {
   publicUrl: string | undefined;
   recordingsDir: string;
   agent: string;
+  /** How long a browser call waits for its stream; its stream token lives as long. */
+  connectTimeoutMs: number;
   logger: Logger;
 }
 
@@ -77,13 +79,13 @@ export class CallService {
     const id = randomUUID();
     const transcriptNote = transcriptNoteFor(this.deps.agent);
     await this.deps.store.create({ id, direction: 'browser', agent: this.deps.agent, ...(transcriptNote !== undefined && { transcriptNote }) });
-    const token = this.deps.streamTokens?.issue({ kind: 'browser', callId: id }, BROWSER_TOKEN_TTL_MS);
+    const token = this.deps.streamTokens?.issue({ kind: 'browser', callId: id }, this.deps.connectTimeoutMs);
     this.deps.logger.info('browser call created', { callId: id });
     return {
       callId: id,
       streamUrl: mediaStreamUrl(this.deps.publicUrl ?? requestOrigin, token),
       customParameters: { callId: id },
-      ...(token !== undefined && { expiresAt: new Date(Date.now() + BROWSER_TOKEN_TTL_MS).toISOString() }),
+      ...(token !== undefined && { expiresAt: new Date(Date.now() + this.deps.connectTimeoutMs).toISOString() }),
     };
   }
 

@@ -7,7 +7,7 @@ import type { AnalysisClaim } from '../tasks/store.js';
 import { decodeCursor, encodeCursor, FIRST_PAGE } from './cursor.js';
 import type { Call, CallDirection, CallEntry, CallEvent, CallStatus, CallTranscriptLine } from './model.js';
 import { CallExistsError, CallNotFoundError, MAX_CALL_LIST_LIMIT } from './store.js';
-import type { CallEnd, CallEntryPage, CallListOptions, CallStart, CallStore, LiveCall, NewCall, RecordedCall } from './store.js';
+import type { CallEnd, CallEntryPage, CallListOptions, CallStart, CallStore, LiveCall, NewCall, PendingCallEnd, RecordedCall } from './store.js';
 
 export interface CallStoreOptions {
   /** Clock for timestamps; tests pin it. */
@@ -75,7 +75,9 @@ class SqliteCallStore implements CallStore {
       events: db.prepare<[string], { event: string }>('SELECT event FROM call_events WHERE call_id = ? ORDER BY seq'),
       list: db.prepare<Record<string, unknown>, CallRow>(`SELECT ${COLUMNS} FROM calls WHERE ${FILTERS} ORDER BY created_at DESC, id DESC LIMIT @take`),
       claimPending: db.prepare(`UPDATE calls SET status = 'in-progress', call_sid = @callSid, stream_sid = @streamSid, started_at = @startedAt,
-        stream_member = @member WHERE id = @id AND status = 'pending'`),
+        stream_member = @member WHERE id = @id AND status = 'pending' AND created_at >= @createdSince`),
+      expirePending: db.prepare<Record<string, unknown>, { id: string }>(`UPDATE calls SET status = 'failed', ended_at = @endedAt, duration_ms = 0,
+        end_reason = @endReason, end_detail = @endDetail WHERE status = 'pending' AND created_at < @cutoff RETURNING id`),
       importRecorded: db.prepare(`INSERT OR IGNORE INTO calls (id, direction, status, agent, task_id, call_sid, stream_sid, created_at, started_at,
         ended_at, duration_ms, recording_path, recording_ms) VALUES (@id, @direction, 'completed', 'unknown', @taskId, @callSid, @streamSid,
         @startedAt, @startedAt, @endedAt, @recordingMs, @recordingPath, @recordingMs)`),
@@ -122,8 +124,14 @@ class SqliteCallStore implements CallStore {
     return this.mustRead(call.id);
   }
 
-  async claimPending(id: string, start: CallStart): Promise<Call | undefined> {
-    return this.db.transaction(() => (this.sql.claimPending.run({ id, ...start }).changes === 1 ? this.mustRead(id) : undefined)).immediate();
+  async claimPending(id: string, start: CallStart, createdSince = new Date(0)): Promise<Call | undefined> {
+    const claim = { id, ...start, createdSince: createdSince.toISOString() };
+    return this.db.transaction(() => (this.sql.claimPending.run(claim).changes === 1 ? this.mustRead(id) : undefined)).immediate();
+  }
+
+  async expirePending(cutoff: Date, end: PendingCallEnd): Promise<string[]> {
+    const rows = this.sql.expirePending.all({ cutoff: cutoff.toISOString(), endedAt: end.endedAt, endReason: end.endReason, endDetail: end.endDetail ?? null });
+    return rows.map((row) => row.id);
   }
 
   async get(id: string): Promise<Call | undefined> {

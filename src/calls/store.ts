@@ -48,6 +48,9 @@ export interface CallEnd {
   recordingMs?: number;
 }
 
+/** How a browser call whose stream never came ends: no duration, no recording. */
+export type PendingCallEnd = Pick<CallEnd, 'endedAt' | 'endReason' | 'endDetail'>;
+
 /** A call that left a recording before calls were records (imported once, at start). */
 export interface RecordedCall {
   id: string;
@@ -87,9 +90,15 @@ export interface CallStore {
   /**
    * A pending call's stream started: moves it to `in-progress` with the stream's ids, once.
    * Resolves with the call when this caller took it; undefined when there is no such pending call
-   * (never created, already streaming or ended): such a stream may not be this call.
+   * (never created, already streaming or ended, or created before `createdSince`: expired): such
+   * a stream may not be this call.
    */
-  claimPending(id: string, start: CallStart): Promise<Call | undefined>;
+  claimPending(id: string, start: CallStart, createdSince?: Date): Promise<Call | undefined>;
+  /**
+   * Ends as `end` says every call still `pending` that was created before `cutoff` (its stream never
+   * came); resolves with their ids. Each call is ended by one caller only, across processes.
+   */
+  expirePending(cutoff: Date, end: PendingCallEnd): Promise<string[]>;
   get(id: string): Promise<Call | undefined>;
   /** Newest first, without transcripts and events. Rejects with InvalidCursorError, RangeError (limit). */
   list(options: CallListOptions): Promise<CallEntryPage>;

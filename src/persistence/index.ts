@@ -3,6 +3,7 @@
 // delivered by its sender; new room sessions ask the service first (the gatekeeper). Unset, none
 // of it exists and nothing is queued.
 import type { CallHooks } from '../call/call-types.js';
+import type { Call } from '../calls/model.js';
 import type { Config, PersistenceConfig } from '../config.js';
 import { describeServiceUrl } from '../config/persistence.js';
 import type { Telemetry } from '../telemetry/events.js';
@@ -12,7 +13,7 @@ import { openOutbox } from './open-outbox.js';
 import { idempotencyKey, type NewOutboxEntry, type OutboxStore } from './outbox.js';
 import { CallRecordHooks } from './call-hooks.js';
 import { HttpSessionGatekeeper, type SessionGatekeeper } from './gatekeeper.js';
-import { callRecord, sessionRecord, type FinishedRoomSession } from './records.js';
+import { callRecord, sessionRecord, storedCallRecord, type FinishedRoomSession } from './records.js';
 import { OutboxSender } from './sender.js';
 import { PersistenceClient } from './service-client.js';
 
@@ -23,6 +24,11 @@ export interface Persistence {
   /** Register among the gateway's call hooks: each finished call is queued. */
   readonly callHooks: CallHooks;
   readonly gatekeeper: SessionGatekeeper;
+  /**
+   * Queues a call ended without its process (a crash: calls/restart-settle.ts) from its stored
+   * form; resolves once stored (never rejects). Queued already by its process, it stays as first queued.
+   */
+  onCallSettled(call: Call): Promise<void>;
   /** Queues a finished room session; resolves once it is stored (never rejects: a failure is logged). */
   onSessionEnded(session: FinishedRoomSession): Promise<void>;
   /** Starts delivering (the gateway does it once it listens). */
@@ -75,6 +81,12 @@ class PersistenceService implements Persistence {
       if (record !== undefined) void this.enqueue({ kind: 'call', recordId: record.call_id, body: JSON.stringify(record) });
     });
     this.gatekeeper = new HttpSessionGatekeeper(client, deps.logger);
+  }
+
+  async onCallSettled(call: Call): Promise<void> {
+    const record = storedCallRecord(call);
+    if (record === undefined) return;
+    await this.enqueue({ kind: 'call', recordId: record.call_id, body: JSON.stringify(record) });
   }
 
   async onSessionEnded(session: FinishedRoomSession): Promise<void> {

@@ -4,6 +4,7 @@
 import path from 'node:path';
 import type { CallContext, TranscriptLine } from '../agents/bridge.js';
 import type { CallSummary } from '../call/call-types.js';
+import type { Call } from '../calls/model.js';
 import type { RoomSession } from '../rooms/store.js';
 import type { CallRecord, RecordTranscriptLine, SessionRecord } from './schemas.js';
 
@@ -19,6 +20,39 @@ export function partiesOf(call: CallContext): CallParties {
   const { from, to, direction } = call.parameters;
   return { from: from || undefined, to: to || undefined, direction: direction || undefined };
 }
+
+/**
+ * The record of a call ended from its stored form, not its summary: a call whose process died
+ * ends without a summary (calls/restart-settle.ts). Undefined for a call that never streamed or
+ * has not ended.
+ */
+export function storedCallRecord(call: Call): CallRecord | undefined {
+  const { callSid, streamSid, startedAt, endedAt } = call;
+  if (callSid === undefined || streamSid === undefined || startedAt === undefined || endedAt === undefined) return undefined;
+  return {
+    call_id: streamSid,
+    call_sid: callSid,
+    stream_sid: streamSid,
+    task_id: call.taskId ?? null,
+    from: call.from ?? null,
+    to: call.to ?? null,
+    direction: TWILIO_DIRECTIONS[call.direction],
+    agent: call.agent,
+    started_at: startedAt,
+    ended_at: endedAt,
+    duration_ms: Math.max(0, Math.round(call.durationMs ?? Date.parse(endedAt) - Date.parse(startedAt))),
+    end_reason: call.endReason ?? call.status,
+    recording: call.recordingPath === undefined ? null : path.basename(call.recordingPath),
+    // The contract's lines are the parties' words: a stored `system` line (a note of ours) is not one.
+    transcript: call.transcript.flatMap((line) => (line.role === 'system' ? [] : [recordLine({ ...line, role: line.role })])),
+  };
+}
+
+/**
+ * Twilio's Direction as the stored call's direction implies it: a task's calls are placed through
+ * the REST API (`outbound-api`); a browser's call never went through Twilio's webhook.
+ */
+const TWILIO_DIRECTIONS: Readonly<Record<Call['direction'], string | null>> = { inbound: 'inbound', outbound: 'outbound-api', browser: null };
 
 /** A finished room session, as the rooms service reports it (`onSessionEnded`). */
 export interface FinishedRoomSession {

@@ -15,6 +15,7 @@ import { liveKitServer } from './livekit-server.js';
 import { openSessionStore } from './open-store.js';
 import { liveKitNotConfigured, sessionRoutes, tokenRoute } from './routes.js';
 import { RoomSessions, type SessionGatekeeper } from './service.js';
+import { sweepUnstartedSessions } from './start-timeout.js';
 import { SESSION_EVENTS_TOPIC, StoredSessionSink, type RoomSessionSink, type SessionEndedHook, type SessionEvent } from './session-events.js';
 import { transcriptWatchers } from './transcript-watch.js';
 import { sessionView } from './view.js';
@@ -95,6 +96,7 @@ export async function createRoomsDomain(deps: RoomsDeps): Promise<RoomsDomain> {
     ...(deps.gatekeeper && { gatekeeper: deps.gatekeeper }),
     logger,
   });
+  const startTimeout = sweepUnstartedSessions(sessions, config.livekit.sessionStartTimeoutS, logger);
   const watchers = transcriptWatchers({
     bus,
     logger,
@@ -121,6 +123,9 @@ export async function createRoomsDomain(deps: RoomsDeps): Promise<RoomsDomain> {
         exists: async (sessionId) => (await store.get(sessionId)) !== undefined,
       });
     },
-    close: () => store.close(),
+    async close() {
+      await startTimeout.stop();
+      await store.close();
+    },
   };
 }

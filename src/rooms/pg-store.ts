@@ -121,6 +121,14 @@ class PgSessionStore implements SessionStore {
     return rows.length > limit && last ? { sessions, nextCursor: encodeSessionCursor(last.created_at, last.id) } : { sessions };
   }
 
+  async createdBefore(cutoff: Date): Promise<SessionSummary[]> {
+    const { rows } = await this.pool.query<SummaryRow>(
+      `SELECT ${SUMMARY_COLUMNS} FROM room_sessions s WHERE s.state = 'created' AND s.created_at < $1 ORDER BY s.created_at, s.id`,
+      [cutoff.toISOString()],
+    );
+    return rows.map(toSummary);
+  }
+
   async setDispatch(id: string, dispatchId: string): Promise<RoomSession> {
     const { rows } = await this.pool.query<SessionRow>(
       `UPDATE room_sessions s SET dispatch_id = $2 WHERE s.id = $1 RETURNING ${SESSION_COLUMNS}`,

@@ -14,6 +14,9 @@ export interface SessionGatekeeper {
   mayStart(request: { sessionId: string; room: string; identity?: string; metadata?: unknown }): Promise<'allowed' | 'denied' | 'unreachable'>;
 }
 
+/** The end reason of a session whose agent did not join within LIVEKIT_SESSION_START_TIMEOUT_S. */
+export const AGENT_NEVER_JOINED = 'agent_never_joined';
+
 export type RoomsErrorCode =
   | 'invalid_request'
   | 'session_not_found'
@@ -110,6 +113,24 @@ export class RoomSessions {
     if (isOver(session.state)) return session;
     if (session.dispatchId !== undefined) await this.cancelDispatch(session);
     return (await this.deps.sink.finish(id, 'ended', 'stopped')).session;
+  }
+
+  /**
+   * Fails the sessions still `created` since before `cutoff` (no worker took the dispatch) and
+   * deletes their dispatches, so a worker that comes later does not join an abandoned room. The
+   * store ends each once: in a fleet only the process that ended it deletes its dispatch.
+   */
+  async failUnstarted(cutoff: Date): Promise<string[]> {
+    const failed: string[] = [];
+    for (const overdue of await this.deps.store.createdBefore(cutoff)) {
+      const { session, changed } = await this.deps.sink.finish(overdue.id, 'failed', AGENT_NEVER_JOINED);
+      if (!changed) continue;
+      failed.push(session.id);
+      this.deps.logger.warn('no room agent joined the session in time: failed it', { sessionId: session.id, room: session.room, createdAt: session.createdAt });
+      // Its dispatch being deleted is a courtesy to LiveKit: the session is over either way (cancelDispatch logs a failure).
+      if (session.dispatchId !== undefined) await this.cancelDispatch(session).catch(() => undefined);
+    }
+    return failed;
   }
 
   async get(id: string): Promise<RoomSession> {

@@ -83,6 +83,7 @@ class SqliteSessionStore implements SessionStore {
       listByState: db.prepare<[string, string, SessionState, number], SessionRow>(
         'SELECT * FROM room_sessions WHERE (created_at, id) < (?, ?) AND state = ? ORDER BY created_at DESC, id DESC LIMIT ?',
       ),
+      createdBefore: db.prepare<[string], SessionRow>("SELECT * FROM room_sessions WHERE state = 'created' AND created_at < ? ORDER BY created_at, id"),
       setDispatch: db.prepare<[string, string]>('UPDATE room_sessions SET dispatch_id = ? WHERE id = ?'),
       start: db.prepare<[string, string | null, string | null, string]>(
         "UPDATE room_sessions SET state = 'active', started_at = ?, participant = ?, job_id = ? WHERE id = ? AND state = 'created'",
@@ -138,6 +139,10 @@ class SqliteSessionStore implements SessionStore {
     const last = page.at(-1);
     const sessions = page.map(toSummary);
     return rows.length > limit && last ? { sessions, nextCursor: encodeSessionCursor(last.created_at, last.id) } : { sessions };
+  }
+
+  async createdBefore(cutoff: Date): Promise<SessionSummary[]> {
+    return this.sql.createdBefore.all(cutoff.toISOString()).map(toSummary);
   }
 
   async setDispatch(id: string, dispatchId: string): Promise<RoomSession> {

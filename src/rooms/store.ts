@@ -93,6 +93,8 @@ export interface SessionStore {
    * one also gives up its idempotency key, so a retry with it starts afresh. Rejects with SessionNotFoundError.
    */
   finish(id: string, state: FinalState, reason: string): Promise<Changed>;
+  /** The sessions still `created` (no agent joined) that were created before `cutoff`, oldest first. */
+  createdBefore(cutoff: Date): Promise<SessionSummary[]>;
   /** Appends a transcript line; resolves with its position (0, 1, ...). Lines of one session are kept in call order. Rejects with SessionNotFoundError. */
   appendLine(id: string, line: SessionLine): Promise<number>;
   close(): Promise<void>;

@@ -227,6 +227,13 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX persistence_outbox_due ON persistence_outbox (next_attempt_at_ms) WHERE state = 'pending';
     `,
   },
+  {
+    version: 9,
+    name: 'pending calls index',
+    // Every process sweeps the browser calls whose stream never came (calls/pending-expiry.ts):
+    // this keeps the sweep off the whole calls table.
+    sql: `CREATE INDEX calls_pending ON calls (created_at) WHERE status = 'pending';`,
+  },
 ];
 
 export class MigrationError extends Error {

@@ -28,9 +28,6 @@ export interface StreamTicket {
 
 export type TokenCheck = { ok: true; ticket: StreamTicket } | { ok: false; why: 'malformed' | 'bad_signature' | 'expired' };
 
-/** A browser opens its stream once the page has the microphone: the person may have to allow it first. */
-export const BROWSER_TOKEN_TTL_MS = 120_000;
-
 /** Twilio opens an inbound call's stream within seconds of our TwiML. */
 export const INBOUND_TOKEN_TTL_MS = 60_000;
 /**

@@ -335,6 +335,29 @@ describe('operator console (headless Chromium)', function () {
       await screenshot(page, '9-calls-with-browser-call');
       expect(errors).to.deep.equal([]);
     });
+
+    it('lists a new inbound call under "Calls without a task" while the page stays open, and its end', async () => {
+      browser = await launch();
+      const page = await browser.newPage({ viewport: { width: 1200, height: 700 } });
+      const errors = watchPageErrors(page);
+      await page.goto(t.baseUrl + '/');
+      const list = page.locator('section[aria-label="Calls without a task"]');
+      await list.locator('table, p.muted:not(:has-text("Loading"))').first().waitFor();
+      // Set on this document only: a reload would lose it.
+      await page.evaluate(() => ((globalThis as unknown as { sameDocument: boolean }).sameDocument = true));
+
+      const caller = new FakeTwilioCaller({ url: t.wsUrl, speed: SPEED, customParameters: { from: '+15550003333', direction: 'inbound' } });
+      await caller.connect();
+      void caller.streamSilence(1000);
+      const row = list.locator('tr').filter({ hasText: '+15550003333' });
+      await row.locator('[data-status=in-progress]').waitFor({ timeout: 20_000 });
+      expect(await row.locator('td').nth(1).textContent()).to.equal('inbound');
+      await caller.stop();
+      await row.locator('[data-status=completed]').waitFor({ timeout: 20_000 });
+      expect(await page.evaluate(() => (globalThis as unknown as { sameDocument?: boolean }).sameDocument)).to.equal(true);
+      await screenshot(page, '10-calls-inbound-live');
+      expect(errors).to.deep.equal([]);
+    });
   });
 });
 

@@ -35,6 +35,7 @@ describe('room agent worker, dispatched by a fake LiveKit /agent endpoint', func
           agentName: AGENT_NAME,
           tokenTtlS: 3600,
           tokenDispatchesAgent: false,
+          sessionStartTimeoutS: 120,
           worker: { mode: 'inline', idleProcesses: 0, healthPort: 0 },
         },
         logLevel: 'warn',

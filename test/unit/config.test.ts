@@ -26,6 +26,7 @@ describe('config', () => {
     expect(config.recordingsDir).to.equal(path.resolve('recordings'));
     expect(config.logNoisyEventsEveryN).to.equal(100);
     expect(config.publicUrl).to.equal(undefined);
+    expect(config.browserCallConnectTimeoutS).to.equal(120);
     expect(config.vad).to.deep.equal({ minSpeechS: 0.1, minSilenceS: 0.6, paddingS: 0.2 });
     expect(config.deepgram.wsUrl).to.equal('wss://agent.deepgram.com/v1/agent/converse');
   });

@@ -25,6 +25,7 @@ describe('rooms configuration', () => {
       tokenTtlS: 3600,
       agentName: 'voice-agent',
       tokenDispatchesAgent: false,
+      sessionStartTimeoutS: 120,
       worker: { mode: 'inline', idleProcesses: 1, healthPort: 0 },
     });
     expect(loadConfig(SERVER).livekit).to.include({ url: 'wss://lk.example.com', apiKey: 'APIkey', apiSecret: 'secret-value' });
@@ -48,6 +49,12 @@ describe('rooms configuration', () => {
     }
     expect(problems({ LIVEKIT_TOKEN_TTL: '30' })).to.deep.equal(['LIVEKIT_TOKEN_TTL: must be between 60 and 604800 seconds']);
     expect(problems({ LIVEKIT_TOKEN_TTL: '8d' })).to.deep.equal(['LIVEKIT_TOKEN_TTL: must be between 60 and 604800 seconds']);
+  });
+
+  it('reads LIVEKIT_SESSION_START_TIMEOUT_S within 1 s and a day', () => {
+    expect(loadConfig({ LIVEKIT_SESSION_START_TIMEOUT_S: '45' }).livekit.sessionStartTimeoutS).to.equal(45);
+    expect(problems({ LIVEKIT_SESSION_START_TIMEOUT_S: '0' })).to.have.length(1);
+    expect(problems({ LIVEKIT_SESSION_START_TIMEOUT_S: 'soon' })[0]).to.match(/^LIVEKIT_SESSION_START_TIMEOUT_S: /);
   });
 
   it('reads LIVEKIT_AGENT_NAME (a dispatchable name) and LIVEKIT_TOKEN_AGENT_DISPATCH', () => {

@@ -91,6 +91,27 @@ export function defineCallStoreSuite(engine: CallStoreEngine): void {
     expect(await store.claimPending('i1', start), 'a started call is not pending').to.equal(undefined);
   });
 
+  it('expires the browser calls pending since before a time, once across two stores, and no stream claims one created before it', async () => {
+    at('2026-12-03T10:00:00.000Z');
+    await store.create({ id: 'old', direction: 'browser', agent: 'echo' });
+    await store.create({ id: 'streaming', direction: 'browser', agent: 'echo' });
+    const start = { callSid: 'CAs', streamSid: 'MZs', startedAt: STARTED, member: 'm1' };
+    expect(await store.claimPending('streaming', start)).to.deep.include({ status: 'in-progress' });
+    at('2026-12-03T10:02:00.000Z');
+    await store.create({ id: 'fresh', direction: 'browser', agent: 'echo' });
+    const cutoff = new Date('2026-12-03T10:01:00.000Z');
+    expect(await store.claimPending('old', start, cutoff), 'created before the cutoff: expired').to.equal(undefined);
+
+    const other = await open();
+    const end = { endedAt: '2026-12-03T10:02:00.500Z', endReason: 'never_connected', endDetail: 'no stream' };
+    const [mine, theirs] = await Promise.all([store.expirePending(cutoff, end), other.expirePending(cutoff, end)]);
+    expect([...mine, ...theirs]).to.deep.equal(['old']);
+    expect(await store.get('old')).to.deep.include({ status: 'failed', endedAt: end.endedAt, durationMs: 0, endReason: 'never_connected', endDetail: 'no stream' });
+    expect((await store.get('streaming'))!.status).to.equal('in-progress');
+    expect((await store.get('fresh'))!.status).to.equal('pending');
+    expect(await store.claimPending('fresh', { ...start, streamSid: 'MZf' }, cutoff)).to.deep.include({ status: 'in-progress' });
+  });
+
   it('lists newest first with a cursor, and filters by direction, status, agent, task and time', async () => {
     at('2026-12-03T10:00:00.000Z');
     await store.create({ id: 'a', direction: 'inbound', agent: 'echo', startedAt: STARTED });

@@ -129,4 +129,28 @@ export function defineSessionStoreSuite(engine: SessionStoreEngine): void {
     await store.list({ limit: 0 }).catch((err: unknown) => (error = err));
     expect(error).to.be.instanceOf(RangeError);
   });
+
+  it('finds the sessions still created since before a time, oldest first, and one finish of them wins across two stores', async () => {
+    const clock = { now: new Date('2026-12-03T11:00:00.000Z') };
+    const pinned = await open({ now: () => clock.now });
+    const older = (await pinned.create({ room: 'older' })).session.id;
+    clock.now = new Date('2026-12-03T11:01:00.000Z');
+    const old = (await pinned.create({ room: 'old' })).session.id;
+    const joined = (await pinned.create({ room: 'joined' })).session.id;
+    await pinned.markStarted(joined, {});
+    const over = (await pinned.create({ room: 'over' })).session.id;
+    await pinned.finish(over, 'ended', 'stopped');
+    clock.now = new Date('2026-12-03T11:02:00.000Z');
+    await pinned.create({ room: 'recent' });
+
+    const cutoff = new Date('2026-12-03T11:01:30.000Z');
+    const overdue = await store.createdBefore(cutoff);
+    expect(overdue.map((s) => s.id)).to.deep.equal([older, old]);
+    expect(overdue[0]).to.deep.include({ room: 'older', state: 'created', createdAt: '2026-12-03T11:00:00.000Z' });
+    expect(overdue[0]).not.to.have.property('transcript');
+    const other = await open();
+    const finishes = await Promise.all([store.finish(old, 'failed', 'agent_never_joined'), other.finish(old, 'failed', 'agent_never_joined')]);
+    expect(finishes.map((f) => f.changed).sort()).to.deep.equal([false, true]);
+    expect((await other.createdBefore(cutoff)).map((s) => s.id)).to.deep.equal([older]);
+  });
 }

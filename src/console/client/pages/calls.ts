@@ -1,6 +1,6 @@
 // Calls: create a task, the task list (status filter, paging, newest first, statuses kept live by
 // each unfinished task's watcher), place and stop a task's call, and the calls no task placed
-// (inbound and browser calls, from /api/calls).
+// (inbound and browser calls, from /api/calls, read again every few seconds while the tab is visible).
 import type { CallPage, CallSummaryView } from '../../../calls/schemas.js';
 import type { LiveMessage } from '../../../live/bus.js';
 import { TASK_STATUSES, TERMINAL_STATUSES, type TaskStatus } from '../../../tasks/model.js';
@@ -24,7 +24,7 @@ export const callsPage: Page = (root) => {
   fill(root, h('div', { class: 'columns' }, createForm(() => void tasks.reload()), h('div', { class: 'wide' }, list, others)));
   const tasks = taskList(list, page);
   void tasks.reload();
-  void callsWithoutTask(others);
+  callsWithoutTask(others, page);
   return page.dispose;
 };
 
@@ -201,21 +201,52 @@ function taskRow(task: TaskSummaryView, watching: Disposer, reload: () => Promis
 // ---------------------------------------------------------------------------------------------
 // Calls without a task: inbound calls to the number and calls from this console.
 
-async function callsWithoutTask(section: HTMLElement): Promise<void> {
+/**
+ * How often the list is read again while the tab is visible: a call that comes in (nothing is
+ * watched for it, it has no id yet) appears within this, and a hidden tab asks nothing.
+ */
+const CALLS_REFRESH_MS = 4000;
+
+function callsWithoutTask(section: HTMLElement, page: Disposer): void {
   const heading = h('h2', {}, 'Calls without a task');
   fill(section, heading, h('p', { class: 'muted' }, 'Loading…'));
-  let calls: CallSummaryView[];
-  try {
-    // Two directions, one list: the newest of each, newest first overall.
-    const pages = await Promise.all(['inbound', 'browser'].map((direction) => get<CallPage>(`/api/calls?direction=${direction}&limit=${PAGE_SIZE}`)));
-    calls = pages
-      .flatMap((page) => page.calls)
-      .sort((a, b) => b.createdAt.localeCompare(a.createdAt))
-      .slice(0, PAGE_SIZE);
-  } catch (err) {
-    return fill(section, heading, h('p', { class: 'form-error' }, messageOf(err)));
-  }
-  if (calls.length === 0) return fill(section, heading, h('p', { class: 'muted' }, 'No inbound or browser calls yet.'));
+  let reading = false;
+  /** What the list shows now: drawn again only when it changed, so a link being clicked stays put. */
+  let shown = '';
+  const refresh = async (): Promise<void> => {
+    // A slow answer: the next tick finds this read still going and skips.
+    if (reading) return;
+    reading = true;
+    try {
+      const calls = await newestCallsWithoutTask();
+      const seen = JSON.stringify(calls);
+      if (seen !== shown) fill(section, heading, ...callsTable(calls));
+      shown = seen;
+    } catch (err) {
+      shown = '';
+      fill(section, heading, h('p', { class: 'form-error' }, messageOf(err)));
+    } finally {
+      reading = false;
+    }
+  };
+  void refresh();
+  const timer = setInterval(() => {
+    if (document.visibilityState === 'visible') void refresh();
+  }, CALLS_REFRESH_MS);
+  page.add(() => clearInterval(timer));
+}
+
+/** Two directions, one list: the newest of each, newest first overall. */
+async function newestCallsWithoutTask(): Promise<CallSummaryView[]> {
+  const pages = await Promise.all(['inbound', 'browser'].map((direction) => get<CallPage>(`/api/calls?direction=${direction}&limit=${PAGE_SIZE}`)));
+  return pages
+    .flatMap((page) => page.calls)
+    .sort((a, b) => b.createdAt.localeCompare(a.createdAt))
+    .slice(0, PAGE_SIZE);
+}
+
+function callsTable(calls: CallSummaryView[]): HTMLElement[] {
+  if (calls.length === 0) return [h('p', { class: 'muted' }, 'No inbound or browser calls yet.')];
   const rows = calls.map((call) =>
     h(
       'tr',
@@ -223,15 +254,11 @@ async function callsWithoutTask(section: HTMLElement): Promise<void> {
       h('td', {}, h('a', { href: `#/calls/${seg(call.id)}` }, call.id)),
       h('td', {}, call.direction),
       h('td', {}, call.from ?? '—'),
-      h('td', {}, h('span', { class: `status status-${call.status}` }, call.status)),
+      h('td', {}, h('span', { class: `status status-${call.status}`, 'data-status': call.status }, call.status)),
       h('td', {}, when(call.startedAt ?? call.createdAt)),
       h('td', {}, call.durationMs === undefined ? '—' : clock(call.durationMs)),
       h('td', {}, call.endReason ?? ''),
     ),
   );
-  fill(
-    section,
-    heading,
-    h('table', { class: 'list' }, h('thead', {}, h('tr', {}, ...['Call', 'Direction', 'From', 'Status', 'Started', 'Length', 'End'].map((title) => h('th', {}, title)))), h('tbody', {}, ...rows)),
-  );
+  return [h('table', { class: 'list' }, h('thead', {}, h('tr', {}, ...['Call', 'Direction', 'From', 'Status', 'Started', 'Length', 'End'].map((title) => h('th', {}, title)))), h('tbody', {}, ...rows))];
 }
