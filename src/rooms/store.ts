@@ -186,3 +186,12 @@ export function summaryFromRow(row: SessionRowFields): SessionSummary {
 export function newSessionId(uuid: string): string {
   return `ses_${uuid.replaceAll('-', '')}`;
 }
+
+const SESSION_ID = /^ses_[0-9a-f]{32}$/;
+/**
+ * Whether `id` has the form newSessionId gives. A path's id is anything the client typed (`%00`
+ * decodes to a NUL, which PostgreSQL's text refuses with an error): any other form is no session.
+ */
+export function isSessionId(id: string): boolean {
+  return SESSION_ID.test(id);
+}

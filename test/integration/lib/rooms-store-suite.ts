@@ -105,6 +105,14 @@ export function defineSessionStoreSuite(engine: SessionStoreEngine): void {
     }
   });
 
+  it('reads no session, rather than failing, for an id of another form (a path\'s %00 decodes to a NUL)', async () => {
+    const { session } = await store.create({ room: 'r' });
+    for (const id of [`${session.id}\u0000`, 'ses_\u0000', 'x'.repeat(10_000), session.id.toUpperCase()]) {
+      expect(await store.get(id)).to.equal(undefined);
+    }
+    expect((await store.get(session.id))?.id).to.equal(session.id);
+  });
+
   it('lists newest first without transcripts, pages with a cursor under equal times, filters by state', async () => {
     const at = new Date('2026-12-03T11:00:00.000Z');
     const pinned = await open({ now: () => at });
