@@ -55,14 +55,13 @@ export class OutboxSender {
       return;
     }
     clearTimeout(this.timer);
+    // sleep() reads the store too: its failure is caught here as well, or it would be an unhandled rejection.
     this.running = this.sendDue()
-      .then(
-        () => this.sleep(),
-        (err) => {
-          this.deps.logger.error('the persistence outbox could not be read; trying again shortly', { error: toError(err).message });
-          this.schedule(STORE_RETRY_MS);
-        },
-      )
+      .then(() => this.sleep())
+      .catch((err) => {
+        this.deps.logger.error('the persistence outbox could not be read; trying again shortly', { error: toError(err).message });
+        this.schedule(STORE_RETRY_MS);
+      })
       .finally(() => {
         this.running = undefined;
         if (this.wokenWhileRunning) {

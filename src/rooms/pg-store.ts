@@ -9,6 +9,7 @@ import {
   decodeSessionCursor,
   encodeSessionCursor,
   FIRST_SESSION_PAGE,
+  isSessionId,
   newSessionId,
   SessionNotFoundError,
   summaryFromRow,
@@ -96,6 +97,7 @@ class PgSessionStore implements SessionStore {
   }
 
   async get(id: string): Promise<RoomSession | undefined> {
+    if (!isSessionId(id)) return undefined;
     const { rows } = await this.pool.query<SessionRow>(`SELECT ${SESSION_COLUMNS} FROM room_sessions s WHERE s.id = $1`, [id]);
     return rows[0] && toSession(rows[0]);
   }

@@ -41,10 +41,13 @@ export interface RoomAgentRun {
 /** One room session, from the dispatch to the agent in the room; undefined when the dispatch is unusable. */
 export async function runRoomAgent(ctx: JobContext, deps: RoomAgentDeps = {}): Promise<RoomAgentRun | undefined> {
   const startedAt = Date.now();
-  const sink = deps.sink ?? relayedSink();
+  // A room token's own dispatch (LIVEKIT_TOKEN_AGENT_DISPATCH) carries no metadata: the agent
+  // serves the room all the same, with no session to record (its lines go to the data channel only).
+  const tokenDispatched = ctx.job.metadata === '';
+  const sink = tokenDispatched ? unrecordedSink() : (deps.sink ?? relayedSink());
   const config = readConfig(deps.config ?? (() => loadConfig()));
   const logger = createLogger({ level: config?.logLevel ?? 'info' });
-  const dispatch = parseDispatchMetadata(ctx.job.metadata);
+  const dispatch = tokenDispatched ? ({ ok: true, value: { session_id: `job_${ctx.job.id}` } } as const) : parseDispatchMetadata(ctx.job.metadata);
   if (!dispatch.ok) {
     logger.error(`a room agent job cannot start: ${dispatch.why}`, { jobId: ctx.job.id, room: ctx.job.room?.name });
     await sink.close();
@@ -58,6 +61,12 @@ export async function runRoomAgent(ctx: JobContext, deps: RoomAgentDeps = {}): P
   if (config) await session.run(config);
   else session.end('agent_unavailable: the configuration is invalid');
   return session;
+}
+
+/** The sink of an agent with no session record: nothing to report to, nothing to connect. */
+function unrecordedSink(): RelayedSink {
+  const nothing = async (): Promise<void> => undefined;
+  return { started: nothing, line: nothing, ended: nothing, close: nothing };
 }
 
 function readConfig(read: () => Config): Config | undefined {

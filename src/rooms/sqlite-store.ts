@@ -10,6 +10,7 @@ import {
   decodeSessionCursor,
   encodeSessionCursor,
   FIRST_SESSION_PAGE,
+  isSessionId,
   newSessionId,
   SessionNotFoundError,
   summaryFromRow,
@@ -120,6 +121,7 @@ class SqliteSessionStore implements SessionStore {
   }
 
   async get(id: string): Promise<RoomSession | undefined> {
+    if (!isSessionId(id)) return undefined;
     return this.db.transaction(() => this.read(id))();
   }
 

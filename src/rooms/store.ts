@@ -127,13 +127,18 @@ export const FIRST_SESSION_PAGE: readonly [string, string] = ['9999-12-31T23:59:
 export function decodeSessionCursor(cursor: string): [string, string] {
   try {
     const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Array.isArray(value) && value.length === 2 && typeof value[0] === 'string' && ISO_TIME.test(value[0]) && typeof value[1] === 'string') {
+    // Only what encodeSessionCursor can give: a real time and a session id (PostgreSQL errs on a 13th month or a NUL).
+    if (Array.isArray(value) && value.length === 2 && isCursorTime(value[0]) && typeof value[1] === 'string' && isSessionId(value[1])) {
       return [value[0], value[1]];
     }
   } catch {
     // fall through: not base64url JSON
   }
   throw new InvalidSessionCursorError();
+}
+
+function isCursorTime(value: unknown): value is string {
+  return typeof value === 'string' && ISO_TIME.test(value) && !Number.isNaN(Date.parse(value)) && new Date(value).toISOString() === value;
 }
 
 export function checkListLimit(limit: number): void {
@@ -185,4 +190,13 @@ export function summaryFromRow(row: SessionRowFields): SessionSummary {
 
 export function newSessionId(uuid: string): string {
   return `ses_${uuid.replaceAll('-', '')}`;
+}
+
+const SESSION_ID = /^ses_[0-9a-f]{32}$/;
+/**
+ * Whether `id` has the form newSessionId gives. A path's id is anything the client typed (`%00`
+ * decodes to a NUL, which PostgreSQL's text refuses with an error): any other form is no session.
+ */
+export function isSessionId(id: string): boolean {
+  return SESSION_ID.test(id);
 }

@@ -96,4 +96,27 @@ describe('room agent entry, without a room', function () {
     const tools = (first!.json!['tools'] as Array<{ function: { name: string } }>).map((t) => t.function.name);
     expect(tools).to.deep.equal(['end_call']);
   });
+
+  it('serves a room its token dispatched (no metadata) without a session record, rather than refusing the job', async () => {
+    const config = loadConfig({
+      ...standInEnv({ grok, openai, deepgram: { baseUrl: 'ws://127.0.0.1:9' }, cartesia: { baseUrl: 'http://127.0.0.1:9' } }),
+      SYSTEM_PROMPT: 'You are a museum guide.',
+    });
+    const job = roomlessJob('');
+    const chatsBefore = grok.requestsTo('chat').length;
+    const sink = Object.assign(new RecordingRoomSink(), { close: async () => undefined });
+
+    const tokenRun = await runRoomAgent(job.ctx, { config: () => config, sink });
+    try {
+      expect(job.shutdowns).to.deep.equal([]);
+      const session = tokenRun!.agentSession!;
+      expect(session).to.not.equal(undefined);
+      await session.generateReply({ userInput: 'Where are the paintings?' }).waitForPlayout();
+      expect(grok.requestsTo('chat').length).to.be.greaterThan(chatsBefore);
+      // No session was created for it: nothing is reported (the gateway's store has no such id).
+      expect(sink.calls).to.deep.equal([]);
+    } finally {
+      await tokenRun?.agentSession?.close();
+    }
+  });
 });

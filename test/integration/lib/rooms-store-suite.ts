@@ -105,6 +105,24 @@ export function defineSessionStoreSuite(engine: SessionStoreEngine): void {
     }
   });
 
+  it('reads no session, rather than failing, for an id of another form (a path\'s %00 decodes to a NUL)', async () => {
+    const { session } = await store.create({ room: 'r' });
+    for (const id of [`${session.id}\u0000`, 'ses_\u0000', 'x'.repeat(10_000), session.id.toUpperCase()]) {
+      expect(await store.get(id)).to.equal(undefined);
+    }
+    expect((await store.get(session.id))?.id).to.equal(session.id);
+  });
+
+  it('refuses a cursor it could not have issued (a 13th month, a NUL for the id) as invalid, not a database error', async () => {
+    const { session } = await store.create({ room: 'r' });
+    const forged = (createdAt: string, id: string) => Buffer.from(JSON.stringify([createdAt, id])).toString('base64url');
+    for (const cursor of [forged('2026-13-45T10:00:00.000Z', session.id), forged('2026-12-03T10:00:00.000Z', 'ses_\u0000'), forged('2026-02-30T10:00:00.000Z', session.id)]) {
+      let error: unknown;
+      await store.list({ limit: 10, cursor }).catch((err: unknown) => (error = err));
+      expect(error, cursor).to.be.instanceOf(InvalidSessionCursorError);
+    }
+  });
+
   it('lists newest first without transcripts, pages with a cursor under equal times, filters by state', async () => {
     const at = new Date('2026-12-03T11:00:00.000Z');
     const pinned = await open({ now: () => at });
