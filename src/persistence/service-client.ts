@@ -24,8 +24,12 @@ export type ValidationOutcome =
   | { verdict: 'denied'; reason: string | undefined }
   | { verdict: 'unreachable'; status?: number; error: string };
 
-/** 4xx answers that say "not now" rather than "never": retried like a 5xx. */
-const TRANSIENT_4XX: ReadonlySet<number> = new Set([408, 425, 429]);
+/**
+ * 4xx answers that say "not now" rather than "never": retried like a 5xx. 401/403 among them: a
+ * wrong INGEST_TOKEN or a service mid-deploy is the operator's to fix, and every record is good
+ * once it is; failing them for good would need each one resent by hand.
+ */
+const TRANSIENT_4XX: ReadonlySet<number> = new Set([401, 403, 408, 425, 429]);
 /** Enough of an error body to tell what the service disliked, no more. */
 const MAX_BODY_CHARS = 200;
 

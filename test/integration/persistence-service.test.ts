@@ -253,6 +253,15 @@ describe('the persistence service', function () {
       }
     });
 
+    it('retries a record the service refused for its token (401), so fixing INGEST_TOKEN sends it', async () => {
+      let refused = 0;
+      service.ingest = () => (++refused === 1 ? { status: 401, json: { detail: 'bad token' } } : undefined);
+      const t = await gateway();
+      await t.gateway.persistence!.onSessionEnded(finishedSession(6));
+      await eventually(() => service.stored.get('session:sess_6'), 15_000, 'the record after the 401');
+      expect(service.requests.filter(isIngest).map((r) => r.status)).to.deep.equal([401, 201]);
+    });
+
     it('retries a delivery the service did not answer within INGEST_TIMEOUT_MS', async () => {
       let calls = 0;
       service.ingest = () => (++calls === 1 ? 'hang' : undefined);
