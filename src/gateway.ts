@@ -420,7 +420,7 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
   app.use(openApiRoutes(() => buildOpenApiDocument(API_ROUTES, { version: VERSION })));
   rooms.mount(ws.app);
   // The operator console (the page and its bundles); its data comes from the API below, key and all.
-  app.use(consoleRoutes(logger));
+  app.use(consoleRoutes(logger, { publicUrl: config.publicUrl }));
   // CORS before the key check: a browser's preflight carries no Authorization header.
   app.use('/api', cors(config.corsOrigins, logger), requireApiKey(config.apiKey, logger));
   app.post('/api/tasks/:id/call', refuseWhileDraining(readiness, logger));

@@ -73,7 +73,7 @@ export const callRouteDocs: readonly RouteDoc[] = [
         200: { description: 'Ready', schema: AnalysisReadySchema },
         202: { description: 'Being made', schema: AnalysisPendingSchema },
         404: notFound,
-        409: errorReply('no_transcript (the agent keeps none, e.g. echo) or call_not_ended'),
+        409: errorReply('no_transcript (the agent keeps none, e.g. echo), call_not_ended, or no_conversation (a browser call that never streamed)'),
         502: errorReply('analysis_failed, with the reason'),
       },
     }),

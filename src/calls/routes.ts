@@ -96,7 +96,18 @@ const LIST_PARAMETERS: ReadonlySet<string> = new Set(['limit', 'cursor', 'direct
 function time(query: QueryReader, field: string): Date | undefined {
   const raw = query.filter(field);
   if (raw === undefined) return undefined;
-  const at = ISO_TIME.test(raw) ? new Date(raw) : undefined;
+  const at = ISO_TIME.test(raw) && isCalendarDate(raw) ? new Date(raw) : undefined;
   if (at && !Number.isNaN(at.getTime())) return at;
   return query.fail(field, 'must be an ISO 8601 time, e.g. 2026-12-03T10:00:00Z');
+}
+
+/**
+ * Date() rolls an impossible day over (2026-02-31 is read as March 3) and takes year 0, which
+ * PostgreSQL refuses (a 500): the date part must name a real day from year 1 on.
+ */
+function isCalendarDate(raw: string): boolean {
+  const [year, month, day] = raw.slice(0, 10).split('-').map(Number) as [number, number, number];
+  const date = new Date(Date.UTC(2000, month - 1, day));
+  date.setUTCFullYear(year);
+  return year >= 1 && date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day;
 }

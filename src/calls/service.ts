@@ -93,7 +93,8 @@ export class CallService {
     const call = await this.get(id);
     if (call.transcriptNote !== undefined) throw new CallError('no_transcript', `${call.transcriptNote} There is nothing to analyze.`);
     if (call.status === 'in-progress') throw new CallError('call_not_ended', 'the call has not ended yet');
-    if (call.status === 'pending') throw new CallError('no_conversation', 'the browser call never streamed: there is nothing to analyze');
+    // Pending, or failed as never_connected: no stream ever started, so there is no conversation for an LLM to read.
+    if (call.status === 'pending' || call.startedAt === undefined) throw new CallError('no_conversation', 'the browser call never streamed: there is nothing to analyze');
     return call;
   }
 

@@ -65,21 +65,37 @@ export async function bundleConsole(): Promise<ConsoleBundle> {
   return { assets, names };
 }
 
+/** A Host header as a browser sends it: a name or address and an optional port, nothing that could end a CSP directive. */
+const HOST = /^[A-Za-z0-9.-]+(?::\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](?::\d{1,5})?$/;
+
+/** PUBLIC_URL as the socket origin a browser call streams to (it may differ from the host serving the page). */
+export function socketOrigin(publicUrl: string | undefined): string | undefined {
+  if (publicUrl === undefined) return undefined;
+  const url = new URL(publicUrl);
+  return `${url.protocol === 'https:' ? 'wss:' : 'ws:'}//${url.host}`;
+}
+
 /**
  * Only this origin's own scripts, styles, sockets and media: a console holding the API key in
- * its tab must not be able to load anything from elsewhere, nor be framed by another site.
+ * its tab must not be able to load anything from elsewhere (its key sent over a socket to any
+ * host included), nor be framed by another site. Sockets may go to the page's own host (live
+ * watchers) and to PUBLIC_URL (where a browser call's stream URL points).
  */
-const CONTENT_SECURITY_POLICY = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' data:",
-  "connect-src 'self' ws: wss:",
-  "media-src 'self' blob:",
-  "frame-ancestors 'none'",
-  "base-uri 'none'",
-  "form-action 'none'",
-].join('; ');
+function contentSecurityPolicy(host: string | undefined, streamOrigin: string | undefined): string {
+  const sockets = host !== undefined && HOST.test(host) ? [`ws://${host}`, `wss://${host}`] : [];
+  if (streamOrigin !== undefined) sockets.push(streamOrigin);
+  return [
+    "default-src 'none'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    ["connect-src 'self'", ...sockets].join(' '),
+    "media-src 'self' blob:",
+    "frame-ancestors 'none'",
+    "base-uri 'none'",
+    "form-action 'none'",
+  ].join('; ');
+}
 
 function page(bundle: ConsoleBundle): string {
   const { app, style, worklet } = bundle.names;
@@ -100,7 +116,15 @@ function page(bundle: ConsoleBundle): string {
 }
 
 /** GET / (the page) and GET /console/<hashed asset>; mounted before the API, open to all (the data behind it is not). */
-export function consoleRoutes(logger: Logger, bundle: () => Promise<ConsoleBundle> = bundleConsole): Router {
+export interface ConsoleOptions {
+  /** PUBLIC_URL: browser calls stream there (socketOrigin). */
+  publicUrl?: string | undefined;
+  bundle?: () => Promise<ConsoleBundle>;
+}
+
+export function consoleRoutes(logger: Logger, options: ConsoleOptions = {}): Router {
+  const bundle = options.bundle ?? bundleConsole;
+  const streamOrigin = socketOrigin(options.publicUrl);
   const router = Router();
   let built: Promise<ConsoleBundle> | undefined;
   /** Built once; a failed build is retried on the next request rather than cached. */
@@ -116,10 +140,11 @@ export function consoleRoutes(logger: Logger, bundle: () => Promise<ConsoleBundl
     res.status(500).type('text/plain').send('The console could not be built; the gateway log says why.');
   };
 
-  router.get('/', async (_req, res) => {
+  router.get('/', async (req, res) => {
     try {
       const html = page(await current());
-      res.set({ 'Cache-Control': 'no-cache', 'Content-Security-Policy': CONTENT_SECURITY_POLICY, 'X-Content-Type-Options': 'nosniff' });
+      const csp = contentSecurityPolicy(req.get('host'), streamOrigin);
+      res.set({ 'Cache-Control': 'no-cache', 'Content-Security-Policy': csp, 'X-Content-Type-Options': 'nosniff' });
       res.type('html').send(html);
     } catch (err) {
       failed(res, err);

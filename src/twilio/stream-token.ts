@@ -87,7 +87,9 @@ export function bindingAdmits(binding: StreamBinding, start: StreamStart): Admis
     return start.callSid === binding.callSid ? ADMITTED : refused(`the stream URL was issued for another call (${binding.callSid})`);
   }
   if (binding.kind === 'browser') {
-    return start.callId === binding.callId ? ADMITTED : refused(`the stream URL was issued for browser call ${binding.callId}`);
+    if (start.callId !== binding.callId) return refused(`the stream URL was issued for browser call ${binding.callId}`);
+    // The browser writes its own customParameters: a taskId would let it take over a task's record (its status, transcript).
+    return start.taskId === undefined ? ADMITTED : refused(`a browser call's stream cannot name a task (browser call ${binding.callId})`);
   }
   return start.taskId === binding.taskId ? ADMITTED : refused(`the stream URL was issued for task ${binding.taskId}`);
 }

@@ -82,6 +82,14 @@ describe('calls API routes', () => {
     expect(res.status).to.equal(400);
     expect(res.body.error).to.equal('invalid_request');
     expect(res.body.details.map((d: { field: string }) => d.field).sort()).to.deep.equal(['cursor', 'direction', 'limit', 'since', 'status', 'stauts', 'until']);
+    // Days Date() would roll over or PostgreSQL refuse (year 0): named, not read as another day nor a 500.
+    const impossible = await get('/api/calls?since=2026-02-31&until=0000-01-01T00:00:00Z');
+    expect(impossible.status).to.equal(400);
+    expect(impossible.body.details.map((d: { field: string }) => d.field)).to.deep.equal(['since', 'until']);
+    const yearZero = await get('/api/calls?since=0000-06-01');
+    expect(yearZero.status).to.equal(400);
+    expect(yearZero.body.details.map((d: { field: string }) => d.field)).to.deep.equal(['since']);
+    expect(await ids('?since=2024-02-29&until=2026-12-31T23:59:59Z')).to.have.length(4);
     const backwards = await get('/api/calls?since=2026-12-03T12:00:00Z&until=2026-12-03T11:00:00Z');
     expect(backwards.status).to.equal(400);
     expect(backwards.body.details).to.deep.equal([{ field: 'until', message: 'must be later than since' }]);

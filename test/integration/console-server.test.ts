@@ -23,6 +23,10 @@ describe('the console served at /', function () {
     expect(res.headers.get('cache-control')).to.equal('no-cache');
     const csp = res.headers.get('content-security-policy')!;
     expect(csp).to.include("default-src 'none'").and.include("script-src 'self'").and.include("frame-ancestors 'none'");
+    // Sockets only to this host: a bare `ws:`/`wss:` would let a script send the key to any host.
+    const host = new URL(t.baseUrl).host;
+    const connect = csp.split('; ').find((directive) => directive.startsWith('connect-src '))!;
+    expect(connect.split(' ').slice(1).sort()).to.deep.equal(["'self'", `ws://${host}`, `wss://${host}`].sort());
     const html = await res.text();
     expect(html).to.match(/<script type="module" src="\/console\/app-[0-9a-f]{12}\.js"><\/script>/);
     expect(html).to.match(/data-worklet="\/console\/worklet-[0-9a-f]{12}\.js"/);
@@ -54,5 +58,37 @@ describe('the console served at /', function () {
     expect(await Watcher.upgradeStatus(t, path, { origin: 'http://evil.example.com' })).to.equal(403);
     // The key is still needed, whatever the origin.
     expect(await Watcher.upgradeStatus(t, `/ws/call/${task.id}`, { origin: `http://${own}` })).to.equal(401);
+  });
+});
+
+describe("the console's CSP with PUBLIC_URL set", function () {
+  this.timeout(30_000);
+  let t: TestGateway;
+
+  before(async () => {
+    t = await startTestGateway({ API_KEY: KEY, PUBLIC_URL: 'https://gateway.example.com' });
+  });
+  after(() => t.close());
+
+  it('lets sockets go to PUBLIC_URL too (where a browser call streams), and nowhere else', async () => {
+    const res = await fetch(t.baseUrl + '/');
+    const connect = res.headers.get('content-security-policy')!.split('; ').find((directive) => directive.startsWith('connect-src '))!;
+    const host = new URL(t.baseUrl).host;
+    expect(connect.split(' ').slice(1).sort()).to.deep.equal(["'self'", `ws://${host}`, `wss://${host}`, 'wss://gateway.example.com'].sort());
+  });
+
+  it('leaves a Host header that could end the directive out of the policy', async () => {
+    const { request } = await import('node:http');
+    const csp = await new Promise<string>((resolve, reject) => {
+      const url = new URL(t.baseUrl);
+      request({ host: url.hostname, port: url.port, path: '/', headers: { host: 'evil.example; script-src *' } }, (res) => {
+        res.resume();
+        resolve(String(res.headers['content-security-policy']));
+      })
+        .on('error', reject)
+        .end();
+    });
+    expect(csp).to.not.include('evil');
+    expect(csp).to.include("script-src 'self'");
   });
 });

@@ -203,6 +203,21 @@ describe('calls API over real calls', function () {
       expect(await endedCall(t, second.callId)).to.deep.include({ direction: 'browser', status: 'completed' });
       expect((await api<CallView>(t, 'GET', `/api/calls/${first.callId}`)).body.status).to.equal('pending');
     });
+
+    it("refuses a browser stream that names a task: its token cannot take over the task's record", async () => {
+      t = await startTestGateway(env);
+      const made = await api<{ id: string; status: string }>(t, 'POST', '/api/tasks', { body: { to: '+14155550123', from: '+14155550100' } });
+      expect(made.status, JSON.stringify(made.body)).to.equal(201);
+      const task = made.body;
+      const created = (await api<BrowserCallCreated>(t, 'POST', '/api/calls/browser')).body;
+      const browser = newCaller({ url: local(t, created.streamUrl), customParameters: { ...created.customParameters, taskId: task.id } });
+      await browser.connect();
+      const ended = await t.nextEnded();
+      expect(ended.reason).to.equal('stream_refused');
+      expect(ended.detail).to.equal(`a browser call's stream cannot name a task (browser call ${created.callId})`);
+      expect((await api<{ status: string }>(t, 'GET', `/api/tasks/${task.id}`)).body.status).to.equal('created');
+      expect((await api<CallView>(t, 'GET', `/api/calls/${created.callId}`)).body.status).to.equal('pending');
+    });
   });
 
   describe('with DATABASE_URL (PostgreSQL)', () => {

@@ -3,6 +3,7 @@
 import { expect } from 'chai';
 import type { BrowserCallCreated, CallView } from '../../src/calls/schemas.js';
 import { FakeTwilioCaller, randomSid } from '../../tools/twilio-caller.js';
+import { scriptedAgents } from '../helpers/scripted-agent.js';
 import { api, Watcher } from '../helpers/task-api.js';
 import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
 
@@ -32,5 +33,19 @@ describe('browser calls whose stream never opens', function () {
     expect(refused.detail).to.match(/not a browser call waiting for its stream/);
     expect((await api<CallView>(t, 'GET', `/api/calls/${callId}`)).body).to.deep.include({ status: 'failed', endReason: 'never_connected' });
     watcher.close();
+  });
+
+  it('refuse an analysis once failed as never_connected (nobody spoke), with an agent that keeps transcripts', async () => {
+    // An LLM is configured: without the refusal the analysis would start (202) on an empty call.
+    t = await startTestGateway({ BROWSER_CALL_CONNECT_TIMEOUT_S: '1', LLM_PROVIDER: 'openai', OPENAI_API_KEY: 'sk-test-never-used' }, { agentFactory: scriptedAgents().factory });
+    const { callId } = (await api<BrowserCallCreated>(t, 'POST', '/api/calls/browser')).body;
+    const watcher = await Watcher.open(t, callId);
+    await watcher.waitFor((m) => m.type === 'call_status' && m.status === 'failed', 15_000);
+    watcher.close();
+    for (const method of ['GET', 'POST'] as const) {
+      const analysis = await api(t, method, `/api/calls/${callId}/analysis`);
+      expect(analysis.status, method).to.equal(409);
+      expect(analysis.body.error, method).to.equal('no_conversation');
+    }
   });
 });
