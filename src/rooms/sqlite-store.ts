@@ -21,6 +21,7 @@ import {
   type SessionLine,
   type SessionListOptions,
   type SessionPage,
+  type SessionRowFields,
   type SessionState,
   type SessionStore,
   type SessionSummary,
@@ -35,23 +36,8 @@ export function openSqliteSessionStore(dataDir: string, options: SqliteSessionSt
   return openSqliteDatabase(dataDir, (db) => new SqliteSessionStore(db, options.now ?? (() => new Date())));
 }
 
-interface SessionRow {
-  id: string;
-  room: string;
-  identity: string | null;
-  state: SessionState;
-  dispatch_id: string | null;
-  system_prompt: string | null;
-  greeting: string | null;
-  metadata: string | null;
-  idempotency_key: string | null;
-  participant: string | null;
-  job_id: string | null;
-  created_at: string;
-  started_at: string | null;
-  ended_at: string | null;
-  end_reason: string | null;
-}
+/** SQLite keeps the metadata as JSON text; the rest of the row is as both engines read it. */
+type SessionRow = Omit<SessionRowFields, 'metadata'> & { metadata: string | null };
 
 interface LineRow {
   role: SessionLine['role'];
