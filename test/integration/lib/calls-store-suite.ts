@@ -3,39 +3,20 @@ import { expect } from 'chai';
 import type { CallStore } from '../../../src/calls/store.js';
 import { CallExistsError, CallNotFoundError } from '../../../src/calls/store.js';
 import { InvalidCursorError } from '../../../src/tasks/store.js';
+import { storesPerTest, type StoreEngineOf } from './store-engine.js';
 
-export interface CallStoreEngine {
-  freshLocation(): Promise<string>;
-  open(location: string, options?: { now?: () => Date }): Promise<CallStore>;
-  dispose?(location: string): Promise<void> | void;
-}
+export type CallStoreEngine = StoreEngineOf<CallStore>;
 
 const STARTED = '2026-12-03T10:00:00.000Z';
 
 export function defineCallStoreSuite(engine: CallStoreEngine): void {
-  let location: string;
-  let opened: CallStore[];
   /** The store's clock: each test moves it. */
   let clock: Date;
+  beforeEach(() => (clock = new Date('2026-12-03T10:00:00.000Z')));
+  const stores = storesPerTest(engine, () => ({ now: () => clock }));
+  const open = (): Promise<CallStore> => stores.open();
   let store: CallStore;
-
-  const open = async (): Promise<CallStore> => {
-    const next = await engine.open(location, { now: () => clock });
-    opened.push(next);
-    return next;
-  };
-
-  beforeEach(async () => {
-    opened = [];
-    clock = new Date('2026-12-03T10:00:00.000Z');
-    location = await engine.freshLocation();
-    store = await open();
-  });
-
-  afterEach(async () => {
-    await Promise.all(opened.map((s) => s.close()));
-    await engine.dispose?.(location);
-  });
+  beforeEach(() => (store = stores.first));
 
   const at = (iso: string): Date => (clock = new Date(iso));
 

@@ -2,37 +2,17 @@
 // own way to make an empty place (a directory, a database) and open stores on it.
 import { expect } from 'chai';
 import { InvalidSessionCursorError, SessionNotFoundError, type SessionStore } from '../../../src/rooms/store.js';
+import { storesPerTest, type StoreEngineOf } from './store-engine.js';
 
-export interface SessionStoreEngine {
-  freshLocation(): Promise<string>;
-  /** Several may be open on one location at once, as several instances are. */
-  open(location: string, options?: { now?: () => Date }): Promise<SessionStore>;
-  dispose?(location: string): Promise<void> | void;
-}
+export type SessionStoreEngine = StoreEngineOf<SessionStore>;
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 export function defineSessionStoreSuite(engine: SessionStoreEngine): void {
-  let location: string;
+  const stores = storesPerTest(engine);
+  const open = stores.open;
   let store: SessionStore;
-  let opened: SessionStore[];
-
-  const open = async (options?: { now?: () => Date }): Promise<SessionStore> => {
-    const next = await engine.open(location, options);
-    opened.push(next);
-    return next;
-  };
-
-  beforeEach(async () => {
-    opened = [];
-    location = await engine.freshLocation();
-    store = await open();
-  });
-
-  afterEach(async () => {
-    await Promise.all(opened.map((s) => s.close()));
-    await engine.dispose?.(location);
-  });
+  beforeEach(() => (store = stores.first));
 
   it('creates a session in state created and reads it back, metadata as written', async () => {
     const metadata = { z: 1, a: { b: [1, 'two', null] } };

@@ -5,42 +5,19 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { CallAnalysis, Task } from '../../../src/tasks/model.js';
 import { InvalidCursorError, InvalidTransitionError, TaskNotFoundError } from '../../../src/tasks/store.js';
 import type { CallbackLease, CallbackOffer, CallbackTurn, TaskStore } from '../../../src/tasks/store.js';
+import { storesPerTest, type StoreEngineOf } from './store-engine.js';
 
-export interface StoreEngine {
-  /** A new, empty place for a store: a data directory, a database URL. */
-  freshLocation(): Promise<string>;
-  /** Opens a store on `location`; several may be open on one location at once, as several instances are. */
-  open(location: string, options?: { now?: () => Date }): Promise<TaskStore>;
-  /** Removes what freshLocation made, once its stores are closed. */
-  dispose?(location: string): Promise<void> | void;
-}
+export type StoreEngine = StoreEngineOf<TaskStore>;
 
 export const TO = '+14155550123';
 export const FROM = '+14155550100';
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 export function defineStoreSuite(engine: StoreEngine): void {
-  let location: string;
+  const stores = storesPerTest(engine);
+  const open = stores.open;
   let store: TaskStore;
-  /** Every store a test opened, closed after it. */
-  let opened: TaskStore[];
-
-  const open = async (options?: { now?: () => Date }): Promise<TaskStore> => {
-    const next = await engine.open(location, options);
-    opened.push(next);
-    return next;
-  };
-
-  beforeEach(async () => {
-    opened = [];
-    location = await engine.freshLocation();
-    store = await open();
-  });
-
-  afterEach(async () => {
-    await Promise.all(opened.map((s) => s.close()));
-    await engine.dispose?.(location);
-  });
+  beforeEach(() => (store = stores.first));
 
   describe('create and get', () => {
     it('stores a task in status created with one history entry', async () => {
@@ -468,8 +445,7 @@ export function defineStoreSuite(engine: StoreEngine): void {
       await store.claimAnalysis(id, { staleBefore: new Date(0), retryFailed: false });
       const before = (await store.get(id)) as Task;
       const listed = await store.list({ limit: 10 });
-      await store.close();
-      opened = opened.filter((s) => s !== store);
+      await stores.close(store);
 
       store = await open();
       expect(await store.get(id)).to.deep.equal(before);
