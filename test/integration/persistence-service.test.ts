@@ -231,7 +231,9 @@ describe('the persistence service', function () {
       const t = await gateway();
       await t.gateway.persistence!.onSessionEnded(finishedSession(4));
       await t.gateway.persistence!.onSessionEnded(finishedSession(5));
-      await eventually(() => service.stored.get('session:sess_5'), 15_000, 'the throttled record');
+      // Settled by the sender, not only stored by the service: its answer may still be on the way.
+      const delivered = (key: string) => t.telemetry.recent({ component: 'persistence', action: 'delivered' }).some((e) => e['id'] === key);
+      await eventually(() => (delivered('session:sess_5') && delivered('session:sess_4') ? true : undefined), 15_000, 'the throttled record delivered');
       const answers = (key: string) => service.requests.filter((r) => r.headers['idempotency-key'] === key).map((r) => r.status);
       expect(answers('session:sess_4')).to.deep.equal([409]);
       expect(answers('session:sess_5')).to.deep.equal([429, 201]);
