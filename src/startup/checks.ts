@@ -45,3 +45,9 @@ export function listenError(err: unknown, port: number): Error {
   if (code === 'EACCES') return new StartupError(`port ${port} needs privileges this process does not have (PORT): choose one above 1023`, EX_CONFIG);
   return new StartupError(`could not listen on port ${port} (PORT): ${code}`, 1);
 }
+
+/** One line on stderr, once; a StartupError says which setting to fix and picks the exit code. */
+export function exitOnStartFailure(err: Error): never {
+  console.error(`Could not start the gateway: ${err.message}`);
+  process.exit(err instanceof StartupError ? err.exitCode : 1);
+}
