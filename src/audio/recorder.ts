@@ -71,7 +71,6 @@ const MAX_SAMPLES = MAX_WAV_DATA_BYTES / STEREO_FRAME_BYTES;
 const MAX_BLOCK_SAMPLES = 4 * SAMPLE_RATE;
 /** Shared, never written to: blocks with nothing on either channel cost no allocation. */
 const SILENCE_BLOCK = Buffer.alloc(MAX_BLOCK_SAMPLES * STEREO_FRAME_BYTES);
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** Agent audio queued further ahead of the flushed position than this is not recorded (a bound on lane memory). */
 const MAX_AGENT_AHEAD_SAMPLES = 10 * 60 * SAMPLE_RATE;
@@ -103,7 +102,7 @@ export class CallRecorder {
    * otherwise be 32 KB of fresh off-heap memory, and at a few hundred calls the collections that
    * frees trigger show up as relay-latency spikes. Two spares cover a write in flight.
    */
-  private readonly spareBlocks: Int16Array[] = [];
+  private readonly spareBlocks: Int32Array[] = [];
   private readonly pooledBuffers = new WeakSet<ArrayBufferLike>();
   private readonly blockCapacity: number;
   /** Samples already handed to the file (both channels); the file's data length once writes land. */
@@ -279,12 +278,9 @@ export class CallRecorder {
   /** Interleaved little-endian PCM16 for samples [from, to), both lanes starting at or before `from`. */
   private mixBlock(from: number, to: number): Buffer {
     if (this.caller.end <= from && this.agent.end <= from) return SILENCE_BLOCK.subarray(0, (to - from) * STEREO_FRAME_BYTES);
-    const pcm = this.newBlock(to - from);
-    this.caller.decodeInto(pcm, 0, from, to);
-    this.agent.decodeInto(pcm, 1, from, to);
-    const bytes = Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength);
-    if (!LITTLE_ENDIAN) bytes.swap16();
-    return bytes;
+    const words = this.newBlock(to - from);
+    MulawLane.mixStereo(this.caller, this.agent, from, to, words);
+    return Buffer.from(words.buffer, words.byteOffset, words.byteLength);
   }
 
   /** Queues an append at the block's own offset. A failure is reported once and counted; later blocks are still tried. */
@@ -311,20 +307,18 @@ export class CallRecorder {
     }
   }
 
-  /** A zeroed block for `samples` stereo samples: a spare when one fits, else a new one. */
-  private newBlock(samples: number): Int16Array {
-    if (samples > this.blockCapacity) return new Int16Array(samples * 2);
+  /** A block of `samples` stereo words (the mix writes every one): a spare when one fits, else a new one. */
+  private newBlock(samples: number): Int32Array {
+    if (samples > this.blockCapacity) return new Int32Array(samples);
     let block = this.spareBlocks.pop();
     if (!block) {
-      block = new Int16Array(this.blockCapacity * 2);
+      block = new Int32Array(this.blockCapacity);
       this.pooledBuffers.add(block.buffer);
     }
-    const view = block.subarray(0, samples * 2);
-    view.fill(0);
-    return view;
+    return block.subarray(0, samples);
   }
 
   private recycle(bytes: Buffer): void {
-    if (this.pooledBuffers.has(bytes.buffer) && this.spareBlocks.length < 2) this.spareBlocks.push(new Int16Array(bytes.buffer));
+    if (this.pooledBuffers.has(bytes.buffer) && this.spareBlocks.length < 2) this.spareBlocks.push(new Int32Array(bytes.buffer));
   }
 }

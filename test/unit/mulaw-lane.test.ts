@@ -5,18 +5,34 @@ import { MULAW_TO_PCM16 } from '../../src/audio/mulaw.js';
 /** Mu-law bytes 0x10, 0x11, ... (never silence), `n` of them. */
 const ramp = (n: number, first = 0x10): Buffer => Buffer.from(Array.from({ length: n }, (_, i) => (first + i) % 0x7f));
 
-/** Marks slots decodeInto must leave alone: the other channel's, and those past the lane's end. */
-const UNTOUCHED = 12345;
+/** Stale content in a reused mix block: the mix must overwrite every word it is given. */
+const STALE = 0x5a5a5a5a;
 
-/** The lane's samples [from, to) decoded, through decodeInto's interleaving (every other slot). */
-function decoded(lane: MulawLane, from: number, to: number): number[] {
-  const pcm = new Int16Array((to - from) * 2).fill(UNTOUCHED);
-  lane.decodeInto(pcm, 1, from, to);
-  for (let i = 0; i < pcm.length; i += 2) expect(pcm[i], `slot ${i} belongs to the other channel`).to.equal(UNTOUCHED);
-  return Array.from(pcm.filter((_, i) => i % 2 === 1));
+/** Little-endian PCM16 pairs of a mix, read back as a WAV reader would: [left, right] per sample. */
+function stereo(words: Int32Array): Array<[number, number]> {
+  const bytes = Buffer.from(words.buffer, words.byteOffset, words.byteLength);
+  return Array.from({ length: words.length }, (_, i) => [bytes.readInt16LE(i * 4), bytes.readInt16LE(i * 4 + 2)]);
 }
 
-const X = UNTOUCHED;
+/** Two lanes mixed over [from, to), in a block that held other audio before. */
+function mixed(left: MulawLane, right: MulawLane, from: number, to: number): Array<[number, number]> {
+  const words = new Int32Array(to - from).fill(STALE);
+  MulawLane.mixStereo(left, right, from, to, words);
+  return stereo(words);
+}
+
+/** The lane's samples [from, to) decoded, as the right channel of a mix whose left is empty. */
+function decoded(lane: MulawLane, from: number, to: number): number[] {
+  const silent = new MulawLane(1);
+  silent.advance(lane.start);
+  return mixed(silent, lane, from, to).map(([left, right]) => {
+    expect(left, 'the empty lane\'s channel').to.equal(0);
+    return right;
+  });
+}
+
+/** A sample past the lane's end: silence in the mix. */
+const X = 0;
 
 const pcmOf = (bytes: Uint8Array): number[] => Array.from(bytes, (b) => MULAW_TO_PCM16[b]!);
 
@@ -65,5 +81,44 @@ describe('MulawLane', () => {
     expect(lane.end).to.equal(20);
     lane.write(ramp(1, 0x70), 21);
     expect(decoded(lane, 20, 22)).to.deep.equal([0, ...pcmOf(ramp(1, 0x70))]);
+  });
+
+  describe('mixStereo', () => {
+    it('puts the first lane on the left and the second on the right of each little-endian PCM16 pair', () => {
+      const left = new MulawLane(8);
+      const right = new MulawLane(8);
+      // Loud samples of both signs: both bytes of each half must land where a WAV reader looks.
+      const leftBytes = Buffer.from([0x05, 0x85, 0x30, 0xb0]);
+      const rightBytes = Buffer.from([0x90, 0x10, 0xc5, 0x45]);
+      left.write(leftBytes, 0);
+      right.write(rightBytes, 0);
+      const l = pcmOf(leftBytes);
+      const r = pcmOf(rightBytes);
+      expect(l.some((v) => v < -255) && l.some((v) => v > 255) && r.some((v) => v < -255) && r.some((v) => v > 255)).to.equal(true);
+      expect(mixed(left, right, 0, 4)).to.deep.equal(l.map((v, i) => [v, r[i]]));
+    });
+
+    it('keeps the longer lane going, the shorter one silent past its end, and silences what neither holds', () => {
+      const left = new MulawLane(16);
+      const right = new MulawLane(16);
+      left.write(ramp(6), 0);
+      right.write(ramp(3, 0x40), 0);
+      const l = pcmOf(ramp(6));
+      const r = pcmOf(ramp(3, 0x40));
+      expect(mixed(left, right, 0, 8)).to.deep.equal([[l[0], r[0]], [l[1], r[1]], [l[2], r[2]], [l[3], 0], [l[4], 0], [l[5], 0], [0, 0], [0, 0]]);
+      expect(mixed(right, left, 0, 8)).to.deep.equal([[r[0], l[0]], [r[1], l[1]], [r[2], l[2]], [0, l[3]], [0, l[4]], [0, l[5]], [0, 0], [0, 0]]);
+    });
+
+    it('mixes from a position after both lanes advanced, and from inside a lane that ends early', () => {
+      const left = new MulawLane(16);
+      const right = new MulawLane(16);
+      left.write(ramp(10), 0);
+      right.write(ramp(4, 0x40), 0);
+      left.advance(3);
+      right.advance(3);
+      const l = pcmOf(ramp(10));
+      expect(mixed(left, right, 3, 7)).to.deep.equal([[l[3], pcmOf(ramp(4, 0x40))[3]], [l[4], 0], [l[5], 0], [l[6], 0]]);
+      expect(mixed(left, right, 5, 6)).to.deep.equal([[l[5], 0]]);
+    });
   });
 });
