@@ -5,7 +5,7 @@
 // only when a run itself broke (a child did not start, sockets failed), never for a missed goal.
 import os from 'node:os';
 import { parseArgs } from 'node:util';
-import { formatDeepgramReport, gatewayTarget, lostByGateway, RELAY_TARGET, relayTarget, runDeepgramSuite, type DeepgramResult, type TargetResult, type TargetSpec } from '../test/benchmark/deepgram.js';
+import { formatDeepgramReport, formatRepeatSummary, gatewayTarget, lostByGateway, RELAY_TARGET, relayTarget, runDeepgramSuite, type DeepgramResult, type TargetResult, type TargetSpec } from '../test/benchmark/deepgram.js';
 import { formatHotPathReport, runHotPathSuite, type HotPathResult } from '../test/benchmark/hot-path.js';
 import { formatIsolationReport, runIsolationSuite, type IsolationResult } from '../test/benchmark/isolation.js';
 import { formatLoadReport, runLoadSuite, type LoadResult } from '../test/benchmark/load.js';
@@ -86,7 +86,9 @@ const USAGE = `Usage: npm run bench -- [options]
   --step S         --find-max: calls added per step (default: livekit 10, deepgram 50)
   --max-calls M    --find-max: the largest step (default: livekit 200, deepgram 1000)
   --pipeline-calls M  isolation mode: pipeline calls beside the deepgram load (default ${DEFAULT_PIPELINE_CALLS})
-  --repeats R      isolation mode: runs of both sides; the figure is the median ratio (default 1)
+  --repeats R      isolation mode: runs of both sides; the figure is the median ratio. deepgram mode:
+                   runs of every target per --calls value, then each target's medians, the goals
+                   judged on them (default 1)
   --suite S        load, hotpath or all (default all)
   --tick-ms T      load scheduler period in ms (default: echo 5, deepgram 1, livekit 5; 1..20)
   --warmup S       deepgram and isolation modes: seconds of the same load, unmeasured, before each
@@ -227,7 +229,7 @@ function plannedRuns(opts: BenchOptions, mode: string): { runs: number; seconds:
   }
   if (mode === 'isolation') return { runs: opts.repeats * 2, seconds: runSeconds };
   const perCount = mode === 'deepgram' ? (opts.targets.includes('relay') ? 1 + opts.relayProcesses.length : 0) + (opts.targets.includes('gateway') ? gateways : 0) : 1;
-  return { runs: calls.length * perCount, seconds: runSeconds };
+  return { runs: calls.length * perCount * (mode === 'deepgram' ? opts.repeats : 1), seconds: runSeconds };
 }
 
 /** A last resort so the benchmark always ends: far past any healthy run's length. */
@@ -274,10 +276,16 @@ async function runMode(opts: BenchOptions, mode: string, results: Results, layou
     let ok = true;
     for (const n of calls) {
       if (mode === 'deepgram') {
-        const run = await runDeepgramSuite({ calls: n, seconds, tickMs, targets: deepgramTargets(opts), warmupS: opts.warmupS, nodeArgs: opts.nodeArgs, layout });
-        results.deepgram.push(run);
-        console.log(formatDeepgramReport(run).join('\n'));
-        ok &&= !run.broken;
+        const repeated: DeepgramResult[] = [];
+        for (let i = 0; i < opts.repeats; i++) {
+          const run = await runDeepgramSuite({ calls: n, seconds, tickMs, targets: deepgramTargets(opts), warmupS: opts.warmupS, nodeArgs: opts.nodeArgs, layout });
+          repeated.push(run);
+          if (opts.repeats > 1) console.log(`run ${i + 1} of ${opts.repeats}:`);
+          console.log(formatDeepgramReport(run).join('\n'));
+          ok &&= !run.broken;
+        }
+        results.deepgram.push(...repeated);
+        if (opts.repeats > 1) console.log(`\n${formatRepeatSummary(repeated).join('\n')}`);
       } else {
         const run = await runLoadSuite({ calls: n, seconds, mode: MODES[mode]!, tickMs, nodeArgs: opts.nodeArgs, layout, agentWorkers: opts.agentWorkers, agentWorkerNice: opts.agentWorkerNice });
         results.load.push(run);

@@ -25,7 +25,7 @@ import { LeanCaller } from './lib/lean-caller.js';
 import { BENCH_DEEPGRAM_KEY } from './lib/modes.js';
 import { DRAIN_MS, ProbeCaller } from './lib/probe-caller.js';
 import { clockTicksPerSecond, processCpu, processTree, settledProcessTree, snapshot, treeBytes, windowUsage, type CpuTimes, type Snapshot } from './lib/proc-stats.js';
-import { distribution, fmt, LatencyHistogram, MB, type Distribution } from './lib/stats.js';
+import { distribution, fmt, LatencyHistogram, MB, median, type Distribution } from './lib/stats.js';
 import type { StreamOptions } from './lib/twilio-stream.js';
 import { frameAccounting, type LoadFrames } from './load.js';
 import { socketProblems, type SocketProblems } from './lib/socket-problems.js';
@@ -598,6 +598,39 @@ export function lostByGateway(r: TargetResult): number {
 }
 
 const verdict = (ok: boolean | undefined) => (ok === undefined ? 'n/a' : ok ? 'PASS' : 'FAIL');
+
+/**
+ * Runs of the same load repeated (--repeats): each target's median figures over the runs, each
+ * gateway judged by them. One run's ratio swings by ±15 % on this machine (the relay's own CPU per
+ * frame moves as much between runs as the gateway's), so a goal is judged on the median.
+ */
+export function formatRepeatSummary(runs: readonly DeepgramResult[]): string[] {
+  const first = runs[0];
+  if (!first) return [];
+  const lines = [`medians over ${runs.length} runs of ${first.calls} calls (each target against the bare relay of its own run):`];
+  for (const { target, label } of first.targets) {
+    const results = runs.map((run) => run.targets.find((t) => t.target === target)).filter((t): t is TargetResult => t !== undefined);
+    const cpuRatios = results.flatMap((t) => (t.vsRelay ? [t.vsRelay.cpuRatio] : []));
+    const p99Ratios = results.flatMap((t) => (t.vsRelay ? [t.vsRelay.p99Ratio] : []));
+    const p99 = median(results.map((t) => t.latencyMs.p99));
+    const lost = results.reduce((sum, t) => sum + (t.role === 'gateway' ? lostByGateway(t) : t.frames.lost), 0);
+    const perFrame = results.map((t) => fmt(t.cpu.usPerFrame)).join(', ');
+    lines.push(`  ${label}: CPU ${fmt(median(results.map((t) => t.cpu.usPerFrame)), ' µs')} per caller frame (runs: ${perFrame}), p99 ${fmt(p99, ' ms')}, ${lost} frames lost in all`);
+    if (cpuRatios.length === 0) continue;
+    const cpuRatio = median(cpuRatios);
+    const p99Ratio = median(p99Ratios);
+    const ratios = `CPU per call ${cpuRatio.toFixed(2)}x the relay's (runs: ${cpuRatios.map((r) => r.toFixed(2)).join(', ')}), p99 ${p99Ratio.toFixed(2)}x`;
+    if (results[0]!.role !== 'gateway') {
+      lines.push(`    ${ratios} (no goal)`);
+      continue;
+    }
+    const goals = results[0]!.goalTargets;
+    const p99Ok = p99 < goals.maxP99Ms && (goals.maxP99Ratio === undefined || p99Ratio <= goals.maxP99Ratio);
+    lines.push(`    ${ratios}`);
+    lines.push(`    goals on the medians: CPU <= ${goals.maxCpuRatio}x: ${verdict(cpuRatio <= goals.maxCpuRatio)}; p99 < ${goals.maxP99Ms} ms${goals.maxP99Ratio === undefined ? '' : ` and <= ${goals.maxP99Ratio}x`}: ${verdict(p99Ok)}; frames lost ${lost} (goal ${goals.maxLostFrames}): ${verdict(lost <= goals.maxLostFrames)}`);
+  }
+  return lines;
+}
 
 /** The human report: a block per target, then the goals. */
 export function formatDeepgramReport(r: DeepgramResult): string[] {
