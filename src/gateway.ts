@@ -155,6 +155,43 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
   const logger =
     deps.logger ??
     createLogger({ level: config.logLevel, file: `${logDir}/service.log`, maxFileBytes: config.logMaxFileBytes, maxFiles: config.logMaxFiles });
+  const opened = new OpenedResources(logger);
+  try {
+    return await assembleGateway(config, deps, logDir, logger, opened);
+  } catch (err) {
+    // A start that fails half-way (a database that refuses us, agent code that cannot load)
+    // leaves nothing open behind it: an embedder that tries again, or a test, gets a clean slate.
+    await opened.closeAll();
+    throw err;
+  }
+}
+
+/**
+ * What a start has opened so far, each with its closing, in order: closed in reverse when a later
+ * step fails. After a successful start the gateway's own close() takes over.
+ */
+class OpenedResources {
+  private readonly closers: Array<{ what: string; close: () => unknown }> = [];
+
+  constructor(private readonly logger: Logger) {}
+
+  add<T>(what: string, resource: T, close: (resource: T) => unknown): T {
+    this.closers.push({ what, close: () => close(resource) });
+    return resource;
+  }
+
+  async closeAll(): Promise<void> {
+    for (const { what, close } of this.closers.splice(0).reverse()) {
+      try {
+        await close();
+      } catch (err) {
+        this.logger.warn(`could not close the ${what} after a failed start`, { error: (err as Error).message });
+      }
+    }
+  }
+}
+
+async function assembleGateway(config: Config, deps: GatewayDeps, logDir: string, logger: Logger, opened: OpenedResources): Promise<Gateway> {
   const telemetry =
     deps.telemetry ??
     new Telemetry({
@@ -164,9 +201,10 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
       noisyEveryN: config.logNoisyEventsEveryN,
       onError: (err) => logger.error('telemetry events can no longer be written; keeping them in memory only', { error: err.message }),
     });
+  opened.add('telemetry', telemetry, (t) => t.close());
   const loopMonitor = new EventLoopMonitor(telemetry);
   // Workers start with the first call that needs one: a gateway whose agents all run in-process has none.
-  const agentPool = new AgentWorkerPool({ size: config.agentWorkers, config, logger, telemetry });
+  const agentPool = opened.add('agent worker pool', new AgentWorkerPool({ size: config.agentWorkers, config, logger, telemetry }), (pool) => pool.close());
   const agent = deps.agentFactory
     ? { kind: 'custom', factory: deps.agentFactory }
     : deps.offThreadAgent
@@ -185,17 +223,23 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
   // Ready once listening and done settling: a load balancer sends nothing new before, nor while draining.
   let started = false;
   const readiness: Readiness = { isDraining: () => draining, isStarted: () => started };
-  const channel = deps.fleet ?? (config.databaseUrl === undefined ? new LocalChannel() : await joinPgFleet(config.databaseUrl, deps.memberId, logger));
+  const channel = opened.add(
+    'fleet channel',
+    deps.fleet ?? (config.databaseUrl === undefined ? new LocalChannel() : await joinPgFleet(config.databaseUrl, deps.memberId, logger)),
+    (c) => c.close(),
+  );
   // In a fleet every line says which member wrote it: workers share one console, instances one log store.
   if (!(channel instanceof LocalChannel)) logger.defaultMeta = { ...logger.defaultMeta, worker: channel.memberId };
 
-  const store = deps.taskStore ?? (await openTaskStore(config, logger));
-  const persistence = await openPersistence(config, { logger, telemetry, agent: agent.kind });
-  const callStore = deps.callStore ?? (await openCallStore(config, logger));
+  const store = opened.add('task store', deps.taskStore ?? (await openTaskStore(config, logger)), (s) => s.close());
+  const persistence = opened.add('persistence service', await openPersistence(config, { logger, telemetry, agent: agent.kind }), (p) => p?.close());
+  const callStore = opened.add('call store', deps.callStore ?? (await openCallStore(config, logger)), (s) => s.close());
   // With an auth token, every stream URL carries a per-call token (loadConfig guarantees PUBLIC_URL then).
-  const gate = authToken
-    ? new StreamGate({ authToken, publicUrl: config.publicUrl! }, deps.streamClaims ?? (await openStreamClaims(config, logger, deps.clock)), deps.clock)
-    : undefined;
+  const gate = opened.add(
+    'stream token claims',
+    authToken ? new StreamGate({ authToken, publicUrl: config.publicUrl! }, deps.streamClaims ?? (await openStreamClaims(config, logger, deps.clock)), deps.clock) : undefined,
+    (g) => g?.close(),
+  );
   const streamTokens = gate?.tokens;
   const bus = new LiveBus((taskId, err) => logger.error('a live watcher failed', { taskId, error: err.message }), channel);
   const fleet: GatewayFleet = new GatewayFleet({
@@ -222,6 +266,10 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     fleet,
     metrics,
   });
+  opened.add('task domain', tasks, (t) => {
+    t.stop();
+    return t.idle();
+  });
   const fleetMetrics = new FleetMetrics(metrics, fleet.requests, () => channel.members(), instanceKey(channel.memberId));
   const callDomain = createCallDomain({
     config,
@@ -237,6 +285,10 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     memberId: channel.memberId,
     // A call a crash ended never reached the call hooks: its record is made from the stored call.
     onCallSettled: persistence && ((call) => persistence.onCallSettled(call)),
+  });
+  opened.add('call domain', callDomain, (d) => {
+    d.stop();
+    return d.idle();
   });
   // On PostgreSQL the fleet spans machines sharing RECORDINGS_DIR: owner records name the member,
   // and survivors settle what a lost member leaves (tasks/fleet-settle.ts).
@@ -274,12 +326,16 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
     snapshot: async (id) => optional(await store.get(id), taskView),
     callSnapshot: async (id) => optional(await callStore.get(id), callView),
   });
-  const rooms = await createRoomsDomain({
-    config,
-    logger,
-    channel,
-    ...sessionSeams(deps, persistence),
-  });
+  const rooms = opened.add(
+    'rooms domain',
+    await createRoomsDomain({
+      config,
+      logger,
+      channel,
+      ...sessionSeams(deps, persistence),
+    }),
+    (r) => r.close(),
+  );
 
   const app = express();
   const server = http.createServer(app);
@@ -512,7 +568,6 @@ export async function createGateway(config: Config, deps: GatewayDeps = {}): Pro
   };
 }
 
-/** Joins the instances sharing DATABASE_URL; a failure names the database, never its password. */
 /** POST /session asks the persistence service first, and a finished session is queued for it; tests may inject their own. */
 function sessionSeams(deps: GatewayDeps, persistence: Persistence | undefined): { gatekeeper?: SessionGatekeeper; onSessionEnded?: SessionEndedHook } {
   const gatekeeper = deps.sessionGatekeeper ?? persistence?.gatekeeper;
@@ -520,6 +575,7 @@ function sessionSeams(deps: GatewayDeps, persistence: Persistence | undefined): 
   return { ...(gatekeeper && { gatekeeper }), ...(onSessionEnded && { onSessionEnded }) };
 }
 
+/** Joins the instances sharing DATABASE_URL; a failure names the database, never its password. */
 async function joinPgFleet(url: string, memberId: string | undefined, logger: Logger): Promise<FleetChannel> {
   const database = describeDatabaseUrl(url);
   const channel = await openPgChannel(url, {
