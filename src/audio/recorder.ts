@@ -18,6 +18,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { FRAME_BYTES, SAMPLE_RATE } from '../twilio/protocol.js';
 import { toError } from '../util/errors.js';
+import { MIX_BLOCKS } from './mix-blocks.js';
 import { MulawLane } from './mulaw-lane.js';
 import { claimPart, releasePart } from './part-owner.js';
 import { MAX_WAV_DATA_BYTES, STEREO_FRAME_BYTES, WAV_HEADER_BYTES, wavHeader } from './wav-header.js';
@@ -97,13 +98,6 @@ export class CallRecorder {
   private readonly caller: MulawLane;
   /** Agent mu-law from the flushed position, usually reaching ahead of the caller. */
   private readonly agent: MulawLane;
-  /**
-   * Mix blocks come back here once written and are reused: a block per call per second would
-   * otherwise be 32 KB of fresh off-heap memory, and at a few hundred calls the collections that
-   * frees trigger show up as relay-latency spikes. Two spares cover a write in flight.
-   */
-  private readonly spareBlocks: Int32Array[] = [];
-  private readonly pooledBuffers = new WeakSet<ArrayBufferLike>();
   private readonly blockCapacity: number;
   /** Samples already handed to the file (both channels); the file's data length once writes land. */
   private flushedUpTo = 0;
@@ -294,7 +288,7 @@ export class CallRecorder {
       } catch (error) {
         if (++this.failedWrites === 1) this.reportWriteError(toError(error));
       } finally {
-        this.recycle(bytes);
+        MIX_BLOCKS.give(bytes);
       }
     });
   }
@@ -307,18 +301,9 @@ export class CallRecorder {
     }
   }
 
-  /** A block of `samples` stereo words (the mix writes every one): a spare when one fits, else a new one. */
+  /** A block of `samples` stereo words (the mix writes every one): from the process's pool when it fits, else a new one. */
   private newBlock(samples: number): Int32Array {
     if (samples > this.blockCapacity) return new Int32Array(samples);
-    let block = this.spareBlocks.pop();
-    if (!block) {
-      block = new Int32Array(this.blockCapacity);
-      this.pooledBuffers.add(block.buffer);
-    }
-    return block.subarray(0, samples);
-  }
-
-  private recycle(bytes: Buffer): void {
-    if (this.pooledBuffers.has(bytes.buffer) && this.spareBlocks.length < 2) this.spareBlocks.push(new Int32Array(bytes.buffer));
+    return MIX_BLOCKS.take(this.blockCapacity).subarray(0, samples);
   }
 }

@@ -415,4 +415,25 @@ describe('CallRecorder block reuse', () => {
     }
     await rm(dir, { recursive: true, force: true });
   });
+
+  it('keeps two calls apart when they take turns with the process\'s blocks', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'rec-shared-'));
+    const a = await CallRecorder.open({ dir, name: 'call-a', flushEveryMs: 100 });
+    const b = await CallRecorder.open({ dir, name: 'call-b', flushEveryMs: 100 });
+    const sampleOf = (call: number, f: number) => encodeMulawSample(call * 4000 + (f % 20) * 300 - 8000);
+    for (let f = 0; f < 300; f++) {
+      a.callerAudio(Buffer.alloc(FRAME_BYTES, sampleOf(1, f)), f * FRAME_MS);
+      b.callerAudio(Buffer.alloc(FRAME_BYTES, sampleOf(2, f)), f * FRAME_MS);
+      // Writes finish between flushes, so a block one call gave back is the next one the other takes.
+      if (f % 5 === 4) await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    const [wavA, wavB] = await Promise.all([a.finalize(), b.finalize()]).then((infos) => Promise.all(infos.map((info) => readPcmWav(info.path))));
+    for (let f = 0; f < 300; f++) {
+      const at = f * FRAME_BYTES * 2;
+      expect(wavA!.samples[at], `call a, frame ${f}`).to.equal(MULAW_TO_PCM16[sampleOf(1, f)]);
+      expect(wavB!.samples[at], `call b, frame ${f}`).to.equal(MULAW_TO_PCM16[sampleOf(2, f)]);
+      expect(wavA!.samples[at + 1], `call a's agent side, frame ${f}`).to.equal(0);
+    }
+    await rm(dir, { recursive: true, force: true });
+  });
 });
