@@ -4,34 +4,39 @@
 // carries it in the async context frame instead. Measured here with `npm run bench -- --mode
 // livekit --calls 20` on one 2-core machine: 2.2-2.4 % of a core per pipeline call on Node 20,
 // 1.45-1.81 % (median 1.61 %) on Node 24; the Deepgram and echo agents use no such store per frame.
+import { AsyncLocalStorage } from 'node:async_hooks';
 
 /** The Node version from which AsyncLocalStorage runs on the async context frame by default. */
 export const CONTEXT_FRAME_NODE_MAJOR = 24;
+
+/**
+ * Whether this Node carries AsyncLocalStorage through async hooks. Asked of the implementation
+ * itself rather than of flags (Node 22 and 23 turn the frame on with one, 24 off with another,
+ * from the command line or NODE_OPTIONS): the hook-based one propagates a store from resource to
+ * resource with `_propagate`, the frame-based one has no such method. A wrong answer from a
+ * future Node only changes one start-up warning.
+ */
+export function storeRunsOnHooks(): boolean {
+  return typeof (AsyncLocalStorage.prototype as { _propagate?: unknown })._propagate === 'function';
+}
 
 export interface RuntimeFacts {
   /** `process.version`, e.g. "v20.20.2". */
   nodeVersion: string;
   /** Whether this process runs LiveKit pipelines (phone calls on AGENT_PROVIDER=livekit, or a room agent worker). */
   runsPipelines: boolean;
-  /** `process.execArgv` and NODE_OPTIONS: Node 22 and 23 turn the context frame on with a flag. */
-  nodeFlags: readonly string[];
+  /** storeRunsOnHooks() */
+  storeOnHooks: boolean;
 }
 
 /** A start-up warning for an operator whose runtime makes pipelines dearer; undefined when there is none. */
-export function runtimeAdvice({ nodeVersion, runsPipelines, nodeFlags }: RuntimeFacts): string | undefined {
-  if (!runsPipelines) return undefined;
+export function runtimeAdvice({ nodeVersion, runsPipelines, storeOnHooks }: RuntimeFacts): string | undefined {
+  if (!runsPipelines || !storeOnHooks) return undefined;
   const major = Number(/^v?(\d+)\./.exec(nodeVersion)?.[1]);
-  if (!Number.isFinite(major)) return undefined;
-  const frameOn = major >= CONTEXT_FRAME_NODE_MAJOR ? !nodeFlags.includes('--no-async-context-frame') : nodeFlags.includes('--experimental-async-context-frame');
-  if (frameOn) return undefined;
+  const flag = major === 22 || major === 23 ? ', or start it with --experimental-async-context-frame' : '';
   return (
     `Node ${nodeVersion} carries AsyncLocalStorage through promise hooks, which LiveKit Agents runs for every promise it makes: ` +
     `a pipeline call costs about 40 % more CPU than on Node ${CONTEXT_FRAME_NODE_MAJOR} (measured: 2.2-2.4 % against 1.6 % of a core). ` +
-    `Run the gateway on Node ${CONTEXT_FRAME_NODE_MAJOR} or newer${major === 22 || major === 23 ? ', or start it with --experimental-async-context-frame' : ''}.`
+    `Run the gateway on Node ${CONTEXT_FRAME_NODE_MAJOR} or newer${flag}.`
   );
-}
-
-/** This process's flags as Node reads them: its command line, then NODE_OPTIONS. */
-export function nodeFlags(env: NodeJS.ProcessEnv = process.env, execArgv: readonly string[] = process.execArgv): string[] {
-  return [...execArgv, ...(env.NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean)];
 }

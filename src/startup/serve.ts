@@ -10,7 +10,7 @@ import { ClusterChannel } from '../fleet/cluster-channel.js';
 import type { Config } from '../config.js';
 import { createGateway, VERSION, type Gateway } from '../gateway.js';
 import { exitOnStartFailure } from './checks.js';
-import { nodeFlags, runtimeAdvice } from './runtime-advice.js';
+import { runtimeAdvice, storeRunsOnHooks } from './runtime-advice.js';
 import { mediaStreamUrl } from '../twilio/twiml.js';
 import { flushLogs } from '../telemetry/logger.js';
 
@@ -87,7 +87,7 @@ export async function serve(config: Config, member: FleetMember | undefined): Pr
   }
   // Pipelines run for phone calls (AGENT_PROVIDER=livekit) and for rooms (the inline room agent worker).
   const roomAgents = config.livekit.url !== undefined && config.livekit.worker.mode === 'inline';
-  const advice = runtimeAdvice({ nodeVersion: process.version, runsPipelines: gateway.agentKind === 'livekit' || roomAgents, nodeFlags: nodeFlags() });
+  const advice = runtimeAdvice({ nodeVersion: process.version, runsPipelines: gateway.agentKind === 'livekit' || roomAgents, storeOnHooks: storeRunsOnHooks() });
   if (advice) logger.warn(advice);
   if (member) return;
 
